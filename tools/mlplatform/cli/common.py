@@ -1,0 +1,66 @@
+"""Options shared by every command, and the guard that turns errors into exit code 2 with one line."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..config import Config, find_repo, load_config
+from ..errors import ToolError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
+
+
+def repo_option(fn: Callable) -> Callable:
+    return click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+                        show_default=True, help="Repository root.")(fn)
+
+
+def cluster_option(fn: Callable) -> Callable:
+    return click.option("--cluster", "clusters", multiple=True, help="Cluster name (repeatable; default: all).")(fn)
+
+
+def format_option(*choices: str) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        return click.option("--format", "fmt", type=click.Choice(choices, case_sensitive=False), default=None,
+                            help="Output format (default: text on a terminal, else text).")(fn)
+    return decorate
+
+
+def resolve_format(fmt: str | None) -> str:
+    return (fmt or "text").lower()
+
+
+def open_config(repo: Path, **overrides: Any) -> Config:
+    return load_config(find_repo(repo), **overrides)
+
+
+def guarded(fn: Callable) -> Callable:
+    """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except ToolError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        except Exception as exc:  # noqa: BLE001 - the contract: no traceback reaches a user
+            if os.environ.get("MLPLATFORM_DEBUG"):
+                raise
+            click.echo(f"error: internal error: {type(exc).__name__}: {exc} (set MLPLATFORM_DEBUG=1 for a traceback)",
+                       err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+
+    return wrapper

@@ -1,0 +1,9 @@
+"""`mlplatform plan` (placeholder until its issue lands)."""
+
+import click
+
+
+@click.command(name="plan")
+def command() -> None:
+    """Not implemented yet."""
+    raise click.UsageError("'plan' is not implemented yet")

@@ -1,0 +1,181 @@
+"""Typed records shared by every module: object references, manifests with provenance, pools, findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> ObjectRef:
+        meta = obj.get("metadata") or {}
+        if not isinstance(meta, dict):
+            meta = {}
+        return cls(
+            api_version=str(obj.get("apiVersion") or ""),
+            kind=str(obj.get("kind") or ""),
+            namespace=meta.get("namespace") or None,
+            name=str(meta.get("name") or ""),
+        )
+
+    @property
+    def group(self) -> str:
+        return self.api_version.split("/", 1)[0] if "/" in self.api_version else ""
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+    def __str__(self) -> str:
+        ns = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {ns}{self.name}"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a person edits an object: a repository-relative POSIX path and a 1-based line."""
+
+    file: str
+    line: int
+    flux_kustomization: str | None = None
+
+
+@dataclass
+class Manifest:
+    """One rendered object, as Flux would apply it, traced back to its source."""
+
+    cluster: str
+    obj: dict[str, Any]
+    source: Provenance
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.of(self.obj)
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        meta = self.obj.get("metadata") or {}
+        return (meta.get("annotations") or {}) if isinstance(meta, dict) else {}
+
+    @property
+    def labels(self) -> dict[str, str]:
+        meta = self.obj.get("metadata") or {}
+        return (meta.get("labels") or {}) if isinstance(meta, dict) else {}
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    cluster: str | None = None
+    file: str | None = None
+    line: int | None = None
+    object: ObjectRef | None = None
+    # A JSON Patch (RFC 6902) against the source document that would fix this finding, if one exists.
+    fix: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def on(cls, manifest: Manifest, rule: str, severity: Severity, message: str, **kw: Any) -> Finding:
+        """A finding about a rendered object, pointing at the source a person edits."""
+        return cls(
+            rule=rule,
+            severity=severity,
+            message=message,
+            cluster=manifest.cluster,
+            file=manifest.source.file,
+            line=manifest.source.line,
+            object=manifest.ref,
+            **kw,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "message": self.message,
+            "cluster": self.cluster,
+            "file": self.file,
+            "line": self.line,
+            "object": self.object.to_json() if self.object else None,
+        }
+
+    def sort_key(self) -> tuple:
+        return (self.file or "", self.line or 0, self.rule, self.message)
+
+
+# ---- node pools (the pool file contract, ARCHITECTURE.md) ----
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+SHARING_MODES = ("none", "time-slicing", "mig")
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str | None
+    effect: str
+
+
+@dataclass
+class GpuSharing:
+    sharing: str  # none | time-slicing | mig
+    replicas: int | None = None  # time-slicing: replicas per physical GPU
+    mig_layout: dict[str, int] | None = None  # mig: instances per GPU, profile -> count
+
+
+@dataclass
+class Pool:
+    name: str
+    instance_types: list[str]
+    capacity_type: str
+    min_size: int
+    max_size: int
+    desired_size: int
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[Taint] = field(default_factory=list)
+    gpu: GpuSharing | None = None
+    file: str = ""
+    line: int = 0
+    # Line of each field inside the pool's mapping, so errors can point at the exact key.
+    field_lines: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def planning_instance_type(self) -> str:
+        return self.instance_types[0]
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpu is not None
+
+    def line_of(self, key: str) -> int:
+        return self.field_lines.get(key, self.line)
+
+
+@dataclass
+class PoolFile:
+    cluster: str
+    region: str
+    pools: dict[str, Pool]
+    file: str
+    line_of_cluster: int = 1
+    # The cluster's Kubernetes minor version ("1.34"): EKS reads it in Terraform, schema validation defaults to it.
+    kubernetes_version: str | None = None

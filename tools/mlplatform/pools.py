@@ -1,0 +1,117 @@
+"""Load the pool file (terraform/environments/<cluster>/node-pools.yaml) into Pool records with line numbers.
+
+Structural problems (wrong types, missing keys) raise InputError with file and line; semantic checks
+(instance catalog, MIG geometry, label keys, sizes) live in pool_rules.py and return findings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .model import GpuSharing, Pool, PoolFile, Taint
+from .yamlio import LineDict, load_one
+
+POOL_FILE_NAME = "node-pools.yaml"
+
+
+def pool_file_path(repo: Path, cluster: str) -> Path:
+    return repo / "terraform" / "environments" / cluster / POOL_FILE_NAME
+
+
+def _require(mapping: LineDict, key: str, kind: type | tuple, where: str, file: str) -> Any:
+    if key not in mapping:
+        raise InputError(f"{where}: missing required key '{key}'", file, mapping.line)
+    value = mapping[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise InputError(f"{where}.{key}: expected {names}, got {type(value).__name__}", file, mapping.line_of(key))
+    return value
+
+
+def _parse_gpu(raw: Any, where: str, file: str, line: int) -> GpuSharing | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InputError(f"{where}.gpu: expected a mapping or null", file, line)
+    sharing = raw.get("sharing", "none")
+    replicas = raw.get("replicas")
+    layout = raw.get("mig_layout")
+    if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
+        raise InputError(f"{where}.gpu.replicas: expected an integer", file, raw.line_of("replicas"))
+    if layout is not None:
+        if not isinstance(layout, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) for k, v in layout.items()
+        ):
+            raise InputError(f"{where}.gpu.mig_layout: expected a map of profile to count",
+                             file, raw.line_of("mig_layout"))
+        layout = dict(layout)
+    return GpuSharing(sharing=str(sharing), replicas=replicas, mig_layout=layout)
+
+
+def _parse_taints(raw: Any, where: str, file: str, line: int) -> list[Taint]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InputError(f"{where}.taints: expected a list", file, line)
+    taints = []
+    for i, item in enumerate(raw):
+        item_line = raw.item_lines[i] if hasattr(raw, "item_lines") else line
+        if not isinstance(item, dict) or "key" not in item or "effect" not in item:
+            raise InputError(f"{where}.taints[{i}]: expected {{key, value, effect}}", file, item_line)
+        value = item.get("value")
+        taints.append(Taint(str(item["key"]), None if value is None else str(value), str(item["effect"])))
+    return taints
+
+
+def parse_pool_file(data: Any, file: str) -> PoolFile:
+    if not isinstance(data, LineDict):
+        raise InputError("the pool file must be a mapping with cluster, region and pools", file, 1)
+    cluster = _require(data, "cluster", str, "pool file", file)
+    region = _require(data, "region", str, "pool file", file)
+    raw_pools = _require(data, "pools", dict, "pool file", file)
+    pools: dict[str, Pool] = {}
+    for name, raw in raw_pools.items():
+        where = f"pools.{name}"
+        line = raw_pools.line_of(name)
+        if not isinstance(raw, LineDict):
+            raise InputError(f"{where}: expected a mapping", file, line)
+        instance_types = _require(raw, "instance_types", list, where, file)
+        if not instance_types or not all(isinstance(t, str) for t in instance_types):
+            raise InputError(f"{where}.instance_types: expected a non-empty list of names",
+                             file, raw.line_of("instance_types"))
+        labels = raw.get("labels") or {}
+        if not isinstance(labels, dict):
+            raise InputError(f"{where}.labels: expected a mapping", file, raw.line_of("labels"))
+        known = {"instance_types", "capacity_type", "min_size", "max_size", "desired_size", "labels", "taints", "gpu"}
+        pools[str(name)] = Pool(
+            name=str(name),
+            instance_types=list(instance_types),
+            capacity_type=str(raw.get("capacity_type", "on-demand")),
+            min_size=_require(raw, "min_size", int, where, file),
+            max_size=_require(raw, "max_size", int, where, file),
+            desired_size=_require(raw, "desired_size", int, where, file),
+            labels={str(k): "" if v is None else str(v) for k, v in labels.items()},
+            taints=_parse_taints(raw.get("taints"), where, file, raw.line_of("taints")),
+            gpu=_parse_gpu(raw.get("gpu"), where, file, raw.line_of("gpu")),
+            file=file,
+            line=line,
+            field_lines=dict(raw.key_lines),
+            extra={k: v for k, v in raw.items() if k not in known},
+        )
+    version = data.get("kubernetes_version")
+    return PoolFile(cluster=cluster, region=region, pools=pools, file=file, line_of_cluster=data.line_of("cluster"),
+                    kubernetes_version=None if version is None else str(version))
+
+
+def load_pool_file(path: Path, repo: Path | None = None) -> PoolFile:
+    """Load a pool file; `file` in records and errors is relative to `repo` when given."""
+    display = path.relative_to(repo).as_posix() if repo and path.is_relative_to(repo) else str(path)
+    if not path.is_file():
+        raise InputError("pool file not found", display)
+    try:
+        data = load_one(path)
+    except InputError as exc:
+        raise InputError(exc.message, display, exc.line) from exc
+    return parse_pool_file(data, display)
