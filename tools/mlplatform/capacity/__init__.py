@@ -1,0 +1,1 @@
+"""Capacity planning: demand from rendered workloads, packing onto pools, cost, diff against a git ref."""
