@@ -1,21 +1,90 @@
 """Node capacity per pool: EKS allocatable CPU, memory and pods, and the GPU units the pool advertises.
 
-STUB owned by issue 7 (capacity helper): replace the bodies, keep the signatures.
 Resource names are Kubernetes names: "cpu" (millicores), "memory" (bytes), "pods", "nvidia.com/gpu",
-"nvidia.com/mig-1g.10gb", ...
+"nvidia.com/mig-1g.10gb", ... The formulas are those of the EKS AL2023 bootstrap (nodeadm), with the
+constants pinned in data/catalog.yaml (eks_allocatable) and explained in REFERENCE.md section 3.
 """
 
 from __future__ import annotations
 
-from .catalog import Catalog
+from .catalog import Catalog, InstanceType
+from .errors import ToolError
 from .model import Pool
+
+MIB = 2**20
+GIB = 2**30
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
+
+
+def mig_resource(profile: str) -> str:
+    """The extended resource a profile is advertised as under the device plugin's `mixed` MIG strategy."""
+    return f"{MIG_RESOURCE_PREFIX}{profile}"
+
+
+def instance_type_of(pool: Pool, catalog: Catalog) -> InstanceType:
+    """The pool's planning instance type (the first entry), or a ToolError naming the pool file line."""
+    name = pool.planning_instance_type
+    it = catalog.instance_types.get(name)
+    if it is None:
+        raise ToolError(
+            f"pool {pool.name}: instance type {name!r} is not in the catalog "
+            f"(known: {', '.join(sorted(catalog.instance_types))})",
+            pool.file or None,
+            pool.line_of("instance_types") or None,
+        )
+    return it
+
+
+def max_pods(it: InstanceType) -> int:
+    """VPC CNI without prefix delegation: ENIs x (IPv4 addresses per ENI - 1) + 2 (eni_max_pods.go)."""
+    return it.enis * (it.ipv4_per_eni - 1) + 2
+
+
+def kube_reserved_cpu_millicores(vcpu: int, catalog: Catalog) -> int:
+    """Sum of a fraction of each core, by core index (config.go): 6% of core 1, 1% of core 2, ..."""
+    total = 0.0
+    for band in catalog.eks["cpu_reserved_fractions"]:
+        first = band["from_core"]
+        last = vcpu if band["to_core"] is None else min(band["to_core"], vcpu)
+        cores = max(0, last - first + 1)
+        total += cores * 1000 * band["fraction"]
+    # Fractions like 0.0025 x 1000 are not exact in binary floating point; round to the nearest millicore.
+    return round(total)
+
+
+def kube_reserved_memory_bytes(pods: int, catalog: Catalog) -> int:
+    eks = catalog.eks
+    return (eks["memory_reserved_mib_per_pod"] * pods + eks["memory_reserved_mib_base"]) * MIB
 
 
 def node_allocatable(pool: Pool, catalog: Catalog) -> dict[str, int]:
     """Allocatable resources of one node of the pool's planning instance type (before DaemonSets)."""
-    raise NotImplementedError
+    it = instance_type_of(pool, catalog)
+    pods = max_pods(it)
+    cpu = it.vcpu * 1000 - kube_reserved_cpu_millicores(it.vcpu, catalog)
+    # Nominal instance memory; the kernel keeps a little more on a real node (see docs/capacity.md).
+    memory = (
+        it.memory_gib * GIB
+        - kube_reserved_memory_bytes(pods, catalog)
+        - catalog.eks["eviction_hard_memory_mib"] * MIB
+    )
+    allocatable = {"cpu": cpu, "memory": memory, "pods": pods}
+    allocatable.update(gpu_units(pool, catalog))
+    return allocatable
 
 
 def gpu_units(pool: Pool, catalog: Catalog) -> dict[str, int]:
-    """GPU resources one node advertises: {"nvidia.com/gpu": physical x replicas} or one entry per MIG profile."""
-    raise NotImplementedError
+    """GPU resources one node advertises: nvidia.com/gpu = physical x replicas, or one per MIG profile."""
+    it = instance_type_of(pool, catalog)
+    if it.gpu_count == 0:
+        return {}
+    sharing = pool.gpu.sharing if pool.gpu else "none"
+    if sharing == "time-slicing":
+        replicas = pool.gpu.replicas if pool.gpu and pool.gpu.replicas else 1
+        return {GPU_RESOURCE: it.gpu_count * replicas}
+    if sharing == "mig":
+        layout = (pool.gpu.mig_layout if pool.gpu else None) or {}
+        # Mixed strategy: each profile is its own resource; the layout applies to every GPU of the node.
+        return {mig_resource(profile): count * it.gpu_count for profile, count in layout.items() if count > 0}
+    return {GPU_RESOURCE: it.gpu_count}

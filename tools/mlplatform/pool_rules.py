@@ -1,13 +1,352 @@
 """Semantic checks of a pool file against the catalog (instance types, MIG geometry, labels, taints, sizes).
 
-STUB owned by issue 3 (terraform helper): replace the body, keep the signature.
+pools.py already refused structurally broken files (wrong types, missing keys, duplicate keys); what remains
+are mistakes that parse but would make a broken cluster: an instance type the catalog does not know, a MIG
+layout NVIDIA cannot place, a label Kubernetes rejects, a GPU pool the GPU stack cannot configure. Each
+check is one small function yielding findings; every finding names the pool file and the line of the key.
 """
 
 from __future__ import annotations
 
-from .catalog import Catalog
-from .model import Finding, PoolFile
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from .catalog import Catalog, GpuModel
+from .mig import validate_layout
+from .model import SHARING_MODES, TAINT_EFFECTS, Finding, Pool, PoolFile, Severity
+
+POOL_LABEL = "mlplatform.example.com/pool"
+DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+CAPACITY_TYPES = ("on-demand", "spot")
+# Fields Terraform and the tools read; anything else is most likely a typo of one of them.
+KNOWN_FIELDS = frozenset({"instance_types", "capacity_type", "min_size", "max_size", "desired_size", "labels",
+                          "taints", "gpu", "disk_size_gib", "zones"})
+# EKS managed node group names: 1-63 characters, a letter or digit first, then letters, digits, '-' and '_'
+# (CreateNodegroup API). The name is also the value of the pool label, which allows the same set.
+NODE_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+# Kubernetes label syntax (apimachinery validation IsQualifiedName / IsValidLabelValue).
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+QUALIFIED_NAME = re.compile(rf"^{_NAME}$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(rf"^({_NAME})?$")
+# kubelet refuses to register a node with labels in these namespaces unless allow-listed (NodeRestriction);
+# node.kubernetes.io/ and node-restriction.kubernetes.io/ are the allowed ones.
+RESERVED_LABEL_SUFFIXES = ("kubernetes.io", "k8s.io")
+ALLOWED_RESERVED_PREFIXES = ("node.kubernetes.io", "node-restriction.kubernetes.io")
+KUBERNETES_VERSION = re.compile(r"^1\.\d{2}$")
+MIN_DISK_SIZE_GIB = 20  # the AL2023 AMIs need about this much for the OS and the image cache
+ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
+
+
+@dataclass(frozen=True)
+class PoolRule:
+    id: str
+    severity: Severity
+    title: str
+
+
+RULES: dict[str, PoolRule] = {r.id: r for r in (
+    PoolRule("pool-file", Severity.ERROR, "cluster name and Kubernetes version of the pool file"),
+    PoolRule("pool-name", Severity.ERROR, "pool name is a valid EKS node group name"),
+    PoolRule("pool-unknown-field", Severity.WARNING, "field that neither Terraform nor the tools read"),
+    PoolRule("pool-instance-type-unknown", Severity.ERROR, "instance type is in the catalog"),
+    PoolRule("pool-instance-types-mixed", Severity.ERROR, "all instance types of a pool have the same GPUs"),
+    PoolRule("pool-gpu-instance-mismatch", Severity.ERROR, "GPU pools on GPU instances only"),
+    PoolRule("pool-sharing", Severity.ERROR, "GPU sharing mode is none, time-slicing or mig"),
+    PoolRule("pool-timeslice-replicas", Severity.ERROR, "time-slicing replicas are set and at least 2"),
+    PoolRule("pool-replicas-not-timeslicing", Severity.ERROR, "replicas only on time-sliced pools"),
+    PoolRule("pool-mig-unsupported", Severity.ERROR, "MIG only on GPUs that support it"),
+    PoolRule("pool-mig-profile-unknown", Severity.ERROR, "MIG profiles exist on the pool's GPU model"),
+    PoolRule("pool-mig-layout", Severity.ERROR, "MIG layout can be placed on one GPU"),
+    PoolRule("pool-label-key", Severity.ERROR, "label keys are valid Kubernetes label keys"),
+    PoolRule("pool-label-value", Severity.ERROR, "label values are single valid Kubernetes label values"),
+    PoolRule("pool-label-reserved", Severity.ERROR, "no labels kubelet refuses to set"),
+    PoolRule("pool-identity-label", Severity.ERROR, f"{POOL_LABEL} equals the pool name"),
+    PoolRule("pool-gpu-config-label", Severity.ERROR, "GPU stack labels on time-sliced and MIG pools"),
+    PoolRule("pool-taint-effect", Severity.ERROR, "taint effect is a Kubernetes effect"),
+    PoolRule("pool-taint-syntax", Severity.ERROR, "taint keys and values are valid"),
+    PoolRule("pool-taint-duplicate", Severity.ERROR, "one taint per key"),
+    PoolRule("pool-gpu-taint", Severity.WARNING, "GPU pools are tainted"),
+    PoolRule("pool-sizes", Severity.ERROR, "0 <= min_size <= desired_size <= max_size"),
+    PoolRule("pool-capacity-type", Severity.ERROR, "capacity type is on-demand or spot"),
+    PoolRule("pool-disk-zones", Severity.ERROR, "disk size and zones are well formed"),
+)}
+
+Check = Callable[[PoolFile, Pool, Catalog], Iterator[Finding]]
+
+
+def _finding(rule: str, pool_file: PoolFile, line: int, message: str) -> Finding:
+    return Finding(rule=rule, severity=RULES[rule].severity, message=message, cluster=pool_file.cluster,
+                   file=pool_file.file, line=line)
+
+
+def _on(rule: str, pool_file: PoolFile, pool: Pool, key: str | None, message: str) -> Finding:
+    """A finding about one pool, at the line of `key` (or of the pool itself)."""
+    line = pool.line_of(key) if key else pool.line
+    return _finding(rule, pool_file, line, f"pool {pool.name}: {message}")
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why `key` is not a valid Kubernetes label (or taint) key, or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+        return (f"prefix {prefix!r} is not a DNS subdomain "
+                "(lower case, digits, '-', '.'; at most 253 characters)")
+    if not name or len(name) > 63 or not QUALIFIED_NAME.match(name):
+        return (f"name {name!r} must be 1-63 characters of letters, digits, '-', '_', '.', "
+                "starting and ending with a letter or digit")
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a valid Kubernetes label (or taint) value, or None."""
+    if len(value) > 63 or not LABEL_VALUE.match(value):
+        return ("must be at most 63 characters of letters, digits, '-', '_', '.', "
+                "starting and ending with a letter or digit")
+    return None
+
+
+def _pool_gpu_models(pool: Pool, catalog: Catalog) -> list[tuple[str, GpuModel | None, int]]:
+    """(instance type, GPU model, GPU count) of each known instance type of the pool."""
+    rows = []
+    for name in pool.instance_types:
+        it = catalog.instance_types.get(name)
+        if it is not None:
+            rows.append((name, catalog.gpu_model_of_instance(name), it.gpu_count))
+    return rows
+
+
+def check_name(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    if not NODE_GROUP_NAME.match(pool.name):
+        yield _finding("pool-name", pool_file, pool.line,
+                       f"pool {pool.name!r}: the pool name is the EKS node group name: 1-63 letters, digits, "
+                       "'-' or '_', starting with a letter or digit")
+
+
+def check_unknown_fields(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    for key in sorted(set(pool.extra) - KNOWN_FIELDS):
+        yield _on("pool-unknown-field", pool_file, pool, key,
+                  f"unknown field {key!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
+
+
+def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    for name in pool.instance_types:
+        if name not in catalog.instance_types:
+            yield _on("pool-instance-type-unknown", pool_file, pool, "instance_types",
+                      f"instance type {name!r} is not in the catalog "
+                      f"(known: {', '.join(sorted(catalog.instance_types))}; "
+                      "add it to data/catalog.yaml "
+                      "with its source)")
+    shapes = {(model.name if model else None, count) for _, model, count in _pool_gpu_models(pool, catalog)}
+    if len(shapes) > 1:
+        described = ", ".join(f"{n}: {f'{c}x {m.name}' if m else 'no GPU'}"
+                              for n, m, c in _pool_gpu_models(pool, catalog))
+        yield _on("pool-instance-types-mixed", pool_file, pool, "instance_types",
+                  f"instance types differ in GPUs ({described}); the GPU-sharing config, "
+                  "the autoscaler's node template and the capacity plan assume one GPU shape per pool")
+    for name, model, _ in _pool_gpu_models(pool, catalog):
+        if pool.is_gpu and model is None:
+            yield _on("pool-gpu-instance-mismatch", pool_file, pool, "instance_types",
+                      f"has a gpu section but {name} has no GPU (remove `gpu` or use a "
+                      "GPU instance type)")
+        elif not pool.is_gpu and model is not None:
+            yield _on("pool-gpu-instance-mismatch", pool_file, pool, "instance_types",
+                      f"{name} has {model.name} GPUs but the pool has no gpu section "
+                      "(the node group would get no GPU AMI and no GPU taint)")
+
+
+def check_gpu_sharing(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    gpu = pool.gpu
+    if gpu is None:
+        return
+    if gpu.sharing not in SHARING_MODES:
+        yield _on("pool-sharing", pool_file, pool, "gpu",
+                  f"gpu.sharing {gpu.sharing!r} is not one of {', '.join(SHARING_MODES)}")
+        return
+    if gpu.sharing == "time-slicing":
+        if gpu.replicas is None or gpu.replicas < 2:
+            got = "missing" if gpu.replicas is None else str(gpu.replicas)
+            yield _on("pool-timeslice-replicas", pool_file, pool, "gpu",
+                      f"time-slicing needs gpu.replicas >= 2 (got {got}); the device "
+                      "plugin rejects fewer")
+    elif gpu.replicas is not None:
+        yield _on("pool-replicas-not-timeslicing", pool_file, pool, "gpu",
+                  f"gpu.replicas is set but sharing is {gpu.sharing}; replicas apply to "
+                  "time-slicing only")
+    if gpu.sharing != "mig" and gpu.mig_layout is not None:
+        yield _on("pool-mig-layout", pool_file, pool, "gpu",
+                  f"gpu.mig_layout is set but sharing is {gpu.sharing}")
+
+
+def check_mig(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    gpu = pool.gpu
+    if gpu is None or gpu.sharing != "mig":
+        return
+    models = {model.name: model for _, model, _ in _pool_gpu_models(pool, catalog) if model is not None}
+    if len(models) != 1:
+        return  # unknown or mixed instance types are reported above; no single GPU model to check against
+    model = next(iter(models.values()))
+    if not model.supports_mig:
+        yield _on("pool-mig-unsupported", pool_file, pool, "gpu",
+                  f"{model.name} does not support MIG")
+        return
+    if not gpu.mig_layout:
+        yield _on("pool-mig-layout", pool_file, pool, "gpu",
+                  "sharing is mig but gpu.mig_layout is missing or empty")
+        return
+    unknown = [name for name in gpu.mig_layout if name not in model.mig_profiles]
+    if unknown:
+        yield _on("pool-mig-profile-unknown", pool_file, pool, "gpu",
+                  f"MIG profile(s) {', '.join(unknown)} do not exist on {model.name} "
+                  f"(its profiles: {', '.join(model.mig_profiles)})")
+        return
+    valid, reason = validate_layout(model, gpu.mig_layout, catalog)
+    if not valid:
+        yield _on("pool-mig-layout", pool_file, pool, "gpu",
+                  f"MIG layout {_layout_text(gpu.mig_layout)} cannot be placed on one {model.name}: "
+                  f"{reason}")
+
+
+def _layout_text(layout: dict[str, int]) -> str:
+    return " + ".join(f"{name} x{count}" for name, count in layout.items())
+
+
+def check_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    for key, value in pool.labels.items():
+        problem = label_key_problem(key)
+        if problem:
+            yield _on("pool-label-key", pool_file, pool, "labels", f"label key {key!r}: {problem}")
+        prefix = key.rpartition("/")[0]
+        if (prefix.endswith(RESERVED_LABEL_SUFFIXES)
+                and not any(prefix == p or prefix.endswith("." + p) for p in ALLOWED_RESERVED_PREFIXES)):
+            yield _on("pool-label-reserved", pool_file, pool, "labels",
+                      f"label {key!r} is in a namespace kubelet may not set on its own "
+                      "node (NodeRestriction); the node would not register")
+        if value in ("True", "False"):
+            # pools.py turns a YAML boolean into str(); Kubernetes wants the string "true" or "false".
+            yield _on("pool-label-value", pool_file, pool, "labels",
+                      f"label {key!r} has a YAML boolean; quote it: \"{value.lower()}\"")
+            continue
+        problem = label_value_problem(value)
+        if problem:
+            hint = ""
+            if "," in value or value.startswith("["):
+                hint = (" - a label key holds one value: give each workload type its own key "
+                        "(workload-type.mlplatform.example.com/<type>: \"true\"), see docs/pools.md")
+            yield _on("pool-label-value", pool_file, pool, "labels",
+                      f"label {key!r} value {value!r} {problem}{hint}")
+
+
+def check_identity_label(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    value = pool.labels.get(POOL_LABEL)
+    if value != pool.name:
+        got = "missing" if value is None else f"{value!r}"
+        yield _on("pool-identity-label", pool_file, pool, "labels",
+                  f"label {POOL_LABEL} must equal the pool name {pool.name!r} (got {got}); "
+                  "workloads select their pool with it")
+
+
+def check_gpu_config_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    gpu = pool.gpu
+    if gpu is None:
+        return
+    wanted = {"time-slicing": DEVICE_PLUGIN_LABEL, "mig": MIG_CONFIG_LABEL}.get(gpu.sharing)
+    if wanted and not pool.labels.get(wanted):
+        what = "device plugin's time-slicing config" if gpu.sharing == "time-slicing" else "MIG layout"
+        yield _on("pool-gpu-config-label", pool_file, pool, "labels",
+                  f"{gpu.sharing} pool needs label {wanted}: {pool.name} (it selects the "
+                  f"{what} for this pool's nodes)")
+    for label, mode in ((DEVICE_PLUGIN_LABEL, "time-slicing"), (MIG_CONFIG_LABEL, "mig")):
+        if label in pool.labels and gpu.sharing != mode:
+            yield _on("pool-gpu-config-label", pool_file, pool, "labels",
+                      f"label {label} belongs on {mode} pools, this one is {gpu.sharing}")
+
+
+def check_taints(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for taint in pool.taints:
+        if taint.effect not in TAINT_EFFECTS:
+            yield _on("pool-taint-effect", pool_file, pool, "taints",
+                      f"taint {taint.key} effect {taint.effect!r} is not one of "
+                      f"{', '.join(TAINT_EFFECTS)}")
+        problem = label_key_problem(taint.key)
+        if problem:
+            yield _on("pool-taint-syntax", pool_file, pool, "taints", f"taint key {taint.key!r}: {problem}")
+        if taint.value is not None:
+            problem = label_value_problem(taint.value)
+            if problem:
+                yield _on("pool-taint-syntax", pool_file, pool, "taints",
+                          f"taint {taint.key} value {taint.value!r} {problem}")
+        if taint.key in seen:
+            yield _on("pool-taint-duplicate", pool_file, pool, "taints",
+                      f"two taints with key {taint.key}; the cluster-autoscaler's node template (an ASG tag "
+                      "per taint key) can describe only one")
+        seen.add(taint.key)
+    if pool.is_gpu and not pool.taints:
+        yield _on("pool-gpu-taint", pool_file, pool, "taints",
+                  "GPU pool without a taint; any pod may land on its expensive nodes")
+
+
+def check_sizes(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    lo, want, hi = pool.min_size, pool.desired_size, pool.max_size
+    if lo < 0 or not lo <= want <= hi or hi < 1:
+        yield _on("pool-sizes", pool_file, pool, "min_size",
+                  f"sizes must satisfy 0 <= min_size <= desired_size <= max_size and "
+                  f"max_size >= 1 (got min {lo}, desired {want}, max {hi})")
+
+
+def check_capacity_type(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    if pool.capacity_type not in CAPACITY_TYPES:
+        yield _on("pool-capacity-type", pool_file, pool, "capacity_type",
+                  f"capacity_type {pool.capacity_type!r} is not one of "
+                  f"{', '.join(CAPACITY_TYPES)}")
+
+
+def check_disk_and_zones(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    if "disk_size_gib" in pool.extra:
+        disk = pool.extra["disk_size_gib"]
+        if not isinstance(disk, int) or isinstance(disk, bool) or disk < MIN_DISK_SIZE_GIB:
+            yield _on("pool-disk-zones", pool_file, pool, "disk_size_gib",
+                      f"disk_size_gib must be a whole number >= {MIN_DISK_SIZE_GIB}, "
+                      f"got {disk!r}")
+    if "zones" in pool.extra:
+        zones = pool.extra["zones"]
+        if (not isinstance(zones, list) or not zones
+                or not all(isinstance(z, str) and ZONE.match(z) and z.startswith(pool_file.region)
+                           for z in zones)):
+            yield _on("pool-disk-zones", pool_file, pool, "zones",
+                      f"zones must be a non-empty list of availability zones of "
+                      f"{pool_file.region} (e.g. {pool_file.region}a), got {zones!r}")
+
+
+POOL_CHECKS: tuple[Check, ...] = (
+    check_name, check_unknown_fields, check_instance_types, check_gpu_sharing, check_mig, check_labels,
+    check_identity_label, check_gpu_config_labels, check_taints, check_sizes, check_capacity_type,
+    check_disk_and_zones,
+)
+
+
+def _check_file(pool_file: PoolFile) -> Iterator[Finding]:
+    parts = PurePosixPath(pool_file.file).parts
+    if len(parts) >= 3 and parts[-3:-2] == ("environments",) and parts[-2] != pool_file.cluster:
+        yield _finding("pool-file", pool_file, pool_file.line_of_cluster,
+                       f"cluster {pool_file.cluster!r} differs from the pool file's directory {parts[-2]!r}")
+    version = pool_file.kubernetes_version
+    if version is None or not KUBERNETES_VERSION.match(version):
+        yield _finding("pool-file", pool_file, pool_file.line_of_cluster,
+                       f"kubernetes_version must be a quoted minor version like \"1.34\" (got {version!r}); "
+                       "Terraform creates the EKS cluster at this version")
+    if not pool_file.pools:
+        yield _finding("pool-file", pool_file, pool_file.line_of_cluster, "the pool file defines no pools")
 
 
 def check_pool_file(pool_file: PoolFile, catalog: Catalog) -> list[Finding]:
-    raise NotImplementedError
+    """Every semantic problem of one pool file, in file order."""
+    findings = list(_check_file(pool_file))
+    for pool in pool_file.pools.values():
+        for check in POOL_CHECKS:
+            findings.extend(check(pool_file, pool, catalog))
+    return sorted(findings, key=Finding.sort_key)

@@ -14,6 +14,9 @@ from .errors import InputError
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a manifest larger than this is a mistake, not configuration
 MAX_ALIASES = 200  # real manifests use a handful; a "billion laughs" bomb needs many
 MAX_DEPTH = 200
+# A few aliases can still expand to billions of nodes (each level repeats the previous one); count the
+# expanded size of documents that use aliases and refuse what no manifest needs.
+MAX_EXPANDED_NODES = 1_000_000
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
     _BaseLoader = yaml.CSafeLoader
@@ -150,13 +153,40 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", str(path), line) from exc
 
 
+def _check_expansion(root: yaml.Node) -> None:
+    """Raise LimitError when the document, with every alias expanded, exceeds MAX_EXPANDED_NODES."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        sizes[id(node)] = total
+        if total > MAX_EXPANDED_NODES:
+            raise LimitError(f"aliases expand to more than {MAX_EXPANDED_NODES} nodes (an alias bomb)",
+                             node.start_mark.line + 1)
+        return total
+
+    size(root)
+
+
 def iter_documents(text: str) -> Iterator[Document]:
     """Yield each document with its start line; raise yaml.YAMLError (with problem_mark) on bad YAML."""
     loader = _Loader(text)
+    may_alias = "&" in text
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
+            # The C loader composes nodes without calling compose_node, so aliases cannot be counted there:
+            # any text with an anchor gets its expanded size measured instead.
+            if node is not None and may_alias:
+                _check_expansion(node)
             line = node.start_mark.line + 1 if node is not None else 1
             data = loader.construct_document(node) if node is not None else None
             yield Document(data, line, index)

@@ -1,9 +1,126 @@
-"""`mlplatform check` (placeholder until its issue lands)."""
+"""`mlplatform check`: render every cluster, validate it, run the rules and the capacity fit; CI runs this."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
+from ..check import CheckResult, run_check
+from ..model import Finding, Severity
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option, resolve_format
+
+FORMAT_CHOICES = ("text", "json", "sarif", "junit", "github", "markdown")
+
+
+def _fallback(findings: list[Finding], fmt: str, info: dict[str, Any]) -> str:
+    """Plain text or contract JSON, used only while report.py is not available."""
+    errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+    warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
+    if fmt == "json":
+        return json.dumps(
+            {
+                "findings": [f.to_json() for f in findings],
+                "summary": {"errors": errors, "warnings": warnings},
+            },
+            indent=2,
+        )
+    lines = []
+    for f in findings:
+        where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "-")
+        cluster = f" [{f.cluster}]" if f.cluster else ""
+        lines.append(f"{where}: {f.severity.value}: {f.rule}: {f.message}{cluster}")
+    lines.append(f"{errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines)
+
+
+def format_output(findings: list[Finding], fmt: str, info: dict[str, Any]) -> str:
+    from .. import report
+
+    try:
+        return report.format_findings(findings, fmt, info=info)
+    except NotImplementedError:
+        return _fallback(findings, fmt, info)
+
+
+def common_options(fn: Any) -> Any:
+    """Flags shared by check and validate."""
+    for option in reversed(
+        [
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(FORMAT_CHOICES, case_sensitive=False),
+                default=None,
+                help="Output format (default: text).",
+            ),
+            click.option(
+                "--schema-location",
+                "schema_locations",
+                multiple=True,
+                help="CRD schema directory or URL template (repeatable; replaces the config's list).",
+            ),
+            click.option(
+                "--kubernetes-version", default=None, help="Kubernetes minor version for schemas, e.g. 1.34."
+            ),
+            click.option(
+                "--strict/--no-strict",
+                default=None,
+                help="A kind with no schema is an error (default: config).",
+            ),
+            click.option(
+                "--jobs", type=click.IntRange(min=1), default=None, help="Parallel kustomize builds."
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def finish(result: CheckResult, fmt: str | None) -> None:
+    text = format_output(result.findings, resolve_format(fmt), result.info())
+    click.echo(text)
+    sys.exit(EXIT_FINDINGS if result.errors else EXIT_OK)
+
+
+def overrides(
+    schema_locations: tuple[str, ...], kubernetes_version: str | None, strict: bool | None, jobs: int | None
+) -> dict[str, Any]:
+    return {
+        "schema_locations": [
+            str(Path(s)) if "://" not in s and "{{" not in s else s for s in schema_locations
+        ]
+        if schema_locations
+        else None,
+        "kubernetes_version": kubernetes_version,
+        "strict": strict,
+        "jobs": jobs,
+    }
+
 
 @click.command(name="check")
-def command() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("'check' is not implemented yet")
+@repo_option
+@cluster_option
+@common_options
+@guarded
+def command(
+    repo: Path,
+    clusters: tuple[str, ...],
+    fmt: str | None,
+    schema_locations: tuple[str, ...],
+    kubernetes_version: str | None,
+    strict: bool | None,
+    jobs: int | None,
+) -> None:
+    """Render every cluster and run every check: schemas, Flux graph, rules, generated files, capacity."""
+    # A relative --schema-location is relative to where the user runs the command, not to the repository.
+    locations = tuple(
+        str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations
+    )
+    config = open_config(repo, **overrides(locations, kubernetes_version, strict, jobs))
+    result = run_check(config.repo, config, list(clusters) or None)
+    click.echo(f"kustomize: {result.kustomize}", err=True)
+    finish(result, fmt)

@@ -1,9 +1,74 @@
-"""`mlplatform mig` (placeholder until its issue lands)."""
+"""`mlplatform mig validate` / `mlplatform mig layouts`: check a MIG layout, or list every valid one."""
+
+from __future__ import annotations
+
+import json
+import sys
 
 import click
 
+from ..catalog import load_catalog
+from ..errors import ToolError
+from ..mig import resolve_gpu, valid_layouts, validate_layout
+from .common import EXIT_FINDINGS, EXIT_OK, format_option, guarded, resolve_format
 
-@click.command(name="mig")
+_GPU_HELP = "GPU model: A100-40GB, A100-80GB, H100-80GB, H200-141GB (any case) or a GFD product name."
+
+
+@click.group(name="mig")
 def command() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("'mig' is not implemented yet")
+    """MIG layouts: check one, or list every valid one (NVIDIA placement rules)."""
+
+
+def _parse_layout(items: tuple[str, ...], profiles: list[str], gpu: str) -> dict[str, int]:
+    if not items:
+        raise ToolError("give at least one PROFILE=COUNT, e.g. 3g.40gb=1")
+    layout: dict[str, int] = {}
+    for item in items:
+        name, sep, count = item.partition("=")
+        name = name.strip()
+        if not sep or not count.strip().isdigit():
+            raise ToolError(f"expected PROFILE=COUNT with a whole number, got {item!r}")
+        if name not in profiles:
+            raise ToolError(f"unknown MIG profile {name!r} for {gpu} (profiles: {', '.join(profiles)})")
+        layout[name] = layout.get(name, 0) + int(count)
+    return layout
+
+
+@command.command(name="validate")
+@click.option("--gpu", required=True, help=_GPU_HELP)
+@click.argument("items", nargs=-1, metavar="PROFILE=COUNT ...")
+@format_option("text", "json")
+@guarded
+def validate(gpu: str, items: tuple[str, ...], fmt: str | None) -> None:
+    """Whether PROFILE=COUNT ... fits one GPU (exit 0 valid, 1 not)."""
+    catalog = load_catalog()
+    model = resolve_gpu(gpu, catalog)
+    if not model.supports_mig:
+        raise ToolError(f"{model.name} does not support MIG")
+    layout = _parse_layout(items, list(model.mig_profiles), model.name)
+    valid, reason = validate_layout(model, layout, catalog)
+    if resolve_format(fmt) == "json":
+        click.echo(json.dumps({"valid": valid, "reason": reason}))
+    else:
+        click.echo(f"{'valid' if valid else 'invalid'}: {reason}")
+    sys.exit(EXIT_OK if valid else EXIT_FINDINGS)
+
+
+@command.command(name="layouts")
+@click.option("--gpu", required=True, help=_GPU_HELP)
+@format_option("text", "json")
+@guarded
+def layouts(gpu: str, fmt: str | None) -> None:
+    """Every valid non-empty layout of one GPU, most compute first."""
+    catalog = load_catalog()
+    model = resolve_gpu(gpu, catalog)
+    if not model.supports_mig:
+        raise ToolError(f"{model.name} does not support MIG")
+    found = valid_layouts(model, catalog)
+    if resolve_format(fmt) == "json":
+        click.echo(json.dumps({"gpu": model.name, "layouts": found}))
+        return
+    click.echo(f"{model.name}: {len(found)} valid MIG layouts")
+    for layout in found:
+        click.echo("  " + " + ".join(f"{name} x{count}" for name, count in layout.items()))

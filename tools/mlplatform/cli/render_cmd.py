@@ -1,9 +1,51 @@
-"""`mlplatform render` (placeholder until its issue lands)."""
+"""`mlplatform render`: the objects Flux would apply to a cluster, as YAML."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
 
 import click
+import yaml
+
+from ..check import render_cluster
+from ..model import Severity
+from .check_cmd import format_output
+from .common import EXIT_FINDINGS, EXIT_OK, guarded, open_config, repo_option
+
+
+def _dump(objects: list[dict]) -> str:
+    return "".join(
+        "---\n" + yaml.safe_dump(obj, sort_keys=False, default_flow_style=False) for obj in objects
+    )
 
 
 @click.command(name="render")
-def command() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("'render' is not implemented yet")
+@repo_option
+@click.option("--cluster", "cluster", required=True, help="Cluster name.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write one file per Flux Kustomization into this directory instead of stdout.",
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel kustomize builds.")
+@guarded
+def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> None:
+    """Print the objects Flux would apply to CLUSTER (after kustomize and postBuild substitution)."""
+    config = open_config(repo, jobs=jobs)
+    rendered = render_cluster(config.repo, config, cluster)
+    if out is None:
+        click.echo(_dump([m.obj for m in rendered.manifests]), nl=False)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for (namespace, name), manifests in rendered.by_kustomization.items():
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{namespace}-{name}")
+            (out / f"{safe}.yaml").write_text(_dump([m.obj for m in manifests]))
+        click.echo(f"wrote {len(rendered.by_kustomization)} file(s) to {out}", err=True)
+    problems = [f for f in rendered.findings if f.severity is not Severity.INFO]
+    if problems:
+        click.echo(format_output(problems, "text", {}), err=True)
+    sys.exit(EXIT_FINDINGS if any(f.severity is Severity.ERROR for f in problems) else EXIT_OK)

@@ -1,9 +1,36 @@
-"""`mlplatform validate` (placeholder until its issue lands)."""
+"""`mlplatform validate`: YAML and schema validation only, of the rendered clusters or of the given files."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
+from ..check import run_validate
+from .check_cmd import common_options, finish, overrides
+from .common import cluster_option, guarded, open_config, repo_option
+
 
 @click.command(name="validate")
-def command() -> None:
-    """Not implemented yet."""
-    raise click.UsageError("'validate' is not implemented yet")
+@repo_option
+@cluster_option
+@common_options
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@guarded
+def command(
+    repo: Path,
+    clusters: tuple[str, ...],
+    fmt: str | None,
+    schema_locations: tuple[str, ...],
+    kubernetes_version: str | None,
+    strict: bool | None,
+    jobs: int | None,
+    files: tuple[Path, ...],
+) -> None:
+    """Validate YAML and schemas of FILES as they are, or (no FILES) of every rendered cluster."""
+    locations = tuple(
+        str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations
+    )
+    config = open_config(repo, **overrides(locations, kubernetes_version, strict, jobs))
+    result = run_validate(config.repo, config, [f.resolve() for f in files] or None, list(clusters) or None)
+    finish(result, fmt)

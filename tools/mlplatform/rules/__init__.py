@@ -1,13 +1,91 @@
-"""The policy rules: one module per rule, registered here.
+"""The policy rules: one module per rule, registered here in the order `mlplatform rules` lists them.
 
-STUB owned by issue 6 (policy helper): replace the body, keep the signature.
+A rule module defines ID, TITLE, SEVERITY, RATIONALE, FIXABLE and `check(ctx: RuleContext)`, which yields
+findings (through `ctx.emit`, which honours exemptions). Parameters live in policies/*.yaml.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from ..context import ClusterContext
-from ..model import Finding
+from ..model import Finding, Severity
+from . import (
+    cpu_tolerates_gpu_taint,
+    exemption_reason,
+    fits_no_pool,
+    gpu_daemonset_coverage,
+    gpu_daemonset_on_cpu_pool,
+    gpu_memory_uncapped,
+    gpu_request_not_limit,
+    ha_pdb,
+    ha_replicas,
+    ha_zone_spread,
+    mig_profile_allowed,
+    mig_profile_not_offered,
+    pool_not_allowed,
+    pool_sharing_range,
+    priority_class,
+    priority_class_exists,
+    resources_missing,
+    sharing_config_drift,
+    spot_checkpoint,
+    spot_restart,
+    timeslice_multiple_gpus,
+)
+from ._base import RuleContext, build_context
+from ._policy import Policy, load_policy
+
+RULES: list[ModuleType] = [
+    fits_no_pool,
+    pool_not_allowed,
+    cpu_tolerates_gpu_taint,
+    gpu_daemonset_coverage,
+    gpu_daemonset_on_cpu_pool,
+    mig_profile_not_offered,
+    mig_profile_allowed,
+    timeslice_multiple_gpus,
+    gpu_memory_uncapped,
+    sharing_config_drift,
+    pool_sharing_range,
+    ha_replicas,
+    ha_pdb,
+    ha_zone_spread,
+    priority_class,
+    priority_class_exists,
+    spot_checkpoint,
+    spot_restart,
+    resources_missing,
+    gpu_request_not_limit,
+    exemption_reason,
+]
+RULES_BY_ID = {rule.ID: rule for rule in RULES}
+POLICY_CONFIG_ID = "policy-config"
+
+__all__ = ["RULES", "RULES_BY_ID", "RuleContext", "Policy", "load_policy", "run_rules", "run_rules_with"]
+
+
+def run_rules_with(ctx: ClusterContext, policy: Policy, only: set[str] | None = None) -> list[Finding]:
+    """Run the rules (or only those named) with an already loaded policy."""
+    rctx = build_context(ctx, policy)
+    findings: list[Finding] = []
+    for rule in RULES:
+        if only is None or rule.ID in only:
+            findings.extend(rule.check(rctx))
+    return findings
 
 
 def run_rules(ctx: ClusterContext) -> list[Finding]:
-    raise NotImplementedError
+    policy = load_policy(ctx.repo, ctx.cluster)
+    findings = [
+        Finding(
+            POLICY_CONFIG_ID,
+            Severity.WARNING,
+            f"{path} is missing: the rules that read it use built-in defaults",
+            cluster=ctx.cluster,
+            file=path,
+            line=1,
+        )
+        for path in policy.missing
+    ]
+    return findings + run_rules_with(ctx, policy)

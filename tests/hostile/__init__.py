@@ -1,0 +1,1 @@
+"""Hostile input for `mlplatform check`: small seeds in corpus/, recipes for large ones in cases.py."""

@@ -1,0 +1,376 @@
+"""The hostile cases: each injects one piece of bad input into a copy of a small, clean repository.
+
+Small seeds live in corpus/; anything large (100 MB files, deep nesting, binary noise) is generated here
+at test time, so the repository never holds it. A case says which exit codes are acceptable (1: a finding,
+2: a clean error) and which names should appear in the output, so a case cannot pass by failing elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+CLUSTER = "synth-000"
+APP = Path("apps/base/app-00000")
+OTHER_APP = Path("apps/base/app-00001")
+HUNDRED_MB = 100 * 1024 * 1024
+
+
+@dataclass
+class Case:
+    name: str
+    inject: Callable[[Path, Path], None]  # (repository copy, a directory outside it) -> None
+    mentions: tuple[str, ...]  # at least one of these appears in the output (what a person must look at)
+    exits: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
+    why: str = ""
+
+
+def seed(name: str) -> str:
+    return (CORPUS / name).read_text()
+
+
+def add_resource(repo: Path, directory: Path, entry: str) -> None:
+    """Append an entry to a kustomization's resources (kept as text: the file is ours and simple)."""
+    path = repo / directory / "kustomization.yaml"
+    document = yaml.safe_load(path.read_text())
+    document.setdefault("resources", []).append(entry)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def put(repo: Path, relative: Path | str, content: str | bytes, referenced: bool = True) -> None:
+    path = repo / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    if referenced:
+        add_resource(repo, Path(relative).parent, Path(relative).name)
+
+
+def replace_kustomization(repo: Path, seed_name: str, extra: dict[str, str] | None = None) -> None:
+    put(repo, APP / "kustomization.yaml", seed(seed_name), referenced=False)
+    for name, content in (extra or {}).items():
+        put(repo, APP / name, content, referenced=False)
+
+
+def large_text_file(path: Path, size: int) -> None:
+    """A valid YAML ConfigMap of `size` bytes, written in chunks (no 100 MB string in memory)."""
+    line = "  k: " + "x" * 1000 + "\n"
+    header = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: huge, namespace: agents}\ndata:\n  big: |\n"
+    with path.open("w") as handle:
+        handle.write(header)
+        written = len(header)
+        chunk = line * 1024
+        while written < size:
+            handle.write(chunk)
+            written += len(chunk)
+
+
+def deep_flow(depth: int) -> str:
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: deep, namespace: agents}\ndata:\n  x: " + (
+        "[" * depth + "]" * depth + "\n"
+    )
+
+
+def deep_block(depth: int) -> str:
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata: {name: deep, namespace: agents}", "nested:"]
+    lines += ["  " * (level + 1) + f"k{level}:" for level in range(depth)]
+    return "\n".join(lines) + " leaf\n"
+
+
+def set_cluster_var(repo: Path, name: str, value: str) -> None:
+    path = repo / "clusters" / CLUSTER / "cluster-vars.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["data"][name] = value
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def use_var_as_image(repo: Path, name: str) -> None:
+    path = repo / APP / "deployment.yaml"
+    text = path.read_text()
+    image = yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]["image"]
+    path.write_text(text.replace(f"image: {image}", "image: ${" + name + "}"))
+
+
+# ---------------------------------------------------------------- the injections
+
+
+def billion_laughs(repo: Path, outside: Path) -> None:
+    put(repo, APP / "laughs.yaml", seed("billion-laughs.yaml"))
+
+
+def billion_laughs_unreferenced(repo: Path, outside: Path) -> None:
+    put(repo, "apps/base/stray/laughs.yaml", seed("billion-laughs.yaml"), referenced=False)
+
+
+def merge_key_bomb(repo: Path, outside: Path) -> None:
+    put(repo, APP / "merges.yaml", seed("merge-key-bomb.yaml"))
+
+
+def kustomization_bomb(repo: Path, outside: Path) -> None:
+    put(repo, APP / "kustomization.yaml", seed("billion-laughs.yaml"), referenced=False)
+
+
+def pool_file_bomb(repo: Path, outside: Path) -> None:
+    put(
+        repo,
+        f"terraform/environments/{CLUSTER}/node-pools.yaml",
+        seed("billion-laughs.yaml"),
+        referenced=False,
+    )
+
+
+def cluster_vars_bomb(repo: Path, outside: Path) -> None:
+    put(repo, f"clusters/{CLUSTER}/cluster-vars.yaml", seed("billion-laughs.yaml"), referenced=False)
+
+
+def config_bomb(repo: Path, outside: Path) -> None:
+    put(repo, ".mlplatform.yaml", seed("billion-laughs.yaml"), referenced=False)
+
+
+def deep_flow_referenced(repo: Path, outside: Path) -> None:
+    put(repo, APP / "deep.yaml", deep_flow(100_000))
+
+
+def deep_flow_unreferenced(repo: Path, outside: Path) -> None:
+    put(repo, "apps/base/stray/deep.yaml", deep_flow(100_000), referenced=False)
+
+
+def deep_block_referenced(repo: Path, outside: Path) -> None:
+    put(repo, APP / "deep.yaml", deep_block(1_000))
+
+
+def huge_file_unreferenced(repo: Path, outside: Path) -> None:
+    (repo / "apps/base/stray").mkdir(parents=True)
+    large_text_file(repo / "apps/base/stray/huge.yaml", HUNDRED_MB)
+
+
+def huge_file_referenced(repo: Path, outside: Path) -> None:
+    large_text_file(repo / APP / "huge.yaml", HUNDRED_MB)
+    add_resource(repo, APP, "huge.yaml")
+
+
+def binary_referenced(repo: Path, outside: Path) -> None:
+    noise = random.Random(8).randbytes(64 * 1024)
+    put(repo, APP / "blob.yaml", b"\x00\x01ELF" + noise)
+
+
+def binary_unreferenced(repo: Path, outside: Path) -> None:
+    put(
+        repo,
+        "apps/base/stray/image.yaml",
+        b"\x89PNG\r\n\x1a\n\x00\x00" + random.Random(9).randbytes(4096),
+        referenced=False,
+    )
+
+
+def invalid_utf8(repo: Path, outside: Path) -> None:
+    path = repo / APP / "configmap.yaml"
+    path.write_bytes(path.read_bytes().replace(b"LOG_LEVEL: info", b"LOG_LEVEL: \xff\xfe\xc3\x28"))
+
+
+def nul_after_8k(repo: Path, outside: Path) -> None:
+    padding = "#" + "p" * 9000 + "\n"
+    put(
+        repo,
+        APP / "late-nul.yaml",
+        padding + "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nul, namespace: agents}\n"
+        'data: {a: "x\x00y"}\n',
+    )
+
+
+def many_documents(repo: Path, outside: Path) -> None:
+    put(repo, "apps/base/stray/many.yaml", "---\n" * 200_000, referenced=False)
+
+
+def top_level_scalar(repo: Path, outside: Path) -> None:
+    put(repo, APP / "configmap.yaml", "just a string, not an object\n", referenced=False)
+
+
+def symlink_loop_referenced(repo: Path, outside: Path) -> None:
+    (repo / APP / "loop-a.yaml").symlink_to("loop-b.yaml")
+    (repo / APP / "loop-b.yaml").symlink_to("loop-a.yaml")
+    add_resource(repo, APP, "loop-a.yaml")
+
+
+def symlink_directory_loop(repo: Path, outside: Path) -> None:
+    (repo / "apps/base/stray").mkdir(parents=True)
+    (repo / "apps/base/stray/again").symlink_to("..")
+    (repo / "apps/base/stray/self").symlink_to(".")
+
+
+def symlink_out_of_repo(repo: Path, outside: Path) -> None:
+    (repo / APP / "outside.yaml").symlink_to(outside / "configmap.yaml")
+    add_resource(repo, APP, "outside.yaml")
+
+
+def symlink_directory_out_of_repo(repo: Path, outside: Path) -> None:
+    (repo / "apps/base/escape").symlink_to(outside)
+    add_resource(repo, Path(f"apps/{CLUSTER}"), "../base/escape")
+
+
+def symlink_to_dev_zero(repo: Path, outside: Path) -> None:
+    (repo / "apps/base/stray").mkdir(parents=True)
+    (repo / "apps/base/stray/zero.yaml").symlink_to("/dev/zero")
+
+
+def fifo(repo: Path, outside: Path) -> None:
+    (repo / "apps/base/stray").mkdir(parents=True)
+    os.mkfifo(repo / "apps/base/stray/pipe.yaml")
+
+
+def newline_in_file_name(repo: Path, outside: Path) -> None:
+    put(repo, "apps/base/stray/we\nird.yaml", "key: [unclosed\n", referenced=False)
+
+
+def non_utf8_file_name(repo: Path, outside: Path) -> None:
+    directory = repo / "apps/base/stray"
+    directory.mkdir(parents=True)
+    with open(os.path.join(os.fsencode(directory), b"bad-\xff-name.yaml"), "wb") as handle:
+        handle.write(b"key: [unclosed\n")
+
+
+def parent_escape(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "parent-escape.kustomization.yaml")
+
+
+def remote_base(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "remote-base.kustomization.yaml")
+
+
+def http_resource(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "http-resource.kustomization.yaml")
+
+
+def helm_chart(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "helm-chart.kustomization.yaml")
+
+
+def exec_plugin(repo: Path, outside: Path) -> None:
+    marker = outside / "pwned"
+    script = f"#!/bin/sh\ntouch {marker}\necho 'apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: pwned}}'\n"
+    replace_kustomization(
+        repo,
+        "exec-plugin.kustomization.yaml",
+        {"plugin.yaml": seed("exec-plugin.plugin.yaml"), "pwn.sh": script},
+    )
+    (repo / APP / "pwn.sh").chmod(0o755)
+
+
+def self_cycle(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "self-cycle.kustomization.yaml")
+
+
+def two_directory_cycle(repo: Path, outside: Path) -> None:
+    add_resource(repo, APP, "../app-00001")
+    add_resource(repo, OTHER_APP, "../app-00000")
+
+
+def flux_path_escape(repo: Path, outside: Path) -> None:
+    put(repo, f"clusters/{CLUSTER}/escape.yaml", seed("flux-path-escape.yaml"))
+
+
+def flux_path_absolute(repo: Path, outside: Path) -> None:
+    put(repo, f"clusters/{CLUSTER}/absolute.yaml", seed("flux-path-absolute.yaml"))
+
+
+def flux_var_newline_yaml(repo: Path, outside: Path) -> None:
+    # Flux drops newlines from values, so this becomes `image: busybox  evil: true` - not a valid scalar.
+    set_cluster_var(repo, "evil_image", "busybox\n  evil: true")
+    use_var_as_image(repo, "evil_image")
+
+
+def flux_var_flow_mapping(repo: Path, outside: Path) -> None:
+    # The value parses as a mapping after substitution: the image is no longer a string.
+    set_cluster_var(repo, "evil_image", "{a: b}")
+    use_var_as_image(repo, "evil_image")
+
+
+def flux_var_document_separator(repo: Path, outside: Path) -> None:
+    set_cluster_var(repo, "evil_image", "x\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: injected}")
+    use_var_as_image(repo, "evil_image")
+
+
+def flux_var_explicit_tag(repo: Path, outside: Path) -> None:
+    # After substitution the scalar carries an explicit tag that PyYAML cannot convert (`!!int` of nothing).
+    set_cluster_var(repo, "evil_image", "!!int")
+    use_var_as_image(repo, "evil_image")
+
+
+def explicit_tag_in_manifest(repo: Path, outside: Path) -> None:
+    path = repo / APP / "scaledobject.yaml"
+    path.write_text(path.read_text().replace("maxReplicaCount: 4", "maxReplicaCount: !!int"))
+
+
+def flux_var_unset(repo: Path, outside: Path) -> None:
+    use_var_as_image(repo, "no_such_variable")
+
+
+def huge_integer(repo: Path, outside: Path) -> None:
+    path = repo / APP / "scaledobject.yaml"
+    path.write_text(path.read_text().replace("maxReplicaCount: 4", "maxReplicaCount: " + "9" * 400))
+
+
+CASES = [
+    Case("billion-laughs", billion_laughs, ("laughs.yaml",)),
+    Case("billion-laughs-unreferenced", billion_laughs_unreferenced, ("laughs.yaml",)),
+    Case("merge-key-bomb", merge_key_bomb, ("merges.yaml",)),
+    Case("kustomization-bomb", kustomization_bomb, ("app-00000/kustomization.yaml",)),
+    Case("pool-file-bomb", pool_file_bomb, ("node-pools.yaml",)),
+    Case("cluster-vars-bomb", cluster_vars_bomb, ("cluster-vars.yaml",)),
+    Case("config-bomb", config_bomb, (".mlplatform.yaml",)),
+    Case("deep-flow-referenced", deep_flow_referenced, ("deep.yaml",)),
+    Case("deep-flow-unreferenced", deep_flow_unreferenced, ("deep.yaml",)),
+    Case("deep-block-referenced", deep_block_referenced, ("deep.yaml",)),
+    Case("huge-file-unreferenced", huge_file_unreferenced, ("huge.yaml",)),
+    Case("huge-file-referenced", huge_file_referenced, ("huge.yaml",)),
+    Case("binary-referenced", binary_referenced, ("blob.yaml",)),
+    Case("binary-unreferenced", binary_unreferenced, ("image.yaml",)),
+    Case("invalid-utf8", invalid_utf8, ("configmap.yaml",)),
+    Case("nul-after-8k", nul_after_8k, ("late-nul.yaml",)),
+    Case(
+        "many-empty-documents",
+        many_documents,
+        ("many.yaml",),
+        frozenset({0, 1}),
+        why="200,000 empty documents are odd but legal: fast, and at most a warning or a finding",
+    ),
+    Case("top-level-scalar", top_level_scalar, ("configmap.yaml",)),
+    Case("symlink-loop-referenced", symlink_loop_referenced, ("loop-a.yaml",)),
+    Case(
+        "symlink-directory-loop",
+        symlink_directory_loop,
+        ("stray",),
+        frozenset({0, 1}),
+        why="a directory symlink loop must not make the repository walk hang; reporting it is optional",
+    ),
+    Case("symlink-out-of-repo", symlink_out_of_repo, ("outside.yaml",)),
+    Case("symlink-directory-out-of-repo", symlink_directory_out_of_repo, ("escape",)),
+    Case("symlink-to-dev-zero", symlink_to_dev_zero, ("zero.yaml",)),
+    Case("fifo", fifo, ("pipe.yaml",)),
+    Case("newline-in-file-name", newline_in_file_name, ("ird.yaml",)),
+    Case("non-utf8-file-name", non_utf8_file_name, ("-name.yaml",)),
+    Case("parent-escape", parent_escape, ("passwd", "hostname", "app-00000")),
+    Case("remote-base", remote_base, ("github.com", "app-00000")),
+    Case("http-resource", http_resource, ("169.254.169.254", "app-00000")),
+    Case("helm-chart", helm_chart, ("helm", "app-00000")),
+    Case("exec-plugin", exec_plugin, ("plugin", "app-00000")),
+    Case("self-cycle", self_cycle, ("app-00000",)),
+    Case("two-directory-cycle", two_directory_cycle, ("app-00000", "app-00001")),
+    Case("flux-path-escape", flux_path_escape, ("escape.yaml", "../../etc")),
+    Case("flux-path-absolute", flux_path_absolute, ("absolute.yaml",)),
+    Case("flux-var-newline-yaml", flux_var_newline_yaml, ("deployment.yaml", "app-00000")),
+    Case("flux-var-flow-mapping", flux_var_flow_mapping, ("deployment.yaml", "app-00000")),
+    Case("flux-var-document-separator", flux_var_document_separator, ("deployment.yaml", "app-00000")),
+    Case("flux-var-explicit-tag", flux_var_explicit_tag, ("deployment.yaml", "app-00000")),
+    Case("explicit-tag-in-manifest", explicit_tag_in_manifest, ("scaledobject.yaml",)),
+    Case("flux-var-unset", flux_var_unset, ("no_such_variable",)),
+    Case("huge-integer", huge_integer, ("scaledobject.yaml", "app-00000")),
+]

@@ -1,0 +1,57 @@
+"""Helpers for the rule tests: good and bad YAML per rule, against a frozen pool file and the policies.
+
+Layout: tests/rules/fixtures/<rule-id>/{good,bad}.yaml. Every object named `bad-*` in bad.yaml must get at
+least one finding of the rule; good.yaml must get none. tests/test_admission.py reads the same files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlplatform.catalog import load_catalog
+from mlplatform.config import Config
+from mlplatform.context import ClusterContext
+from mlplatform.model import Finding, Manifest, Provenance
+from mlplatform.pools import load_pool_file
+from mlplatform.rules import RULES_BY_ID, load_policy, run_rules_with
+from mlplatform.yamlio import load_documents, plain
+
+RULE_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_fixture(path: Path) -> list[Manifest]:
+    rel = path.relative_to(REPO).as_posix()
+    return [Manifest("production", plain(doc.data), Provenance(rel, doc.line))
+            for doc in load_documents(path) if isinstance(doc.data, dict)]
+
+
+def make_context(manifests: list[Manifest], pool_file: Path | None = None) -> ClusterContext:
+    pools = load_pool_file(pool_file or RULE_FIXTURES / "node-pools.yaml", REPO)
+    return ClusterContext(repo=REPO, config=Config(repo=REPO), cluster="production", manifests=manifests,
+                          pool_file=pools, catalog=load_catalog())
+
+
+def run_rule(rule_id: str, manifests: list[Manifest], pool_file: Path | None = None) -> list[Finding]:
+    assert rule_id in RULES_BY_ID, rule_id
+    ctx = make_context(manifests, pool_file)
+    return run_rules_with(ctx, load_policy(REPO, "production"), only={rule_id})
+
+
+def fixture_findings(rule_id: str, which: str) -> tuple[list[Manifest], list[Finding]]:
+    manifests = load_fixture(RULE_FIXTURES / rule_id / f"{which}.yaml")
+    return manifests, run_rule(rule_id, manifests)
+
+
+def check_good_and_bad(rule_id: str) -> list[Finding]:
+    """The contract of every rule: good.yaml is clean, each bad-* object has a finding; returns bad's."""
+    _, good = fixture_findings(rule_id, "good")
+    assert good == [], [f.message for f in good]
+    manifests, bad = fixture_findings(rule_id, "bad")
+    flagged = {f.object.name for f in bad if f.object}
+    expected = {m.ref.name for m in manifests if m.ref.name.startswith("bad-")}
+    assert expected, f"{rule_id}/bad.yaml has no bad-* object"
+    assert expected <= flagged, f"not flagged: {sorted(expected - flagged)}"
+    assert all(f.rule == rule_id and f.file and f.line for f in bad)
+    return bad
+

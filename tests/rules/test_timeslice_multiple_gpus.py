@@ -1,0 +1,7 @@
+"""Rule timeslice-multiple-gpus: good and bad fixtures (tests/rules/fixtures/timeslice-multiple-gpus/)."""
+
+from __future__ import annotations
+
+
+def test_good_and_bad(good_and_bad):
+    good_and_bad("timeslice-multiple-gpus")

@@ -1,0 +1,165 @@
+"""Bad input through the real CLI: each case gives a finding or one error line with file and line,
+exit 1 or 2, no traceback, within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from test_hygiene import alias_bomb
+
+FIXTURE = Path(__file__).parent / "fixtures" / "repos" / "flux-basic"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    target = tmp_path / "flux-basic"
+    shutil.copytree(FIXTURE, target)
+    return target
+
+
+def check(repo: Path, *args: str) -> tuple[int, dict, str]:
+    started = time.perf_counter()
+    proc = run_cli("check", "--repo", str(repo), "--format", "json", *args)
+    assert time.perf_counter() - started < 30
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    report = json.loads(proc.stdout) if proc.returncode in (0, 1) else {}
+    return proc.returncode, report, proc.stderr
+
+
+def findings(report: dict, rule: str) -> list[tuple[str, int]]:
+    return [(f["file"], f["line"]) for f in report["findings"] if f["rule"] == rule]
+
+
+def add_resource(repo: Path, entry: str) -> None:
+    path = repo / "apps/base/kustomization.yaml"
+    path.write_text(path.read_text().replace("  - widget.yaml\n", f"  - widget.yaml\n  - {entry}\n"))
+
+
+def test_invalid_yaml_in_a_rendered_file(repo: Path) -> None:
+    (repo / "apps/base/broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [x\n")
+    add_resource(repo, "broken.yaml")
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/syntax") == [("apps/base/broken.yaml", 5)]
+    # the Kustomization that needs it is not built, and says which entry of which kustomization.yaml
+    assert findings(report, "render/unreadable-input") == [("apps/base/kustomization.yaml", 7)]
+
+
+def test_duplicate_keys(repo: Path) -> None:
+    path = repo / "apps/base/widget.yaml"
+    path.write_text(path.read_text().replace("spec:\n  size: 3\n", "spec:\n  size: 3\n  size: 4\n"))
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/duplicate-key") == [("apps/base/widget.yaml", 7)]
+
+
+def test_alias_bomb_never_reaches_kustomize(repo: Path) -> None:
+    (repo / "apps/base/bomb.yaml").write_text(alias_bomb())
+    add_resource(repo, "bomb.yaml")
+    code, report, _ = check(repo)  # kustomize itself needs minutes and gigabytes for this file
+    assert code == 1
+    assert [f for f, _ in findings(report, "yaml/limit")] == ["apps/base/bomb.yaml"]
+    assert findings(report, "render/unreadable-input") == [("apps/base/kustomization.yaml", 7)]
+
+
+def test_fifty_megabyte_file(repo: Path) -> None:
+    path = repo / "apps/base/huge.yaml"
+    with path.open("wb") as handle:
+        handle.write(b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\ndata:\n  blob: x\n#")
+        handle.truncate(50 * 1024 * 1024)
+    add_resource(repo, "huge.yaml")
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/too-large") == [("apps/base/huge.yaml", 1)]
+    assert findings(report, "render/unreadable-input") == [("apps/base/kustomization.yaml", 7)]
+
+
+def test_non_utf8_file(repo: Path) -> None:
+    (repo / "apps/base/latin1.yaml").write_bytes(
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n"
+    )
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/encoding") == [("apps/base/latin1.yaml", 4)]
+
+
+def test_empty_document(repo: Path) -> None:
+    path = repo / "apps/base/widget.yaml"
+    path.write_text(path.read_text() + "---\n---\nkind: Note\n")
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/empty-document") == [("apps/base/widget.yaml", 14)]  # the stray ---
+
+
+@pytest.mark.parametrize(("content", "line"), [("- a\n- b\n", 1), ("kind: X\n---\n42\n", 3)])
+def test_top_level_list_or_scalar(repo: Path, content: str, line: int) -> None:
+    (repo / "clusters/demo/odd.yaml").write_text(content)
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/not-an-object") == [("clusters/demo/odd.yaml", line)]
+
+
+def test_kustomization_references_a_missing_file(repo: Path) -> None:
+    add_resource(repo, "missing.yaml")
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "render/missing-reference") == [("apps/base/kustomization.yaml", 7)]
+
+
+def test_kustomization_references_a_path_outside_the_repository(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n")
+    add_resource(repo, "../../../elsewhere/cm.yaml")
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "render/outside-repository") == [("apps/base/kustomization.yaml", 7)]
+
+
+def test_symlink_out_of_the_repository(repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n")
+    os.symlink(outside, repo / "apps/base/link.yaml")
+    add_resource(repo, "link.yaml")
+    code, report, _ = check(repo)
+    assert code == 1
+    assert findings(report, "yaml/symlink-outside-repository") == [("apps/base/link.yaml", 1)]
+    assert findings(report, "render/outside-repository") == [("apps/base/kustomization.yaml", 7)]
+
+
+def test_flux_cycle(repo: Path) -> None:
+    path = repo / "clusters/demo/infra.yaml"
+    path.write_text(path.read_text().replace("spec:\n", "spec:\n  dependsOn:\n    - name: apps\n"))
+    code, report, _ = check(repo)
+    assert code == 1
+    [cycle] = [f for f in report["findings"] if f["rule"] == "flux/dependency-cycle"]
+    assert cycle["file"] == "clusters/demo/apps.yaml" and cycle["line"] == 8
+
+
+def test_broken_config_file_is_exit_2_with_file_and_line(repo: Path) -> None:
+    (repo / ".mlplatform.yaml").write_text("strict: true\nschema_locations: not-a-list\n")
+    code, _, stderr = check(repo)
+    assert code == 2
+    assert (
+        stderr.strip()
+        == "error: .mlplatform.yaml:2: schema_locations: expected a list of paths or URL templates"
+    )
+
+
+def test_no_repository_is_exit_2(tmp_path: Path) -> None:
+    code, _, stderr = check(tmp_path / "nothing-here")
+    assert code == 2
+    assert len(stderr.strip().splitlines()) == 1 and "repository not found" in stderr
+
+
+def test_unknown_cluster_is_exit_2(repo: Path) -> None:
+    code, _, stderr = check(repo, "--cluster", "mars")
+    assert code == 2
+    assert "unknown cluster(s): mars" in stderr

@@ -1,0 +1,125 @@
+"""Hostile input: `mlplatform check` ends each case in a finding or a clean error, quickly, touching nothing.
+
+The base is a small synthetic repository (benchmarks/synth.py: one cluster, ten apps, real Flux layout)
+that checks clean; each case copies it, injects one piece of hostile input (tests/hostile/cases.py) and
+runs the installed console script with HOME and TMPDIR pointed into the test's own directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, run_cli
+from hostile.cases import CASES, Case
+
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import synth  # noqa: E402 - a script directory, not a package
+
+TIME_LIMIT_SECONDS = 30
+FILE_AND_LINE = re.compile(r"[^\s:]+:\d+")
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under root (without following links) with its type, size, mtime and content hash."""
+    state: dict[str, tuple] = {}
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(directory) / name
+            info = path.lstat()
+            digest = ""
+            if path.is_file() and not path.is_symlink() and info.st_size < 8 * 1024 * 1024:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            state[str(path.relative_to(root))] = (info.st_mode, info.st_size, info.st_mtime_ns, digest)
+    return state
+
+
+@pytest.fixture(scope="session")
+def base_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hostile-base") / "repo"
+    synth.generate(root, clusters=1, apps=10)
+    return root
+
+
+def run_check(
+    repo: Path, sandbox: Path, crd_schemas: Path, kustomize_bin: str
+) -> tuple[int, str, str, float]:
+    home, tmp = sandbox / "home", sandbox / "tmp"
+    home.mkdir(exist_ok=True)
+    tmp.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "MLPLATFORM_KUSTOMIZE": kustomize_bin,
+    }
+    started = time.monotonic()
+    result = run_cli(
+        "check",
+        "--repo",
+        str(repo),
+        "--schema-location",
+        str(crd_schemas),
+        "--format",
+        "json",
+        cwd=repo,
+        env=env,
+    )
+    return result.returncode, result.stdout, result.stderr, time.monotonic() - started
+
+
+def test_the_base_repository_checks_clean(
+    base_repo: Path, tmp_path: Path, crd_schemas: Path, kustomize_bin: str
+) -> None:
+    """The control: the clean base reports nothing, so each finding below comes from its case."""
+    repo = tmp_path / "repo"
+    shutil.copytree(base_repo, repo, symlinks=True)
+    code, out, err, _ = run_check(repo, tmp_path, crd_schemas, kustomize_bin)
+    assert code == 0, out[-4000:] + err
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_hostile_input(
+    case: Case, base_repo: Path, tmp_path: Path, crd_schemas: Path, kustomize_bin: str
+) -> None:
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    shutil.copytree(base_repo, repo, symlinks=True)
+    outside.mkdir()
+    (outside / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: outside, namespace: agents}\n"
+        "data: {secret: s3cr3t}\n"
+    )
+    case.inject(repo, outside)
+    before_repo, before_outside = snapshot(repo), snapshot(outside)
+
+    code, out, err, seconds = run_check(repo, tmp_path, crd_schemas, kustomize_bin)
+    output = out + err
+
+    assert "Traceback" not in output, output[-4000:]
+    assert seconds < TIME_LIMIT_SECONDS, f"took {seconds:.1f}s"
+    assert code in case.exits, f"exit {code}: {output[-4000:]}"
+    if code == 2:
+        # stderr may also carry the informational "kustomize: <binary and version>" line
+        lines = [line for line in err.splitlines() if line.startswith("error")]
+        assert len(lines) == 1, f"an error is one line on stderr, got: {err!r}"
+        assert FILE_AND_LINE.search(lines[0]), f"the error names no file:line: {lines[0]}"
+    if code == 1:
+        report = json.loads(out)
+        assert report["summary"]["errors"] >= 1 and report["findings"]
+    if code != 0:
+        assert any(m in output for m in case.mentions), f"none of {case.mentions} in: {output[-4000:]}"
+
+    assert snapshot(outside) == before_outside, "a file outside the repository was touched"
+    assert not (outside / "pwned").exists(), "a plugin from the repository was executed"
+    assert snapshot(repo) == before_repo, "check changed the repository it only reads"
+    assert not any((tmp_path / "tmp").iterdir()), "temporary files were left behind"
+    assert not any((tmp_path / "home").iterdir()), "files were written into HOME"

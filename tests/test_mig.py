@@ -1,0 +1,180 @@
+"""MIG geometry: validate_layout and valid_layouts agree with an independent brute-force placement check."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from conftest import run_cli
+from mlplatform.catalog import load_catalog
+from mlplatform.errors import ToolError
+from mlplatform.mig import valid_layouts, validate_layout
+
+# REFERENCE.md section 5, typed in again here on purpose so the test does not trust catalog.yaml:
+# (compute slices, memory slices, allowed first memory slices, max count) and each model's profile names.
+SHAPES = {
+    "1g": (1, 1, range(0, 7), 7),
+    "1g+me": (1, 1, range(0, 7), 1),
+    "1g-2mem": (1, 2, (0, 2, 4, 6), 4),
+    "2g": (2, 2, (0, 2, 4), 3),
+    "3g": (3, 4, (0, 4), 2),
+    "4g": (4, 4, (0,), 1),
+    "7g": (7, 8, (0,), 1),
+}
+NAMES = {
+    "A100-40GB": ("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
+    "A100-80GB": ("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "H100-80GB": ("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+    "H200-141GB": ("1g.18gb", "1g.18gb+me", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
+}
+
+
+def brute_force_valid(counts: tuple[int, ...]) -> bool:
+    """Try every start for every instance (8 memory slices, 7 compute slices); no memo, no shortcuts."""
+    shapes = list(SHAPES.values())
+    if any(c > shape[3] for c, shape in zip(counts, shapes, strict=True)):
+        return False
+    if sum(c * shape[0] for c, shape in zip(counts, shapes, strict=True)) > 7:
+        return False
+    instances = [shape for shape, c in zip(shapes, counts, strict=True) for _ in range(c)]
+
+    def assign(i: int, used: set[int], last_start: dict[int, int]) -> bool:
+        if i == len(instances):
+            return True
+        _, memory, starts, _ = instances[i]
+        key = id(instances[i])
+        for start in starts:
+            # Identical instances are interchangeable: only try starts in increasing order among them.
+            if start <= last_start.get(key, -1):
+                continue
+            slices = set(range(start, start + memory))
+            if max(slices) >= 8 or slices & used:
+                continue
+            if assign(i + 1, used | slices, {**last_start, key: start}):
+                return True
+        return False
+
+    return assign(0, set(), {})
+
+
+def every_multiset() -> list[tuple[int, ...]]:
+    # One above each profile's max count, so the max-count rule is exercised too.
+    ranges = [range(0, shape[3] + 2) for shape in SHAPES.values()]
+    return [c for c in itertools.product(*ranges) if sum(c) > 0]
+
+
+@pytest.fixture(scope="module")
+def truth() -> dict[tuple[int, ...], bool]:
+    return {counts: brute_force_valid(counts) for counts in every_multiset()}
+
+
+@pytest.mark.parametrize("gpu", sorted(NAMES))
+def test_validate_agrees_with_brute_force(gpu: str, truth: dict[tuple[int, ...], bool]) -> None:
+    names = NAMES[gpu]
+    disagreements = []
+    for counts, expected in truth.items():
+        layout = {name: c for name, c in zip(names, counts, strict=True) if c}
+        valid, reason = validate_layout(gpu, layout)
+        if valid != expected:
+            disagreements.append((layout, valid, reason))
+    assert not disagreements, disagreements[:5]
+    assert sum(truth.values()) > 50  # the check covers many valid layouts, not only rejections
+
+
+@pytest.mark.parametrize("gpu", sorted(NAMES))
+def test_valid_layouts_is_exactly_the_brute_force_set(gpu: str, truth: dict[tuple[int, ...], bool]) -> None:
+    names = NAMES[gpu]
+    expected = {
+        tuple(sorted((n, c) for n, c in zip(names, counts, strict=True) if c))
+        for counts, ok in truth.items()
+        if ok
+    }
+    got = [tuple(sorted(layout.items())) for layout in valid_layouts(gpu)]
+    assert len(got) == len(set(got))
+    assert set(got) == expected
+
+
+@pytest.mark.parametrize(
+    ("layout", "valid"),
+    [
+        ({"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}, True),  # NVIDIA all-balanced
+        ({"4g.40gb": 1, "3g.40gb": 1}, True),
+        ({"3g.40gb": 2, "1g.10gb": 1}, False),  # two 3g take all 8 memory slices
+        ({"2g.20gb": 3, "1g.10gb": 2}, False),
+        ({"7g.80gb": 1}, True),
+        ({"1g.10gb": 7}, True),
+        ({"4g.40gb": 1, "2g.20gb": 1, "1g.10gb": 1}, True),
+        ({"4g.40gb": 1, "2g.20gb": 2}, False),  # 8 compute slices
+        ({"4g.40gb": 1, "1g.20gb": 1, "2g.20gb": 1}, True),
+        ({"1g.20gb": 4}, True),
+        ({"1g.20gb": 3, "2g.20gb": 1}, True),
+        ({"3g.40gb": 1, "4g.40gb": 1, "1g.10gb": 1}, False),  # memory is full after 4g + 3g
+    ],
+)
+def test_reference_examples(layout: dict[str, int], valid: bool) -> None:
+    assert validate_layout("A100-80GB", layout)[0] is valid
+
+
+def test_reasons_say_what_breaks() -> None:
+    assert "maximum of 1" in validate_layout("H100-80GB", {"1g.10gb+me": 2})[1]
+    assert "not a MIG profile" in validate_layout("A100-40GB", {"1g.10gb+bogus": 1})[1]
+    assert "compute slices" in validate_layout("A100-40GB", {"2g.10gb": 3, "1g.5gb": 2})[1]
+    assert "empty" in validate_layout("A100-40GB", {})[1]
+    assert "does not support MIG" in validate_layout("A10G", {"1g.5gb": 1})[1]
+    with pytest.raises(ToolError, match="unknown GPU"):
+        validate_layout("Z9000", {"1g.5gb": 1})
+
+
+def test_gfd_product_names_resolve() -> None:
+    catalog = load_catalog()
+    assert catalog.gpu_model("NVIDIA-A100-SXM4-80GB").name == "A100-80GB"
+    assert validate_layout("nvidia-h100-80gb-hbm3", {"7g.80gb": 1})[0]
+    assert validate_layout("h200-141gb", {"3g.71gb": 2})[0]
+
+
+# ---- the CLI contract (ARCHITECTURE.md): exit 0 valid, 1 not, 2 unusable input ----
+
+
+def test_cli_validate_json_valid_and_invalid() -> None:
+    ok = run_cli(
+        "mig", "validate", "--gpu", "a100-80gb", "3g.40gb=1", "2g.20gb=1", "1g.10gb=2", "--format", "json"
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["valid"] is True
+    bad = run_cli("mig", "validate", "--gpu", "A100-80GB", "3g.40gb=2", "1g.10gb=1", "--format", "json")
+    assert bad.returncode == 1
+    body = json.loads(bad.stdout)
+    assert body["valid"] is False and "memory slices" in body["reason"]
+
+
+def test_cli_validate_text() -> None:
+    result = run_cli("mig", "validate", "--gpu", "NVIDIA-H100-80GB-HBM3", "4g.40gb=1", "3g.40gb=1")
+    assert result.returncode == 0 and result.stdout.startswith("valid")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--gpu", "Z9000", "1g.5gb=1"),
+        ("--gpu", "A100-40GB", "1g.10gb+x=1"),
+        ("--gpu", "A100-40GB", "1g.5gb"),
+        ("--gpu", "A100-40GB", "1g.5gb=two"),
+        ("--gpu", "A100-40GB"),
+    ],
+)
+def test_cli_validate_bad_input_exits_2(args: tuple[str, ...]) -> None:
+    result = run_cli("mig", "validate", *args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_cli_layouts_json() -> None:
+    result = run_cli("mig", "layouts", "--gpu", "H200-141GB", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["gpu"] == "H200-141GB"
+    assert {"3g.71gb": 1, "2g.35gb": 1, "1g.18gb": 2} in body["layouts"]
+    assert all(validate_layout("H200-141GB", layout)[0] for layout in body["layouts"])
+    assert len(body["layouts"]) == len(valid_layouts("H200-141GB"))

@@ -1,0 +1,325 @@
+"""`mlplatform plan`: JSON contract, Markdown, what-if (--set), --base through a git worktree, check_fit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import copy_repo, run_cli
+from mlplatform.capacity.fit import RULE_MAX_SIZE, RULE_UNPLACED, check_fit
+from mlplatform.capacity.plan import plan_cluster
+from mlplatform.catalog import load_catalog
+from mlplatform.config import Config
+from mlplatform.context import ClusterContext
+from mlplatform.model import GpuSharing, Manifest, Pool, PoolFile, Provenance, Taint
+
+CATALOG = load_catalog()
+
+
+# ---------------------------------------------------------------- the planner on hand-made objects
+
+
+def pool_file(**a100_overrides: Any) -> PoolFile:
+    a100 = dict(
+        name="a100-timeslice",
+        instance_types=["p4d.24xlarge"],
+        capacity_type="on-demand",
+        min_size=0,
+        max_size=2,
+        desired_size=0,
+        labels={"mlplatform.example.com/pool": "a100-timeslice"},
+        taints=[Taint("gpu", "true", "NoSchedule")],
+        gpu=GpuSharing("time-slicing", replicas=4),
+        file="terraform/environments/test/node-pools.yaml",
+        field_lines={"max_size": 17},
+    )
+    a100.update(a100_overrides)
+    cpu = Pool(
+        name="cpu",
+        instance_types=["m5.2xlarge"],
+        capacity_type="on-demand",
+        min_size=1,
+        max_size=3,
+        desired_size=1,
+        labels={"mlplatform.example.com/pool": "cpu"},
+    )
+    return PoolFile(
+        "test",
+        "us-east-1",
+        {"cpu": cpu, "a100-timeslice": Pool(**a100)},
+        "terraform/environments/test/node-pools.yaml",
+    )
+
+
+def gpu_deployment(name: str, replicas: int, gpus: int = 1, tolerate: bool = True) -> Manifest:
+    spec: dict[str, Any] = {
+        "nodeSelector": {"mlplatform.example.com/pool": "a100-timeslice"},
+        "containers": [
+            {
+                "name": "c",
+                "image": "i",
+                "resources": {"requests": {"cpu": "2", "memory": "16Gi"}, "limits": {"nvidia.com/gpu": gpus}},
+            }
+        ],
+    }
+    if tolerate:
+        spec["tolerations"] = [{"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}]
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ml"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"a": name}},
+            "template": {"metadata": {"labels": {"a": name}}, "spec": spec},
+        },
+    }
+    return Manifest("test", obj, Provenance(f"apps/{name}.yaml", 3))
+
+
+def gpu_daemonset() -> Manifest:
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "dcgm", "namespace": "gpu"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "d"}},
+            "template": {
+                "metadata": {"labels": {"a": "d"}},
+                "spec": {
+                    "tolerations": [{"key": "gpu", "operator": "Exists"}],
+                    "containers": [
+                        {"name": "c", "image": "i", "resources": {"requests": {"cpu": "30", "memory": "1Gi"}}}
+                    ],
+                },
+            },
+        },
+    }
+    return Manifest("test", obj, Provenance("infra/dcgm.yaml", 1))
+
+
+def test_time_sliced_units_nodes_and_cost() -> None:
+    plan = plan_cluster("test", [gpu_deployment("vllm", 40)], pool_file(), CATALOG)
+    a100 = next(p for p in plan.to_json()["pools"] if p["pool"] == "a100-timeslice")
+    assert a100["gpu_units"][0]["resource"] == "nvidia.com/gpu"
+    assert a100["gpu_units"][0]["available_at_max_size"] == 2 * 32
+    assert a100["gpu_units"][0]["requested_at_max_demand"] == 40
+    assert a100["nodes_needed"] == {"min_demand": 2, "max_demand": 2}  # 40 units over 32 per node
+    assert a100["cost_usd_per_hour"]["at_max_demand"] == pytest.approx(2 * 21.9576)
+    assert a100["cost_usd_per_month"]["at_max_demand"] == pytest.approx(2 * 21.9576 * 730, abs=0.01)
+    assert any("autoscaler misjudges" in w for w in a100["warnings"])
+    assert plan.ok
+
+
+def test_daemonset_overhead_is_taken_from_every_node() -> None:
+    # 30 CPUs of DaemonSet per node leave ~65.7 CPUs: 40 pods x 2 CPUs need 2 nodes, 33 x 2 would not fit one.
+    plan = plan_cluster("test", [gpu_deployment("a", 32), gpu_daemonset()], pool_file(), CATALOG)
+    a100 = next(p for p in plan.pools if p.pool.name == "a100-timeslice")
+    assert a100.daemonset_overhead["cpu"] == 30_000
+    assert a100.node_capacity["cpu"] == 96_000 - 310 - 30_000
+    assert a100.at_max.nodes == 1
+    plan = plan_cluster("test", [gpu_deployment("a", 33), gpu_daemonset()], pool_file(), CATALOG)
+    assert next(p for p in plan.pools if p.pool.name == "a100-timeslice").at_max.nodes == 2
+
+
+def test_max_size_too_small_is_a_check_error() -> None:
+    ctx = ClusterContext(
+        Path("."), Config(repo=Path(".")), "test", [gpu_deployment("vllm", 100)], pool_file(max_size=2)
+    )
+    findings = check_fit(ctx)
+    assert [f.rule for f in findings] == [RULE_MAX_SIZE]
+    assert (
+        findings[0].line == 17
+        and "needs 4 nodes" in findings[0].message
+        and "short by 2" in findings[0].message
+    )
+
+
+def test_unplaced_workload_is_a_check_error_with_reason() -> None:
+    ctx = ClusterContext(
+        Path("."), Config(repo=Path(".")), "test", [gpu_deployment("x", 1, tolerate=False)], pool_file()
+    )
+    findings = check_fit(ctx)
+    assert [f.rule for f in findings] == [RULE_UNPLACED]
+    assert findings[0].file == "apps/x.yaml" and "does not tolerate taint gpu=true" in findings[0].message
+
+
+def test_pod_bigger_than_a_node_is_unplaced() -> None:
+    plan = plan_cluster("test", [gpu_deployment("big", 1, gpus=33)], pool_file(), CATALOG)
+    assert [u.name for u in plan.unplaced] == ["Deployment ml/big"] and not plan.ok
+
+
+# ---------------------------------------------------------------- the command on the real repository
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_repo(tmp_path_factory.mktemp("plan"))
+
+
+def cli(kustomize_bin: str, *args: str) -> subprocess.CompletedProcess:
+    return run_cli("plan", *args, env={"MLPLATFORM_KUSTOMIZE": kustomize_bin})
+
+
+@pytest.fixture(scope="module")
+def plan_json(repo: Path, kustomize_bin: str) -> dict[str, Any]:
+    result = cli(kustomize_bin, "--repo", str(repo), "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def test_json_contract_for_both_clusters(plan_json: dict[str, Any]) -> None:
+    body = plan_json
+    assert [c["cluster"] for c in body["clusters"]] == ["production", "staging"]
+    for cluster in body["clusters"]:
+        assert cluster["fits"] and cluster["unplaced"] == []
+        for pool in cluster["pools"]:
+            assert set(pool["nodes_configured"]) == {"min", "max"}
+            assert set(pool["nodes_needed"]) == set(pool["lower_bound"]) == {"min_demand", "max_demand"}
+            assert set(pool["cost_usd_per_hour"]) == {"at_min_demand", "at_max_demand"}
+            assert pool["nodes_needed"]["max_demand"] <= pool["nodes_configured"]["max"]
+            assert pool["lower_bound"]["max_demand"] <= pool["nodes_needed"]["max_demand"]
+            for units in pool["gpu_units"]:
+                assert {"resource", "available_at_max_size", "requested_at_max_demand"} <= set(units)
+        by_name = {p["pool"]: p for p in cluster["pools"]}
+        assert by_name["cpu"]["gpu_units"] == []
+        assert [u["resource"] for u in by_name["a100-timeslice"]["gpu_units"]] == ["nvidia.com/gpu"]
+        assert all(u["resource"].startswith("nvidia.com/mig-") for u in by_name["a100-mig"]["gpu_units"])
+        # Declared GPU workloads are in the plan (the apps of issue 5 request GPUs on these pools).
+        assert sum(u["requested_at_max_demand"] for p in cluster["pools"] for u in p["gpu_units"]) > 0
+
+
+def test_markdown_and_text(repo: Path, kustomize_bin: str) -> None:
+    md = cli(kustomize_bin, "--repo", str(repo), "--cluster", "staging", "--format", "markdown")
+    assert md.returncode == 0, md.stderr
+    assert md.stdout.startswith("## Capacity plan") and "| a100-mig |" in md.stdout
+    text = cli(kustomize_bin, "--repo", str(repo), "--cluster", "staging")
+    assert "cluster staging (us-east-1): fits" in text.stdout and "total:" in text.stdout
+
+
+def test_set_changes_the_plan_and_can_break_it(repo: Path, kustomize_bin: str) -> None:
+    base = json.loads(
+        cli(kustomize_bin, "--repo", str(repo), "--cluster", "production", "--format", "json").stdout
+    )
+    wider = cli(
+        kustomize_bin,
+        "--repo",
+        str(repo),
+        "--cluster",
+        "production",
+        "--format",
+        "json",
+        "--set",
+        "a100-timeslice.max_size=8",
+        "--set",
+        "a100-timeslice.gpu.replicas=2",
+    )
+    assert wider.returncode == 0, wider.stderr
+    before = next(p for p in base["clusters"][0]["pools"] if p["pool"] == "a100-timeslice")
+    after = next(p for p in json.loads(wider.stdout)["clusters"][0]["pools"] if p["pool"] == "a100-timeslice")
+    assert after["nodes_configured"]["max"] == 8
+    assert after["gpu_units"][0]["available_at_max_size"] == 8 * 8 * 2
+    assert before["gpu_units"][0]["available_at_max_size"] == before["nodes_configured"]["max"] * 32
+    broken = cli(
+        kustomize_bin,
+        "--repo",
+        str(repo),
+        "--cluster",
+        "production",
+        "--format",
+        "json",
+        "--set",
+        "a100-mig.max_size=0",
+        "--set",
+        "a100-mig.min_size=0",
+    )
+    assert broken.returncode == 1
+    mig = next(p for p in json.loads(broken.stdout)["clusters"][0]["pools"] if p["pool"] == "a100-mig")
+    assert mig["nodes_needed"]["max_demand"] > 0 and any("max_size is 0" in w for w in mig["warnings"])
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "nope.max_size=3",
+        "cpu.color=blue",
+        "cpu.max_size=-1",
+        "cpu.max_size",
+        'a100-mig.gpu.mig_layout={"3g.40gb": 3}',
+        "cpu.instance_type=x1.tiny",
+    ],
+)
+def test_bad_set_exits_2(repo: Path, kustomize_bin: str, setting: str) -> None:
+    result = cli(kustomize_bin, "--repo", str(repo), "--set", setting)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    root = copy_repo(tmp_path)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "-A")
+    git(root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "base")
+    return root
+
+
+def test_base_ref_diff_through_a_worktree(git_repo: Path, kustomize_bin: str) -> None:
+    pools = git_repo / "terraform/environments/staging/node-pools.yaml"
+    text = pools.read_text()
+    # Raise the A100 time-slicing replicas 4 -> 8 in staging: more GPU units per node, same nodes.
+    head_text = text.replace("replicas: 4", "replicas: 8", 1)
+    assert head_text != text
+    pools.write_text(head_text)
+    result = cli(
+        kustomize_bin, "--repo", str(git_repo), "--cluster", "staging", "--base", "HEAD", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["base"]["ref"] == "HEAD" and len(body["base"]["commit"]) == 40
+    staging = body["base"]["diff"][0]
+    a100 = next(p for p in staging["pools"] if p["pool"] == "a100-timeslice")
+    units = a100["gpu_units"][0]["available_at_max_size"]
+    assert units["head"] == 2 * units["base"] and units["delta"] == units["base"]
+    # The worktree is gone and git knows nothing of it.
+    assert len(git(git_repo, "worktree", "list").strip().splitlines()) == 1
+    md = cli(
+        kustomize_bin,
+        "--repo",
+        str(git_repo),
+        "--cluster",
+        "staging",
+        "--base",
+        "HEAD",
+        "--format",
+        "markdown",
+    )
+    assert md.stdout.startswith("## Capacity change against HEAD") and "a100-timeslice" in md.stdout
+
+
+def test_base_ref_that_does_not_exist_exits_2_and_leaves_no_worktree(
+    git_repo: Path, kustomize_bin: str
+) -> None:
+    result = cli(kustomize_bin, "--repo", str(git_repo), "--base", "no-such-branch")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(git(git_repo, "worktree", "list").strip().splitlines()) == 1
+
+
+def test_base_worktree_removed_when_the_base_plan_fails(git_repo: Path, kustomize_bin: str) -> None:
+    # Break the committed base (a pool file that is not YAML), keep the working tree good.
+    pools = git_repo / "terraform/environments/staging/node-pools.yaml"
+    good = pools.read_text()
+    pools.write_text("pools: [unclosed\n")
+    git(git_repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-am", "broken")
+    pools.write_text(good)
+    result = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "staging", "--base", "HEAD")
+    assert result.returncode == 2 and "node-pools.yaml" in result.stderr
+    assert len(git(git_repo, "worktree", "list").strip().splitlines()) == 1

@@ -1,0 +1,193 @@
+"""The kustomize runner: binary discovery, offline walking of kustomization trees, builds and their errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import run_cli
+from mlplatform.check import render_cluster
+from mlplatform.config import Config, load_config
+from mlplatform.errors import ToolError
+from mlplatform.render import FluxBuildOptions, build, find_kustomize, split_documents, walk_kustomization
+
+FIXTURE = Path(__file__).parent / "fixtures" / "repos" / "flux-basic"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    target = tmp_path / "flux-basic"
+    shutil.copytree(FIXTURE, target)
+    return target
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+KUST = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
+
+
+def test_discovery_prefers_config_then_environment(kustomize_bin: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MLPLATFORM_KUSTOMIZE", kustomize_bin)
+    tool = find_kustomize(tmp_path, Config(repo=tmp_path))
+    assert Path(tool.path).resolve() == Path(shutil.which(kustomize_bin) or kustomize_bin).resolve()
+    assert "kustomize v" in tool.version
+    with pytest.raises(ToolError, match="not found"):
+        find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=str(tmp_path / "no-such-kubectl")))
+
+
+def test_missing_kustomize_is_a_tool_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLPLATFORM_KUSTOMIZE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolError, match="no kustomize found"):
+        find_kustomize(tmp_path, Config(repo=tmp_path))
+
+
+def test_remote_bases_are_refused_before_running(tmp_path: Path) -> None:
+    write(
+        tmp_path / "k/kustomization.yaml",
+        KUST + "resources:\n  - https://github.com/org/repo//deploy?ref=v1\n  - github.com/org/repo/base\n",
+    )
+    tree = walk_kustomization(tmp_path, tmp_path / "k")
+    assert [(f.rule, f.line) for f in tree.findings] == [
+        ("render/remote-reference", 4),
+        ("render/remote-reference", 5),
+    ]
+    assert tree.blocking
+
+
+def test_missing_and_escaping_references(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside / "cm.yaml", CM.format(name="x"))
+    repo = tmp_path / "repo"
+    write(
+        repo / "k/kustomization.yaml",
+        KUST + "resources:\n  - missing.yaml\n  - ../../outside/cm.yaml\n  - ../../outside\n"
+        "configMapGenerator:\n  - name: g\n    files:\n      - key=../../outside/cm.yaml\n",
+    )
+    tree = walk_kustomization(repo, repo / "k")
+    got = [(f.rule, f.file, f.line) for f in tree.findings]
+    assert got == [
+        ("render/missing-reference", "k/kustomization.yaml", 4),
+        ("render/outside-repository", "k/kustomization.yaml", 5),
+        ("render/outside-repository", "k/kustomization.yaml", 6),
+        ("render/outside-repository", "k/kustomization.yaml", 8),
+    ]
+
+
+def test_helm_inside_kustomize_is_refused(tmp_path: Path) -> None:
+    write(
+        tmp_path / "k/kustomization.yaml", KUST + "helmCharts:\n  - name: x\n    repo: https://example.com\n"
+    )
+    tree = walk_kustomization(tmp_path, tmp_path / "k")
+    assert [f.rule for f in tree.findings] == ["render/helm-in-kustomize"]
+
+
+def test_tree_follows_bases_components_patches_generators(repo: Path) -> None:
+    tree = walk_kustomization(repo, repo / "apps/demo")
+    assert tree.findings == []
+    assert sorted(p.relative_to(repo).as_posix() for p in tree.resource_files) == [
+        "apps/base/deployment.yaml",
+        "apps/base/scripts.yaml",
+        "apps/base/widget.yaml",
+        "apps/demo/namespace.yaml",
+    ]
+    assert tree.name_prefixes == {"demo-"}
+    assert [(g.kind, g.name, g.line) for g in tree.generators] == [("ConfigMap", "app-settings", 8)]
+
+
+def test_kustomize_error_becomes_a_finding_with_the_file(kustomize_bin: str, tmp_path: Path) -> None:
+    write(tmp_path / "k/a.yaml", CM.format(name="same"))
+    write(tmp_path / "k/b.yaml", CM.format(name="same"))
+    write(tmp_path / "k/kustomization.yaml", KUST + "resources:\n  - a.yaml\n  - b.yaml\n")
+    tool = find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=kustomize_bin))
+    tree = walk_kustomization(tmp_path, tmp_path / "k")
+    result = build(tool, tmp_path, tmp_path / "k", tree, FluxBuildOptions())
+    [finding] = result.findings
+    assert finding.rule == "render/kustomize-error"
+    assert finding.file == "k/kustomization.yaml"
+    assert "already registered id" in finding.message or "conflict" in finding.message
+
+
+def test_load_restrictor_is_kept(kustomize_bin: str, tmp_path: Path) -> None:
+    # a patch file outside the kustomization root (but inside the repository) is refused by kustomize's
+    # default load restrictor: the runner must not loosen it, even with a Flux overlay around it
+    write(
+        tmp_path / "shared/patch.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  c: d\n",
+    )
+    write(tmp_path / "k/cm.yaml", CM.format(name="x"))
+    write(
+        tmp_path / "k/kustomization.yaml",
+        KUST + "resources:\n  - cm.yaml\npatches:\n  - path: ../shared/patch.yaml\n",
+    )
+    tool = find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=kustomize_bin))
+    tree = walk_kustomization(tmp_path, tmp_path / "k")
+    assert tree.findings == []
+    for options in (FluxBuildOptions(), FluxBuildOptions(target_namespace="ns")):
+        result = build(tool, tmp_path, tmp_path / "k", tree, options)
+        assert [f.rule for f in result.findings] == ["render/kustomize-error"]
+        assert "security" in result.findings[0].message or "outside" in result.findings[0].message
+
+
+def test_flux_fields_are_applied(repo: Path) -> None:
+    result = render_cluster(repo, load_config(repo), "demo")
+    apps = result.by_kustomization[("flux-system", "apps")]
+    namespaced = [m for m in apps if m.obj["kind"] != "Namespace"]
+    assert {m.obj["metadata"]["namespace"] for m in namespaced} == {"team-a"}  # targetNamespace
+    [web] = [m for m in apps if m.obj["kind"] == "Deployment"]
+    assert web.obj["metadata"]["labels"]["patched-by-flux"] == "yes"  # spec.patches
+
+
+def test_path_without_kustomization_yaml_is_rendered_like_flux(repo: Path) -> None:
+    (repo / "infra/kustomization.yaml").unlink()
+    write(repo / "infra/sub/kustomization.yaml", KUST + "resources:\n  - cm.yaml\n")
+    write(repo / "infra/sub/cm.yaml", CM.format(name="from-sub"))
+    result = render_cluster(repo, load_config(repo), "demo")
+    names = sorted(m.obj["metadata"]["name"] for m in result.by_kustomization[("flux-system", "infra")])
+    assert names == ["from-sub", "gadget-controller", "gadgets", "widgets.example.com"]
+    [sub] = [m for m in result.manifests if m.obj["metadata"]["name"] == "from-sub"]
+    assert (sub.source.file, sub.source.line) == ("infra/sub/cm.yaml", 1)
+
+
+def test_split_documents_keeps_block_scalars() -> None:
+    text = "a: 1\n---\nb: |\n  x\n  ---\n  y\n---\nc: 3\n"
+    assert [yaml.safe_load(d) for d in split_documents(text)] == [{"a": 1}, {"b": "x\n---\ny\n"}, {"c": 3}]
+
+
+def test_render_cli_writes_one_file_per_kustomization(repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = run_cli("render", "--repo", str(repo), "--cluster", "demo", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "flux-system-apps.yaml",
+        "flux-system-flux-system.yaml",
+        "flux-system-infra.yaml",
+    ]
+    docs = list(yaml.safe_load_all((out / "flux-system-apps.yaml").read_text()))
+    assert len(docs) == 6
+    proc = run_cli("render", "--repo", str(repo), "--cluster", "demo")
+    assert proc.returncode == 0
+    assert len([d for d in yaml.safe_load_all(proc.stdout) if d]) == 14
+
+
+def test_render_unknown_cluster_is_exit_2(repo: Path) -> None:
+    proc = run_cli("render", "--repo", str(repo), "--cluster", "nope")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr
+
+
+def test_offline_environment_has_no_route_out() -> None:
+    from mlplatform.render import _offline_env
+
+    env = _offline_env()
+    assert env["HTTPS_PROXY"].startswith("http://127.0.0.1") and env["GIT_ALLOW_PROTOCOL"] == "file"
+    assert os.environ.get("HTTPS_PROXY") != env["HTTPS_PROXY"] or True

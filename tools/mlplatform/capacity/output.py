@@ -1,0 +1,172 @@
+"""Capacity plans and plan diffs as a text table for a terminal and as Markdown for a pull-request comment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cost import HOURS_PER_MONTH
+
+
+def _gpu_cell(pool: dict[str, Any]) -> str:
+    if not pool["gpu_units"]:
+        return "-"
+    parts = []
+    for g in pool["gpu_units"]:
+        short = g["resource"].removeprefix("nvidia.com/")
+        parts.append(f"{short} {g['requested_at_max_demand']}/{g['available_at_max_size']}")
+    return ", ".join(parts)
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def _rows(cluster: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for p in cluster["pools"]:
+        need, bound, cost = p["nodes_needed"], p["lower_bound"], p["cost_usd_per_hour"]
+        rows.append(
+            [
+                p["pool"],
+                f"{p['instance_type']} {p['capacity_type']}",
+                f"{p['nodes_configured']['min']}-{p['nodes_configured']['max']}",
+                f"{need['min_demand']} / {need['max_demand']}",
+                f"{bound['min_demand']} / {bound['max_demand']}",
+                _gpu_cell(p),
+                f"{_money(cost['at_min_demand'])} / {_money(cost['at_max_demand'])}",
+            ]
+        )
+    return rows
+
+
+HEADER = [
+    "pool",
+    "instance",
+    "nodes min-max",
+    "needed min/max",
+    "bound min/max",
+    "GPU units requested/available (max)",
+    "$/h at min/max demand",
+]
+
+
+def _total_line(cluster: dict[str, Any]) -> str:
+    hour = cluster["total"]["cost_usd_per_hour"]
+    month = cluster["total"]["cost_usd_per_month"]
+    return (
+        f"total: {_money(hour['at_min_demand'])}/h - {_money(hour['at_max_demand'])}/h "
+        f"({_money(month['at_min_demand'])} - {_money(month['at_max_demand'])} per month of "
+        f"{HOURS_PER_MONTH} h)"
+    )
+
+
+def plan_text(clusters: list[dict[str, Any]]) -> str:
+    out = []
+    for c in clusters:
+        verdict = "fits" if c["fits"] else "DOES NOT FIT"
+        settings = f" with {', '.join(c['overrides'])}" if c.get("overrides") else ""
+        out.append(f"cluster {c['cluster']} ({c['region']}){settings}: {verdict}")
+        rows = [HEADER, *_rows(c)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+        for row in rows:
+            out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        out.append("  " + _total_line(c))
+        for u in c["unplaced"]:
+            out.append(f"  unplaced: {u['workload']} ({u['file']}): {u['reason']}")
+        for w in c["warnings"]:
+            out.append(f"  warning: {w}")
+        out.append(f"  prices: on-demand from the catalog; spot table of {c['prices']['spot_table_date']}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def plan_markdown(clusters: list[dict[str, Any]]) -> str:
+    out = ["## Capacity plan", ""]
+    for c in clusters:
+        verdict = "fits" if c["fits"] else "**does not fit**"
+        out.append(f"### {c['cluster']} ({c['region']}): {verdict}")
+        out.append("")
+        out.append("| " + " | ".join(HEADER) + " |")
+        out.append("|" + "---|" * len(HEADER))
+        for row in _rows(c):
+            out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        out.append("")
+        out.append(_total_line(c).capitalize())
+        out.append("")
+        if c["unplaced"]:
+            out.append("Workloads that fit no pool:")
+            out.extend(f"- `{u['workload']}` ({u['file']}): {u['reason']}" for u in c["unplaced"])
+            out.append("")
+        if c["warnings"]:
+            out.append("<details><summary>Warnings</summary>")
+            out.append("")
+            out.extend(f"- {w}" for w in c["warnings"])
+            out.append("")
+            out.append("</details>")
+            out.append("")
+    out.append(
+        f"_Spot prices: pinned table of {clusters[0]['prices']['spot_table_date']}_" if clusters else ""
+    )
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _signed(value: float | int, money: bool = False) -> str:
+    if money:
+        return f"{'+' if value > 0 else '-' if value < 0 else '±'}${abs(value):,.2f}"
+    return f"{value:+d}" if value else "±0"
+
+
+def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool = False) -> str:
+    """The change from the base ref to the working tree, per pool: nodes, GPU units requested and cost."""
+    title = f"Capacity change against {ref} ({commit[:12]})"
+    out = [f"## {title}" if markdown else title, ""]
+    for c in diff:
+        total = c["total_cost_usd_per_hour"]
+        head = (
+            f"{c['cluster']}: {_signed(total['at_max_demand']['delta'], True)}/h at max demand "
+            f"({_signed(total['at_max_demand']['delta'] * HOURS_PER_MONTH, True)} per month), "
+            f"{_signed(total['at_min_demand']['delta'], True)}/h at min demand"
+        )
+        out.append(f"### {head}" if markdown else head)
+        changed = [p for p in c["pools"] if p["status"] != "unchanged"]
+        if not changed:
+            out.append("no pool changes" if not markdown else "No pool changes.")
+            out.append("")
+            continue
+        header = ["pool", "status", "nodes min/max demand", "GPU units requested (max)", "$/h at max demand"]
+        rows = []
+        for p in changed:
+            need = p["nodes_needed"]
+            gpu = (
+                ", ".join(
+                    f"{g['resource'].removeprefix('nvidia.com/')} "
+                    f"{g['requested_at_max_demand']['base'] or 0}->"
+                    f"{g['requested_at_max_demand']['head'] or 0}"
+                    for g in p["gpu_units"]
+                    if g["requested_at_max_demand"]["delta"]
+                )
+                or "-"
+            )
+            rows.append(
+                [
+                    p["pool"],
+                    p["status"],
+                    f"{need['min_demand']['base'] or 0}->{need['min_demand']['head'] or 0} / "
+                    f"{need['max_demand']['base'] or 0}->{need['max_demand']['head'] or 0}",
+                    gpu,
+                    _signed(p["cost_usd_per_hour"]["at_max_demand"]["delta"], True),
+                ]
+            )
+        if markdown:
+            out.append("")
+            out.append("| " + " | ".join(header) + " |")
+            out.append("|" + "---|" * len(header))
+            out.extend("| " + " | ".join(r) + " |" for r in rows)
+        else:
+            table = [header, *rows]
+            widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+            out.extend(
+                "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in table
+            )
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,340 @@
+"""The capacity plan of one cluster: placement, nodes needed at min and max demand, GPU units, cost"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..allocatable import gpu_units, instance_type_of, node_allocatable
+from ..catalog import Catalog
+from ..model import Manifest, Pool, PoolFile
+from ..scheduling import PoolIndex
+from .cost import HOURS_PER_MONTH, NodePrice, load_spot_table, node_price
+from .demand import DaemonSetDemand, Demand, PodDemand, build_demand
+from .packing import Group, PackResult, pack
+
+MIB = 2**20
+# Resources the plan packs on besides GPU resources; ephemeral storage is not in the pool file.
+BASE_RESOURCES = ("cpu", "memory", "pods")
+DEFAULT_TIME_LIMIT_S = 2.0
+
+
+@dataclass
+class Unplaced:
+    name: str
+    manifest: Manifest
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "object": self.manifest.ref.to_json(),
+            "file": self.manifest.source.file,
+            "line": self.manifest.source.line,
+            "workload": self.name,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class PoolPlan:
+    pool: Pool
+    node_capacity: dict[str, int]  # one node, after the DaemonSets that land on the pool
+    daemonset_overhead: dict[str, int]
+    daemonsets: list[str]
+    workloads: list[PodDemand]
+    at_min: PackResult
+    at_max: PackResult
+    gpu: list[dict[str, Any]]
+    price: NodePrice
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def billed_nodes(self, needed: int) -> int:
+        """Nodes the node group runs: never below min_size, never above max_size."""
+        return min(max(needed, self.pool.min_size), self.pool.max_size)
+
+    def cost_per_hour(self, needed: int) -> float:
+        return round(self.billed_nodes(needed) * self.price.usd_per_hour, 4)
+
+    @property
+    def fits_at_max(self) -> bool:
+        return self.at_max.nodes <= self.pool.max_size
+
+    def to_json(self) -> dict[str, Any]:
+        cost_min, cost_max = self.cost_per_hour(self.at_min.nodes), self.cost_per_hour(self.at_max.nodes)
+        return {
+            "pool": self.pool.name,
+            "instance_type": self.pool.planning_instance_type,
+            "capacity_type": self.pool.capacity_type,
+            "sharing": self.pool.gpu.sharing if self.pool.gpu else None,
+            "nodes_configured": {"min": self.pool.min_size, "max": self.pool.max_size},
+            "nodes_needed": {"min_demand": self.at_min.nodes, "max_demand": self.at_max.nodes},
+            "lower_bound": {"min_demand": self.at_min.lower_bound, "max_demand": self.at_max.lower_bound},
+            "gap": {"min_demand": _ratio(self.at_min.gap), "max_demand": _ratio(self.at_max.gap)},
+            "method": {"min_demand": self.at_min.method, "max_demand": self.at_max.method},
+            "proven_optimal": {
+                "min_demand": self.at_min.proven_optimal,
+                "max_demand": self.at_max.proven_optimal,
+            },
+            "nodes_billed": {
+                "min_demand": self.billed_nodes(self.at_min.nodes),
+                "max_demand": self.billed_nodes(self.at_max.nodes),
+            },
+            "gpu_units": self.gpu,
+            "node_allocatable": self.node_capacity,
+            "daemonset_overhead_per_node": self.daemonset_overhead,
+            "daemonsets": self.daemonsets,
+            "workloads": [
+                {
+                    "workload": w.name,
+                    "file": w.manifest.source.file,
+                    "min_replicas": w.min_replicas,
+                    "max_replicas": w.max_replicas,
+                    "scaled_by": w.scaled_by,
+                }
+                for w in self.workloads
+            ],
+            "price_usd_per_node_hour": self.price.usd_per_hour,
+            "price_basis": self.price.basis,
+            "cost_usd_per_hour": {"at_min_demand": cost_min, "at_max_demand": cost_max},
+            "cost_usd_per_month": {
+                "at_min_demand": round(cost_min * HOURS_PER_MONTH, 2),
+                "at_max_demand": round(cost_max * HOURS_PER_MONTH, 2),
+            },
+            "warnings": self.warnings,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class ClusterPlan:
+    cluster: str
+    region: str
+    pools: list[PoolPlan]
+    unplaced: list[Unplaced]
+    not_modelled: list[Manifest]
+    warnings: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)  # what-if settings (`--set`) this plan used
+
+    @property
+    def ok(self) -> bool:
+        """Every workload placed and the maximum demand within every pool's max size."""
+        return not self.unplaced and all(p.fits_at_max for p in self.pools)
+
+    def cost_per_hour(self, which: str) -> float:
+        return round(
+            sum(p.cost_per_hour(p.at_min.nodes if which == "min" else p.at_max.nodes) for p in self.pools), 4
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        spot = load_spot_table()
+        cost_min, cost_max = self.cost_per_hour("min"), self.cost_per_hour("max")
+        return {
+            "cluster": self.cluster,
+            "region": self.region,
+            "fits": self.ok,
+            "overrides": self.overrides,
+            "pools": [p.to_json() for p in self.pools],
+            "unplaced": [u.to_json() for u in self.unplaced],
+            "total": {
+                "cost_usd_per_hour": {"at_min_demand": cost_min, "at_max_demand": cost_max},
+                "cost_usd_per_month": {
+                    "at_min_demand": round(cost_min * HOURS_PER_MONTH, 2),
+                    "at_max_demand": round(cost_max * HOURS_PER_MONTH, 2),
+                },
+            },
+            "not_modelled": [{"object": m.ref.to_json(), "file": m.source.file} for m in self.not_modelled],
+            "warnings": self.warnings + [f"{p.pool.name}: {w}" for p in self.pools for w in p.warnings],
+            "prices": {
+                "spot_table_date": spot.date,
+                "spot_source": spot.source,
+                "hours_per_month": HOURS_PER_MONTH,
+            },
+        }
+
+
+def _ratio(value: float) -> float | None:
+    return None if math.isinf(value) else round(value, 4)
+
+
+# ---------------------------------------------------------------- building the plan
+
+
+def _daemonset_overhead(
+    daemonsets: list[DaemonSetDemand], pools: list[Pool], catalog: Catalog, region: str
+) -> tuple[dict[str, dict[str, int]], dict[str, list[str]], list[str]]:
+    """Per pool: the summed requests of the DaemonSets that land there, their names, and warnings."""
+    index = PoolIndex(pools, catalog, None, region)
+    overhead: dict[str, dict[str, int]] = {p.name: {} for p in pools}
+    names: dict[str, list[str]] = {p.name: [] for p in pools}
+    warnings: list[str] = []
+    for ds in daemonsets:
+        placement = index.place(ds.template.pod_spec, ds.requests)
+        for pool_name in placement.selectable:
+            if pool_name not in placement.fits:
+                warnings.append(
+                    f"DaemonSet {ds.name} does not fit a node of pool {pool_name}: "
+                    f"{placement.reasons.get(pool_name, '')}"
+                )
+            for resource, amount in ds.requests.items():
+                overhead[pool_name][resource] = overhead[pool_name].get(resource, 0) + amount
+            names[pool_name].append(ds.name)
+    return overhead, names, warnings
+
+
+def _choose_pool(fits: list[str], pools: dict[str, Pool], prices: dict[str, NodePrice]) -> str:
+    """Several pools admit the pod: plan it on the cheapest node, then the pool file's order."""
+    order = list(pools)
+    return min(fits, key=lambda name: (prices[name].usd_per_hour, order.index(name)))
+
+
+def _unplaced_reason(reasons: dict[str, str]) -> str:
+    if not reasons:
+        return "the cluster has no node pools"
+    return "fits no pool: " + "; ".join(f"{pool}: {why}" for pool, why in reasons.items())
+
+
+def _vector(requests: dict[str, int], resources: list[str]) -> tuple[int, ...]:
+    out = []
+    for r in resources:
+        value = requests.get(r, 0)
+        # Memory in MiB keeps CP-SAT's coefficients small; pods round up, nodes round down (safe side).
+        out.append(-(-value // MIB) if r == "memory" else value)
+    return tuple(out)
+
+
+def _capacity_vector(capacity: dict[str, int], resources: list[str]) -> tuple[int, ...]:
+    return tuple(
+        max(0, capacity.get(r, 0) // MIB if r == "memory" else capacity.get(r, 0)) for r in resources
+    )
+
+
+def _groups(workloads: list[PodDemand], resources: list[str], at_max: bool) -> list[Group]:
+    by_vector: dict[tuple[int, ...], list[Any]] = {}
+    for w in workloads:
+        count = w.max_replicas if at_max else w.min_replicas
+        if count <= 0:
+            continue
+        entry = by_vector.setdefault(_vector(w.requests, resources), [[], 0])
+        entry[0].append(w.name)
+        entry[1] += count
+    return [Group(", ".join(names), vector, count) for vector, (names, count) in by_vector.items()]
+
+
+def _autoscaler_warnings(pool: Pool, per_node_gpu: dict[str, int], physical: int) -> list[str]:
+    """Where cluster-autoscaler/Karpenter plan with physical GPUs, not the units pods request (REF 4, 7)."""
+    if not pool.gpu or pool.gpu.sharing == "none" or not physical:
+        return []
+    units = ", ".join(f"{r}={n}" for r, n in per_node_gpu.items())
+    return [
+        f"autoscaler misjudges this pool: it counts {physical} physical GPUs per node, pods request "
+        f"{units} per node ({pool.gpu.sharing}); scale from zero needs ASG tags "
+        f"k8s.io/cluster-autoscaler/node-template/resources/<resource> with these values (REFERENCE.md 4, 7)"
+    ]
+
+
+def plan_cluster(
+    cluster: str,
+    manifests: list[Manifest],
+    pool_file: PoolFile,
+    catalog: Catalog,
+    *,
+    exact: bool = True,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    demand: Demand | None = None,
+) -> ClusterPlan:
+    """The plan of one cluster from its rendered objects and (possibly overridden) pool file."""
+    demand = demand or build_demand(manifests)
+    pools = list(pool_file.pools.values())
+    region = pool_file.region
+    for pool in pools:
+        instance_type_of(pool, catalog)  # a ToolError naming the pool file line, before any work
+    overhead, ds_names, warnings = _daemonset_overhead(demand.daemonsets, pools, catalog, region)
+    index = PoolIndex(pools, catalog, overhead, region)
+    by_name = {p.name: p for p in pools}
+    spot = load_spot_table()
+    prices = {p.name: node_price(p, catalog, region, spot) for p in pools}
+
+    placed: dict[str, list[PodDemand]] = {p.name: [] for p in pools}
+    unplaced: list[Unplaced] = []
+    for w in demand.pods:
+        if w.max_replicas <= 0:
+            continue
+        placement = index.place(w.template.pod_spec, w.requests)
+        if not placement.fits:
+            unplaced.append(Unplaced(w.name, w.manifest, _unplaced_reason(placement.reasons)))
+            continue
+        placed[_choose_pool(placement.fits, by_name, prices)].append(w)
+
+    pool_plans = []
+    for pool in pools:
+        capacity = dict(node_allocatable(pool, catalog))
+        for resource, taken in overhead[pool.name].items():
+            if resource in capacity:
+                capacity[resource] -= taken
+        per_node_gpu = gpu_units(pool, catalog)
+        workloads = placed[pool.name]
+        resources = list(BASE_RESOURCES) + sorted(
+            {r for r in per_node_gpu}
+            | {r for w in workloads for r in w.requests if r in capacity} - set(BASE_RESOURCES)
+        )
+        cap_vec = _capacity_vector(capacity, resources)
+        groups_min, groups_max = _groups(workloads, resources, False), _groups(workloads, resources, True)
+        at_max = pack(groups_max, cap_vec, exact=exact, time_limit_s=time_limit_s)
+        # Without autoscalers or batch work both demands are the same: pack once.
+        same = groups_min == groups_max
+        at_min = at_max if same else pack(groups_min, cap_vec, exact=exact, time_limit_s=time_limit_s)
+        gpu = [
+            {
+                "resource": r,
+                "per_node": n,
+                "available_at_max_size": n * pool.max_size,
+                "requested_at_min_demand": sum(w.requests.get(r, 0) * w.min_replicas for w in workloads),
+                "requested_at_max_demand": sum(w.requests.get(r, 0) * w.max_replicas for w in workloads),
+            }
+            for r, n in per_node_gpu.items()
+        ]
+        plan = PoolPlan(
+            pool,
+            capacity,
+            overhead[pool.name],
+            ds_names[pool.name],
+            workloads,
+            at_min,
+            at_max,
+            gpu,
+            prices[pool.name],
+        )
+        if at_max.nodes > pool.max_size:
+            plan.warnings.append(
+                f"maximum demand needs {at_max.nodes} nodes, max_size is {pool.max_size} "
+                f"(short by {at_max.nodes - pool.max_size})"
+            )
+        for g in gpu:
+            if g["requested_at_max_demand"] > g["available_at_max_size"]:
+                plan.warnings.append(
+                    f"{g['resource']}: maximum demand requests {g['requested_at_max_demand']}, "
+                    f"{pool.max_size} nodes offer {g['available_at_max_size']}"
+                )
+        plan.warnings.extend(
+            _autoscaler_warnings(
+                pool, per_node_gpu, catalog.instance_types[pool.planning_instance_type].gpu_count
+            )
+        )
+        idle = pool.min_size - at_min.nodes
+        if idle > 0:
+            plan.notes.append(f"min_size {pool.min_size} keeps {idle} node(s) beyond minimum demand")
+        if "spot" in pool.capacity_type and "no spot price" in prices[pool.name].basis:
+            plan.notes.append(prices[pool.name].basis)
+        for result in (at_min, at_max):
+            if result.note:
+                plan.notes.append(result.note)
+        pool_plans.append(plan)
+    if demand.not_modelled:
+        kinds = sorted({m.ref.kind for m in demand.not_modelled})
+        warnings.append(
+            f"{len(demand.not_modelled)} object(s) of kinds {', '.join(kinds)} run pods the "
+            f"rendered objects do not show; they are not in this plan"
+        )
+    return ClusterPlan(cluster, region, pool_plans, unplaced, demand.not_modelled, warnings)

@@ -1,0 +1,98 @@
+"""Plan every selected cluster of a repository: render it, load (and override) its pool file, plan it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..catalog import Catalog, load_catalog
+from ..config import Config, load_config
+from ..errors import ToolError
+from ..model import Finding, Manifest, Severity
+from ..pools import load_pool_file, pool_file_path
+from .diff import diff_plans, plan_at_ref
+from .plan import DEFAULT_TIME_LIMIT_S, ClusterPlan, plan_cluster
+from .whatif import Override, apply_overrides
+
+Renderer = Callable[[Path, Config, str], tuple[list[Manifest], list[Finding]]]
+
+
+def default_renderer(repo: Path, config: Config, cluster: str) -> tuple[list[Manifest], list[Finding]]:
+    from ..check import render_cluster_manifests  # the real kustomize + Flux substitution (issue 1)
+
+    return render_cluster_manifests(repo, config, cluster)
+
+
+def cluster_names(config: Config, wanted: list[str] | tuple[str, ...] | None) -> list[str]:
+    available = config.clusters()
+    if not wanted:
+        if not available:
+            raise ToolError(f"no clusters under {config.repo / 'clusters'}")
+        return available
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise ToolError(f"cluster '{missing[0]}' not found (clusters: {', '.join(available) or 'none'})")
+    return list(wanted)
+
+
+def plan_repo(
+    config: Config,
+    clusters: list[str] | tuple[str, ...] | None = None,
+    overrides: list[Override] | None = None,
+    *,
+    renderer: Renderer | None = None,
+    catalog: Catalog | None = None,
+    exact: bool = True,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+) -> list[ClusterPlan]:
+    """One ClusterPlan per cluster; overrides apply to every selected cluster that has the pool."""
+    catalog = catalog or load_catalog()
+    renderer = renderer or default_renderer
+    names = cluster_names(config, clusters)
+    overrides = overrides or []
+    pool_files = {c: load_pool_file(pool_file_path(config.repo, c), config.repo) for c in names}
+    for o in overrides:
+        if not any(o.pool in pf.pools for pf in pool_files.values()):
+            raise ToolError(f"--set {o.text!r}: no pool {o.pool!r} in cluster(s) {', '.join(names)}")
+    plans = []
+    for cluster in names:
+        mine = [o for o in overrides if o.pool in pool_files[cluster].pools]
+        pool_file = apply_overrides(pool_files[cluster], mine, catalog)
+        manifests, findings = renderer(config.repo, config, cluster)
+        plan = plan_cluster(cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s)
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            plan.warnings.insert(
+                0,
+                f"rendering reported {len(errors)} error(s) (run `mlplatform check`); "
+                "the plan covers what rendered",
+            )
+        plan.overrides = [o.text for o in mine]
+        plans.append(plan)
+    return plans
+
+
+def plan_against_base(
+    config: Config,
+    ref: str,
+    clusters: list[str] | tuple[str, ...],
+    head: list[dict[str, Any]],
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    renderer: Renderer | None = None,
+) -> dict[str, Any]:
+    """The plans of `ref` (through a temporary worktree) and their difference from the `head` plans."""
+
+    def plan_base(root: Path) -> list[dict[str, Any]]:
+        base_config = load_config(root, kustomize=config.kustomize)
+        # A cluster (or its pool file) that the base does not have yet has no base plan.
+        names = [c for c in clusters if c in base_config.clusters() and pool_file_path(root, c).is_file()]
+        if not names:
+            return []
+        return [
+            p.to_json() for p in plan_repo(base_config, names, renderer=renderer, time_limit_s=time_limit_s)
+        ]
+
+    commit, base_plans = plan_at_ref(config.repo, ref, plan_base)
+    return {"ref": ref, "commit": commit, "clusters": base_plans, "diff": diff_plans(base_plans, head)}

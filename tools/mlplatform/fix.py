@@ -1,0 +1,234 @@
+"""Apply the rules' JSON Patch fixes to the source files, keeping comments, order and quoting (ruamel.yaml).
+
+Only the document a finding points at is re-serialised; every other byte of the file stays as it was. A file
+is written atomically (temporary file in the same directory, then os.replace) and only when every patch for
+it applied; a file that does not parse is refused and left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import ScalarString
+
+from .config import Config
+from .model import Finding
+
+# A line that starts a new YAML document ("---", optionally followed by a comment or content).
+_DOC_START = re.compile(r"^---(?:[ \t].*)?$")
+
+
+@dataclass
+class FixResult:
+    applied: list[Finding] = field(default_factory=list)
+    skipped: list[tuple[Finding, str]] = field(default_factory=list)  # (finding, why)
+    changed_files: dict[str, str] = field(default_factory=dict)  # file -> unified diff (dry run) or ""
+
+
+@dataclass
+class _Chunk:
+    """One YAML document of a file: its text and the 1-based line it starts on."""
+
+    text: str
+    first_line: int
+
+
+def split_chunks(text: str) -> list[_Chunk]:
+    """The file cut at document separators; joining the texts gives the file back exactly."""
+    chunks: list[_Chunk] = []
+    current: list[str] = []
+    start = 1
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if _DOC_START.match(line.rstrip("\r\n")) and current:
+            chunks.append(_Chunk("".join(current), start))
+            current, start = [], number
+        current.append(line)
+    chunks.append(_Chunk("".join(current), start))
+    return chunks
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long lines
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the repository's style: "- " indented under its key
+    return yaml
+
+
+def _chunk_for(chunks: list[_Chunk], line: int | None) -> int:
+    """Index of the chunk holding `line` (the finding's provenance)."""
+    index = 0
+    for i, chunk in enumerate(chunks):
+        if line is not None and chunk.first_line <= line:
+            index = i
+    return index
+
+
+def _matches(doc: Any, finding: Finding) -> bool:
+    if not isinstance(doc, dict) or finding.object is None:
+        return False
+    return doc.get("kind") == finding.object.kind
+
+
+def _separator(chunk: str) -> tuple[str, str]:
+    """(the chunk's own `---` line or "", the document text after it): the separator is kept verbatim."""
+    first, _, rest = chunk.partition("\n")
+    if _DOC_START.match(first.rstrip("\r")):
+        return first + "\n", rest
+    return "", chunk
+
+
+def _dump(yaml: YAML, doc: Any, original: str) -> str:
+    """Serialise one document after its original separator line (ruamel keeps the comments inside it)."""
+    stream = io.StringIO()
+    yaml.dump(doc, stream)
+    return _separator(original)[0] + stream.getvalue()
+
+
+def _keep_quoting(doc: Any, patch: list[dict]) -> list[dict]:
+    """A replaced string keeps the quoting style of the string it replaces ('x' stays single-quoted)."""
+    kept = []
+    for op in patch:
+        if op.get("op") == "replace" and isinstance(op.get("value"), str):
+            try:
+                old = jsonpatch.JsonPointer(op["path"]).resolve(doc)
+            except (jsonpatch.JsonPointerException, KeyError, IndexError, TypeError):
+                old = None
+            if isinstance(old, ScalarString) and type(old) is not str:
+                op = {**op, "value": type(old)(op["value"])}
+        kept.append(op)
+    return kept
+
+
+Skipped = list[tuple[Finding, str]]
+
+
+def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Finding], Skipped]:
+    """The new text of `path` with the findings' patches applied (None when nothing changed)."""
+    applied: list[Finding] = []
+    skipped: Skipped = []
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [], [(f, f"cannot read {path}: {exc}") for f in findings]
+    yaml = _yaml()
+    chunks = split_chunks(text)
+    docs: dict[int, Any] = {}
+    touched: set[int] = set()
+    for finding in findings:
+        index = _chunk_for(chunks, finding.line)
+        if index not in docs:
+            try:
+                docs[index] = yaml.load(_separator(chunks[index].text)[1])
+            except YAMLError as exc:
+                skipped.append((finding, f"refused: {path.name} does not parse ({str(exc).splitlines()[0]})"))
+                docs[index] = None
+                continue
+        doc = docs[index]
+        if doc is None:
+            skipped.append((finding, f"refused: {path.name} does not parse"))
+            continue
+        if not _matches(doc, finding):
+            where = chunks[index].first_line
+            skipped.append((finding, f"the document at line {where} is not the {finding.object}"))
+            continue
+        patch = _keep_quoting(doc, finding.fix or [])
+        trial = copy.deepcopy(doc)
+        try:
+            jsonpatch.apply_patch(trial, patch, in_place=True)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError,
+                TypeError) as exc:
+            skipped.append((finding, f"the fix does not apply to the source document ({exc})"))
+            continue
+        # Patch the real document only after the trial succeeded, so a failed fix leaves no half-change.
+        jsonpatch.apply_patch(doc, patch, in_place=True)
+        touched.add(index)
+        applied.append(finding)
+    if not touched:
+        return None, applied, skipped
+    parts = []
+    for i, chunk in enumerate(chunks):
+        parts.append(_dump(yaml, docs[i], chunk.text) if i in touched else chunk.text)
+    new_text = "".join(parts)
+    return (new_text if new_text != text else None), applied, skipped
+
+
+def write_atomically(path: Path, text: str) -> None:
+    mode = path.stat().st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _unique(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per (file, line, patch): the same base file rendered for two clusters is fixed once."""
+    seen: dict[tuple, Finding] = {}
+    for f in findings:
+        if f.fix and f.file:
+            seen.setdefault((f.file, f.line, json.dumps(f.fix, sort_keys=True)), f)
+    return list(seen.values())
+
+
+def rule_findings(repo: Path, config: Config, clusters: list[str] | None = None) -> list[Finding]:
+    """Render each cluster and run the policy rules (no schema or capacity step: fixes come from rules)."""
+    from .check import render_cluster_manifests
+    from .context import ClusterContext
+    from .pools import load_pool_file, pool_file_path
+    from .rules import run_rules
+
+    findings: list[Finding] = []
+    for cluster in clusters or config.clusters():
+        manifests, _ = render_cluster_manifests(repo, config, cluster)
+        path = pool_file_path(repo, cluster)
+        pool_file = load_pool_file(path, repo) if path.is_file() else None
+        ctx = ClusterContext(repo=repo, config=config, cluster=cluster, manifests=manifests,
+                             pool_file=pool_file)
+        findings.extend(run_rules(ctx))
+    return findings
+
+
+def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) -> FixResult:
+    """Apply every finding's fix to its source file under `repo`."""
+    import difflib
+
+    result = FixResult()
+    by_file: dict[str, list[Finding]] = {}
+    for finding in _unique(findings):
+        by_file.setdefault(finding.file, []).append(finding)
+    for rel, items in sorted(by_file.items()):
+        path = (repo / rel).resolve()
+        if not path.is_file() or repo.resolve() not in path.parents:
+            result.skipped += [(f, f"{rel} is not a file of the repository") for f in items]
+            continue
+        items.sort(key=lambda f: (f.line or 0, f.rule))
+        new_text, applied, skipped = fix_file(path, items)
+        result.applied += applied
+        result.skipped += skipped
+        if new_text is None:
+            continue
+        old_text = path.read_text("utf-8")
+        diff = "".join(difflib.unified_diff(old_text.splitlines(keepends=True),
+                                            new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"))
+        result.changed_files[rel] = diff
+        if not dry_run:
+            write_atomically(path, new_text)
+    return result

@@ -1,0 +1,563 @@
+"""Flux discovery per cluster: Kustomizations, sources, the dependsOn graph and its errors, CRD ordering."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import InputError
+from .model import Finding, Manifest, Severity
+from .render import FluxBuildOptions, rel
+from .yamlio import LineDict, load_documents
+
+KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io"
+SOURCE_GROUPS = ("source.toolkit.fluxcd.io", "source.extensions.fluxcd.io")
+SOURCE_KINDS = (
+    "GitRepository",
+    "OCIRepository",
+    "Bucket",
+    "HelmRepository",
+    "HelmChart",
+    "ExternalArtifact",
+    "ArtifactGenerator",
+)
+PROVIDES_CRDS = "mlplatform.example.com/provides-crds"
+
+# API groups served by the Kubernetes API server itself (no CRD needed). Source: kubernetes/api, v1.34.
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "networking.k8s.io",
+        "storage.k8s.io",
+        "scheduling.k8s.io",
+        "coordination.k8s.io",
+        "node.k8s.io",
+        "discovery.k8s.io",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "certificates.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "resource.k8s.io",
+        "storagemigration.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "internal.apiserver.k8s.io",
+    }
+)
+# Installed by Flux bootstrap (the controllers' CRDs) and by EKS itself (VPC CNI, network policy agent).
+PREINSTALLED_GROUP_SUFFIXES = ("toolkit.fluxcd.io",)
+PREINSTALLED_GROUPS = frozenset({"vpcresources.k8s.aws", "crd.k8s.amazonaws.com", "networking.k8s.aws"})
+
+
+def api_group(api_version: Any) -> str:
+    text = str(api_version or "")
+    return text.split("/", 1)[0] if "/" in text else ""
+
+
+def is_flux_kustomization(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") == "Kustomization" and api_group(obj.get("apiVersion")) == KUSTOMIZATION_GROUP
+
+
+def is_flux_source(obj: dict[str, Any]) -> bool:
+    return obj.get("kind") in SOURCE_KINDS and api_group(obj.get("apiVersion")) in SOURCE_GROUPS
+
+
+def _line_in(doc: Any, keys: Iterable[Any], default: int) -> int:
+    """Line of a nested key in a LineDict tree (the deepest known line on the way)."""
+    line = default
+    node = doc
+    for key in keys:
+        if isinstance(node, LineDict) and key in node:
+            line = node.line_of(key)
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            items = getattr(node, "item_lines", None)
+            if items and key < len(items):
+                line = items[key]
+            node = node[key]
+        else:
+            break
+    return line
+
+
+@dataclass
+class FluxSource:
+    kind: str
+    namespace: str
+    name: str
+    file: str
+    line: int
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+
+@dataclass
+class DependsOn:
+    namespace: str
+    name: str
+    line: int
+
+
+@dataclass
+class FluxKustomization:
+    """A Flux Kustomization (kustomize.toolkit.fluxcd.io) of one cluster."""
+
+    name: str
+    namespace: str
+    path: str
+    source_kind: str
+    source_name: str
+    source_namespace: str
+    depends_on: list[DependsOn]
+    post_build: dict[str, Any] | None
+    options: FluxBuildOptions
+    file: str
+    line: int
+    obj: dict[str, Any]
+    # The source document with line numbers, when known (fields of findings point into it).
+    source_doc: Any = None
+    rendered_by: str | None = None  # "namespace/name" of the Flux Kustomization whose output holds it
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def line_of(self, *keys: Any) -> int:
+        if self.source_doc is None:
+            return self.line
+        return _line_in(self.source_doc, keys, self.line)
+
+    def directory(self, repo: Path) -> Path:
+        return repo / normalize_path(self.path)
+
+
+def normalize_path(path: str) -> str:
+    """A Flux `path` relative to the source root ("./apps/x" -> "apps/x"; "" or "./" -> ".")."""
+    text = (path or ".").strip()
+    parts: list[str] = []
+    for part in PurePosixPath(text.lstrip("/")).parts:
+        if part in ("", "."):
+            continue
+        parts.append(part)
+    return "/".join(parts) or "."
+
+
+def parse_kustomization(
+    obj: dict[str, Any], file: str, line: int, source_doc: Any = None
+) -> FluxKustomization:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    namespace = str(meta.get("namespace") or "flux-system")
+    source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+    depends: list[DependsOn] = []
+    raw_deps = spec.get("dependsOn") or []
+    for i, dep in enumerate(raw_deps if isinstance(raw_deps, list) else []):
+        if isinstance(dep, dict) and dep.get("name"):
+            dep_line = (
+                _line_in(source_doc, ("spec", "dependsOn", i), line) if source_doc is not None else line
+            )
+            depends.append(DependsOn(str(dep.get("namespace") or namespace), str(dep["name"]), dep_line))
+    patches = spec.get("patches") if isinstance(spec.get("patches"), list) else []
+    images = spec.get("images") if isinstance(spec.get("images"), list) else []
+    components = spec.get("components") if isinstance(spec.get("components"), list) else []
+    options = FluxBuildOptions(
+        target_namespace=str(spec["targetNamespace"]) if spec.get("targetNamespace") else None,
+        patches=[_plain(p) for p in patches if isinstance(p, dict)],
+        images=[_plain(i) for i in images if isinstance(i, dict)],
+        components=[str(c) for c in components if isinstance(c, str)],
+        name_prefix=str(spec["namePrefix"]) if spec.get("namePrefix") else None,
+        name_suffix=str(spec["nameSuffix"]) if spec.get("nameSuffix") else None,
+    )
+    post_build = spec.get("postBuild") if isinstance(spec.get("postBuild"), dict) else None
+    return FluxKustomization(
+        name=str(meta.get("name") or ""),
+        namespace=namespace,
+        path=str(spec.get("path") or ""),
+        source_kind=str(source.get("kind") or ""),
+        source_name=str(source.get("name") or ""),
+        source_namespace=str(source.get("namespace") or namespace),
+        depends_on=depends,
+        post_build=post_build,
+        options=options,
+        file=file,
+        line=line,
+        obj=obj,
+        source_doc=source_doc,
+    )
+
+
+def parse_source(obj: dict[str, Any], file: str, line: int) -> FluxSource:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return FluxSource(
+        kind=str(obj.get("kind")),
+        namespace=str(meta.get("namespace") or "flux-system"),
+        name=str(meta.get("name") or ""),
+        file=file,
+        line=line,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------- static scan of clusters/<cluster>/
+
+
+@dataclass
+class ScanResult:
+    kustomizations: list[FluxKustomization] = field(default_factory=list)
+    sources: list[FluxSource] = field(default_factory=list)
+
+
+def scan_cluster_dir(repo: Path, cluster: str) -> ScanResult:
+    """Flux objects in every YAML file under clusters/<cluster>/ (hygiene reports unreadable files)."""
+    result = ScanResult()
+    root = repo / "clusters" / cluster
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    for path in files:
+        try:
+            docs = load_documents(path)
+        except InputError:
+            continue
+        for doc in docs:
+            if not isinstance(doc.data, dict):
+                continue
+            if is_flux_kustomization(doc.data):
+                result.kustomizations.append(
+                    parse_kustomization(doc.data, rel(repo, path), doc.line, doc.data)
+                )
+            elif is_flux_source(doc.data):
+                result.sources.append(parse_source(doc.data, rel(repo, path), doc.line))
+    return result
+
+
+# ---------------------------------------------------------------- the graph
+
+
+@dataclass
+class FluxGraph:
+    cluster: str
+    kustomizations: dict[tuple[str, str], FluxKustomization] = field(default_factory=dict)
+    sources: dict[tuple[str, str, str], FluxSource] = field(default_factory=dict)
+
+    def add_kustomization(self, ks: FluxKustomization) -> bool:
+        if ks.key in self.kustomizations:
+            return False
+        self.kustomizations[ks.key] = ks
+        return True
+
+    def add_source(self, source: FluxSource) -> None:
+        self.sources.setdefault(source.key, source)
+
+    def dependency_order(self) -> list[FluxKustomization]:
+        """Kustomizations with their dependencies first (file order among equals; cycles broken)."""
+        order: list[FluxKustomization] = []
+        state: dict[tuple[str, str], int] = {}
+
+        def visit(ks: FluxKustomization) -> None:
+            if state.get(ks.key):
+                return
+            state[ks.key] = 1
+            for dep in ks.depends_on:
+                target = self.kustomizations.get((dep.namespace, dep.name))
+                if target is not None:
+                    visit(target)
+            state[ks.key] = 2
+            order.append(ks)
+
+        for ks in self.kustomizations.values():
+            visit(ks)
+        return order
+
+    def closure(self, key: tuple[str, str]) -> set[tuple[str, str]]:
+        """`key` and every Kustomization it transitively dependsOn."""
+        seen: set[tuple[str, str]] = set()
+        stack = [key]
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            ks = self.kustomizations.get(current)
+            if ks is not None:
+                stack.extend((d.namespace, d.name) for d in ks.depends_on)
+        return seen
+
+
+def find_cycles(graph: FluxGraph) -> list[list[tuple[str, str]]]:
+    """Each dependsOn cycle once, as the list of its members in dependency order (Tarjan's SCCs)."""
+    index: dict[tuple[str, str], int] = {}
+    low: dict[tuple[str, str], int] = {}
+    on_stack: set[tuple[str, str]] = set()
+    stack: list[tuple[str, str]] = []
+    cycles: list[list[tuple[str, str]]] = []
+    counter = [0]
+
+    def edges(key: tuple[str, str]) -> list[tuple[str, str]]:
+        ks = graph.kustomizations[key]
+        return [(d.namespace, d.name) for d in ks.depends_on if (d.namespace, d.name) in graph.kustomizations]
+
+    def strongconnect(v: tuple[str, str]) -> None:
+        # iterative Tarjan: a deep chain of Kustomizations must not hit Python's recursion limit
+        work = [(v, iter(edges(v)))]
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        while work:
+            node, it = work[-1]
+            advanced = False
+            for w in it:
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(edges(w))))
+                    advanced = True
+                    break
+                if w in on_stack:
+                    low[node] = min(low[node], index[w])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == node:
+                        break
+                self_loop = node in edges(node)
+                if len(component) > 1 or self_loop:
+                    cycles.append(_cycle_path(graph, sorted(component)))
+
+    for key in graph.kustomizations:
+        if key not in index:
+            strongconnect(key)
+    return cycles
+
+
+def _cycle_path(graph: FluxGraph, members: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The shortest dependsOn path inside the component from its first member back to it: a readable cycle."""
+    member_set = set(members)
+    start = members[0]
+    previous: dict[tuple[str, str], tuple[str, str]] = {}
+    queue = deque([start])
+    visited = {start}
+    while queue:
+        current = queue.popleft()
+        for dep in graph.kustomizations[current].depends_on:
+            nxt = (dep.namespace, dep.name)
+            if nxt not in member_set:
+                continue
+            if nxt == start:
+                path = [current]
+                while path[-1] != start:
+                    path.append(previous[path[-1]])
+                return list(reversed(path))
+            if nxt not in visited:
+                visited.add(nxt)
+                previous[nxt] = current
+                queue.append(nxt)
+    return members
+
+
+def is_self_source(ks: FluxKustomization, self_sources: set[tuple[str, str, str]]) -> bool:
+    return (ks.source_kind, ks.source_namespace, ks.source_name) in self_sources
+
+
+def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, str, str]]) -> list[Finding]:
+    """Dangling dependsOn, cycles, missing or escaping paths, unknown sources."""
+    findings: list[Finding] = []
+    cluster = graph.cluster
+    repo_real = repo.resolve()
+    for ks in graph.kustomizations.values():
+        for dep in ks.depends_on:
+            if (dep.namespace, dep.name) not in graph.kustomizations:
+                findings.append(
+                    Finding(
+                        rule="flux/depends-on-missing",
+                        severity=Severity.ERROR,
+                        cluster=cluster,
+                        file=ks.file,
+                        line=dep.line,
+                        message=f"Kustomization {ks.id} dependsOn {dep.namespace}/{dep.name}, which no Flux "
+                        f"Kustomization of cluster {cluster} defines (Flux waits for it forever)",
+                    )
+                )
+        source_key = (ks.source_kind, ks.source_namespace, ks.source_name)
+        if not ks.source_kind or not ks.source_name:
+            findings.append(
+                Finding(
+                    rule="flux/source-missing",
+                    severity=Severity.ERROR,
+                    cluster=cluster,
+                    file=ks.file,
+                    line=ks.line_of("spec"),
+                    message=f"Kustomization {ks.id} has no sourceRef kind and name",
+                )
+            )
+        elif source_key not in graph.sources:
+            findings.append(
+                Finding(
+                    rule="flux/source-missing",
+                    severity=Severity.ERROR,
+                    cluster=cluster,
+                    file=ks.file,
+                    line=ks.line_of("spec", "sourceRef"),
+                    message=f"Kustomization {ks.id} has sourceRef {ks.source_kind} {ks.source_namespace}/"
+                    f"{ks.source_name}, which no object of cluster {cluster} defines",
+                )
+            )
+        if not is_self_source(ks, self_sources):
+            continue
+        target = repo / normalize_path(ks.path)
+        if ".." in PurePosixPath(ks.path).parts or not target.resolve().is_relative_to(repo_real):
+            findings.append(
+                Finding(
+                    rule="flux/path-outside-repository",
+                    severity=Severity.ERROR,
+                    cluster=cluster,
+                    file=ks.file,
+                    line=ks.line_of("spec", "path"),
+                    message=f"Kustomization {ks.id} path '{ks.path}' leaves the repository",
+                )
+            )
+        elif not target.is_dir():
+            findings.append(
+                Finding(
+                    rule="flux/path-missing",
+                    severity=Severity.ERROR,
+                    cluster=cluster,
+                    file=ks.file,
+                    line=ks.line_of("spec", "path"),
+                    message=f"Kustomization {ks.id} path '{ks.path}' is not a directory of the repository",
+                )
+            )
+    for cycle in find_cycles(graph):
+        names = [f"{ns}/{name}" for ns, name in cycle]
+        first = graph.kustomizations[cycle[0]]
+        dep_line = next((d.line for d in first.depends_on if (d.namespace, d.name) in set(cycle)), first.line)
+        findings.append(
+            Finding(
+                rule="flux/dependency-cycle",
+                severity=Severity.ERROR,
+                cluster=cluster,
+                file=first.file,
+                line=dep_line,
+                message="dependsOn cycle: "
+                + " -> ".join([*names, names[0]])
+                + " (none of them will ever reconcile)",
+            )
+        )
+    return findings
+
+
+# ---------------------------------------------------------------- CRD ordering
+
+
+def _preinstalled(group: str, extra: Iterable[str]) -> bool:
+    return (
+        group in BUILTIN_GROUPS
+        or group in PREINSTALLED_GROUPS
+        or group in set(extra)
+        or any(group == s or group.endswith("." + s) for s in PREINSTALLED_GROUP_SUFFIXES)
+    )
+
+
+def provided_groups(manifests: Iterable[Manifest]) -> set[str]:
+    """API groups whose CRDs these objects install: CRD objects, and annotated HelmReleases and Flux
+    Kustomizations (a chart or an upstream overlay that installs CRDs we cannot see)."""
+    groups: set[str] = set()
+    for manifest in manifests:
+        obj = manifest.obj
+        kind = obj.get("kind")
+        if kind == "CustomResourceDefinition" and api_group(obj.get("apiVersion")) == "apiextensions.k8s.io":
+            spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+            if spec.get("group"):
+                groups.add(str(spec["group"]))
+        annotation = (
+            manifest.annotations.get(PROVIDES_CRDS) if isinstance(manifest.annotations, dict) else None
+        )
+        if isinstance(annotation, str) and (kind == "HelmRelease" or is_flux_kustomization(obj)):
+            groups.update(_groups_of(annotation))
+    return groups
+
+
+def _groups_of(annotation: str) -> set[str]:
+    return {g.strip() for g in annotation.split(",") if g.strip()}
+
+
+def crd_order_findings(
+    graph: FluxGraph,
+    by_kustomization: dict[tuple[str, str], list[Manifest]],
+    extra_preinstalled: Iterable[str] = (),
+) -> list[Finding]:
+    """A custom resource whose CRD no Kustomization it (transitively) depends on provides."""
+    extra = list(extra_preinstalled)
+    provides = {key: provided_groups(items) for key, items in by_kustomization.items()}
+    # A Flux Kustomization annotated as installing CRDs provides them to whatever depends on it, even when it
+    # reads another source and so has no rendered output here.
+    for key, ks in graph.kustomizations.items():
+        annotations = (ks.obj.get("metadata") or {}).get("annotations") if isinstance(ks.obj, dict) else None
+        if isinstance(annotations, dict) and isinstance(annotations.get(PROVIDES_CRDS), str):
+            provides.setdefault(key, set()).update(_groups_of(annotations[PROVIDES_CRDS]))
+    findings: list[Finding] = []
+    for key, items in by_kustomization.items():
+        available: set[str] = set()
+        for dep in graph.closure(key):
+            available |= provides.get(dep, set())
+        ks = graph.kustomizations.get(key)
+        ks_id = ks.id if ks else f"{key[0]}/{key[1]}"
+        reported: set[tuple[str, str]] = set()
+        for manifest in items:
+            group = api_group(manifest.obj.get("apiVersion"))
+            if _preinstalled(group, extra) or group in available:
+                continue
+            kind = str(manifest.obj.get("kind"))
+            elsewhere = sorted(f"{k[0]}/{k[1]}" for k, groups in provides.items() if group in groups)
+            if (group, kind) in reported and not elsewhere:
+                continue
+            reported.add((group, kind))
+            hint = (
+                f"it is provided by {', '.join(elsewhere)}: add a dependsOn on it"
+                if elsewhere
+                else "no Flux Kustomization of this cluster installs it (add the CRD, or annotate the "
+                "HelmRelease "
+                f"that installs it with {PROVIDES_CRDS})"
+            )
+            findings.append(
+                Finding.on(
+                    manifest,
+                    "flux/crd-not-installed-first",
+                    Severity.ERROR,
+                    f"{kind} ({group}) is applied by Kustomization {ks_id}, but the CRD of "
+                    f"group {group} does not come from it or anything it dependsOn: {hint}",
+                )
+            )
+    return findings

@@ -1,0 +1,200 @@
+"""YAML hygiene of every YAML file of the repository: syntax, duplicate keys, odd documents, symlinks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import InputError
+from .model import Finding, Severity
+from .provenance import SourceCache
+from .yamlio import MAX_FILE_BYTES
+
+YAML_SUFFIXES = (".yaml", ".yml")
+# Directories that are not part of the platform's source (environments, provisioned tools, test inputs
+# that are broken on purpose).
+SKIP_DIR_NAMES = frozenset(
+    {
+        ".git",
+        ".tools",
+        "node_modules",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".terraform",
+        ".hypothesis",
+    }
+)
+SKIP_REL_DIRS = frozenset({"tests/hostile", "tests/fixtures"})
+# Files under these top-level directories are Kubernetes objects: each document must be a mapping.
+OBJECT_DIRS = ("clusters", "infrastructure", "apps")
+
+
+def _skip_dir(rel_dir: str, name: str) -> bool:
+    return name in SKIP_DIR_NAMES or name.startswith(".venv") or rel_dir in SKIP_REL_DIRS
+
+
+def _rel(repo: Path, path: Path) -> str:
+    try:
+        return path.relative_to(repo).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _escapes(repo_real: Path, path: Path) -> Path | None:
+    """The target of a symlink that resolves outside the repository, else None."""
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return path
+    return None if target.is_relative_to(repo_real) else target
+
+
+def iter_yaml_files(repo: Path, findings: list[Finding]) -> Iterator[Path]:
+    """Every YAML file of the repository (skipping environments and fixtures); symlinks out are findings."""
+    repo_real = repo.resolve()
+    for dirpath, dirnames, filenames in os.walk(repo):
+        current = Path(dirpath)
+        rel_dir = _rel(repo, current)
+        kept = []
+        for name in sorted(dirnames):
+            child_rel = f"{rel_dir}/{name}" if rel_dir != "." else name
+            if _skip_dir(child_rel, name):
+                continue
+            child = current / name
+            if child.is_symlink():
+                target = _escapes(repo_real, child)
+                if target is not None:
+                    findings.append(_symlink_finding(repo, child, target))
+                continue  # os.walk does not follow directory symlinks; ones inside are walked at their target
+            kept.append(name)
+        dirnames[:] = kept
+        for name in sorted(filenames):
+            path = current / name
+            if path.is_symlink():
+                target = _escapes(repo_real, path)
+                if target is not None:
+                    findings.append(_symlink_finding(repo, path, target))
+                    continue
+            if name.endswith(YAML_SUFFIXES):
+                yield path
+
+
+def _symlink_finding(repo: Path, path: Path, target: Path) -> Finding:
+    return Finding(
+        rule="yaml/symlink-outside-repository",
+        severity=Severity.ERROR,
+        file=_rel(repo, path),
+        line=1,
+        message=f"symlink points outside the repository ({target}); Flux's source would not contain "
+        "it and tools refuse to follow it",
+    )
+
+
+def _classify(message: str) -> str:
+    if message.startswith("duplicate key"):
+        return "yaml/duplicate-key"
+    if "alias" in message or "nesting" in message or "unhashable" in message:
+        return "yaml/limit"
+    if "UTF-8" in message:
+        return "yaml/encoding"
+    if "binary" in message:
+        return "yaml/binary"
+    if "MiB" in message:
+        return "yaml/too-large"
+    if message.startswith("cannot read"):
+        return "yaml/unreadable"
+    return "yaml/syntax"
+
+
+def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bool = False) -> list[Finding]:
+    file = _rel(repo, path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return [
+            Finding(
+                rule="yaml/unreadable",
+                severity=Severity.ERROR,
+                file=file,
+                line=1,
+                message=f"cannot read: {exc.strerror}",
+            )
+        ]
+    if size > MAX_FILE_BYTES:
+        # never read it: a manifest this size is a mistake (or an attack), not configuration
+        return [
+            Finding(
+                rule="yaml/too-large",
+                severity=Severity.ERROR,
+                file=file,
+                line=1,
+                message=f"file is {size // (1024 * 1024)} MiB, over the {MAX_FILE_BYTES // (1024 * 1024)} "
+                "MiB limit for a YAML file",
+            )
+        ]
+    docs = cache.documents(path)
+    if isinstance(docs, InputError):
+        return [
+            Finding(
+                rule=_classify(docs.message),
+                severity=Severity.ERROR,
+                file=file,
+                line=docs.line or 1,
+                message=docs.message,
+            )
+        ]
+    findings: list[Finding] = []
+    objects_expected = expect_objects or file.split("/", 1)[0] in OBJECT_DIRS
+    for doc in docs:
+        if doc.data is None:
+            if len(docs) > 1:
+                findings.append(
+                    Finding(
+                        rule="yaml/empty-document",
+                        severity=Severity.ERROR,
+                        file=file,
+                        line=doc.line,
+                        message=f"document {doc.index + 1} of {len(docs)} is empty (a stray '---'?)",
+                    )
+                )
+            continue
+        if objects_expected and not isinstance(doc.data, dict):
+            kind = "a list" if isinstance(doc.data, list) else f"a {type(doc.data).__name__} scalar"
+            findings.append(
+                Finding(
+                    rule="yaml/not-an-object",
+                    severity=Severity.ERROR,
+                    file=file,
+                    line=doc.line,
+                    message=f"document {doc.index + 1} is {kind}, not a Kubernetes object (a "
+                    "mapping with apiVersion, kind and metadata)",
+                )
+            )
+    return findings
+
+
+def check_files(
+    repo: Path, files: Iterable[Path], *, cache: SourceCache | None = None, expect_objects: bool = False
+) -> list[Finding]:
+    cache = cache or SourceCache()
+    repo_real = repo.resolve()
+    findings: list[Finding] = []
+    for path in files:
+        if path.is_symlink():
+            target = _escapes(repo_real, path)
+            if target is not None:
+                findings.append(_symlink_finding(repo, path, target))
+                continue
+        findings.extend(check_file(repo, path, cache, expect_objects=expect_objects))
+    return findings
+
+
+def check_repository(repo: Path, *, cache: SourceCache | None = None) -> list[Finding]:
+    """Hygiene findings for every YAML file of the repository."""
+    cache = cache or SourceCache()
+    findings: list[Finding] = []
+    for path in iter_yaml_files(repo, findings):
+        findings.extend(check_file(repo, path, cache))
+    return findings

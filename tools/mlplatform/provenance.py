@@ -1,0 +1,146 @@
+"""Map each rendered object back to the source file and line a person edits (kustomize loses this)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .render import KustTree, SourceCache, kustomization_file, rel
+
+__all__ = ["ProvenanceIndex", "SourceCache", "SourceDoc", "build_index"]
+
+# kustomize appends a 10-character content hash to generated ConfigMap and Secret names.
+_HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+
+
+def _group(api_version: Any) -> str:
+    text = str(api_version or "")
+    return text.split("/", 1)[0] if "/" in text else ""
+
+
+@dataclass
+class SourceDoc:
+    file: str  # repository-relative POSIX path
+    line: int  # first line of the document (1-based)
+    data: Any  # the document with line numbers (LineDict)
+
+
+@dataclass
+class ProvenanceIndex:
+    """Source documents of one Flux Kustomization, indexed by (group, kind, namespace, name)."""
+
+    repo: Path
+    tree: KustTree
+    flux_kustomization: str | None = None
+    name_prefixes: set[str] = field(default_factory=set)
+    name_suffixes: set[str] = field(default_factory=set)
+    by_key: dict[tuple[str, str, str | None, str], SourceDoc] = field(default_factory=dict)
+    by_name: dict[tuple[str, str, str], SourceDoc] = field(default_factory=dict)
+    patches_by_name: dict[tuple[str, str], SourceDoc] = field(default_factory=dict)
+    # Source names holding ${...} (substituted later): (group, kind) -> [(regex, doc)]
+    templated: dict[tuple[str, str], list[tuple[re.Pattern[str], SourceDoc]]] = field(default_factory=dict)
+    generators: dict[tuple[str, str], SourceDoc] = field(default_factory=dict)
+    fallback: SourceDoc | None = None
+
+    def locate(self, obj: dict[str, Any]) -> SourceDoc:
+        group, kind = _group(obj.get("apiVersion")), str(obj.get("kind") or "")
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        name, namespace = str(meta.get("name") or ""), meta.get("namespace") or None
+        for candidate in self._names(name):
+            found = self.by_key.get((group, kind, namespace, candidate)) or self.by_name.get(
+                (group, kind, candidate)
+            )
+            if found is not None:
+                return found
+        for candidate in self._names(name):
+            base = _HASH_SUFFIX.sub("", candidate)
+            found = self.generators.get((kind, base)) or self.generators.get((kind, candidate))
+            if found is not None:
+                return found
+        for pattern, doc in self.templated.get((group, kind), ()):
+            if any(pattern.fullmatch(candidate) for candidate in self._names(name)):
+                return doc
+        for candidate in self._names(name):
+            found = self.patches_by_name.get((kind, candidate))
+            if found is not None:
+                return found
+        assert self.fallback is not None
+        return self.fallback
+
+    def _names(self, name: str) -> list[str]:
+        """The rendered name and the names it may have had before namePrefix / nameSuffix."""
+        names = [name]
+        for prefix in self.name_prefixes:
+            if prefix and name.startswith(prefix):
+                names.append(name[len(prefix) :])
+        for suffix in self.name_suffixes:
+            for current in list(names):
+                if suffix and current.endswith(suffix):
+                    names.append(current[: -len(suffix)])
+        return names
+
+
+def _template_regex(name: str) -> re.Pattern[str] | None:
+    if "${" not in name:
+        return None
+    parts = re.split(r"\$\{[^}]*\}", name)
+    return re.compile(".*".join(re.escape(p) for p in parts))
+
+
+def build_index(
+    repo: Path,
+    tree: KustTree,
+    cache: SourceCache,
+    *,
+    flux_kustomization: str | None = None,
+    extra_prefixes: tuple[str | None, ...] = (),
+    extra_files: list[Path] | None = None,
+) -> ProvenanceIndex:
+    """Index every document the kustomization tree loads (resources first, then patches and generators)."""
+    index = ProvenanceIndex(
+        repo=repo,
+        tree=tree,
+        flux_kustomization=flux_kustomization,
+        name_prefixes=set(tree.name_prefixes),
+        name_suffixes=set(tree.name_suffixes),
+    )
+    index.name_prefixes.update(p for p in extra_prefixes if p)
+    for path in [*tree.resource_files, *(extra_files or [])]:
+        docs = cache.documents(path)
+        if isinstance(docs, InputError):
+            continue
+        file = rel(repo, path)
+        for doc in docs:
+            data = doc.data
+            if not isinstance(data, dict):
+                continue
+            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            name = str(meta.get("name") or "")
+            group, kind = _group(data.get("apiVersion")), str(data.get("kind") or "")
+            source = SourceDoc(file, doc.line, data)
+            index.by_key.setdefault((group, kind, meta.get("namespace") or None, name), source)
+            index.by_name.setdefault((group, kind, name), source)
+            pattern = _template_regex(name)
+            if pattern is not None:
+                index.templated.setdefault((group, kind), []).append((pattern, source))
+    for path in tree.patch_files:
+        docs = cache.documents(path)
+        if isinstance(docs, InputError):
+            continue
+        for doc in docs:
+            if isinstance(doc.data, dict):
+                meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
+                index.patches_by_name.setdefault(
+                    (str(doc.data.get("kind") or ""), str(meta.get("name") or "")),
+                    SourceDoc(rel(repo, path), doc.line, doc.data),
+                )
+    for generator in tree.generators:
+        index.generators.setdefault(
+            (generator.kind, generator.name), SourceDoc(rel(repo, generator.file), generator.line, None)
+        )
+    root_file = kustomization_file(tree.root)
+    index.fallback = SourceDoc(rel(repo, root_file or tree.root), 1, None)
+    return index

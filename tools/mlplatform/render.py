@@ -1,0 +1,554 @@
+"""The kustomize runner: find the real binary, walk kustomization trees offline, build Flux paths."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import Config
+from .errors import InputError, ToolError
+from .model import Finding, Severity
+from .yamlio import Document, LineDict, LineList, load_documents
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+DEFAULT_TIMEOUT_SECONDS = 120
+_DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
+# Anything kustomize would fetch over the network: URLs, scp-like git addresses, go-getter style hosts.
+_REMOTE = re.compile(
+    r"^([a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)|[?&]ref=|\.git(//|$)",
+    re.IGNORECASE,
+)
+
+try:
+    _FastLoader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml missing
+    _FastLoader = yaml.SafeLoader
+
+
+class PlainLoader(_FastLoader):  # type: ignore[misc, valid-type]
+    """libyaml's loader, with timestamps kept as strings (Kubernetes treats them as strings)."""
+
+
+PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
+
+
+def rel(repo: Path, path: Path) -> str:
+    """A repository-relative POSIX path (the path as given when it lies outside the repository)."""
+    try:
+        return path.relative_to(repo).as_posix()
+    except ValueError:
+        try:
+            return path.resolve().relative_to(repo.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+
+class SourceCache:
+    """Parsed YAML files shared by hygiene and provenance of every cluster: each file is read once per run."""
+
+    def __init__(self) -> None:
+        self._docs: dict[Path, list[Document] | InputError] = {}
+        self._lock = threading.Lock()
+
+    def documents(self, path: Path) -> list[Document] | InputError:
+        key = path.resolve()
+        cached = self._docs.get(key)
+        if cached is not None:
+            return cached
+        try:
+            result: list[Document] | InputError = load_documents(path)
+        except InputError as exc:
+            result = exc
+        except RecursionError:
+            result = InputError("nesting too deep", str(path), 1)
+        with self._lock:
+            self._docs[key] = result
+        return result
+
+
+# ---------------------------------------------------------------- the binary
+
+
+@dataclass(frozen=True)
+class KustomizeTool:
+    """The kustomize we run: standalone (`kustomize build`) or kubectl's built-in (`kubectl kustomize`)."""
+
+    path: str
+    flavour: str  # "kustomize" | "kubectl"
+    version: str
+
+    def command(self, directory: Path) -> list[str]:
+        if self.flavour == "kubectl":
+            return [self.path, "kustomize", str(directory)]
+        return [self.path, "build", str(directory)]
+
+    def describe(self) -> str:
+        return f"{self.flavour} {self.path} ({self.version})"
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(path: str) -> KustomizeTool:
+    flavour = "kubectl" if "kubectl" in Path(path).name else "kustomize"
+    args = [path, "version", "--client"] if flavour == "kubectl" else [path, "version"]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=30, env=_offline_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"kustomize binary {path} does not run: {exc}") from exc
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise ToolError(
+            f"kustomize binary {path} does not run: {out.strip().splitlines()[-1:] or proc.returncode}"
+        )
+    if flavour == "kubectl":
+        client = re.search(r"Client Version:\s*(\S+)", out)
+        kust = re.search(r"Kustomize Version:\s*(\S+)", out)
+        version = f"kubectl {client.group(1) if client else '?'}, kustomize {kust.group(1) if kust else '?'}"
+    else:
+        match = re.search(r"v?\d+\.\d+\.\d+\S*", out)
+        version = f"kustomize {match.group(0) if match else out.strip()[:40]}"
+    return KustomizeTool(path=path, flavour=flavour, version=version)
+
+
+def find_kustomize(repo: Path, config: Config) -> KustomizeTool:
+    """The first of: config.kustomize, $MLPLATFORM_KUSTOMIZE, kustomize/kubectl on PATH, .tools/bin."""
+    candidates: list[tuple[str, str]] = []
+    if config.kustomize:
+        candidates.append(("config", config.kustomize))
+    if os.environ.get("MLPLATFORM_KUSTOMIZE"):
+        candidates.append(("MLPLATFORM_KUSTOMIZE", os.environ["MLPLATFORM_KUSTOMIZE"]))
+    for name in ("kustomize", "kubectl"):
+        found = shutil.which(name)
+        if found:
+            candidates.append(("PATH", found))
+    local = repo / ".tools" / "bin" / "kubectl"
+    if local.exists():
+        candidates.append(("repo", str(local)))
+    if not candidates:
+        raise ToolError(
+            "no kustomize found: install kubectl or kustomize, or run `make check` which provides one"
+        )
+    origin, path = candidates[0]
+    resolved = shutil.which(path) or path
+    if not Path(resolved).is_file():
+        raise ToolError(f"kustomize binary not found: {path} (from {origin})")
+    return _probe(resolved)
+
+
+def _offline_env() -> dict[str, str]:
+    # Defence in depth: remote bases are refused before running, and any fetch that slips through goes
+    # to a dead proxy instead of the network.
+    env = dict(os.environ)
+    dead = "http://127.0.0.1:9"
+    env.update(
+        {
+            "HTTP_PROXY": dead,
+            "HTTPS_PROXY": dead,
+            "http_proxy": dead,
+            "https_proxy": dead,
+            "NO_PROXY": "",
+            "no_proxy": "",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ALLOW_PROTOCOL": "file",
+        }
+    )
+    return env
+
+
+# ---------------------------------------------------------------- kustomization trees
+
+
+@dataclass
+class Generator:
+    """A configMapGenerator / secretGenerator entry: the objects it makes point at this line."""
+
+    kind: str
+    name: str
+    file: Path
+    line: int
+
+
+@dataclass
+class KustTree:
+    """Everything a kustomization directory pulls in, found without running kustomize."""
+
+    root: Path
+    kustomization_files: list[Path] = field(default_factory=list)
+    resource_files: list[Path] = field(default_factory=list)
+    patch_files: list[Path] = field(default_factory=list)
+    name_prefixes: set[str] = field(default_factory=set)
+    name_suffixes: set[str] = field(default_factory=set)
+    generators: list[Generator] = field(default_factory=list)
+    # (entry text, kustomization file, line) of each local reference, to point kustomize errors at a line
+    references: list[tuple[str, Path, int]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> bool:
+        """True when running kustomize would fetch, escape the repository or surely fail."""
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    for name in KUSTOMIZATION_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _item_line(seq: Any, index: int, default: int) -> int:
+    if isinstance(seq, LineList) and index < len(seq.item_lines):
+        return seq.item_lines[index]
+    return default
+
+
+def walk_kustomization(
+    repo: Path, directory: Path, cluster: str | None = None, cache: SourceCache | None = None
+) -> KustTree:
+    """Follow resources, components, patches and generators from `directory`; problems become findings."""
+    repo_real = repo.resolve()
+    tree = KustTree(root=directory)
+    cache = cache or SourceCache()
+    seen: set[Path] = set()
+
+    def finding(rule: str, message: str, file: Path, line: int, severity: Severity = Severity.ERROR) -> None:
+        tree.findings.append(
+            Finding(
+                rule=rule,
+                severity=severity,
+                message=message,
+                cluster=cluster,
+                file=rel(repo, file),
+                line=line,
+            )
+        )
+
+    def local(entry: str, kfile: Path, line: int, what: str) -> Path | None:
+        """Resolve a local reference; None (with a finding) when remote, outside the repo or missing."""
+        if _REMOTE.search(entry):
+            finding(
+                "render/remote-reference",
+                f"{what} '{entry}' is remote; rendering is offline, vendor it into the repository",
+                kfile,
+                line,
+            )
+            return None
+        target = Path(os.path.normpath(kfile.parent / entry))
+        real = target.resolve()
+        if not real.is_relative_to(repo_real):
+            finding(
+                "render/outside-repository",
+                f"{what} '{entry}' resolves outside the repository ({real})",
+                kfile,
+                line,
+            )
+            return None
+        if not target.exists():
+            finding("render/missing-reference", f"{what} '{entry}' does not exist", kfile, line)
+            return None
+        tree.references.append((entry, kfile, line))
+        return target
+
+    def readable(path: Path, entry: str, kfile: Path, line: int) -> bool:
+        # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first
+        docs = cache.documents(path)
+        if isinstance(docs, InputError):
+            where = f"{rel(repo, path)}:{docs.line}" if docs.line else rel(repo, path)
+            message = f"'{entry}' cannot be used ({where}: {docs.message})"
+            finding("render/unreadable-input", message, kfile, line)
+            return False
+        return True
+
+    def visit(d: Path, via: tuple[Path, int] | None) -> None:
+        real = d.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        kfile = kustomization_file(d)
+        if kfile is None:
+            if via is not None:
+                finding(
+                    "render/missing-kustomization",
+                    f"directory {rel(repo, d)} has no kustomization.yaml",
+                    via[0],
+                    via[1],
+                )
+            return
+        tree.kustomization_files.append(kfile)
+        try:
+            docs = [doc for doc in load_documents(kfile) if doc.data is not None]
+        except InputError as exc:
+            finding("yaml/syntax", exc.message, kfile, exc.line or 1)
+            return
+        if len(docs) != 1 or not isinstance(docs[0].data, dict):
+            finding("render/invalid-kustomization", "a kustomization file must hold one mapping", kfile, 1)
+            return
+        spec: LineDict = docs[0].data
+        for key in ("helmCharts", "helmChartInflationGenerator", "helmGlobals"):
+            if key in spec:
+                finding(
+                    "render/helm-in-kustomize",
+                    f"'{key}' needs helm inside kustomize, which rendering does "
+                    "not enable; use a Flux HelmRelease",
+                    kfile,
+                    spec.line_of(key),
+                )
+        if isinstance(spec.get("namePrefix"), str):
+            tree.name_prefixes.add(spec["namePrefix"])
+        if isinstance(spec.get("nameSuffix"), str):
+            tree.name_suffixes.add(spec["nameSuffix"])
+        for key in ("resources", "bases", "components", "crds"):
+            entries = spec.get(key)
+            if entries is None:
+                continue
+            if not isinstance(entries, list):
+                finding("render/invalid-kustomization", f"'{key}' must be a list", kfile, spec.line_of(key))
+                continue
+            for i, entry in enumerate(entries):
+                line = _item_line(entries, i, spec.line_of(key))
+                if not isinstance(entry, str):
+                    finding("render/invalid-kustomization", f"{key}[{i}] must be a path", kfile, line)
+                    continue
+                target = local(entry, kfile, line, key.rstrip("s") if key != "crds" else "crd")
+                if target is None:
+                    continue
+                if target.is_dir():
+                    visit(target, (kfile, line))
+                elif readable(target, entry, kfile, line):
+                    tree.resource_files.append(target)
+        for key in ("patchesStrategicMerge",):
+            for i, entry in enumerate(spec.get(key) or []):
+                # an entry is a file path or an inline patch; only single-line entries are paths
+                if isinstance(entry, str) and "\n" not in entry and ":" not in entry:
+                    target = local(entry, kfile, _item_line(spec[key], i, spec.line_of(key)), "patch")
+                    if target is not None:
+                        tree.patch_files.append(target)
+        for key in ("patches", "patchesJson6902", "replacements"):
+            items = spec.get(key) or []
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, dict) and isinstance(item.get("path"), str):
+                    target = local(
+                        item["path"],
+                        kfile,
+                        item.line_of("path")
+                        if isinstance(item, LineDict)
+                        else _item_line(items, i, spec.line_of(key)),
+                        "patch",
+                    )
+                    if target is not None:
+                        tree.patch_files.append(target)
+        for key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
+            items = spec.get(key) or []
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                if not isinstance(item, dict):
+                    continue
+                line = item.line if isinstance(item, LineDict) else _item_line(items, i, spec.line_of(key))
+                if isinstance(item.get("name"), str):
+                    tree.generators.append(Generator(kind, item["name"], kfile, line))
+                for source_key in ("files", "envs", "env"):
+                    sources = item.get(source_key)
+                    if isinstance(sources, str):
+                        sources = [sources]
+                    for source in sources or []:
+                        if isinstance(source, str):
+                            path = (
+                                source.split("=", 1)[1] if source_key == "files" and "=" in source else source
+                            )
+                            local(path, kfile, line, f"{key} {source_key} entry")
+        for key in ("generators", "transformers", "validators"):
+            for i, entry in enumerate(spec.get(key) or []):
+                if isinstance(entry, str) and "\n" not in entry:
+                    target = local(entry, kfile, _item_line(spec[key], i, spec.line_of(key)), key.rstrip("s"))
+                    if target is not None and target.is_dir():
+                        visit(target, (kfile, spec.line_of(key)))
+
+    visit(directory, None)
+    return tree
+
+
+# ---------------------------------------------------------------- building
+
+
+@dataclass
+class FluxBuildOptions:
+    """Flux Kustomization fields that change the build output (applied by a generated overlay, like Flux)."""
+
+    target_namespace: str | None = None
+    patches: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    name_prefix: str | None = None
+    name_suffix: str | None = None
+
+    def empty(self) -> bool:
+        return not (
+            self.target_namespace
+            or self.patches
+            or self.images
+            or self.components
+            or self.name_prefix
+            or self.name_suffix
+        )
+
+
+@dataclass
+class RenderedDoc:
+    """One object of kustomize's output and its exact YAML text (Flux substitutes on the text)."""
+
+    obj: dict[str, Any]
+    text: str
+
+
+@dataclass
+class BuildResult:
+    docs: list[RenderedDoc] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def split_documents(text: str) -> list[str]:
+    """kustomize's output, one text per object (it writes `---` lines only between top-level documents)."""
+    return [part for part in _DOC_SPLIT.split(text) if part.strip()]
+
+
+def parse_output(text: str) -> list[RenderedDoc]:
+    docs = []
+    for part in split_documents(text):
+        obj = yaml.load(part, Loader=PlainLoader)  # noqa: S506 - PlainLoader derives from the safe loader
+        if isinstance(obj, dict):
+            docs.append(RenderedDoc(obj, part))
+    return docs
+
+
+def _kustomize_error(stderr: str, repo: Path) -> str:
+    """kustomize's message without klog decoration: kubectl writes `err="..."` or a multi-line `err=<...>`."""
+    quoted = re.search(r'err="((?:[^"\\]|\\.)*)"', stderr)
+    block = re.search(r"err=<\n(.*?)\n\s*>\s*$", stderr, re.DOTALL)
+    if quoted:
+        message = quoted.group(1).replace('\\"', '"').replace("\\n", " ")
+    elif block:
+        message = " ".join(line.strip() for line in block.group(1).splitlines() if line.strip())
+    else:
+        lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+        message = re.sub(r"^Error:\s*", "", lines[-1]) if lines else "no error message"
+    # absolute paths of this checkout mean nothing to a reader on another machine
+    message = message.replace(str(repo.resolve()) + "/", "").replace(str(repo) + "/", "")
+    return message[:800]
+
+
+def _locate_error(repo: Path, tree: KustTree, message: str) -> tuple[str, int]:
+    """Point a kustomize error at the kustomization line whose entry it mentions, else the root file."""
+    for entry, kfile, line in tree.references:
+        name = Path(entry).name
+        if name and name not in (".", "..") and name in message:
+            return rel(repo, kfile), line
+    root = kustomization_file(tree.root)
+    return rel(repo, root or tree.root), 1
+
+
+def _overlay_text(repo: Path, overlay_dir: Path, directory: Path, options: FluxBuildOptions) -> str:
+    # kustomize refuses absolute resource paths; a relative path from the temporary overlay to the Flux path
+    # keeps the default load restrictor (only inline patches are added, no files are loaded from outside).
+    spec: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(directory, overlay_dir)],
+    }
+    if options.components:
+        spec["components"] = [os.path.relpath(directory / c, overlay_dir) for c in options.components]
+    if options.target_namespace:
+        spec["namespace"] = options.target_namespace
+    if options.name_prefix:
+        spec["namePrefix"] = options.name_prefix
+    if options.name_suffix:
+        spec["nameSuffix"] = options.name_suffix
+    if options.patches:
+        spec["patches"] = options.patches
+    if options.images:
+        spec["images"] = options.images
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def run_kustomize(tool: KustomizeTool, directory: Path, timeout: float) -> tuple[int, str, str]:
+    try:
+        proc = subprocess.run(
+            tool.command(directory),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_offline_env(),
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return 124, "", f"kustomize timed out after {timeout:.0f}s"
+    except OSError as exc:
+        raise ToolError(f"cannot run {tool.path}: {exc.strerror}") from exc
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def build(
+    tool: KustomizeTool,
+    repo: Path,
+    directory: Path,
+    tree: KustTree,
+    options: FluxBuildOptions,
+    *,
+    cluster: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> BuildResult:
+    """Build one kustomization directory (already walked and found safe) with the real kustomize."""
+    result = BuildResult()
+    if options.empty():
+        code, out, err = run_kustomize(tool, directory, timeout)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mlplatform-flux-") as tmp:
+            overlay = Path(tmp)
+            (overlay / "kustomization.yaml").write_text(_overlay_text(repo, overlay, directory, options))
+            code, out, err = run_kustomize(tool, overlay, timeout)
+    if code != 0:
+        message = _kustomize_error(err, repo)
+        file, line = _locate_error(repo, tree, message)
+        result.findings.append(
+            Finding(
+                rule="render/kustomize-error",
+                severity=Severity.ERROR,
+                message=f"kustomize build failed: {message}",
+                cluster=cluster,
+                file=file,
+                line=line,
+            )
+        )
+        return result
+    try:
+        result.docs = parse_output(out)
+    except yaml.YAMLError as exc:  # pragma: no cover - kustomize writes valid YAML
+        result.findings.append(
+            Finding(
+                rule="render/kustomize-error",
+                severity=Severity.ERROR,
+                message=f"cannot parse kustomize output: {exc}",
+                cluster=cluster,
+                file=rel(repo, directory),
+                line=1,
+            )
+        )
+    return result
+
+
+def timeout_of(config: Config) -> float:
+    value = config.extra.get("kustomize_timeout")
+    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_TIMEOUT_SECONDS
+
+
+def jobs_of(config: Config) -> int:
+    return config.jobs if config.jobs and config.jobs > 0 else max(1, os.cpu_count() or 1)

@@ -1,0 +1,170 @@
+"""What every rule sees: the cluster's objects, each pod template placed against the pools, the policy data.
+
+A rule is a module with ID, TITLE, SEVERITY, RATIONALE, FIXABLE and `check(ctx) -> Iterable[Finding]`.
+Findings go through `ctx.emit()`, which honours exemptions: the annotation
+`mlplatform.example.com/exempt-<rule-id>: "<reason>"` on the object (or on its pod template) silences that
+rule for that object; an empty reason does not, and is itself reported (rule exemption-reason).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from ..context import ClusterContext
+from ..model import Finding, Manifest, Pool, Severity
+from ..scheduling import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Placement, PoolIndex, pod_requests
+from ..workloads import PodTemplate, containers, pod_templates
+from ._policy import Policy
+
+EXEMPT_PREFIX = "mlplatform.example.com/exempt-"
+
+
+def is_gpu_resource(name: str) -> bool:
+    return name == GPU_RESOURCE or name.startswith(MIG_RESOURCE_PREFIX)
+
+
+def pointer(*parts: str | int) -> str:
+    """An RFC 6901 JSON pointer from path parts."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+@dataclass
+class TemplateInfo:
+    """One pod template with what the rules ask of it, computed once."""
+
+    tpl: PodTemplate
+    workload_type: str | None
+    requests: dict[str, int]
+    placement: Placement
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.tpl.manifest
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.tpl.pod_spec
+
+    @cached_property
+    def gpu_requests(self) -> dict[str, int]:
+        return {k: v for k, v in self.requests.items() if is_gpu_resource(k) and v > 0}
+
+    @property
+    def uses_gpu(self) -> bool:
+        return bool(self.gpu_requests)
+
+    @property
+    def where(self) -> str:
+        """How a message names this template within its object (role of a training job, Katib trial)."""
+        parts = []
+        if self.tpl.parallel_trials is not None:
+            parts.append("trial template")
+        if self.tpl.role:
+            parts.append(f"replica {self.tpl.role}")
+        return f" ({', '.join(parts)})" if parts else ""
+
+
+@dataclass
+class RuleContext:
+    cluster: ClusterContext
+    policy: Policy
+    pools: dict[str, Pool]
+    index: PoolIndex
+    templates: list[TemplateInfo] = field(default_factory=list)
+    # manifest id -> exempted rule ids with their reasons (empty ones kept: exemption-reason reports them)
+    _exemptions: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.cluster.cluster
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return self.cluster.manifests
+
+    def gpu_pools(self) -> list[Pool]:
+        return [
+            p
+            for p in self.pools.values()
+            if self.cluster.catalog.gpu_model_of_instance(p.planning_instance_type) is not None
+        ]
+
+    def exemptions_of(self, manifest: Manifest, tpl: PodTemplate | None = None) -> dict[str, str]:
+        key = id(manifest)
+        found = self._exemptions.get(key)
+        if found is None:
+            found = _exemption_annotations(manifest.annotations)
+            self._exemptions[key] = found
+        if tpl is not None:
+            found = {**found, **_exemption_annotations(tpl.pod_metadata.get("annotations") or {})}
+        return found
+
+    def emit(
+        self,
+        rule_id: str,
+        severity: Severity,
+        manifest: Manifest,
+        message: str,
+        *,
+        tpl: PodTemplate | None = None,
+        fix: list[dict[str, Any]] | None = None,
+    ) -> Finding | None:
+        """A finding on `manifest`, or None when the object has an exemption for the rule with a reason."""
+        reason = self.exemptions_of(manifest, tpl).get(rule_id)
+        if reason and reason.strip():
+            return None
+        return Finding.on(manifest, rule_id, severity, message, fix=fix)
+
+
+def _exemption_annotations(annotations: Any) -> dict[str, str]:
+    if not isinstance(annotations, dict):
+        return {}
+    return {
+        k[len(EXEMPT_PREFIX) :]: ("" if v is None else str(v))
+        for k, v in annotations.items()
+        if isinstance(k, str) and k.startswith(EXEMPT_PREFIX)
+    }
+
+
+def workload_type_of(tpl: PodTemplate, label: str) -> str | None:
+    value = (tpl.pod_metadata.get("labels") or {}).get(label)
+    if value is None:
+        value = tpl.manifest.labels.get(label)
+    return None if value is None else str(value)
+
+
+def build_context(ctx: ClusterContext, policy: Policy) -> RuleContext:
+    pools = dict(ctx.pool_file.pools) if ctx.pool_file else {}
+    region = ctx.pool_file.region if ctx.pool_file else None
+    index = PoolIndex(pools.values(), ctx.catalog, region=region)
+    rctx = RuleContext(cluster=ctx, policy=policy, pools=pools, index=index)
+    for manifest in ctx.manifests:
+        for tpl in pod_templates(manifest):
+            requests = pod_requests(tpl.pod_spec)
+            rctx.templates.append(
+                TemplateInfo(
+                    tpl=tpl,
+                    workload_type=workload_type_of(tpl, policy.workload_type_label),
+                    requests=requests,
+                    placement=index.place(tpl.pod_spec, requests),
+                )
+            )
+    return rctx
+
+
+def iter_containers(
+    info: TemplateInfo, include_init: bool = True
+) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    return containers(info.spec, include_init)
+
+
+def get_path(obj: Any, dotted: str) -> Any:
+    """A value at a dotted path of plain mappings (`a.b.c`), or None."""
+    for part in dotted.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj

@@ -1,0 +1,39 @@
+"""Label selectors (metav1.LabelSelector) and the objects that target a workload (autoscalers, PDBs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Manifest
+
+
+def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
+    """metav1.LabelSelector semantics: an empty selector matches everything, a null one nothing."""
+    if not isinstance(selector, dict):
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != str(value):
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        if not isinstance(expr, dict):
+            return False
+        key, op = expr.get("key"), expr.get("operator")
+        values = [str(v) for v in expr.get("values") or []]
+        present = key in labels
+        ok = {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(op, False)
+        if not ok:
+            return False
+    return True
+
+
+def targets(manifest: Manifest, target: Any, default_kind: str) -> bool:
+    """Does a scaleTargetRef-like {kind, name} in the autoscaler's namespace point at `manifest`?"""
+    if not isinstance(target, dict):
+        return False
+    kind = target.get("kind") or default_kind
+    return kind == manifest.ref.kind and target.get("name") == manifest.ref.name

@@ -1,0 +1,47 @@
+"""Exemption annotations must give a reason and name a rule that exists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ._base import EXEMPT_PREFIX, RuleContext, _exemption_annotations
+
+ID = "exemption-reason"
+TITLE = "Exemption without a reason or for an unknown rule"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    'An exemption (annotation mlplatform.example.com/exempt-<rule-id>: "<reason>" on the object or its pod '
+    "template) switches a rule off for one object; the reason is what a reviewer judges. An empty reason "
+    "does not exempt and is an error; an exemption naming no known rule is an error too (a typo would "
+    "silently exempt nothing)."
+)
+
+
+def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
+    from . import RULES  # the registry imports this module; import late to avoid the cycle
+
+    known = known or {rule.ID for rule in RULES}
+    template_annotations: dict[int, list[dict]] = {}
+    for info in ctx.templates:
+        template_annotations.setdefault(id(info.manifest), []).append(
+            info.tpl.pod_metadata.get("annotations") or {}
+        )
+    for manifest in ctx.manifests:
+        tables = [manifest.annotations, *template_annotations.get(id(manifest), [])]
+        seen: set[str] = set()
+        for table in tables:
+            for rule_id, reason in _exemption_annotations(table).items():
+                if rule_id in seen:
+                    continue
+                seen.add(rule_id)
+                if rule_id not in known:
+                    message = f"{EXEMPT_PREFIX}{rule_id} names no known rule (see `mlplatform rules`)"
+                elif not reason.strip():
+                    message = (
+                        f"{EXEMPT_PREFIX}{rule_id} has no reason; the exemption is ignored until it has one"
+                    )
+                else:
+                    continue
+                yield Finding.on(manifest, ID, SEVERITY, message)

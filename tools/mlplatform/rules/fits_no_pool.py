@@ -1,0 +1,40 @@
+"""A pod template that fits no node pool of its cluster: it would stay Pending forever."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ._base import RuleContext
+from .mig_profile_not_offered import missing_mig_resources
+
+ID = "fits-no-pool"
+TITLE = "Pod template fits no node pool"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    "Simulating the scheduler (taints and tolerations, nodeSelector, required node affinity, CPU, memory, "
+    "pods and GPU units of one empty node) against every pool of the cluster finds no pool that can run the "
+    "pod: it would stay Pending, and cluster-autoscaler cannot help because no node group matches. "
+    "DaemonSets are exempt (they run wherever they match, possibly nowhere)."
+)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    if not ctx.pools:
+        return
+    for info in ctx.templates:
+        if info.tpl.is_daemonset or info.placement.fits:
+            continue
+        if missing_mig_resources(ctx, info):
+            continue  # mig-profile-not-offered says precisely why
+        reasons = "; ".join(f"{pool}: {why}" for pool, why in info.placement.reasons.items())
+        what = "GPU request" if info.uses_gpu else "pod"
+        if found := ctx.emit(
+            ID,
+            SEVERITY,
+            info.manifest,
+            f"{what}{info.where} fits no pool of cluster {ctx.name} ({reasons})",
+            tpl=info.tpl,
+        ):
+            yield found

@@ -1,0 +1,67 @@
+"""GPU resources whose request differs from the limit (or a request without a limit)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ..quantity import QuantityError
+from ..scheduling import amount
+from ._base import RuleContext, is_gpu_resource, iter_containers, pointer
+
+ID = "gpu-request-not-limit"
+TITLE = "GPU requests differ from limits"
+SEVERITY = Severity.ERROR
+FIXABLE = True
+RATIONALE = (
+    "Extended resources such as nvidia.com/gpu and nvidia.com/mig-* cannot be overcommitted: the API server "
+    "rejects a container whose request differs from its limit, or that sets a request without a limit. "
+    "Setting the limit alone is enough (the request defaults to it). Fix: make the request equal the limit "
+    "(or add the missing limit)."
+)
+
+
+def _num(resource: str, value: object) -> int | None:
+    try:
+        return amount(resource, value)
+    except QuantityError:
+        return None
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    for info in ctx.templates:
+        for fieldname, index, container in iter_containers(info):
+            resources = container.get("resources")
+            if not isinstance(resources, dict):
+                continue
+            requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else {}
+            limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+            base = info.tpl.pointer + pointer(fieldname, index, "resources")
+            problems: list[str] = []
+            fix: list[dict] = []
+            missing_limits: dict = {}
+            for resource in sorted({r for r in (*requests, *limits) if is_gpu_resource(str(r))}):
+                if resource not in requests:
+                    continue  # limit only: the request defaults to it
+                if resource not in limits:
+                    problems.append(f"{resource} has a request ({requests[resource]}) and no limit")
+                    missing_limits[resource] = requests[resource]
+                elif _num(resource, requests[resource]) != _num(resource, limits[resource]):
+                    problems.append(f"{resource} request {requests[resource]} != limit {limits[resource]}")
+                    path = f"{base}/requests{pointer(resource)}"
+                    fix += [
+                        {"op": "test", "path": path, "value": requests[resource]},
+                        {"op": "replace", "path": path, "value": limits[resource]},
+                    ]
+            if missing_limits and isinstance(resources.get("limits"), dict):
+                fix += [
+                    {"op": "add", "path": f"{base}/limits{pointer(r)}", "value": v}
+                    for r, v in missing_limits.items()
+                ]
+            elif missing_limits:
+                fix.append({"op": "add", "path": f"{base}/limits", "value": missing_limits})
+            if problems:
+                name = container.get("name", f"#{index}")
+                message = f"{fieldname[:-1]} {name}{info.where}: {'; '.join(problems)}"
+                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+                    yield found

@@ -1,0 +1,59 @@
+"""A container asks for a MIG profile that the MIG layout of the pool it targets does not offer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Pool, Severity
+from ..scheduling import MIG_RESOURCE_PREFIX
+from ._base import RuleContext, TemplateInfo
+
+ID = "mig-profile-not-offered"
+TITLE = "MIG profile not in the target pool's layout"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    "With the mixed MIG strategy each profile is its own resource (nvidia.com/mig-<profile>); a node only "
+    "advertises the profiles of its mig-parted layout, and profile names depend on the GPU (1g.10gb "
+    "exists on 80 GB parts, 1g.5gb on A100-40GB). A request for a profile the layout lacks never schedules."
+)
+
+
+def _layout(pool: Pool) -> dict[str, int]:
+    return (pool.gpu.mig_layout or {}) if pool.gpu and pool.gpu.sharing == "mig" else {}
+
+
+def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
+    """Messages for each requested MIG profile that no MIG pool the template reaches offers."""
+    wanted = [r[len(MIG_RESOURCE_PREFIX) :] for r in info.gpu_requests if r.startswith(MIG_RESOURCE_PREFIX)]
+    if not wanted:
+        return []
+    mig_pools = [p for p in ctx.pools.values() if _layout(p)]
+    reachable = [p for p in mig_pools if p.name in info.placement.selectable]
+    candidates = reachable or mig_pools
+    problems = []
+    for profile in wanted:
+        if any(profile in _layout(p) for p in candidates):
+            continue
+        if not candidates:
+            problems.append(f"requests nvidia.com/mig-{profile} but cluster {ctx.name} has no MIG pool")
+            continue
+        details = []
+        for pool in candidates:
+            layout = ", ".join(f"{k} x{v}" for k, v in _layout(pool).items())
+            model = ctx.cluster.catalog.gpu_model_of_instance(pool.planning_instance_type)
+            note = ""
+            if model is not None and profile not in model.mig_profiles:
+                note = f"; {model.name} has no profile {profile}"
+            details.append(f"{pool.name} offers {layout}{note}")
+        problems.append(
+            f"requests nvidia.com/mig-{profile}, which no target MIG pool offers ({'; '.join(details)})"
+        )
+    return problems
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    for info in ctx.templates:
+        for problem in missing_mig_resources(ctx, info):
+            if found := ctx.emit(ID, SEVERITY, info.manifest, f"pod{info.where} {problem}", tpl=info.tpl):
+                yield found

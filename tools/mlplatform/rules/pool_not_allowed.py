@@ -1,0 +1,55 @@
+"""A workload that the scheduler could place on a pool its workload type is not allowed on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ._base import RuleContext
+
+ID = "pool-not-allowed"
+TITLE = "Workload can land on a pool its type is not allowed on"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    "policies/workload-pools.yaml maps each workload type (pod label mlplatform.example.com/workload-type) "
+    "to the pools it may use, so that production inference keeps its MIG isolation, spot capacity only runs "
+    "work that checkpoints, and expensive GPUs do not run CPU work. The scheduling simulation lists every "
+    "pool the pod could be bound to; any pool outside the type's list is a finding. A pod without a type "
+    "may only use the untyped pools; an unknown type is a finding. DaemonSets are exempt (see "
+    "gpu-daemonset-coverage)."
+)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    if not ctx.pools:
+        return
+    policy = ctx.policy
+    for info in ctx.templates:
+        if info.tpl.is_daemonset:
+            continue
+        wtype = info.workload_type
+        if wtype is None:
+            allowed, what = policy.untyped_pools, f"without a {policy.workload_type_label} label"
+        elif wtype in policy.types:
+            allowed, what = policy.types[wtype].pools, f"of type {wtype}"
+        else:
+            known = ", ".join(sorted(policy.types))
+            if found := ctx.emit(
+                ID,
+                SEVERITY,
+                info.manifest,
+                f"pod{info.where} has unknown workload type {wtype!r} (known: {known})",
+                tpl=info.tpl,
+            ):
+                yield found
+            continue
+        wrong = [p for p in info.placement.fits if p not in allowed]
+        if wrong:
+            message = (
+                f"pod{info.where} {what} can land on pool(s) {', '.join(wrong)}; allowed: "
+                f"{', '.join(allowed) or 'none'} (select the allowed pool with a nodeSelector and "
+                f"tolerate only its taint)"
+            )
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
+                yield found

@@ -1,0 +1,34 @@
+"""A pod that names a PriorityClass the cluster does not define: the API server rejects it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ._base import RuleContext
+
+ID = "priority-class-exists"
+TITLE = "PriorityClass not defined in the cluster"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    "The Priority admission plugin rejects a pod whose priorityClassName names no PriorityClass, so the "
+    "controller never creates its pods. Every class a pod template names must be rendered for the cluster "
+    "(infrastructure/configs) or be built in (system-cluster-critical, system-node-critical)."
+)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    defined = {m.ref.name for m in ctx.manifests if m.ref.kind == "PriorityClass"}
+    defined |= set(
+        ctx.policy.workload_checks.get("builtin_priority_classes")
+        or ["system-cluster-critical", "system-node-critical"]
+    )
+    for info in ctx.templates:
+        name = info.spec.get("priorityClassName")
+        if isinstance(name, str) and name and name not in defined:
+            message = (
+                f"pod{info.where} names PriorityClass {name!r}, which cluster {ctx.name} does not define"
+            )
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
+                yield found

@@ -1,0 +1,44 @@
+"""Containers without CPU/memory requests or a memory limit: neither scheduler nor planner can size them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ._base import RuleContext, iter_containers
+
+ID = "resources-missing"
+TITLE = "Missing resource requests or limits"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    "Without CPU and memory requests a pod is BestEffort: the scheduler packs it anywhere, the capacity "
+    "plan cannot count it and it is the first to be evicted; without a memory limit one container can take "
+    "a node's memory. Every container and init container sets the requests and limits listed in "
+    "policies/workload-checks.yaml (a limit alone also sets the request)."
+)
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    cfg = ctx.policy.workload_checks
+    need_requests = list(cfg.get("required_requests") or ["cpu", "memory"])
+    need_limits = list(cfg.get("required_limits") or ["memory"])
+    for info in ctx.templates:
+        missing: list[str] = []
+        for fieldname, index, container in iter_containers(info):
+            resources = container.get("resources") if isinstance(container.get("resources"), dict) else {}
+            requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else {}
+            limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+            gaps = [f"requests.{r}" for r in need_requests if r not in requests and r not in limits]
+            gaps += [f"limits.{r}" for r in need_limits if r not in limits]
+            if gaps:
+                missing.append(f"{fieldname[:-1]} {container.get('name', f'#{index}')}: {', '.join(gaps)}")
+        if missing:
+            if found := ctx.emit(
+                ID,
+                SEVERITY,
+                info.manifest,
+                f"pod{info.where} misses resources: {'; '.join(missing)}",
+                tpl=info.tpl,
+            ):
+                yield found

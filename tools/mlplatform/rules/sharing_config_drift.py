@@ -1,0 +1,233 @@
+"""The rendered device-plugin and mig-parted ConfigMaps must say what the pool file says, pool by pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from ..model import Finding, Manifest, Pool, Severity
+from ..scheduling import GPU_RESOURCE
+from ._base import RuleContext, get_path
+from ._gpu_system import chart_name, helm_values
+
+ID = "sharing-config-drift"
+TITLE = "GPU-sharing config disagrees with the pool file"
+SEVERITY = Severity.ERROR
+FIXABLE = False
+RATIONALE = (
+    "The device plugin and mig-parted read their configuration from ConfigMaps; a node picks its entry by "
+    "the label nvidia.com/device-plugin.config (else the default entry) and nvidia.com/mig.config. If the "
+    "rendered objects say other replicas, another MIG layout or another MIG strategy than the pool file, the "
+    "nodes advertise other GPU units than every check and plan assumed. `gen --check` compares files; this "
+    "rule reads the rendered cluster objects: per time-sliced pool, the entry's nvidia.com/gpu replicas, "
+    "failRequestsGreaterThanOne and renameByDefault; per MIG pool, the mixed strategy (device plugin flags "
+    "or the gpu-operator value mig.strategy) and the mig-parted layout; the names wired in the gpu-operator "
+    "HelmRelease (devicePlugin.config, migManager.config). Regenerate with `mlplatform gen`."
+)
+
+
+def _configmap(ctx: RuleContext, name: str, namespace: str | None) -> Manifest | None:
+    for m in ctx.manifests:
+        if (
+            m.ref.kind == "ConfigMap"
+            and m.ref.name == name
+            and (namespace is None or m.ref.namespace == namespace)
+        ):
+            return m
+    return None
+
+
+def _parse(text: Any) -> Any:
+    try:
+        return yaml.safe_load(text) if isinstance(text, str) else None
+    except yaml.YAMLError:
+        return None
+
+
+class _Checker:
+    def __init__(self, ctx: RuleContext) -> None:
+        self.ctx = ctx
+        self.findings: list[Finding] = []
+        gs = ctx.policy.gpu_sharing
+        dp, mp = gs.get("device_plugin_configmap") or {}, gs.get("mig_parted_configmap") or {}
+        self.strategy = str(gs.get("mig_strategy") or "mixed")
+        self.fail_gt_one = gs.get("fail_requests_greater_than_one", True)
+        self.dp_name, self.dp_ns = dp.get("name", "device-plugin-config"), dp.get("namespace")
+        self.dp_default = dp.get("default_key", "default")
+        self.mp_name, self.mp_ns, self.mp_key = (
+            mp.get("name", "mig-parted-config"),
+            mp.get("namespace"),
+            mp.get("key", "config.yaml"),
+        )
+        self.operator: Manifest | None = None
+        self.values: dict = {}
+        for m in ctx.manifests:
+            if m.ref.kind == "HelmRelease" and chart_name(m) == "gpu-operator":
+                self.operator, (self.values, _) = m, helm_values(ctx, m)
+                self.dp_name = get_path(self.values, "devicePlugin.config.name") or self.dp_name
+                self.dp_default = get_path(self.values, "devicePlugin.config.default") or self.dp_default
+                self.mp_name = get_path(self.values, "migManager.config.name") or self.mp_name
+                self.dp_ns = self.mp_ns = m.ref.namespace or self.dp_ns
+                if m.obj.get("spec", {}).get("targetNamespace"):
+                    self.dp_ns = self.mp_ns = m.obj["spec"]["targetNamespace"]
+                break
+
+    def on(self, manifest: Manifest | None, pool: Pool, key: str, message: str) -> None:
+        if manifest is not None:
+            if found := self.ctx.emit(ID, SEVERITY, manifest, message):
+                self.findings.append(found)
+        else:
+            self.findings.append(
+                Finding(
+                    ID,
+                    SEVERITY,
+                    message,
+                    cluster=self.ctx.name,
+                    file=pool.file or None,
+                    line=pool.line_of(key),
+                )
+            )
+
+    def device_plugin(self, pool: Pool) -> tuple[Manifest | None, Any]:
+        """The ConfigMap and the parsed config entry the pool's nodes use (None when missing, reported)."""
+        cm = _configmap(self.ctx, self.dp_name, self.dp_ns)
+        key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
+        if cm is None:
+            self.on(
+                None,
+                pool,
+                "gpu",
+                f"pool {pool.name}: no device-plugin ConfigMap {self.dp_name} is rendered "
+                f"for cluster {self.ctx.name}",
+            )
+            return None, None
+        text = (cm.obj.get("data") or {}).get(key)
+        config = _parse(text)
+        if not isinstance(config, dict):
+            self.on(
+                cm,
+                pool,
+                "labels",
+                f"pool {pool.name}: entry {key!r} of ConfigMap {self.dp_name} is "
+                f"{'missing' if text is None else 'not a device-plugin config'}",
+            )
+            return cm, None
+        return cm, config
+
+    def time_slicing(self, pool: Pool) -> None:
+        cm, config = self.device_plugin(pool)
+        if config is None:
+            return
+        key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
+        ts = get_path(config, "sharing.timeSlicing") or {}
+        entries = [
+            r for r in ts.get("resources") or [] if isinstance(r, dict) and r.get("name") == GPU_RESOURCE
+        ]
+        where = f"pool {pool.name} (entry {key!r} of ConfigMap {self.dp_name})"
+        if not entries:
+            self.on(
+                cm,
+                pool,
+                "gpu",
+                f"{where}: no time-slicing of nvidia.com/gpu; the pool file says "
+                f"{pool.gpu.replicas} replicas",
+            )
+            return
+        replicas = entries[0].get("replicas")
+        if replicas != pool.gpu.replicas:
+            self.on(cm, pool, "gpu", f"{where}: {replicas} replicas, the pool file says {pool.gpu.replicas}")
+        if ts.get("renameByDefault") or entries[0].get("rename"):
+            self.on(
+                cm, pool, "gpu", f"{where}: renames the shared resource; workloads request nvidia.com/gpu"
+            )
+        if bool(ts.get("failRequestsGreaterThanOne", False)) != bool(self.fail_gt_one):
+            self.on(
+                cm,
+                pool,
+                "gpu",
+                f"{where}: failRequestsGreaterThanOne must be {str(self.fail_gt_one).lower()}",
+            )
+
+    def mig(self, pool: Pool) -> None:
+        cm, config = self.device_plugin(pool)
+        if config is not None:
+            flag = get_path(config, "flags.migStrategy")
+            key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
+            where = f"pool {pool.name} (entry {key!r} of ConfigMap {self.dp_name})"
+            if flag is not None and flag != self.strategy:
+                self.on(
+                    cm,
+                    pool,
+                    "gpu",
+                    f"{where}: migStrategy {flag}, but MIG pools need {self.strategy} "
+                    f"(one resource per profile, nvidia.com/mig-<profile>)",
+                )
+            if get_path(config, "sharing.timeSlicing.resources"):
+                self.on(
+                    cm, pool, "gpu", f"{where}: time-slices the MIG pool's devices, the pool file does not"
+                )
+        if self.operator is not None:
+            strategy = get_path(self.values, "mig.strategy") or "single"  # the chart's default
+            if strategy != self.strategy:
+                self.on(
+                    self.operator,
+                    pool,
+                    "gpu",
+                    f"pool {pool.name} is a MIG pool but the gpu-operator value "
+                    f"mig.strategy is {strategy!r}; it must be {self.strategy!r}",
+                )
+        name = pool.labels.get("nvidia.com/mig.config")
+        if not name:
+            self.on(
+                None,
+                pool,
+                "labels",
+                f"MIG pool {pool.name} has no nvidia.com/mig.config label: mig-manager "
+                f"applies no layout to its nodes",
+            )
+            return
+        mcm = _configmap(self.ctx, self.mp_name, self.mp_ns)
+        if mcm is None:
+            self.on(
+                None, pool, "gpu", f"MIG pool {pool.name}: no mig-parted ConfigMap {self.mp_name} is rendered"
+            )
+            return
+        parsed = _parse((mcm.obj.get("data") or {}).get(self.mp_key))
+        entries = get_path(parsed, "mig-configs") if isinstance(parsed, dict) else None
+        entry = entries.get(name) if isinstance(entries, dict) else None
+        if not isinstance(entry, list) or not entry:
+            self.on(
+                mcm,
+                pool,
+                "gpu",
+                f"MIG pool {pool.name}: mig-parted config {name!r} is missing from ConfigMap {self.mp_name}",
+            )
+            return
+        want = {str(k): int(v) for k, v in (pool.gpu.mig_layout or {}).items() if v}
+        for part in entry:
+            have = {str(k): v for k, v in ((part or {}).get("mig-devices") or {}).items() if v}
+            if not (part or {}).get("mig-enabled") or have != want:
+                self.on(
+                    mcm,
+                    pool,
+                    "gpu",
+                    f"MIG pool {pool.name}: mig-parted config {name!r} sets "
+                    f"{have or 'MIG disabled'} on devices {(part or {}).get('devices')}; the pool file says "
+                    f"{want}",
+                )
+                return
+
+    def run(self) -> list[Finding]:
+        for pool in self.ctx.gpu_pools():
+            sharing = pool.gpu.sharing if pool.gpu else "none"
+            if sharing == "time-slicing":
+                self.time_slicing(pool)
+            elif sharing == "mig":
+                self.mig(pool)
+        return self.findings
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    yield from _Checker(ctx).run()

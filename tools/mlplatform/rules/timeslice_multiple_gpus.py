@@ -1,0 +1,66 @@
+"""A container asking for more than one time-sliced GPU: it gets no more compute and is rejected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..model import Finding, Severity
+from ..quantity import QuantityError
+from ..scheduling import GPU_RESOURCE, amount
+from ._base import RuleContext, iter_containers, pointer
+
+ID = "timeslice-multiple-gpus"
+TITLE = "More than one time-sliced GPU per container"
+SEVERITY = Severity.ERROR
+FIXABLE = True
+RATIONALE = (
+    "On a time-sliced pool nvidia.com/gpu counts replicas, not GPUs: two replicas may be slices of the same "
+    "GPU and give no more compute than one, and with failRequestsGreaterThanOne the device plugin rejects "
+    "the pod at admission (UnexpectedAdmissionError). REFERENCE.md section 4. Fix: request 1."
+)
+
+
+def time_sliced_targets(ctx: RuleContext, selectable: list[str]) -> list[str]:
+    return [
+        name
+        for name in selectable
+        if (pool := ctx.pools.get(name)) and pool.gpu and pool.gpu.sharing == "time-slicing"
+    ]
+
+
+def check(ctx: RuleContext) -> Iterator[Finding]:
+    for info in ctx.templates:
+        if GPU_RESOURCE not in info.gpu_requests:
+            continue
+        targets = time_sliced_targets(ctx, info.placement.selectable)
+        if not targets:
+            continue
+        for fieldname, index, container in iter_containers(info):
+            resources = container.get("resources")
+            if not isinstance(resources, dict):
+                continue
+            fix: list[dict] = []
+            most = 0
+            for table in ("limits", "requests"):
+                values = resources.get(table)
+                if not isinstance(values, dict) or GPU_RESOURCE not in values:
+                    continue
+                try:
+                    wanted = amount(GPU_RESOURCE, values[GPU_RESOURCE])
+                except QuantityError:
+                    continue
+                if wanted > 1:
+                    most = max(most, wanted)
+                    path = info.tpl.pointer + pointer(fieldname, index, "resources", table, GPU_RESOURCE)
+                    fix += [
+                        {"op": "test", "path": path, "value": values[GPU_RESOURCE]},
+                        {"op": "replace", "path": path, "value": 1},
+                    ]
+            if most:
+                name = container.get("name", f"#{index}")
+                message = (
+                    f"{fieldname[:-1]} {name}{info.where} requests {most} nvidia.com/gpu on time-sliced "
+                    f"pool(s) {', '.join(targets)}; a time-sliced replica is a share of one GPU, request 1"
+                )
+                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+                    yield found
