@@ -1,4 +1,4 @@
-"""The ValidatingAdmissionPolicies, evaluated offline with cel-python against the rules' good and bad fixtures.
+"""The ValidatingAdmissionPolicies, evaluated offline with cel-python against the rules' good/bad fixtures.
 
 Each policy (infrastructure/configs/base/admission-policies/) names the rule it mirrors; every pod template of
 that rule's fixtures becomes the Pod the API server would admit (metadata from the template, the namespace
@@ -29,8 +29,14 @@ from rulekit import RULE_FIXTURES, load_fixture  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 POLICY_DIR = REPO / "infrastructure/configs/base/admission-policies"
 # The owner a controller gives the pods of a template (what the not-a-daemonset-pod condition reads).
-OWNER_KIND = {"Deployment": "ReplicaSet", "StatefulSet": "StatefulSet", "DaemonSet": "DaemonSet",
-              "Job": "Job", "CronJob": "Job", "ReplicaSet": "ReplicaSet"}
+OWNER_KIND = {
+    "Deployment": "ReplicaSet",
+    "StatefulSet": "StatefulSet",
+    "DaemonSet": "DaemonSet",
+    "Job": "Job",
+    "CronJob": "Job",
+    "ReplicaSet": "ReplicaSet",
+}
 
 
 def _policies() -> tuple[dict[str, dict], dict[str, dict]]:

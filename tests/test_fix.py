@@ -1,4 +1,4 @@
-"""`mlplatform fix`: fixes land in the source document only, keep every other byte, and leave `check` clean."""
+"""`mlplatform fix`: fixes land in the source document only, keep every other byte, leave `check` clean."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import re
 import stat
 from pathlib import Path
 
-import pytest
 from conftest import run_cli
-
 from mlplatform.fix import apply_fixes, fix_file, split_chunks
 from mlplatform.model import Finding, ObjectRef, Severity
 from mlplatform.yamlio import load_documents
@@ -49,8 +47,16 @@ spec:
 
 
 def _finding(fix: list[dict], line: int = 8, kind: str = "Deployment") -> Finding:
-    return Finding("priority-class", Severity.ERROR, "m", cluster="production", file="apps/x.yaml", line=line,
-                   object=ObjectRef("apps/v1", kind, None, "web"), fix=fix)
+    return Finding(
+        "priority-class",
+        Severity.ERROR,
+        "m",
+        cluster="production",
+        file="apps/x.yaml",
+        line=line,
+        object=ObjectRef("apps/v1", kind, None, "web"),
+        fix=fix,
+    )
 
 
 def test_split_chunks_round_trips():
@@ -62,13 +68,16 @@ def test_split_chunks_round_trips():
 def test_fix_touches_only_the_target_document(tmp_path: Path):
     path = tmp_path / "x.yaml"
     path.write_text(MULTI_DOC)
-    fix = [{"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "batch"},
-           {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"},
-           {"op": "remove", "path": "/spec/template/spec/tolerations/0"}]
+    fix = [
+        {"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "batch"},
+        {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"},
+        {"op": "remove", "path": "/spec/template/spec/tolerations/0"},
+    ]
     new_text, applied, skipped = fix_file(path, [_finding(fix)])
     assert skipped == [] and len(applied) == 1
-    expected = (MULTI_DOC.replace("priorityClassName: 'batch'", "priorityClassName: 'production-inference'")
-                .replace("        - {key: gpu, operator: Exists}\n", ""))
+    expected = MULTI_DOC.replace(
+        "priorityClassName: 'batch'", "priorityClassName: 'production-inference'"
+    ).replace("        - {key: gpu, operator: Exists}\n", "")
     assert new_text == expected  # comments, quoting, flow style and the other documents kept byte for byte
 
 
@@ -88,12 +97,16 @@ def test_a_fix_whose_test_fails_changes_nothing(tmp_path: Path):
     path = repo / "apps" / "x.yaml"
     path.write_text(MULTI_DOC)
     path.chmod(0o640)
-    stale = [{"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "research"},
-             {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "x"}]
+    stale = [
+        {"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "research"},
+        {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "x"},
+    ]
     result = apply_fixes(repo, [_finding(stale)])
     assert result.applied == [] and "does not apply" in result.skipped[0][1]
     assert path.read_text() == MULTI_DOC
-    good = [{"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"}]
+    good = [
+        {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"}
+    ]
     result = apply_fixes(repo, [_finding(good)])
     assert list(result.changed_files) == ["apps/x.yaml"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o640  # atomic replace keeps the file mode
@@ -112,7 +125,7 @@ def test_fix_skips_a_document_of_another_kind(tmp_path: Path):
 
 
 def _find_doc(repo: Path, predicate) -> Path:
-    """The source file under apps/ or infrastructure/ holding a document that matches (found, not hard-coded)."""
+    """The file under apps/ or infrastructure/ holding a matching document (found, not hard-coded)."""
     for path in sorted([*repo.glob("apps/**/*.yaml"), *repo.glob("infrastructure/**/*.yaml")]):
         for doc in load_documents(path):
             if isinstance(doc.data, dict) and predicate(doc.data):
@@ -138,30 +151,56 @@ def _check(repo: Path, crd_schemas: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Path, repo_root: Path, crd_schemas):
+def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(
+    repo_copy: Path, repo_root: Path, crd_schemas
+):
     injected: dict[Path, str] = {}  # file -> the rule its injection violates
 
     # 1. A production inference Deployment loses its PriorityClass.
-    path = _find_doc(repo_copy, lambda o: o.get("kind") == "Deployment"
-                     and _workload_type(o) == "production-inference" and "priorityClassName" in json.dumps(o))
+    path = _find_doc(
+        repo_copy,
+        lambda o: (
+            o.get("kind") == "Deployment"
+            and _workload_type(o) == "production-inference"
+            and "priorityClassName" in json.dumps(o)
+        ),
+    )
     _edit(path, "priorityClassName: production-inference", "priorityClassName: batch")
     injected[path] = "priority-class"
     # 2. A CPU-only mlops Deployment tolerates every GPU taint.
-    path = _find_doc(repo_copy, lambda o: o.get("kind") == "Deployment" and _workload_type(o) == "mlops"
-                     and "tolerations" not in json.dumps(o) and "nvidia.com" not in json.dumps(o))
+    path = _find_doc(
+        repo_copy,
+        lambda o: (
+            o.get("kind") == "Deployment"
+            and _workload_type(o) == "mlops"
+            and "tolerations" not in json.dumps(o)
+            and "nvidia.com" not in json.dumps(o)
+        ),
+    )
     text = path.read_text()
     indent = re.search(r"^( +)containers:$", text, re.M).group(1)
-    _edit(path, f"\n{indent}containers:\n", f"\n{indent}tolerations:\n{indent}  - {{key: gpu, operator: Exists}}\n"
-          f"{indent}containers:\n")
+    _edit(
+        path,
+        f"\n{indent}containers:\n",
+        f"\n{indent}tolerations:\n{indent}  - {{key: gpu, operator: Exists}}\n{indent}containers:\n",
+    )
     injected[path] = "cpu-tolerates-gpu-taint"
     # 3. A batch-inference server asks for two time-sliced GPUs and caps its memory too high.
-    path = _find_doc(repo_copy, lambda o: o.get("kind") == "Deployment" and _workload_type(o) == "batch-inference"
-                     and "--cuda-memory-fraction=0.25" in json.dumps(o))
+    path = _find_doc(
+        repo_copy,
+        lambda o: (
+            o.get("kind") == "Deployment"
+            and _workload_type(o) == "batch-inference"
+            and "--cuda-memory-fraction=0.25" in json.dumps(o)
+        ),
+    )
     _edit(path, "nvidia.com/gpu: 1", "nvidia.com/gpu: 2", count=2)
     _edit(path, "--cuda-memory-fraction=0.25", "--cuda-memory-fraction=0.90")
     injected[path] = "timeslice-multiple-gpus"
     # 4. The spot training job would no longer be restarted after an interruption.
-    path = _find_doc(repo_copy, lambda o: o.get("kind") == "PyTorchJob" and _workload_type(o) == "training-spot")
+    path = _find_doc(
+        repo_copy, lambda o: o.get("kind") == "PyTorchJob" and _workload_type(o) == "training-spot"
+    )
     _edit(path, "restartPolicy: OnFailure", "restartPolicy: Never")
     injected[path] = "spot-restart"
 
@@ -183,8 +222,13 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
 
 
 def test_fix_adds_missing_daemonset_tolerations_without_other_changes(repo_copy: Path, crd_schemas):
-    path = _find_doc(repo_copy, lambda o: o.get("kind") == "HelmRelease"
-                     and ((o.get("spec") or {}).get("chart") or {}).get("spec", {}).get("chart") == "gpu-operator")
+    path = _find_doc(
+        repo_copy,
+        lambda o: (
+            o.get("kind") == "HelmRelease"
+            and ((o.get("spec") or {}).get("chart") or {}).get("spec", {}).get("chart") == "gpu-operator"
+        ),
+    )
     text = path.read_text()
     block = re.search(r"(?m)^(\s+)daemonsets:\n(?:\1 .*\n)*?\1  tolerations:\n((?:\1    .*\n)+)", text)
     assert block, "gpu-operator values have no daemonsets.tolerations list"
@@ -200,8 +244,11 @@ def test_fix_adds_missing_daemonset_tolerations_without_other_changes(repo_copy:
     fixed = path.read_text()
     import difflib
 
-    changes = [line for line in difflib.unified_diff(injected.splitlines(), fixed.splitlines(), lineterm="", n=0)
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    changes = [
+        line
+        for line in difflib.unified_diff(injected.splitlines(), fixed.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
     assert changes and all(line.startswith("+") for line in changes), changes  # only added lines
     assert "key: gpu" in "".join(changes) and "operator: Exists" in "".join(changes)
     assert not any(f["rule"] == "gpu-daemonset-coverage" for f in _check(repo_copy, crd_schemas)["findings"])

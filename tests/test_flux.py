@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -186,7 +187,15 @@ def test_find_cycles_survives_a_long_chain() -> None:
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("./apps/demo", "apps/demo"), ("apps/demo/", "apps/demo"), ("./", "."), ("", "."), ("/infra", "infra")],
+    [
+        ("./apps/demo", "apps/demo"),
+        ("apps/demo/", "apps/demo"),
+        ("./", "."),
+        ("", "."),
+        ("/infra", "infra"),
+        ("./apps/../infra", "infra"),
+        ("../x", "../x"),
+    ],
 )
 def test_normalize_path(path: str, expected: str) -> None:
     assert flux.normalize_path(path) == expected
@@ -249,3 +258,11 @@ def test_two_kustomizations_applying_one_object(repo: Path) -> None:
     )
     [finding] = by_rule(render(repo), "flux/duplicate-object")
     assert finding.severity is Severity.WARNING and finding.object.name == "team-a"
+
+
+def test_leaves_repository(tmp_path: Path) -> None:
+    (tmp_path / "infra").mkdir()
+    os.symlink("/etc", tmp_path / "escape")
+    assert not flux.leaves_repository(tmp_path, "./apps/../infra")
+    assert flux.leaves_repository(tmp_path, "./apps/../../x")
+    assert flux.leaves_repository(tmp_path, "./escape")

@@ -264,7 +264,6 @@ def render_cluster(
     frontier = [ks for ks in (roots or scan.kustomizations) if graph.add_kustomization(ks)]
 
     objects = _ObjectIndex()
-    repo_real = repo.resolve()
     rounds = 0
     with ThreadPoolExecutor(max_workers=jobs_of(config)) as pool:
         while frontier and rounds < MAX_DISCOVERY_ROUNDS:
@@ -282,16 +281,11 @@ def render_cluster(
                                 file=ks.file,
                                 line=ks.line_of("spec", "sourceRef"),
                                 message=f"Kustomization {ks.id} reads {ks.source_kind} {ks.source_name}, "
-                                "not this "
-                                "repository: its objects are not rendered",
+                                "not this repository: its objects are not rendered",
                             )
                         )
                     continue
-                if (
-                    directory.resolve().is_relative_to(repo_real)
-                    and directory.is_dir()
-                    and ".." not in ks.path
-                ):
+                if not flux.leaves_repository(repo, ks.path) and directory.is_dir():
                     buildable.append(ks)
             renders = list(pool.map(lambda k: _render_one(tool, repo, k, cache, cluster, timeout), buildable))
             for render in renders:

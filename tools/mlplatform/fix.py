@@ -148,8 +148,13 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
         trial = copy.deepcopy(doc)
         try:
             jsonpatch.apply_patch(trial, patch, in_place=True)
-        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError,
-                TypeError) as exc:
+        except (
+            jsonpatch.JsonPatchException,
+            jsonpatch.JsonPointerException,
+            KeyError,
+            IndexError,
+            TypeError,
+        ) as exc:
             skipped.append((finding, f"the fix does not apply to the source document ({exc})"))
             continue
         # Patch the real document only after the trial succeeded, so a failed fix leaves no half-change.
@@ -200,8 +205,9 @@ def rule_findings(repo: Path, config: Config, clusters: list[str] | None = None)
         manifests, _ = render_cluster_manifests(repo, config, cluster)
         path = pool_file_path(repo, cluster)
         pool_file = load_pool_file(path, repo) if path.is_file() else None
-        ctx = ClusterContext(repo=repo, config=config, cluster=cluster, manifests=manifests,
-                             pool_file=pool_file)
+        ctx = ClusterContext(
+            repo=repo, config=config, cluster=cluster, manifests=manifests, pool_file=pool_file
+        )
         findings.extend(run_rules(ctx))
     return findings
 
@@ -226,8 +232,11 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
         if new_text is None:
             continue
         old_text = path.read_text("utf-8")
-        diff = "".join(difflib.unified_diff(old_text.splitlines(keepends=True),
-                                            new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"))
+        diff = "".join(
+            difflib.unified_diff(
+                old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"
+            )
+        )
         result.changed_files[rel] = diff
         if not dry_run:
             write_atomically(path, new_text)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import posixpath
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -148,14 +149,18 @@ class FluxKustomization:
 
 
 def normalize_path(path: str) -> str:
-    """A Flux `path` relative to the source root ("./apps/x" -> "apps/x"; "" or "./" -> ".")."""
-    text = (path or ".").strip()
-    parts: list[str] = []
-    for part in PurePosixPath(text.lstrip("/")).parts:
-        if part in ("", "."):
-            continue
-        parts.append(part)
-    return "/".join(parts) or "."
+    """A Flux `path` relative to the source root ("./apps/x" -> "apps/x"; "" or "./" -> ".").
+
+    A result starting with ".." leaves the source: Flux refuses it, and so do we."""
+    text = (path or ".").strip().lstrip("/") or "."
+    return posixpath.normpath(text)
+
+
+def leaves_repository(repo: Path, path: str) -> bool:
+    normalized = normalize_path(path)
+    if normalized == ".." or normalized.startswith("../"):
+        return True
+    return not (repo / normalized).resolve().is_relative_to(repo.resolve())
 
 
 def parse_kustomization(
@@ -395,7 +400,6 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
     """Dangling dependsOn, cycles, missing or escaping paths, unknown sources."""
     findings: list[Finding] = []
     cluster = graph.cluster
-    repo_real = repo.resolve()
     for ks in graph.kustomizations.values():
         for dep in ks.depends_on:
             if (dep.namespace, dep.name) not in graph.kustomizations:
@@ -437,7 +441,7 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
         if not is_self_source(ks, self_sources):
             continue
         target = repo / normalize_path(ks.path)
-        if ".." in PurePosixPath(ks.path).parts or not target.resolve().is_relative_to(repo_real):
+        if leaves_repository(repo, ks.path):
             findings.append(
                 Finding(
                     rule="flux/path-outside-repository",

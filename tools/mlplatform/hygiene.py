@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .model import Finding, Severity
-from .provenance import SourceCache
+from .render import SourceCache, yaml_rule
 from .yamlio import MAX_FILE_BYTES
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -92,22 +92,6 @@ def _symlink_finding(repo: Path, path: Path, target: Path) -> Finding:
     )
 
 
-def _classify(message: str) -> str:
-    if message.startswith("duplicate key"):
-        return "yaml/duplicate-key"
-    if "alias" in message or "nesting" in message or "unhashable" in message:
-        return "yaml/limit"
-    if "UTF-8" in message:
-        return "yaml/encoding"
-    if "binary" in message:
-        return "yaml/binary"
-    if "MiB" in message:
-        return "yaml/too-large"
-    if message.startswith("cannot read"):
-        return "yaml/unreadable"
-    return "yaml/syntax"
-
-
 def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bool = False) -> list[Finding]:
     file = _rel(repo, path)
     try:
@@ -138,7 +122,7 @@ def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bo
     if isinstance(docs, InputError):
         return [
             Finding(
-                rule=_classify(docs.message),
+                rule=yaml_rule(docs.message),
                 severity=Severity.ERROR,
                 file=file,
                 line=docs.line or 1,

@@ -76,6 +76,23 @@ class SourceCache:
         return result
 
 
+def yaml_rule(message: str) -> str:
+    """The hygiene rule id for a YAML loading problem (shared so that duplicates collapse)."""
+    if message.startswith("duplicate key"):
+        return "yaml/duplicate-key"
+    if "alias" in message or "nesting" in message or "unhashable" in message:
+        return "yaml/limit"
+    if "UTF-8" in message:
+        return "yaml/encoding"
+    if "binary" in message:
+        return "yaml/binary"
+    if "MiB" in message:
+        return "yaml/too-large"
+    if message.startswith("cannot read"):
+        return "yaml/unreadable"
+    return "yaml/syntax"
+
+
 # ---------------------------------------------------------------- the binary
 
 
@@ -288,7 +305,16 @@ def walk_kustomization(
         try:
             docs = [doc for doc in load_documents(kfile) if doc.data is not None]
         except InputError as exc:
-            finding("yaml/syntax", exc.message, kfile, exc.line or 1)
+            # the same finding hygiene makes (no cluster), so the two collapse into one
+            tree.findings.append(
+                Finding(
+                    rule=yaml_rule(exc.message),
+                    severity=Severity.ERROR,
+                    message=exc.message,
+                    file=rel(repo, kfile),
+                    line=exc.line or 1,
+                )
+            )
             return
         if len(docs) != 1 or not isinstance(docs[0].data, dict):
             finding("render/invalid-kustomization", "a kustomization file must hold one mapping", kfile, 1)

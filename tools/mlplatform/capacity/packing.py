@@ -187,7 +187,8 @@ def dot_product_greedy(groups: Sequence[Group], capacity: Sequence[int]) -> list
     left = np.array([g.count for g in groups], dtype=np.int64)
     scale = np.where(cap > 0, 1.0 / np.maximum(cap, 1), 0.0)
     normalised = demand * scale
-    if np.any(np.all(demand <= cap, axis=1) == 0) and np.any(left[~np.all(demand <= cap, axis=1)] > 0):
+    too_big = ~np.all(demand <= cap, axis=1)
+    if np.any(left[too_big] > 0):
         raise PackingError("a pod does not fit an empty node")
     bins: list[dict[int, int]] = []
     while left.any():

@@ -25,6 +25,9 @@ def command(repo, clusters, dry_run: bool) -> None:
     for finding, why in outcome.skipped:
         click.echo(f"{finding.file}:{finding.line}: {finding.rule}: not fixed: {why}", err=True)
     verb = "would fix" if dry_run else "fixed"
-    click.echo(f"{verb} {len(outcome.applied)} finding(s) in {len(outcome.changed_files)} file(s); "
-               f"{len(outcome.skipped)} not fixable automatically", err=True)
+    click.echo(
+        f"{verb} {len(outcome.applied)} finding(s) in {len(outcome.changed_files)} file(s); "
+        f"{len(outcome.skipped)} not fixable automatically",
+        err=True,
+    )
     sys.exit(EXIT_FINDINGS if outcome.skipped else EXIT_OK)

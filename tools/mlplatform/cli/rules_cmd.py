@@ -12,8 +12,17 @@ from .common import format_option, guarded, resolve_format
 
 
 def _rows() -> list[dict]:
-    return [{"id": r.ID, "title": r.TITLE, "severity": r.SEVERITY.value, "fixable": bool(r.FIXABLE),
-             "rationale": r.RATIONALE, "exemption": f"mlplatform.example.com/exempt-{r.ID}"} for r in RULES]
+    return [
+        {
+            "id": r.ID,
+            "title": r.TITLE,
+            "severity": r.SEVERITY.value,
+            "fixable": bool(r.FIXABLE),
+            "rationale": r.RATIONALE,
+            "exemption": f"mlplatform.example.com/exempt-{r.ID}",
+        }
+        for r in RULES
+    ]
 
 
 def _text(rows: list[dict]) -> str:
@@ -21,10 +30,17 @@ def _text(rows: list[dict]) -> str:
     for row in rows:
         flags = row["severity"] + (", fixable" if row["fixable"] else "")
         out.append(f"{row['id']} ({flags}): {row['title']}")
-        out.extend(textwrap.wrap(row["rationale"], width=100, initial_indent="    ", subsequent_indent="    ",
-                                 break_on_hyphens=False))
+        out.extend(
+            textwrap.wrap(
+                row["rationale"],
+                width=100,
+                initial_indent="    ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+            )
+        )
         out.append("")
-    out.append("Exempt one object: annotation mlplatform.example.com/exempt-<rule-id>: \"<reason>\".")
+    out.append('Exempt one object: annotation mlplatform.example.com/exempt-<rule-id>: "<reason>".')
     return "\n".join(out)
 
 
@@ -32,9 +48,11 @@ def _markdown(rows: list[dict]) -> str:
     out = ["| Rule | Severity | Fix | Title | Rationale |", "|---|---|---|---|---|"]
     for row in rows:
         rationale = row["rationale"].replace("|", "\\|")
-        out.append(f"| `{row['id']}` | {row['severity']} | {'yes' if row['fixable'] else 'no'} | "
-                   f"{row['title']} | {rationale} |")
-    out += ["", "Exempt one object: annotation `mlplatform.example.com/exempt-<rule-id>: \"<reason>\"`."]
+        out.append(
+            f"| `{row['id']}` | {row['severity']} | {'yes' if row['fixable'] else 'no'} | "
+            f"{row['title']} | {rationale} |"
+        )
+    out += ["", 'Exempt one object: annotation `mlplatform.example.com/exempt-<rule-id>: "<reason>"`.']
     return "\n".join(out)
 
 
