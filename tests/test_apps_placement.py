@@ -228,3 +228,29 @@ def test_docs_table_rows_follow_the_manifests(rendered: RenderedCluster) -> None
         ("a100-mig",), "nvidia.com/mig-3g.40gb x1", 2, "production-inference")
     assert rows["PyTorchJob training/llm-pretrain-spot/Master"].pools == ("a100-timeslice-spot",)
     assert rows["Deployment mlops/mlflow"].gpu == "-"
+
+
+def test_mig_profile_the_pool_lacks_lands_nowhere(rendered: RenderedCluster) -> None:
+    def mutate(spec: dict, labels: dict) -> None:
+        resources = spec["containers"][0]["resources"]
+        for section in ("requests", "limits"):
+            resources[section]["nvidia.com/mig-4g.40gb"] = resources[section].pop("nvidia.com/mig-3g.40gb")
+
+    why = _bad(rendered, "Deployment", "vllm", None, mutate)
+    assert why is not None and why.startswith("lands on no pool")
+
+
+def test_staging_overlay_only_lowers_ceilings() -> None:
+    """Staging runs the production workloads on the same pools, with the same minimums, at most as large."""
+    module = _workload_table_module()
+    production = {r.workload: r for r in module.cluster_rows(REPO, "production")}
+    staging = {r.workload: r for r in module.cluster_rows(REPO, "staging")}
+    assert staging.keys() == production.keys()
+    for name, prod in production.items():
+        stage = staging[name]
+        assert (stage.pools, stage.gpu, stage.priority, stage.workload_type) == (
+            prod.pools, prod.gpu, prod.priority, prod.workload_type), name
+        assert stage.replicas_max <= prod.replicas_max, name
+        if prod.runs == "service":
+            assert stage.replicas_min == prod.replicas_min, name
+    assert any(staging[n].replicas_max < production[n].replicas_max for n in production)

@@ -163,3 +163,36 @@ def test_unknown_cluster_is_exit_2(repo: Path) -> None:
     code, _, stderr = check(repo, "--cluster", "mars")
     assert code == 2
     assert "unknown cluster(s): mars" in stderr
+
+
+def test_broken_kustomization_file_is_reported_once(repo: Path) -> None:
+    path = repo / "apps/base/kustomization.yaml"
+    path.write_text(path.read_text().replace("resources:\n", "resources: [\n", 1))
+    code, report, _ = check(repo)
+    assert code == 1
+    syntax = [f for f in report["findings"] if f["file"] == "apps/base/kustomization.yaml"]
+    assert [(f["rule"], f["line"]) for f in syntax] == [("yaml/syntax", 4)]
+
+
+def test_missing_kustomize_binary_is_exit_2(repo: Path) -> None:
+    proc = run_cli("check", "--repo", str(repo), env={"MLPLATFORM_KUSTOMIZE": "/nonexistent/kubectl"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: kustomize binary not found: /nonexistent/kubectl (from MLPLATFORM_KUSTOMIZE)"
+
+
+def test_hanging_kustomize_times_out(repo: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "bin" / "kubectl"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = version ]; then echo "Client Version: v0.0.0"; echo "Kustomize Version: v0.0.0";'
+        " exit 0; fi\nexec sleep 30\n"
+    )
+    fake.chmod(0o755)
+    config = repo / ".mlplatform.yaml"
+    config.write_text(config.read_text() + "kustomize_timeout: 1\n")
+    started = time.perf_counter()
+    proc = run_cli("check", "--repo", str(repo), "--format", "json", env={"MLPLATFORM_KUSTOMIZE": str(fake)})
+    assert time.perf_counter() - started < 20
+    assert proc.returncode == 1
+    [finding] = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "render/kustomize-error"]
+    assert "timed out after 1s" in finding["message"] and finding["file"] == "clusters/demo/kustomization.yaml"

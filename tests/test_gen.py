@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import run_cli
 from mlplatform import gen
 from mlplatform.pools import load_pool_file, pool_file_path
 
 CLUSTERS = ("production", "staging")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The installed console script, as a user runs it (not imported from conftest: tests/ has several)."""
+    exe = shutil.which("mlplatform") or str(Path(sys.executable).parent / "mlplatform")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=300, env=dict(os.environ))
 
 
 def _configmap(path: Path) -> dict:

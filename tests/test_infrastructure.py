@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
-
-from conftest import REPO_ROOT
 from mlplatform import gen
 from mlplatform.catalog import load_catalog
 from mlplatform.model import Pool, Taint
 from mlplatform.pools import load_pool_file, pool_file_path
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 CLUSTERS = ("production", "staging")
 WORKLOAD_NAMESPACES = ("inference", "training", "agents", "mlops")
 PRIORITY_CLASSES = ("production-inference", "critical-agents", "training", "batch", "research")

@@ -590,7 +590,8 @@ def _check_cluster(
         findings.extend(_step("rules", timings, rules.run_rules, ctx))
         findings.extend(_step("capacity", timings, fit.check_fit, ctx))
     for finding in findings:
-        if finding.cluster is None:
+        # a YAML problem belongs to its file, not to a cluster (hygiene reports it once for the repository)
+        if finding.cluster is None and not finding.rule.startswith("yaml/"):
             finding.cluster = cluster
     return findings, len(rendered.manifests), timings
 
