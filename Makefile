@@ -37,7 +37,7 @@ check: setup
 	$(MAKE) --no-print-directory checkov
 
 checkov: setup
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact -d terraform --framework terraform
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform --framework terraform
 	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov --schema-location $(SHARED)/crd-schemas
 
 test: setup

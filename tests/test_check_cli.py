@@ -101,3 +101,12 @@ def test_repo_files_in_validate_are_repository_relative(repo: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     files = {f["file"] for f in json.loads(proc.stdout)["findings"]}
     assert files <= {"apps/base/widget.yaml"}
+
+
+def test_validate_leaves_graph_semantics_to_check(repo: Path) -> None:
+    path = repo / "clusters/demo/apps.yaml"
+    path.write_text(path.read_text().replace("  dependsOn:\n    - name: infra\n", ""))
+    proc = run_cli("validate", "--repo", str(repo), "--format", "json")
+    assert proc.returncode == 0, proc.stdout
+    proc = run_cli("check", "--repo", str(repo), "--format", "json")
+    assert proc.returncode == 1

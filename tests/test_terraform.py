@@ -327,7 +327,7 @@ def checkov_binary() -> str:
 @pytest.fixture(scope="module")
 def checkov_run() -> tuple[dict, str]:
     result = subprocess.run(
-        [checkov_binary(), "-d", str(TERRAFORM), "--framework", "terraform", "-o", "json"],
+        [checkov_binary(), "--skip-download", "-d", str(TERRAFORM), "--framework", "terraform", "-o", "json"],
         capture_output=True,
         text=True,
         timeout=CHECKOV_TIMEOUT_S,

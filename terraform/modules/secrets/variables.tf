@@ -19,3 +19,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "mlflow_users_password_version" {
+  description = "Bump to generate and store new passwords for the MLflow users (write-only: never in state)."
+  type        = number
+  default     = 1
+}
