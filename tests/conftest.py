@@ -1,27 +1,16 @@
-"""Shared fixtures: the repository root, the shared CRD schemas, the kustomize binary, repository copies."""
+"""Shared fixtures: the repository root, the shared CRD schemas, the kustomize binary, repository copies.
+
+Plain helpers live in helpers.py (import them from there, not from conftest).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-# Directories a copy of the repository does not need (environments, caches, provisioned binaries).
-_COPY_IGNORE = shutil.ignore_patterns(".venv", ".venv-checkov", ".tools", ".git", "__pycache__", "*.egg-info",
-                                      ".pytest_cache", ".hypothesis", ".ruff_cache", ".terraform")
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("MLPLATFORM_SHARED", REPO_ROOT.parent / "shared")).resolve()
-
-
-def crd_schema_dir() -> Path:
-    return shared_dir() / "crd-schemas"
+from helpers import REPO_ROOT, copy_repo, crd_schema_dir
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +28,7 @@ def crd_schemas() -> Path:
 
 @pytest.fixture(scope="session")
 def kustomize_bin() -> str:
-    """The real kustomize: MLPLATFORM_KUSTOMIZE (set by make), else kubectl/kustomize on PATH."""
+    """The real kustomize: MLPLATFORM_KUSTOMIZE (set by make), else kustomize/kubectl on PATH, else .tools."""
     explicit = os.environ.get("MLPLATFORM_KUSTOMIZE")
     if explicit:
         return explicit
@@ -53,21 +42,6 @@ def kustomize_bin() -> str:
     pytest.fail("no kustomize: run `make test`, which provides one")
 
 
-def copy_repo(dest: Path) -> Path:
-    """A full copy of this repository (without environments), for mutation tests; returns its root."""
-    target = dest / "repo"
-    shutil.copytree(REPO_ROOT, target, ignore=_COPY_IGNORE, symlinks=True)
-    return target
-
-
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path)
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run the installed console script as a user would; never raises on a non-zero exit."""
-    exe = shutil.which("mlplatform") or str(Path(os.sys.executable).parent / "mlplatform")
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    return subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from test_hygiene import alias_bomb
 
 FIXTURE = Path(__file__).parent / "fixtures" / "repos" / "flux-basic"

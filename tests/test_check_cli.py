@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, crd_schema_dir, run_cli
+from helpers import REPO_ROOT, crd_schema_dir, run_cli
 from mlplatform.check import run_check
 from mlplatform.config import load_config
 

@@ -7,7 +7,7 @@ import re
 import stat
 from pathlib import Path
 
-from conftest import run_cli
+from helpers import run_cli
 from mlplatform.fix import apply_fixes, fix_file, split_chunks
 from mlplatform.model import Finding, ObjectRef, Severity
 from mlplatform.yamlio import load_documents

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from mlplatform import gen
 from mlplatform.pools import load_pool_file, pool_file_path
 

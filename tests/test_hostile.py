@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, run_cli
+from helpers import REPO_ROOT, run_cli
 from hostile.cases import CASES, Case
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from mlplatform import gen
 from mlplatform.catalog import load_catalog
 from mlplatform.model import Pool, Taint

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from mlplatform.catalog import load_catalog
 from mlplatform.errors import ToolError
 from mlplatform.mig import valid_layouts, validate_layout

@@ -15,7 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from conftest import run_cli
+from helpers import run_cli
 from mlplatform.rules import RULES_BY_ID
 
 TYPE_LABEL = "mlplatform.example.com/workload-type"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import copy_repo, run_cli
+from helpers import copy_repo, run_cli
 from mlplatform.capacity.fit import RULE_MAX_SIZE, RULE_UNPLACED, check_fit
 from mlplatform.capacity.plan import plan_cluster
 from mlplatform.catalog import load_catalog

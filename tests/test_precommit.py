@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 # The keys pre-commit requires of a hook (pre_commit/clientlib.py, MANIFEST_HOOK_DICT).
 REQUIRED_HOOK_KEYS = {"id", "name", "entry", "language"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from helpers import run_cli
 from mlplatform.check import render_cluster
 from mlplatform.config import load_config
 from mlplatform.provenance import SourceCache, build_index

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_cli
+from helpers import run_cli
 from mlplatform.check import render_cluster
 from mlplatform.config import Config, load_config
 from mlplatform.errors import ToolError

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, copy_repo
+from helpers import REPO_ROOT, copy_repo
 
 SCRIPT = REPO_ROOT / "scripts" / "render_diff.py"
 _spec = importlib.util.spec_from_file_location("render_diff", SCRIPT)

@@ -33,7 +33,7 @@ from .render import (
     timeout_of,
     walk_kustomization,
 )
-from .substitute import Variables, collect_variables, disabled, substitute_text
+from .substitute import DISABLED_KEY, Variables, collect_variables, disabled, substitute_text
 from .yamlio import plain
 
 # Flux graph semantics that `check` reports and `validate` (YAML and schemas only) leaves out.
@@ -301,7 +301,8 @@ def render_cluster(
             for render in renders:
                 result.renders[render.ks.key] = render
                 for doc in render.docs:
-                    objects.add(doc.obj, render.ks.options.target_namespace)
+                    if doc.has_kind(("ConfigMap", "Secret")):
+                        objects.add(doc.obj, render.ks.options.target_namespace)
             frontier = []
             for render in renders:
                 frontier.extend(_discover_children(render, graph, objects, cluster))
@@ -355,6 +356,8 @@ def _discover_children(
     new: list[flux.FluxKustomization] = []
     variables: Variables | None = None
     for doc in render.docs:
+        if not doc.has_kind(("Kustomization", *flux.SOURCE_KINDS)):
+            continue
         obj = doc.obj
         if not (flux.is_flux_kustomization(obj) or flux.is_flux_source(obj)):
             continue
@@ -396,7 +399,7 @@ def _substitute_all(
             continue
         assert render.index is not None
         for doc in render.docs:
-            if "$" not in doc.text or disabled(doc.obj):
+            if "$" not in doc.text or (DISABLED_KEY in doc.text and disabled(doc.obj)):
                 continue
             outcome = substitute_text(doc.text, variables, PlainLoader)
             if outcome.error:

@@ -427,12 +427,34 @@ class FluxBuildOptions:
         )
 
 
-@dataclass
 class RenderedDoc:
-    """One object of kustomize's output and its exact YAML text (Flux substitutes on the text)."""
+    """One object of kustomize's output and its exact YAML text (Flux substitutes on the text).
 
-    obj: dict[str, Any]
-    text: str
+    The object is parsed on first use: an object that substitution rewrites is then parsed once, from the
+    substituted text, instead of twice. kustomize writes top-level keys at column 0 and nothing else there,
+    so `has_kind` can look at the text without parsing it."""
+
+    __slots__ = ("_obj", "text")
+
+    def __init__(self, obj: dict[str, Any] | None, text: str):
+        self._obj = obj
+        self.text = text
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        if self._obj is None:
+            parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - derives from the safe loader
+            self._obj = parsed if isinstance(parsed, dict) else {}
+        return self._obj
+
+    @obj.setter
+    def obj(self, value: dict[str, Any]) -> None:
+        self._obj = value
+
+    def has_kind(self, kinds: tuple[str, ...]) -> bool:
+        if self._obj is not None:
+            return self._obj.get("kind") in kinds
+        return any(re.search(rf"^kind: {re.escape(kind)}[ \t]*$", self.text, re.MULTILINE) for kind in kinds)
 
 
 @dataclass
@@ -448,12 +470,8 @@ def split_documents(text: str) -> list[str]:
 
 
 def parse_output(text: str) -> list[RenderedDoc]:
-    docs = []
-    for part in split_documents(text):
-        obj = yaml.load(part, Loader=PlainLoader)  # noqa: S506 - PlainLoader derives from the safe loader
-        if isinstance(obj, dict):
-            docs.append(RenderedDoc(obj, part))
-    return docs
+    """kustomize's output as documents; each object is parsed when first needed."""
+    return [RenderedDoc(None, part) for part in split_documents(text)]
 
 
 def _kustomize_error(stderr: str, repo: Path) -> str:
