@@ -32,7 +32,7 @@ setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path
 
 check: setup
 	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) $(BIN)/mlplatform check --schema-location $(SHARED)/crd-schemas
-	$(BIN)/ruff check tools tests benchmarks
+	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov
 

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from helpers import REPO_ROOT, copy_repo, crd_schema_dir
 
 
