@@ -12,6 +12,7 @@ Run: .venv/bin/python benchmarks/policy.py [--workloads N] [--seed N] [--repeat 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from mlplatform.model import Manifest, Provenance
 from mlplatform.pools import load_pool_file, pool_file_path
 from mlplatform.rules import load_policy, run_rules_with
 from mlplatform.workloads import pod_templates
+from mlplatform.yamlio import load_documents, plain
 
 REPO = Path(__file__).resolve().parent.parent
 # workload type -> (pool label key it selects, toleration value of key gpu, GPU resource or None)
@@ -41,7 +43,7 @@ TYPES: dict[str, tuple[str, str | None, str | None]] = {
 }
 
 
-def pod_spec(rng: random.Random, wtype: str, broken: bool) -> dict[str, Any]:
+def pod_spec(rng: random.Random, wtype: str, broken: bool, app: str) -> dict[str, Any]:
     key, toleration, gpu = TYPES[wtype]
     limits: dict[str, Any] = {"memory": f"{rng.choice([1, 2, 4, 8, 16])}Gi"}
     args = ["--port=8000"]
@@ -84,7 +86,7 @@ def pod_spec(rng: random.Random, wtype: str, broken: bool) -> dict[str, Any]:
                 "maxSkew": 1,
                 "topologyKey": "topology.kubernetes.io/zone",
                 "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": {"app": "x"}},
+                "labelSelector": {"matchLabels": {"app": app}},
             }
         ],
     }
@@ -115,12 +117,12 @@ def pod_spec(rng: random.Random, wtype: str, broken: bool) -> dict[str, Any]:
 def workload(rng: random.Random, i: int) -> list[Manifest]:
     wtype = rng.choice(list(TYPES))
     broken = rng.random() < 0.1
-    labels = {"app": "x", "mlplatform.example.com/workload-type": wtype}
-    template = {"metadata": {"labels": labels}, "spec": pod_spec(rng, wtype, broken)}
     name, ns = f"w{i}", "apps"
+    labels = {"app": name, "mlplatform.example.com/workload-type": wtype}
+    template = {"metadata": {"labels": labels}, "spec": pod_spec(rng, wtype, broken, name)}
     meta = {"name": name, "namespace": ns}
     if wtype in ("training", "training-spot", "fine-tuning"):
-        worker = {"metadata": {"labels": labels}, "spec": pod_spec(rng, wtype, False)}
+        worker = {"metadata": {"labels": labels}, "spec": pod_spec(rng, wtype, False, name)}
         obj = {
             "apiVersion": "kubeflow.org/v1",
             "kind": "PyTorchJob",
@@ -147,7 +149,7 @@ def workload(rng: random.Random, i: int) -> list[Manifest]:
             "apiVersion": "apps/v1",
             "kind": kind,
             "metadata": meta,
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "x"}}, "template": template},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": template},
         }
     out = [Manifest("production", obj, Provenance(f"apps/generated/{name}.yaml", 1))]
     if wtype in ("production-inference", "critical-agents"):
@@ -155,7 +157,7 @@ def workload(rng: random.Random, i: int) -> list[Manifest]:
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": {"name": name, "namespace": ns},
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "x"}}},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": name}}},
         }
         out.append(Manifest("production", pdb, Provenance(f"apps/generated/{name}.yaml", 30)))
     return out
@@ -193,9 +195,15 @@ def system_objects() -> list[Manifest]:
         {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": n}, "value": 1}
         for n in ("production-inference", "critical-agents", "batch")
     ]
-    return [
+    out = [
         Manifest("production", o, Provenance("infrastructure/generated.yaml", 1)) for o in [plugin, *classes]
     ]
+    # The GPU-sharing ConfigMaps `mlplatform gen` writes for the production pool file.
+    for path in sorted((REPO / "infrastructure").glob("**/production/generated/*-config.yaml")):
+        for doc in load_documents(path):
+            if isinstance(doc.data, dict):
+                out.append(Manifest("production", plain(doc.data), Provenance(path.name, doc.line)))
+    return out
 
 
 def main() -> None:
@@ -219,15 +227,19 @@ def main() -> None:
         pool_file=pool_file,
         catalog=load_catalog(),
     )
-    best, findings = float("inf"), []
+    best_cpu, best_wall, findings = float("inf"), float("inf"), []
     for _ in range(args.repeat):
-        started = time.perf_counter()
+        findings = []
+        gc.collect()  # free the previous run's objects outside the timed part
+        # CPU time of this process: the machine may be shared; the target is about one core's work.
+        cpu, wall = time.process_time(), time.perf_counter()
         findings = run_rules_with(ctx, policy)
-        best = min(best, time.perf_counter() - started)
-    rate = templates / best
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
     print(f"workloads: {args.workloads}, objects: {len(manifests)}, pod templates: {templates}")
     print(
-        f"rules: all, best of {args.repeat}: {best:.3f} s -> {rate:,.0f} pod templates/s (target >= 20,000/s)"
+        f"all rules, best of {args.repeat}: {best_cpu:.3f} s CPU ({best_wall:.3f} s wall) -> "
+        f"{templates / best_cpu:,.0f} pod templates/s on one core (target >= 20,000/s)"
     )
     print(
         "findings by rule: "

@@ -177,15 +177,18 @@ def test_broken_kustomization_file_is_reported_once(repo: Path) -> None:
 def test_missing_kustomize_binary_is_exit_2(repo: Path) -> None:
     proc = run_cli("check", "--repo", str(repo), env={"MLPLATFORM_KUSTOMIZE": "/nonexistent/kubectl"})
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: kustomize binary not found: /nonexistent/kubectl (from MLPLATFORM_KUSTOMIZE)"
+    assert (
+        proc.stderr.strip()
+        == "error: kustomize binary not found: /nonexistent/kubectl (from MLPLATFORM_KUSTOMIZE)"
+    )
 
 
 def test_hanging_kustomize_times_out(repo: Path, tmp_path: Path) -> None:
     fake = tmp_path / "bin" / "kubectl"
     fake.parent.mkdir()
     fake.write_text(
-        '#!/bin/sh\nif [ "$1" = version ]; then echo "Client Version: v0.0.0"; echo "Kustomize Version: v0.0.0";'
-        " exit 0; fi\nexec sleep 30\n"
+        '#!/bin/sh\nif [ "$1" = version ]; then echo "Client Version: v0.0.0";'
+        ' echo "Kustomize Version: v0.0.0"; exit 0; fi\nexec sleep 30\n'
     )
     fake.chmod(0o755)
     config = repo / ".mlplatform.yaml"
@@ -195,4 +198,6 @@ def test_hanging_kustomize_times_out(repo: Path, tmp_path: Path) -> None:
     assert time.perf_counter() - started < 20
     assert proc.returncode == 1
     [finding] = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "render/kustomize-error"]
-    assert "timed out after 1s" in finding["message"] and finding["file"] == "clusters/demo/kustomization.yaml"
+    assert (
+        "timed out after 1s" in finding["message"] and finding["file"] == "clusters/demo/kustomization.yaml"
+    )

@@ -110,3 +110,18 @@ def test_validate_leaves_graph_semantics_to_check(repo: Path) -> None:
     assert proc.returncode == 0, proc.stdout
     proc = run_cli("check", "--repo", str(repo), "--format", "json")
     assert proc.returncode == 1
+
+
+def test_validate_skips_kustomize_build_files(repo: Path) -> None:
+    files = [str(repo / "apps/base/kustomization.yaml"), str(repo / "apps/demo/kustomization.yaml")]
+    proc = run_cli("validate", "--repo", str(repo), "--strict", "--format", "json", *files)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["findings"] == []
+
+
+def test_render_with_a_broken_kustomization_exits_1(repo: Path) -> None:
+    (repo / "apps/base/kustomization.yaml").write_text("resources:\n  - nowhere.yaml\n")
+    proc = run_cli("render", "--repo", str(repo), "--cluster", "demo")
+    assert proc.returncode == 1
+    assert "apps/base/kustomization.yaml:2" in proc.stderr
+    assert "name: demo-web" not in proc.stdout and "kind: HelmRelease" in proc.stdout

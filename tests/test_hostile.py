@@ -12,13 +12,16 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, run_cli
+from helpers import REPO_ROOT
 from hostile.cases import CASES, Case
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
@@ -49,32 +52,55 @@ def base_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run_check(
-    repo: Path, sandbox: Path, crd_schemas: Path, kustomize_bin: str
-) -> tuple[int, str, str, float]:
+def mlplatform() -> str:
+    return shutil.which("mlplatform") or str(Path(sys.executable).parent / "mlplatform")
+
+
+@dataclass
+class Outcome:
+    code: int | None  # None: killed at the time limit
+    stdout: bytes
+    stderr: bytes
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return (self.stdout + self.stderr).decode("utf-8", "backslashreplace")
+
+
+def run_check(repo: Path, sandbox: Path, crd_schemas: Path, kustomize_bin: str) -> Outcome:
+    """Like helpers.run_cli, but keeps bytes (output must be checked for valid UTF-8, not assumed to be)
+    and kills the whole process group at the time limit (a hang must fail the case, not the suite)."""
     home, tmp = sandbox / "home", sandbox / "tmp"
     home.mkdir(exist_ok=True)
     tmp.mkdir(exist_ok=True)
     env = {
+        **os.environ,
         "HOME": str(home),
         "TMPDIR": str(tmp),
         "XDG_CACHE_HOME": str(home / ".cache"),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "MLPLATFORM_KUSTOMIZE": kustomize_bin,
     }
+    command = [mlplatform(), "check", "--repo", str(repo), "--schema-location", str(crd_schemas)]
     started = time.monotonic()
-    result = run_cli(
-        "check",
-        "--repo",
-        str(repo),
-        "--schema-location",
-        str(crd_schemas),
-        "--format",
-        "json",
+    process = subprocess.Popen(
+        [*command, "--format", "json"],
         cwd=repo,
         env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    return result.returncode, result.stdout, result.stderr, time.monotonic() - started
+    try:
+        stdout, stderr = process.communicate(timeout=TIME_LIMIT_SECONDS)
+        code: int | None = process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        code = None
+    return Outcome(code, stdout, stderr, time.monotonic() - started)
 
 
 def test_the_base_repository_checks_clean(
@@ -83,8 +109,8 @@ def test_the_base_repository_checks_clean(
     """The control: the clean base reports nothing, so each finding below comes from its case."""
     repo = tmp_path / "repo"
     shutil.copytree(base_repo, repo, symlinks=True)
-    code, out, err, _ = run_check(repo, tmp_path, crd_schemas, kustomize_bin)
-    assert code == 0, out[-4000:] + err
+    outcome = run_check(repo, tmp_path, crd_schemas, kustomize_bin)
+    assert outcome.code == 0, outcome.text[-4000:]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -101,21 +127,26 @@ def test_hostile_input(
     case.inject(repo, outside)
     before_repo, before_outside = snapshot(repo), snapshot(outside)
 
-    code, out, err, seconds = run_check(repo, tmp_path, crd_schemas, kustomize_bin)
-    output = out + err
+    outcome = run_check(repo, tmp_path, crd_schemas, kustomize_bin)
+    output = outcome.text
 
+    assert outcome.code is not None, f"no result within {TIME_LIMIT_SECONDS}s (killed): {output[-2000:]}"
     assert "Traceback" not in output, output[-4000:]
-    assert seconds < TIME_LIMIT_SECONDS, f"took {seconds:.1f}s"
-    assert code in case.exits, f"exit {code}: {output[-4000:]}"
-    if code == 2:
+    assert outcome.code in case.exits, f"exit {outcome.code}: {output[-4000:]}"
+    assert "internal error" not in output, output[-4000:]
+    if outcome.code == 2:
         # stderr may also carry the informational "kustomize: <binary and version>" line
-        lines = [line for line in err.splitlines() if line.startswith("error")]
-        assert len(lines) == 1, f"an error is one line on stderr, got: {err!r}"
+        lines = [
+            line
+            for line in outcome.stderr.decode("utf-8", "replace").splitlines()
+            if line.startswith("error")
+        ]
+        assert len(lines) == 1, f"an error is one line on stderr, got: {outcome.stderr!r}"
         assert FILE_AND_LINE.search(lines[0]), f"the error names no file:line: {lines[0]}"
-    if code == 1:
-        report = json.loads(out)
+    if outcome.code == 1:
+        report = json.loads(outcome.stdout.decode("utf-8"))  # strict: JSON output must be valid UTF-8
         assert report["summary"]["errors"] >= 1 and report["findings"]
-    if code != 0:
+    if outcome.code != 0:
         assert any(m in output for m in case.mentions), f"none of {case.mentions} in: {output[-4000:]}"
 
     assert snapshot(outside) == before_outside, "a file outside the repository was touched"

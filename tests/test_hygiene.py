@@ -97,3 +97,34 @@ def test_trailing_separator_alone_is_not_an_empty_document(tmp_path: Path) -> No
     (tmp_path / "apps").mkdir()
     (tmp_path / "apps" / "lead.yaml").write_text("---\n" + OBJECT)
     assert hygiene.check_repository(tmp_path) == []
+
+
+def test_symlink_loop_and_fifo(tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    os.symlink(tmp_path / "apps" / "b.yaml", tmp_path / "apps" / "a.yaml")
+    os.symlink(tmp_path / "apps" / "a.yaml", tmp_path / "apps" / "b.yaml")
+    os.mkfifo(tmp_path / "apps" / "pipe.yaml")  # reading it would block forever
+    started = time.perf_counter()
+    findings = hygiene.check_repository(tmp_path)
+    assert time.perf_counter() - started < 5
+    assert sorted((f.rule, f.file) for f in findings) == [
+        ("yaml/symlink-loop", "apps/a.yaml"),
+        ("yaml/symlink-loop", "apps/b.yaml"),
+        ("yaml/unreadable", "apps/pipe.yaml"),
+    ]
+
+
+def test_undecodable_file_name_is_shown_escaped(tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    with open(os.path.join(os.fsencode(tmp_path / "apps"), b"bad-\xff.yaml"), "wb") as handle:
+        handle.write(b"key: [unclosed\n")
+    [finding] = hygiene.check_repository(tmp_path)
+    assert finding.file == "apps/bad-\\xff.yaml"
+    finding.file.encode("utf-8")  # printable: no lone surrogates reach the output
+
+
+def test_explicit_tag_pyyaml_cannot_apply(tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "tag.yaml").write_text(OBJECT + "spec:\n  replicas: !!int\n")
+    [finding] = hygiene.check_repository(tmp_path)
+    assert finding.rule == "yaml/syntax" and "invalid YAML value" in finding.message

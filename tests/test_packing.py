@@ -180,3 +180,17 @@ def test_empty_demand_needs_no_nodes() -> None:
 def test_pod_larger_than_a_node_is_an_error() -> None:
     with pytest.raises(PackingError, match="does not fit an empty node"):
         pack([Group("huge", (1_000, 1, 1, 33), 1)], P4D_TIMESLICED)
+
+
+def test_absurd_demand_is_bounded_not_packed():
+    """A typo like replicas: 2147483647 must not make the planner pack billions of pods one by one."""
+    import time as _time
+
+    from mlplatform.capacity.packing import MAX_PACKED_NODES, Group, pack
+
+    started = _time.perf_counter()
+    result = pack([Group("typo", (1000, 2**30, 1), 2**31 - 1)], [96_000, 2**40, 110])
+    assert _time.perf_counter() - started < 1.0
+    assert result.method == "lower-bound"
+    assert result.nodes == result.lower_bound > MAX_PACKED_NODES
+    assert "not packed" in result.note

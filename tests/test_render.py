@@ -191,3 +191,35 @@ def test_offline_environment_has_no_route_out() -> None:
     env = _offline_env()
     assert env["HTTPS_PROXY"].startswith("http://127.0.0.1") and env["GIT_ALLOW_PROTOCOL"] == "file"
     assert os.environ.get("HTTPS_PROXY") != env["HTTPS_PROXY"] or True
+
+
+def test_render_cluster_manifests_is_the_shared_entry_point(repo: Path) -> None:
+    from mlplatform.check import render_cluster_manifests
+    from mlplatform.model import Manifest
+
+    manifests, findings = render_cluster_manifests(repo, load_config(repo), "demo")
+    assert len(manifests) == 14 and all(isinstance(m, Manifest) and m.cluster == "demo" for m in manifests)
+    assert all(m.source.file and m.source.line >= 1 and m.source.flux_kustomization for m in manifests)
+    assert [f for f in findings if f.severity.value == "error"] == []
+
+
+def test_flux_images_and_components_are_applied(repo: Path) -> None:
+    write(
+        repo / "apps/demo/extra/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  component: extra\n",
+    )
+    deployment = repo / "apps/base/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("${cluster_name}/web:1.0.0", "web:1.0.0"))
+    path = repo / "clusters/demo/apps.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "  targetNamespace: team-a\n",
+            "  targetNamespace: team-a\n  components:\n    - extra\n  images:\n"
+            "    - name: registry.example.com/web\n      newTag: 2.0.0\n",
+        )
+    )
+    result = render_cluster(repo, load_config(repo), "demo")
+    assert [f for f in result.findings if f.severity.value == "error"] == []
+    [web] = [m for m in result.manifests if m.obj["kind"] == "Deployment"]
+    assert web.obj["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/web:2.0.0"
+    assert web.obj["metadata"]["labels"]["component"] == "extra"

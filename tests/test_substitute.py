@@ -185,3 +185,23 @@ def test_label_disables_substitution_too(repo: Path) -> None:
     result, objects = _objects(repo)
     assert objects[("Widget", "demo-big")]["metadata"]["labels"]["raw"] == "${not_set}"
     assert not [f for f in result.findings if f.rule.startswith("flux/substitute")]
+
+
+def test_value_with_an_explicit_tag_is_a_clean_finding(repo: Path) -> None:
+    path = repo / "clusters/demo/apps.yaml"
+    path.write_text(path.read_text().replace('replicas: "3"', 'replicas: "!!int"'))
+    result, _ = _objects(repo)
+    [finding] = [f for f in result.findings if f.rule == "flux/substitute-invalid"]
+    assert finding.object.kind == "Deployment" and "not valid YAML" in finding.message
+
+
+def test_variables_without_postbuild_are_reported(repo: Path) -> None:
+    path = repo / "clusters/demo/apps.yaml"
+    text = path.read_text()
+    path.write_text(text[: text.index("  postBuild:")])
+    result, objects = _objects(repo)
+    warnings = [f for f in result.findings if f.rule == "flux/substitution-not-enabled"]
+    assert [(f.object.kind, f.file, f.line, f.severity) for f in warnings] == [
+        ("Deployment", "apps/base/deployment.yaml", 8, Severity.WARNING)  # `cluster: ${cluster_name}`
+    ]
+    assert objects[("Deployment", "demo-web")]["metadata"]["labels"]["cluster"] == "${cluster_name}"

@@ -309,6 +309,12 @@ def explicit_tag_in_manifest(repo: Path, outside: Path) -> None:
     path.write_text(path.read_text().replace("maxReplicaCount: 4", "maxReplicaCount: !!int"))
 
 
+def max_int32_replicas(repo: Path, outside: Path) -> None:
+    # Schema-valid (an int32) and absurd: planning must not iterate over two billion pods.
+    path = repo / APP / "scaledobject.yaml"
+    path.write_text(path.read_text().replace("maxReplicaCount: 4", "maxReplicaCount: 2147483647"))
+
+
 def flux_var_unset(repo: Path, outside: Path) -> None:
     use_var_as_image(repo, "no_such_variable")
 
@@ -372,5 +378,6 @@ CASES = [
     Case("flux-var-explicit-tag", flux_var_explicit_tag, ("deployment.yaml", "app-00000")),
     Case("explicit-tag-in-manifest", explicit_tag_in_manifest, ("scaledobject.yaml",)),
     Case("flux-var-unset", flux_var_unset, ("no_such_variable",)),
+    Case("max-int32-replicas", max_int32_replicas, ("scaledobject.yaml", "app-00000")),
     Case("huge-integer", huge_integer, ("scaledobject.yaml", "app-00000")),
 ]

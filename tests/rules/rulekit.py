@@ -22,14 +22,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 def load_fixture(path: Path) -> list[Manifest]:
     rel = path.relative_to(REPO).as_posix()
-    return [Manifest("production", plain(doc.data), Provenance(rel, doc.line))
-            for doc in load_documents(path) if isinstance(doc.data, dict)]
+    return [
+        Manifest("production", plain(doc.data), Provenance(rel, doc.line))
+        for doc in load_documents(path)
+        if isinstance(doc.data, dict)
+    ]
 
 
 def make_context(manifests: list[Manifest], pool_file: Path | None = None) -> ClusterContext:
     pools = load_pool_file(pool_file or RULE_FIXTURES / "node-pools.yaml", REPO)
-    return ClusterContext(repo=REPO, config=Config(repo=REPO), cluster="production", manifests=manifests,
-                          pool_file=pools, catalog=load_catalog())
+    return ClusterContext(
+        repo=REPO,
+        config=Config(repo=REPO),
+        cluster="production",
+        manifests=manifests,
+        pool_file=pools,
+        catalog=load_catalog(),
+    )
 
 
 def run_rule(rule_id: str, manifests: list[Manifest], pool_file: Path | None = None) -> list[Finding]:
@@ -54,4 +63,3 @@ def check_good_and_bad(rule_id: str) -> list[Finding]:
     assert expected <= flagged, f"not flagged: {sorted(expected - flagged)}"
     assert all(f.rule == rule_id and f.file and f.line for f in bad)
     return bad
-

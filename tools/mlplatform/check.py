@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -207,10 +208,12 @@ def _render_one(
 
 
 class _ObjectIndex:
-    """ConfigMaps and Secrets of the cluster by (kind, namespace, name), for substituteFrom."""
+    """ConfigMaps and Secrets of the cluster by (kind, namespace, name), for substituteFrom.
+
+    Rendered documents are indexed by their metadata alone and parsed only when a Kustomization reads them."""
 
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.objects: dict[tuple[str, str, str], RenderedDoc | dict[str, Any]] = {}
 
     def add(self, obj: dict[str, Any], default_namespace: str | None = None) -> None:
         kind = obj.get("kind")
@@ -220,8 +223,18 @@ class _ObjectIndex:
         namespace = meta.get("namespace") or default_namespace or "default"
         self.objects[(str(kind), str(namespace), str(meta.get("name") or ""))] = obj
 
+    def add_doc(self, doc: RenderedDoc, default_namespace: str | None = None) -> None:
+        kind = "ConfigMap" if doc.has_kind(("ConfigMap",)) else "Secret"
+        meta = doc.metadata()
+        namespace = meta.get("namespace") or default_namespace or "default"
+        self.objects[(kind, str(namespace), str(meta.get("name") or ""))] = doc
+
     def find(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.objects.get((kind, namespace, name))
+        found = self.objects.get((kind, namespace, name))
+        if isinstance(found, RenderedDoc):
+            obj = found.obj
+            return obj if obj.get("apiVersion") == "v1" else None
+        return found
 
 
 def _variables(
@@ -302,7 +315,7 @@ def render_cluster(
                 result.renders[render.ks.key] = render
                 for doc in render.docs:
                     if doc.has_kind(("ConfigMap", "Secret")):
-                        objects.add(doc.obj, render.ks.options.target_namespace)
+                        objects.add_doc(doc, render.ks.options.target_namespace)
             frontier = []
             for render in renders:
                 frontier.extend(_discover_children(render, graph, objects, cluster))
@@ -383,6 +396,37 @@ def _discover_children(
     return new
 
 
+_VARIABLE = re.compile(r"(?<!\$)\$\{([_A-Za-z][_A-Za-z0-9]*)")
+
+
+def _report_unsubstituted(
+    repo: Path, ks: flux.FluxKustomization, render: KustomizationRender, result: ClusterRender, cluster: str
+) -> None:
+    """A `${var}` in a Kustomization that substitutes nothing reaches the cluster as literal text.
+
+    ConfigMaps and Secrets are left out: scripts and dashboards there use `${...}` of their own."""
+    assert render.index is not None
+    for doc in render.docs:
+        if "${" not in doc.text or doc.has_kind(("ConfigMap", "Secret")):
+            continue
+        match = _VARIABLE.search(doc.text)
+        if match is None:
+            continue
+        source = render.index.locate(doc.obj)
+        result.findings.append(
+            Finding(
+                rule="flux/substitution-not-enabled",
+                severity=Severity.WARNING,
+                message=f"'${{{match.group(1)}...}}' is applied literally: Kustomization {ks.id} has no "
+                "postBuild variables (add postBuild.substituteFrom, or write $${...} if the text is meant)",
+                cluster=cluster,
+                file=source.file,
+                line=_needle_line(repo, source.file, source.line, match.group(0)),
+                object=ObjectRef.of(doc.obj),
+            )
+        )
+
+
 def _substitute_all(
     repo: Path, graph: flux.FluxGraph, result: ClusterRender, objects: _ObjectIndex, cluster: str
 ) -> None:
@@ -392,10 +436,12 @@ def _substitute_all(
         if render is None:
             continue
         if ks.post_build is None:
+            _report_unsubstituted(repo, ks, render, result, cluster)
             continue
         variables, findings = _variables(ks, objects, cluster)
         result.findings.extend(findings)
         if not variables.active():
+            _report_unsubstituted(repo, ks, render, result, cluster)
             continue
         assert render.index is not None
         for doc in render.docs:
@@ -445,6 +491,19 @@ def _collect_manifests(result: ClusterRender) -> None:
         assert render.index is not None
         items: list[Manifest] = []
         for doc in render.docs:
+            if not doc.obj and doc.error:
+                result.findings.append(
+                    Finding(
+                        rule="render/invalid-output",
+                        severity=Severity.ERROR,
+                        message=f"an object in kustomize's output cannot be read ({doc.error}); look for "
+                        "explicit YAML tags (!!int, !!binary) in the sources of this Kustomization",
+                        cluster=result.cluster,
+                        file=render.index.fallback.file if render.index.fallback else ks.file,
+                        line=1,
+                    )
+                )
+                continue
             source = render.index.locate(doc.obj)
             manifest = Manifest(result.cluster, doc.obj, Provenance(source.file, source.line, ks.name))
             ref = manifest.ref
@@ -663,6 +722,12 @@ def _cluster_names(config: Config, clusters: list[str] | None) -> list[str]:
 # ---------------------------------------------------------------- validate
 
 
+def _is_build_input(data: dict[str, Any]) -> bool:
+    return str(data.get("apiVersion") or "").startswith("kustomize.config.k8s.io/") or (
+        "kind" not in data and any(k in data for k in ("resources", "bases", "components", "patches"))
+    )
+
+
 def run_validate(
     repo: Path, config: Config, files: list[Path] | None = None, clusters: list[str] | None = None
 ) -> CheckResult:
@@ -686,9 +751,10 @@ def run_validate(
             docs = cache.documents(path)
             if isinstance(docs, InputError):
                 continue
-            shown = rel(repo, path.resolve()) if path.resolve().is_relative_to(repo.resolve()) else str(path)
+            shown = rel(repo, path)
             for doc in docs:
-                if isinstance(doc.data, dict):
+                # kustomize's own files (kustomization.yaml, components) are build inputs, not objects
+                if isinstance(doc.data, dict) and not _is_build_input(doc.data):
                     manifests.append(Manifest("", plain(doc.data), Provenance(shown, doc.line)))
         counts["files"] = len(manifests)
         version = config.kubernetes_version or DEFAULT_KUBERNETES_VERSION

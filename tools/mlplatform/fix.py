@@ -195,19 +195,11 @@ def _unique(findings: Iterable[Finding]) -> list[Finding]:
 
 def rule_findings(repo: Path, config: Config, clusters: list[str] | None = None) -> list[Finding]:
     """Render each cluster and run the policy rules (no schema or capacity step: fixes come from rules)."""
-    from .check import render_cluster_manifests
-    from .context import ClusterContext
-    from .pools import load_pool_file, pool_file_path
     from .rules import run_rules
+    from .rules._clusters import cluster_contexts
 
     findings: list[Finding] = []
-    for cluster in clusters or config.clusters():
-        manifests, _ = render_cluster_manifests(repo, config, cluster)
-        path = pool_file_path(repo, cluster)
-        pool_file = load_pool_file(path, repo) if path.is_file() else None
-        ctx = ClusterContext(
-            repo=repo, config=config, cluster=cluster, manifests=manifests, pool_file=pool_file
-        )
+    for ctx in cluster_contexts(repo, config, clusters):
         findings.extend(run_rules(ctx))
     return findings
 

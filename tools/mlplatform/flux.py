@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import InputError
 from .model import Finding, Manifest, Severity
-from .render import FluxBuildOptions, rel
+from .render import FluxBuildOptions, rel, safe_resolve
 from .yamlio import LineDict, load_documents
 
 KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io"
@@ -160,7 +160,9 @@ def leaves_repository(repo: Path, path: str) -> bool:
     normalized = normalize_path(path)
     if normalized == ".." or normalized.startswith("../"):
         return True
-    return not (repo / normalized).resolve().is_relative_to(repo.resolve())
+    target, root = safe_resolve(repo / normalized), safe_resolve(repo)
+    # a symlink loop is not outside: it is a path that does not exist (reported as such)
+    return target is not None and root is not None and not target.is_relative_to(root)
 
 
 def parse_kustomization(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .model import Finding, Severity
-from .render import SourceCache, yaml_rule
+from .render import SourceCache, printable, yaml_rule
 from .yamlio import MAX_FILE_BYTES
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -37,9 +37,9 @@ def _skip_dir(rel_dir: str, name: str) -> bool:
 
 def _rel(repo: Path, path: Path) -> str:
     try:
-        return path.relative_to(repo).as_posix()
+        return printable(path.relative_to(repo).as_posix())
     except ValueError:
-        return str(path)
+        return printable(str(path))
 
 
 def _escapes(repo_real: Path, path: Path) -> Path | None:
@@ -82,13 +82,21 @@ def iter_yaml_files(repo: Path, findings: list[Finding]) -> Iterator[Path]:
 
 
 def _symlink_finding(repo: Path, path: Path, target: Path) -> Finding:
+    if target == path:  # _escapes could not resolve it
+        return Finding(
+            rule="yaml/symlink-loop",
+            severity=Severity.ERROR,
+            file=_rel(repo, path),
+            line=1,
+            message="symlink loop: the link never reaches a file",
+        )
     return Finding(
         rule="yaml/symlink-outside-repository",
         severity=Severity.ERROR,
         file=_rel(repo, path),
         line=1,
-        message=f"symlink points outside the repository ({target}); Flux's source would not contain "
-        "it and tools refuse to follow it",
+        message=f"symlink points outside the repository ({printable(str(target))}); Flux's source would not "
+        "contain it and tools refuse to follow it",
     )
 
 

@@ -23,6 +23,8 @@ from .yamlio import Document, LineDict, LineList, load_documents
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_TIMEOUT_SECONDS = 120
 _DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
+# kustomize writes top-level keys at column 0 and everything below them indented
+_METADATA_BLOCK = re.compile(r"^metadata:[ \t]*\n(?:[ \t]+.*\n?|[ \t]*\n)*", re.MULTILINE)
 # Anything kustomize would fetch over the network: URLs, scp-like git addresses, go-getter style hosts.
 _REMOTE = re.compile(
     r"^([a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)|[?&]ref=|\.git(//|$)",
@@ -42,15 +44,28 @@ class PlainLoader(_FastLoader):  # type: ignore[misc, valid-type]
 PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 
+def printable(text: str) -> str:
+    """A file name as valid UTF-8 (undecodable bytes of odd names shown as escapes, never passed through)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def safe_resolve(path: Path) -> Path | None:
+    """`path.resolve()`, or None for a symlink loop or an unreadable link."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def rel(repo: Path, path: Path) -> str:
     """A repository-relative POSIX path (the path as given when it lies outside the repository)."""
     try:
-        return path.relative_to(repo).as_posix()
+        return printable(path.relative_to(repo).as_posix())
     except ValueError:
-        try:
-            return path.resolve().relative_to(repo.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        resolved, root = safe_resolve(path), safe_resolve(repo)
+        if resolved is not None and root is not None and resolved.is_relative_to(root):
+            return printable(resolved.relative_to(root).as_posix())
+        return printable(str(path))
 
 
 class SourceCache:
@@ -59,19 +74,32 @@ class SourceCache:
     def __init__(self) -> None:
         self._docs: dict[Path, list[Document] | InputError] = {}
         self._lock = threading.Lock()
+        # one lock per file, so that hygiene and a render thread never parse the same file twice at once
+        self._file_locks: dict[Path, threading.Lock] = {}
 
     def documents(self, path: Path) -> list[Document] | InputError:
-        key = path.resolve()
+        key = safe_resolve(path)
+        if key is None:
+            return InputError("symlink loop", str(path), 1)
         cached = self._docs.get(key)
         if cached is not None:
             return cached
-        try:
-            result: list[Document] | InputError = load_documents(path)
-        except InputError as exc:
-            result = exc
-        except RecursionError:
-            result = InputError("nesting too deep", str(path), 1)
         with self._lock:
+            file_lock = self._file_locks.setdefault(key, threading.Lock())
+        with file_lock:
+            cached = self._docs.get(key)
+            if cached is not None:
+                return cached
+            result: list[Document] | InputError
+            if not key.is_file():  # a FIFO or device would block or never end: never open one
+                result = InputError("not a regular file", str(path), 1)
+            else:
+                try:
+                    result = load_documents(path)
+                except InputError as exc:
+                    result = exc
+                except RecursionError:
+                    result = InputError("nesting too deep", str(path), 1)
             self._docs[key] = result
         return result
 
@@ -88,7 +116,7 @@ def yaml_rule(message: str) -> str:
         return "yaml/binary"
     if "MiB" in message:
         return "yaml/too-large"
-    if message.startswith("cannot read"):
+    if message.startswith(("cannot read", "not a regular file", "symlink loop")):
         return "yaml/unreadable"
     return "yaml/syntax"
 
@@ -261,7 +289,10 @@ def walk_kustomization(
             )
             return None
         target = Path(os.path.normpath(kfile.parent / entry))
-        real = target.resolve()
+        real = safe_resolve(target)
+        if real is None:
+            finding("render/missing-reference", f"{what} '{entry}' is a symlink loop", kfile, line)
+            return None
         if not real.is_relative_to(repo_real):
             finding(
                 "render/outside-repository",
@@ -287,7 +318,7 @@ def walk_kustomization(
         return True
 
     def visit(d: Path, via: tuple[Path, int] | None) -> None:
-        real = d.resolve()
+        real = safe_resolve(d) or d
         if real in seen:
             return
         seen.add(real)
@@ -356,22 +387,21 @@ def walk_kustomization(
             for i, entry in enumerate(spec.get(key) or []):
                 # an entry is a file path or an inline patch; only single-line entries are paths
                 if isinstance(entry, str) and "\n" not in entry and ":" not in entry:
-                    target = local(entry, kfile, _item_line(spec[key], i, spec.line_of(key)), "patch")
-                    if target is not None:
+                    line = _item_line(spec[key], i, spec.line_of(key))
+                    target = local(entry, kfile, line, "patch")
+                    if target is not None and target.is_file() and readable(target, entry, kfile, line):
                         tree.patch_files.append(target)
         for key in ("patches", "patchesJson6902", "replacements"):
             items = spec.get(key) or []
             for i, item in enumerate(items if isinstance(items, list) else []):
                 if isinstance(item, dict) and isinstance(item.get("path"), str):
-                    target = local(
-                        item["path"],
-                        kfile,
-                        item.line_of("path")
-                        if isinstance(item, LineDict)
-                        else _item_line(items, i, spec.line_of(key)),
-                        "patch",
-                    )
-                    if target is not None:
+                    line = item.line_of("path") if isinstance(item, LineDict) else _item_line(items, i, 0)
+                    target = local(item["path"], kfile, line, "patch")
+                    if (
+                        target is not None
+                        and target.is_file()
+                        and readable(target, item["path"], kfile, line)
+                    ):
                         tree.patch_files.append(target)
         for key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
             items = spec.get(key) or []
@@ -434,22 +464,40 @@ class RenderedDoc:
     substituted text, instead of twice. kustomize writes top-level keys at column 0 and nothing else there,
     so `has_kind` can look at the text without parsing it."""
 
-    __slots__ = ("_obj", "text")
+    __slots__ = ("_obj", "error", "text")
 
     def __init__(self, obj: dict[str, Any] | None, text: str):
         self._obj = obj
         self.text = text
+        self.error: str | None = None  # why the text could not be parsed (the object is then empty)
 
     @property
     def obj(self) -> dict[str, Any]:
         if self._obj is None:
-            parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - derives from the safe loader
+            try:
+                parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - derives from the safe loader
+            except Exception as exc:  # noqa: BLE001 - PyYAML constructors raise more than YAMLError
+                parsed, self.error = None, f"{type(exc).__name__}: {exc}"
             self._obj = parsed if isinstance(parsed, dict) else {}
         return self._obj
 
     @obj.setter
     def obj(self, value: dict[str, Any]) -> None:
         self._obj = value
+
+    def metadata(self) -> dict[str, Any]:
+        """The object's metadata, read from its `metadata:` block alone while the object is unparsed."""
+        if self._obj is None:
+            match = _METADATA_BLOCK.search(self.text)
+            if match:
+                try:
+                    parsed = yaml.load(match.group(0), Loader=PlainLoader)  # noqa: S506 - safe loader
+                except yaml.YAMLError:
+                    parsed = None
+                if isinstance(parsed, dict) and isinstance(parsed.get("metadata"), dict):
+                    return parsed["metadata"]
+        meta = self.obj.get("metadata")
+        return meta if isinstance(meta, dict) else {}
 
     def has_kind(self, kinds: tuple[str, ...]) -> bool:
         if self._obj is not None:

@@ -346,6 +346,30 @@ class PoolView:
     free: dict[str, int]
 
 
+def _exprs(items: Any) -> tuple:
+    return tuple([(e.get("key"), e.get("operator"), tuple(e.get("values") or ())) for e in items or ()])
+
+
+def _selection_key(tolerations: Any, node_selector: Any, node_affinity: Any) -> Any:
+    """A cheap, hashable stand-in for the scheduling constraints; repr() for shapes it does not expect."""
+    try:
+        key = (
+            tuple(
+                (t.get("key"), t.get("operator"), t.get("value"), t.get("effect")) for t in tolerations or ()
+            ),
+            tuple(node_selector.items()) if node_selector else (),
+            tuple(
+                (_exprs(t.get("matchExpressions")), _exprs(t.get("matchFields")))
+                for t in node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+            )
+            if node_affinity and node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+            else (),
+        )
+        return key
+    except (AttributeError, TypeError, KeyError):
+        return repr((tolerations, node_selector, node_affinity))
+
+
 class PoolIndex:
     """Pools prepared once (labels, capacity) so that many pod specs can be placed quickly."""
 
@@ -363,31 +387,62 @@ class PoolIndex:
                 if resource in free:
                     free[resource] -= taken
             self.views.append(PoolView(pool, node_labels(pool, catalog, region), list(pool.taints), free))
+        # Workloads repeat a few scheduling constraints many times: the taint and node-selection verdict of
+        # each distinct (tolerations, nodeSelector, nodeAffinity) is computed once.
+        self._selection: dict[str, tuple[list[PoolView], dict[str, str]]] = {}
 
-    def place(self, pod_spec: Mapping[str, Any], requests: Mapping[str, int] | None = None) -> Placement:
-        reqs = dict(pod_requests(pod_spec) if requests is None else requests)
+    def _select(self, pod_spec: Mapping[str, Any]) -> tuple[list[PoolView], dict[str, str]]:
         tolerations = pod_spec.get("tolerations")
+        affinity = pod_spec.get("affinity")
+        node_affinity = affinity.get("nodeAffinity") if isinstance(affinity, Mapping) else None
+        key = _selection_key(tolerations, pod_spec.get("nodeSelector"), node_affinity)
+        try:
+            found = self._selection.get(key)
+        except TypeError:  # an unhashable value somewhere (the API server would reject it): compare by text
+            key = repr(key)
+            found = self._selection.get(key)
+        if found is not None:
+            return found
         tolerations = tolerations if isinstance(tolerations, list) else []
-        placement = Placement(fits=[], requests=reqs)
+        selectable: list[PoolView] = []
+        reasons: dict[str, str] = {}
         for view in self.views:
-            name = view.pool.name
             blocking = untolerated(tolerations, view.taints)
             if blocking:
-                placement.reasons[name] = "does not tolerate taint " + ", ".join(
+                reasons[view.pool.name] = "does not tolerate taint " + ", ".join(
                     f"{t.key}={_text(t.value)}:{t.effect}" for t in blocking
                 )
                 continue
             mismatch = match_node_selection(pod_spec, view.labels)
             if mismatch:
-                placement.reasons[name] = mismatch
+                reasons[view.pool.name] = mismatch
                 continue
-            placement.selectable.append(name)
+            selectable.append(view)
+        self._selection[key] = (selectable, reasons)
+        return selectable, reasons
+
+    def place(self, pod_spec: Mapping[str, Any], requests: Mapping[str, int] | None = None) -> Placement:
+        reqs = dict(pod_requests(pod_spec) if requests is None else requests)
+        selectable, reasons = self._select(pod_spec)
+        fits: list[str] = []
+        short_of: dict[str, str] = {}
+        for view in selectable:
             short = resource_shortfall(reqs, view.free)
             if short:
-                placement.reasons[name] = short
-                continue
-            placement.fits.append(name)
-        return placement
+                short_of[view.pool.name] = short
+            else:
+                fits.append(view.pool.name)
+        if short_of:  # all reasons, in pool-file order as a reader expects them
+            reasons = {
+                v.pool.name: reasons.get(v.pool.name) or short_of[v.pool.name]
+                for v in self.views
+                if v.pool.name in reasons or v.pool.name in short_of
+            }
+        else:
+            reasons = dict(reasons)
+        return Placement(
+            fits=fits, reasons=reasons, selectable=[v.pool.name for v in selectable], requests=reqs
+        )
 
 
 def resource_shortfall(requests: Mapping[str, int], free: Mapping[str, int]) -> str | None:

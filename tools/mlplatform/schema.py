@@ -350,18 +350,25 @@ class _SchemaStore:
         self.locations = [_Location(loc, self.kubernetes_version, strict) for loc in schema_locations]
         self._definitions: _Definitions | None = None
         self._compiled: dict[tuple[str, str], _Compiled | None] = {}
+        # Clusters are validated in threads that share this store: a kind is compiled under the lock, and a
+        # reader never sees a half-made entry (only finished results are stored).
+        self._lock = threading.RLock()
 
     @property
     def definitions(self) -> _Definitions:
         if self._definitions is None:
-            raw = json.loads((self._bundle / "_definitions.json").read_text(encoding="utf-8"))
-            self._definitions = _Definitions(raw.get("$defs", {}))
+            with self._lock:
+                if self._definitions is None:
+                    raw = json.loads((self._bundle / "_definitions.json").read_text(encoding="utf-8"))
+                    self._definitions = _Definitions(raw.get("$defs", {}))
         return self._definitions
 
     def core(self, group: str, version: str, kind: str) -> _Compiled | None:
         key = (f"{group}/{version}" if group else version, kind)
         if key not in self._compiled:
-            self._compiled[key] = self._load_core(group, version, kind)
+            with self._lock:
+                if key not in self._compiled:
+                    self._compiled[key] = self._load_core(group, version, kind)
         return self._compiled[key]
 
     def _load_core(self, group: str, version: str, kind: str) -> _Compiled | None:
@@ -383,21 +390,21 @@ class _SchemaStore:
     def located(self, group: str, version: str, kind: str) -> _Compiled | None:
         key = (f"located:{group}/{version}", kind)
         if key not in self._compiled:
-            self._compiled[key] = None
-            if (
-                (group and not _SAFE_GROUP.match(group))
-                or not _SAFE_NAME.match(version)
-                or not _SAFE_NAME.match(kind)
-            ):
-                return None
-            for location in self.locations:
-                target = location.target(group, version, kind)
-                schema = _read_json(target)
-                if isinstance(schema, dict):
-                    prepared = _with_object_meta(make_strict(schema), self.definitions)
-                    self._compiled[key] = _compile(prepared, self.definitions, target)
-                    break
+            with self._lock:
+                if key not in self._compiled:
+                    self._compiled[key] = self._load_located(group, version, kind)
         return self._compiled[key]
+
+    def _load_located(self, group: str, version: str, kind: str) -> _Compiled | None:
+        if (group and not _SAFE_GROUP.match(group)) or not _SAFE_NAME.match(version) or not _SAFE_NAME.match(kind):
+            return None
+        for location in self.locations:
+            target = location.target(group, version, kind)
+            schema = _read_json(target)
+            if isinstance(schema, dict):
+                prepared = _with_object_meta(make_strict(schema), self.definitions)
+                return _compile(prepared, self.definitions, target)
+        return None
 
 
 _SHARED_STORES: dict[tuple[str, tuple[str, ...], bool], _SchemaStore] = {}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -398,14 +398,8 @@ def substitute_text(text: str, variables: Variables, loader: type) -> Substitute
             error=f"after substitution the object is not valid YAML: {problem}",
             line=(mark.line + 1) if mark else 1,
         )
+    except Exception as exc:  # noqa: BLE001 - PyYAML constructors raise more than YAMLError (`!!int` of "")
+        return Substituted(error=f"after substitution the object is not valid YAML: {exc!r}", line=1)
     if not isinstance(obj, dict):
         return Substituted(error="after substitution the object is no longer a mapping", line=1)
     return Substituted(obj=obj)
-
-
-def referenced_variables(texts: Iterable[str]) -> set[str]:
-    """Names used in ${...} expressions (for reporting; a rough scan, not the evaluator)."""
-    names: set[str] = set()
-    for text in texts:
-        names.update(re.findall(r"(?<!\$)\$\{#?([_A-Za-z][_A-Za-z0-9]*)", text))
-    return names

@@ -53,6 +53,14 @@ class DuplicateKeyError(yaml.YAMLError):
         super().__init__(f"duplicate key {key!r} (first defined on line {first_line})")
 
 
+class BadValueError(yaml.YAMLError):
+    """A scalar an explicit tag cannot be applied to (`!!int` of nothing, `!!bool` of "maybe")."""
+
+    def __init__(self, message: str, line: int):
+        self.line = line
+        super().__init__(message)
+
+
 class LimitError(yaml.YAMLError):
     def __init__(self, message: str, line: int):
         self.line = line
@@ -154,25 +162,44 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
 
 
 def _check_expansion(root: yaml.Node) -> None:
-    """Raise LimitError when the document, with every alias expanded, exceeds MAX_EXPANDED_NODES."""
+    """Raise LimitError when the document, with every alias expanded, exceeds MAX_EXPANDED_NODES, or when an
+    alias refers to a node that contains it (a recursive structure expands forever)."""
     sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        sizes[id(node)] = total
-        if total > MAX_EXPANDED_NODES:
-            raise LimitError(f"aliases expand to more than {MAX_EXPANDED_NODES} nodes (an alias bomb)",
+    on_path: set[int] = set()
+    # iterative post-order walk: (node, children expanded yet?)
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        key = id(node)
+        if expanded:
+            on_path.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = total
+            if total > MAX_EXPANDED_NODES:
+                raise LimitError(f"aliases expand to more than {MAX_EXPANDED_NODES} nodes (an alias bomb)",
+                                 node.start_mark.line + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise LimitError("an alias refers to a node that contains it (a recursive structure)",
                              node.start_mark.line + 1)
-        return total
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) not in sizes:
+                if id(child) in on_path:
+                    raise LimitError("an alias refers to a node that contains it (a recursive structure)",
+                                     child.start_mark.line + 1)
+                stack.append((child, False))
 
-    size(root)
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []
 
 
 def iter_documents(text: str) -> Iterator[Document]:
@@ -188,7 +215,13 @@ def iter_documents(text: str) -> Iterator[Document]:
             if node is not None and may_alias:
                 _check_expansion(node)
             line = node.start_mark.line + 1 if node is not None else 1
-            data = loader.construct_document(node) if node is not None else None
+            try:
+                data = loader.construct_document(node) if node is not None else None
+            except yaml.YAMLError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError) as exc:
+                # PyYAML's constructors fail with these on explicit tags they cannot apply
+                raise BadValueError(f"invalid YAML value: {type(exc).__name__}: {exc}", line) from exc
             yield Document(data, line, index)
             index += 1
     finally:
@@ -205,7 +238,7 @@ def error_line(exc: BaseException) -> int:
 
 
 def error_message(exc: BaseException) -> str:
-    if isinstance(exc, DuplicateKeyError | LimitError):
+    if isinstance(exc, DuplicateKeyError | LimitError | BadValueError):
         return str(exc)
     problem = getattr(exc, "problem", None)
     context = getattr(exc, "context", None)
@@ -223,6 +256,9 @@ def load_documents(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Document
         raise InputError(error_message(exc), str(path), error_line(exc)) from exc
     except RecursionError as exc:
         raise InputError("nesting too deep", str(path), 1) from exc
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError) as exc:
+        # PyYAML's constructors raise these for explicit tags they cannot apply (`!!int` of nothing, ...)
+        raise InputError(f"invalid YAML value: {type(exc).__name__}: {exc}", str(path), 1) from exc
 
 
 def load_one(path: Path) -> Any:

@@ -327,6 +327,10 @@ def _solve_exact(
     )
 
 
+# Above this many nodes a pool is not packed: the lower bound is reported instead.
+MAX_PACKED_NODES = 10_000
+
+
 def pack(
     groups: Sequence[Group], capacity: Sequence[int], *, exact: bool = True, time_limit_s: float = 2.0
 ) -> PackResult:
@@ -338,8 +342,13 @@ def pack(
     for g in groups:
         if any(d > c for d, c in zip(g.demand, capacity, strict=True)):
             raise PackingError(f"{g.key}: one pod does not fit an empty node")
-    bins, method = heuristic(groups, capacity)
     bound = lower_bound(groups, capacity)
+    if bound > MAX_PACKED_NODES:
+        # No node group gets near this (EKS caps a managed node group at a few hundred nodes); packing pod by
+        # pod would take minutes for a typo like `replicas: 2147483647`. The bound alone says it cannot fit.
+        return PackResult(bound, bound, bound, "lower-bound", False, [], time.perf_counter() - start,
+                          f"not packed: demand needs at least {bound} nodes (over {MAX_PACKED_NODES})")
+    bins, method = heuristic(groups, capacity)
     result = PackResult(len(bins), bound, len(bins), method, len(bins) == bound, bins)
     if result.proven_optimal or not exact:
         result.seconds = time.perf_counter() - start

@@ -11,6 +11,7 @@ import yaml
 
 from ..check import render_cluster
 from ..model import Severity
+from ..render import find_kustomize
 from .check_cmd import format_output
 from .common import EXIT_FINDINGS, EXIT_OK, guarded, open_config, repo_option
 
@@ -36,7 +37,9 @@ def _dump(objects: list[dict]) -> str:
 def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> None:
     """Print the objects Flux would apply to CLUSTER (after kustomize and postBuild substitution)."""
     config = open_config(repo, jobs=jobs)
-    rendered = render_cluster(config.repo, config, cluster)
+    tool = find_kustomize(config.repo, config)
+    rendered = render_cluster(config.repo, config, cluster, tool=tool)
+    click.echo(f"kustomize: {tool.describe()}", err=True)
     if out is None:
         click.echo(_dump([m.obj for m in rendered.manifests]), nl=False)
     else:

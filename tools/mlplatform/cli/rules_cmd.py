@@ -1,14 +1,15 @@
-"""`mlplatform rules`: the policy rule catalog with severity, fixability and rationale."""
+"""`mlplatform rules`: the policy rule catalog with rationale, or where each pod template can be scheduled."""
 
 from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import click
 
 from ..rules import RULES
-from .common import format_option, guarded, resolve_format
+from .common import cluster_option, format_option, guarded, open_config, repo_option, resolve_format
 
 
 def _rows() -> list[dict]:
@@ -56,13 +57,48 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _placement_text(rows: list[dict]) -> str:
+    out = []
+    for row in rows:
+        obj = row["object"]
+        name = f"{obj['kind']} {obj['namespace'] + '/' if obj['namespace'] else ''}{obj['name']}"
+        part = f" [{row['template']}]" if row["template"] else ""
+        kind = f" ({row['workload_type']})" if row["workload_type"] else ""
+        out.append(
+            f"{row['cluster']}: {name}{part}{kind} -> {', '.join(row['fits']) or 'NO POOL'}"
+            f"  ({row['file']}:{row['line']})"
+        )
+        for pool, why in row["not"].items():
+            out.append(f"    not {pool}: {why}")
+    return "\n".join(out)
+
+
 @click.command(name="rules")
+@repo_option
+@cluster_option
+@click.option(
+    "--placement",
+    is_flag=True,
+    help="Instead of the catalog: render the clusters and show the pools each pod template can use.",
+)
 @format_option("text", "json", "markdown")
 @guarded
-def command(fmt: str | None) -> None:
-    """List the policy rules with their rationale."""
-    rows = _rows()
+def command(repo: Path, clusters: tuple[str, ...], placement: bool, fmt: str | None) -> None:
+    """List the policy rules with their rationale (or, with --placement, where each workload can run)."""
     fmt = resolve_format(fmt)
+    if placement:
+        from ..rules._clusters import cluster_contexts
+        from ..rules._placements import placement_rows
+
+        config = open_config(repo)
+        rows = [
+            row
+            for ctx in cluster_contexts(config.repo, config, list(clusters) or None)
+            for row in placement_rows(ctx)
+        ]
+        click.echo(json.dumps({"placements": rows}, indent=2) if fmt == "json" else _placement_text(rows))
+        return
+    rows = _rows()
     if fmt == "json":
         click.echo(json.dumps({"rules": rows}, indent=2))
     elif fmt == "markdown":

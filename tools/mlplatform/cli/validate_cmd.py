@@ -32,5 +32,7 @@ def command(
         str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations
     )
     config = open_config(repo, **overrides(locations, kubernetes_version, strict, jobs))
-    result = run_validate(config.repo, config, [f.resolve() for f in files] or None, list(clusters) or None)
+    result = run_validate(config.repo, config, [f.absolute() for f in files] or None, list(clusters) or None)
+    if not files:
+        click.echo(f"kustomize: {result.kustomize}", err=True)
     finish(result, fmt)

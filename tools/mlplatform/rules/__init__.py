@@ -6,6 +6,7 @@ findings (through `ctx.emit`, which honours exemptions). Parameters live in poli
 
 from __future__ import annotations
 
+import gc
 from types import ModuleType
 
 from ..context import ClusterContext
@@ -61,18 +62,37 @@ RULES: list[ModuleType] = [
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
 POLICY_CONFIG_ID = "policy-config"
+POLICY_INPUT_ID = "policy-input"  # a pod template the rules cannot read (schema validation says why)
 
 __all__ = ["RULES", "RULES_BY_ID", "RuleContext", "Policy", "load_policy", "run_rules", "run_rules_with"]
 
 
 def run_rules_with(ctx: ClusterContext, policy: Policy, only: set[str] | None = None) -> list[Finding]:
     """Run the rules (or only those named) with an already loaded policy."""
-    rctx = build_context(ctx, policy)
-    findings: list[Finding] = []
-    for rule in RULES:
-        if only is None or rule.ID in only:
-            findings.extend(rule.check(rctx))
-    return findings
+    # The rules allocate many small, acyclic objects; with tens of thousands of rendered objects alive, the
+    # cyclic collector's full passes cost ~15% of the run for nothing. Reference counting still frees
+    # everything; the collector's previous state is restored afterwards.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rctx = build_context(ctx, policy)
+        findings: list[Finding] = []
+        for rule in RULES:
+            if only is None or rule.ID in only:
+                findings.extend(rule.check(rctx))
+        findings += [
+            Finding.on(
+                manifest,
+                POLICY_INPUT_ID,
+                Severity.WARNING,
+                f"policy rules skipped a pod template: {where} does not have the type Kubernetes expects",
+            )
+            for manifest, where in rctx.skipped
+        ]
+        return findings
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def run_rules(ctx: ClusterContext) -> list[Finding]:

@@ -8,9 +8,7 @@ rule for that object; an empty reason does not, and is itself reported (rule exe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from ..context import ClusterContext
@@ -18,6 +16,7 @@ from ..model import Finding, Manifest, Pool, Severity
 from ..scheduling import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Placement, PoolIndex, pod_requests
 from ..workloads import PodTemplate, containers, pod_templates
 from ._policy import Policy
+from ._shape import METADATA, misfit, pod_spec_misfit
 
 EXEMPT_PREFIX = "mlplatform.example.com/exempt-"
 
@@ -39,6 +38,13 @@ class TemplateInfo:
     workload_type: str | None
     requests: dict[str, int]
     placement: Placement
+    # Computed once here because every rule asks (ObjectRef is rebuilt on each Manifest.ref call).
+    kind: str = ""
+    namespace: str | None = None
+    is_daemonset: bool = False
+    gpu_requests: dict[str, int] = field(default_factory=dict)
+    # (field, index, container) of containers then init containers; most rules walk them
+    all_containers: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def manifest(self) -> Manifest:
@@ -47,10 +53,6 @@ class TemplateInfo:
     @property
     def spec(self) -> dict[str, Any]:
         return self.tpl.pod_spec
-
-    @cached_property
-    def gpu_requests(self) -> dict[str, int]:
-        return {k: v for k, v in self.requests.items() if is_gpu_resource(k) and v > 0}
 
     @property
     def uses_gpu(self) -> bool:
@@ -76,6 +78,9 @@ class RuleContext:
     templates: list[TemplateInfo] = field(default_factory=list)
     # manifest id -> exempted rule ids with their reasons (empty ones kept: exemption-reason reports them)
     _exemptions: dict[int, dict[str, str]] = field(default_factory=dict)
+    _by_kind: dict[str, list[Manifest]] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)  # per-run indexes a rule builds once
+    skipped: list[tuple[Manifest, str]] = field(default_factory=list)  # malformed templates, with where
 
     @property
     def name(self) -> str:
@@ -84,6 +89,25 @@ class RuleContext:
     @property
     def manifests(self) -> list[Manifest]:
         return self.cluster.manifests
+
+    def by_kind(self, kind: str) -> list[Manifest]:
+        """The rendered objects of one kind (indexed once per run: rules look up PDBs, autoscalers, ...)."""
+        index = self._by_kind
+        if index is None:
+            index = self._by_kind = {}
+            for manifest in self.cluster.manifests:
+                index.setdefault(manifest.ref.kind, []).append(manifest)
+        return index.get(kind, [])
+
+    @property
+    def time_sliced_replicas(self) -> dict[str, int]:
+        """Time-sliced pool -> replicas per GPU."""
+        found = self.cache.get("time_sliced")
+        if found is None:
+            found = self.cache["time_sliced"] = {
+                p.name: p.gpu.replicas or 1 for p in self.pools.values() if p.gpu and p.gpu.sharing == "time-slicing"
+            }
+        return found
 
     def gpu_pools(self) -> list[Pool]:
         return [
@@ -136,29 +160,87 @@ def workload_type_of(tpl: PodTemplate, label: str) -> str | None:
     return None if value is None else str(value)
 
 
+# Frequent kinds that hold no pod template: skip looking for one.
+_NO_PODS = frozenset(
+    {
+        "ConfigMap",
+        "Secret",
+        "Service",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PriorityClass",
+        "HelmRelease",
+        "HelmRepository",
+        "Kustomization",
+        "GitRepository",
+        "ScaledObject",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+        "PersistentVolumeClaim",
+        "CustomResourceDefinition",
+    }
+)
+
+
 def build_context(ctx: ClusterContext, policy: Policy) -> RuleContext:
     pools = dict(ctx.pool_file.pools) if ctx.pool_file else {}
     region = ctx.pool_file.region if ctx.pool_file else None
     index = PoolIndex(pools.values(), ctx.catalog, region=region)
     rctx = RuleContext(cluster=ctx, policy=policy, pools=pools, index=index)
+    label = policy.workload_type_label
+    by_kind: dict[str, list[Manifest]] = {}
     for manifest in ctx.manifests:
+        obj = manifest.obj
+        kind = str(obj.get("kind") or "")
+        by_kind.setdefault(kind, []).append(manifest)
+        if kind in _NO_PODS:
+            continue
+        meta = obj.get("metadata")
+        namespace = (meta.get("namespace") or None) if isinstance(meta, dict) else None
+        bad_meta = misfit(meta, METADATA, "metadata")
         for tpl in pod_templates(manifest):
+            bad = bad_meta or misfit(tpl.pod_metadata, METADATA, "template.metadata") or pod_spec_misfit(tpl.pod_spec)
+            if bad:
+                # Schema validation reports the exact problem; the rules cannot read this template.
+                rctx.skipped.append((manifest, bad))
+                continue
             requests = pod_requests(tpl.pod_spec)
             rctx.templates.append(
                 TemplateInfo(
                     tpl=tpl,
-                    workload_type=workload_type_of(tpl, policy.workload_type_label),
+                    workload_type=workload_type_of(tpl, label),
                     requests=requests,
                     placement=index.place(tpl.pod_spec, requests),
+                    kind=kind,
+                    namespace=namespace,
+                    is_daemonset=kind == "DaemonSet" and tpl.role is None,
+                    gpu_requests={k: v for k, v in requests.items() if v > 0 and is_gpu_resource(k)},
+                    all_containers=list(containers(tpl.pod_spec)),
                 )
             )
+    rctx._by_kind = by_kind
     return rctx
 
 
-def iter_containers(
-    info: TemplateInfo, include_init: bool = True
-) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    return containers(info.spec, include_init)
+def iter_containers(info: TemplateInfo, include_init: bool = True) -> list[tuple[str, int, dict[str, Any]]]:
+    if include_init:
+        return info.all_containers
+    return [c for c in info.all_containers if c[0] == "containers"]
+
+
+def as_dict(value: Any) -> dict:
+    """`value` when it is a mapping, else an empty one (malformed input is schema validation's to report)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def get_path(obj: Any, dotted: str) -> Any:

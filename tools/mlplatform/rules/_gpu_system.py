@@ -12,15 +12,13 @@ import yaml
 from ..model import Manifest, Pool
 from ..scheduling import match_node_selection, untolerated
 from ..yamlio import plain
-from ._base import RuleContext, get_path, pointer
+from ._base import RuleContext, as_dict, get_path, pointer
 
 
 @dataclass
 class SystemDaemonSet:
     manifest: Manifest
-    name: (
-        str  # how messages name it: "DaemonSet nvidia-device-plugin" or "gpu-operator operand device-plugin"
-    )
+    name: str  # how messages name it: "DaemonSet nvidia-device-plugin" or "gpu-operator operand device-plugin"
     pod_spec: dict[str, Any]
     gpu_only: bool
     mig_only: bool
@@ -56,12 +54,8 @@ def helm_values(ctx: RuleContext, release: Manifest) -> tuple[dict, dict]:
         if not isinstance(ref, dict) or ref.get("kind") != "ConfigMap":
             continue
         for m in ctx.manifests:
-            if (
-                m.ref.kind == "ConfigMap"
-                and m.ref.name == ref.get("name")
-                and m.ref.namespace == release.ref.namespace
-            ):
-                text = (m.obj.get("data") or {}).get(ref.get("valuesKey") or "values.yaml")
+            if m.ref.kind == "ConfigMap" and m.ref.name == ref.get("name") and m.ref.namespace == release.ref.namespace:
+                text = as_dict(m.obj.get("data")).get(ref.get("valuesKey") or "values.yaml")
                 try:
                     loaded = yaml.safe_load(text) if isinstance(text, str) else None
                 except yaml.YAMLError:
@@ -78,11 +72,19 @@ def chart_name(release: Manifest) -> str:
     return str(name).rsplit("/", 1)[-1]
 
 
-def system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
+def system_daemonsets(ctx: RuleContext) -> list[SystemDaemonSet]:
+    """Found once per run (two rules ask)."""
+    found = ctx.cache.get("system_daemonsets")
+    if found is None:
+        found = ctx.cache["system_daemonsets"] = list(_system_daemonsets(ctx))
+    return found
+
+
+def _system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
     cfg = ctx.policy.gpu_daemonsets
     patterns = cfg.get("daemonsets") or []
     for info in ctx.templates:
-        if not info.tpl.is_daemonset:
+        if not info.is_daemonset:
             continue
         name = info.manifest.ref.name
         labels = info.tpl.labels
@@ -102,8 +104,8 @@ def system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
                 )
                 break
     charts = cfg.get("helm_charts") or {}
-    for release in ctx.manifests:
-        if release.ref.kind != "HelmRelease" or chart_name(release) not in charts:
+    for release in ctx.by_kind("HelmRelease"):
+        if chart_name(release) not in charts:
             continue
         chart = charts[chart_name(release)]
         values, inline = helm_values(ctx, release)

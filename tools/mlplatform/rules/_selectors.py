@@ -8,17 +8,22 @@ from ..model import Manifest
 
 
 def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
-    """metav1.LabelSelector semantics: an empty selector matches everything, a null one nothing."""
+    """metav1.LabelSelector semantics: an empty selector matches everything; null or malformed, nothing."""
     if not isinstance(selector, dict):
         return False
-    for key, value in (selector.get("matchLabels") or {}).items():
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(match_labels, dict) or not isinstance(expressions, list):
+        return False
+    for key, value in match_labels.items():
         if labels.get(key) != str(value):
             return False
-    for expr in selector.get("matchExpressions") or []:
-        if not isinstance(expr, dict):
+    for expr in expressions:
+        if not isinstance(expr, dict) or not isinstance(expr.get("key"), str):
             return False
-        key, op = expr.get("key"), expr.get("operator")
-        values = [str(v) for v in expr.get("values") or []]
+        key, op = expr["key"], expr.get("operator")
+        raw = expr.get("values") or []
+        values = [str(v) for v in raw] if isinstance(raw, list) else []
         present = key in labels
         ok = {
             "In": present and labels.get(key) in values,

@@ -32,7 +32,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     if not gpu_taints:
         return
     for info in ctx.templates:
-        if info.tpl.is_daemonset or info.uses_gpu:
+        if info.is_daemonset or info.uses_gpu:
             continue
         tolerations = info.spec.get("tolerations")
         if not isinstance(tolerations, list):

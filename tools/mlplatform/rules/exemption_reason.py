@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Severity
+from ..model import Finding, Manifest, Severity
 from ._base import EXEMPT_PREFIX, RuleContext, _exemption_annotations
 
 ID = "exemption-reason"
@@ -23,13 +23,17 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
     from . import RULES  # the registry imports this module; import late to avoid the cycle
 
     known = known or {rule.ID for rule in RULES}
-    template_annotations: dict[int, list[dict]] = {}
-    for info in ctx.templates:
-        template_annotations.setdefault(id(info.manifest), []).append(
-            info.tpl.pod_metadata.get("annotations") or {}
-        )
+    # Only objects with an exemption annotation somewhere matter; most have none.
+    tables_of: dict[int, tuple[Manifest, list[dict]]] = {}
     for manifest in ctx.manifests:
-        tables = [manifest.annotations, *template_annotations.get(id(manifest), [])]
+        table = manifest.annotations
+        if table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in table):
+            tables_of[id(manifest)] = (manifest, [table])
+    for info in ctx.templates:
+        table = info.tpl.pod_metadata.get("annotations")
+        if table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in table):
+            tables_of.setdefault(id(info.manifest), (info.manifest, []))[1].append(table)
+    for manifest, tables in tables_of.values():
         seen: set[str] = set()
         for table in tables:
             for rule_id, reason in _exemption_annotations(table).items():
@@ -39,9 +43,7 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
                 if rule_id not in known:
                     message = f"{EXEMPT_PREFIX}{rule_id} names no known rule (see `mlplatform rules`)"
                 elif not reason.strip():
-                    message = (
-                        f"{EXEMPT_PREFIX}{rule_id} has no reason; the exemption is ignored until it has one"
-                    )
+                    message = f"{EXEMPT_PREFIX}{rule_id} has no reason; the exemption is ignored until it has one"
                 else:
                     continue
                 yield Finding.on(manifest, ID, SEVERITY, message)

@@ -24,7 +24,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.pools:
         return
     for info in ctx.templates:
-        if info.tpl.is_daemonset or info.placement.fits:
+        if info.is_daemonset or info.placement.fits:
             continue
         if missing_mig_resources(ctx, info):
             continue  # mig-profile-not-offered says precisely why

@@ -6,6 +6,7 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..model import Finding, Severity
@@ -45,8 +46,13 @@ def _float(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+@lru_cache(maxsize=64)
+def _flag_pattern(flag: str) -> re.Pattern[str]:
+    return re.compile(re.escape(flag) + r"(=|\s+)([0-9.eE+-]+)")
+
+
 def find_cap(
-    container: dict, annotations: dict, flags: list[str], env_names: list[str], annotation: str
+    container: dict, annotations: dict | None, flags: list[str], env_names: list[str], annotation: str
 ) -> Cap | None:
     """The GPU memory fraction a container declares, and where it says so."""
     for fieldname in ("command", "args"):
@@ -57,13 +63,13 @@ def find_cap(
             if not isinstance(item, str):
                 continue
             for flag in flags:
+                if flag not in item:
+                    continue
                 if item == flag and i + 1 < len(items):
                     value = _float(str(items[i + 1]))
                     if value is not None:
-                        return Cap(
-                            value, f"{flag} {items[i + 1]}", pointer(fieldname, i + 1), items[i + 1], "{}"
-                        )
-                match = re.search(re.escape(flag) + r"(=|\s+)([0-9.eE+-]+)", item)
+                        return Cap(value, f"{flag} {items[i + 1]}", pointer(fieldname, i + 1), items[i + 1], "{}")
+                match = _flag_pattern(flag).search(item)
                 if match and (value := _float(match.group(2))) is not None:
                     template = item[: match.start(2)] + "{}" + item[match.end(2) :]
                     return Cap(
@@ -86,6 +92,8 @@ def find_cap(
                         var["value"],
                         "{}",
                     )
+    if annotations is None:
+        return None
     if annotation in annotations and (value := _float(str(annotations[annotation]))) is not None:
         return Cap(value, f"annotation {annotation}={annotations[annotation]}")
     return None
@@ -102,17 +110,22 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         targets = time_sliced_targets(ctx, info.placement.selectable)
         if not targets:
             continue
-        replicas = max(ctx.pools[t].gpu.replicas or 1 for t in targets)
+        replicas = max(ctx.time_sliced_replicas[t] for t in targets)
         limit = 1.0 / replicas
         for fieldname, index, container in iter_containers(info):
-            limits = (container.get("resources") or {}).get("limits") or {}
-            requests = (container.get("resources") or {}).get("requests") or {}
-            if GPU_RESOURCE not in limits and GPU_RESOURCE not in requests:
+            resources = container.get("resources") or {}
+            if GPU_RESOURCE not in (resources.get("limits") or {}) and GPU_RESOURCE not in (
+                resources.get("requests") or {}
+            ):
+                continue
+            cap = find_cap(container, None, flags, env_names, annotation) or find_cap(
+                {}, info.tpl.annotations, flags, env_names, annotation
+            )
+            if cap is not None and 0 < cap.value <= limit + 1e-9:
                 continue
             name = container.get("name", f"#{index}")
             where = f"{fieldname[:-1]} {name}{info.where}"
             pools = ", ".join(targets)
-            cap = find_cap(container, info.tpl.annotations, flags, env_names, annotation)
             if cap is None:
                 message = (
                     f"{where} uses a time-sliced GPU on pool(s) {pools} ({replicas} replicas per GPU) "

@@ -30,19 +30,24 @@ def _num(resource: str, value: object) -> int | None:
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in ctx.templates:
+        if not info.gpu_requests:
+            continue  # every GPU request or limit shows up in the pod's effective requests
         for fieldname, index, container in iter_containers(info):
             resources = container.get("resources")
             if not isinstance(resources, dict):
                 continue
-            requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else {}
+            requests = resources.get("requests")
+            if not isinstance(requests, dict):
+                continue  # limits only: the requests default to them
+            gpu_requested = sorted(r for r in requests if is_gpu_resource(str(r)))
+            if not gpu_requested:
+                continue
             limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
             base = info.tpl.pointer + pointer(fieldname, index, "resources")
             problems: list[str] = []
             fix: list[dict] = []
             missing_limits: dict = {}
-            for resource in sorted({r for r in (*requests, *limits) if is_gpu_resource(str(r))}):
-                if resource not in requests:
-                    continue  # limit only: the request defaults to it
+            for resource in gpu_requested:
                 if resource not in limits:
                     problems.append(f"{resource} has a request ({requests[resource]}) and no limit")
                     missing_limits[resource] = requests[resource]
@@ -55,8 +60,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     ]
             if missing_limits and isinstance(resources.get("limits"), dict):
                 fix += [
-                    {"op": "add", "path": f"{base}/limits{pointer(r)}", "value": v}
-                    for r, v in missing_limits.items()
+                    {"op": "add", "path": f"{base}/limits{pointer(r)}", "value": v} for r, v in missing_limits.items()
                 ]
             elif missing_limits:
                 fix.append({"op": "add", "path": f"{base}/limits", "value": missing_limits})

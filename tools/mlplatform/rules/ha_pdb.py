@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Severity
-from ._base import RuleContext
+from ..model import Finding, Manifest, Severity
+from ._base import RuleContext, as_dict
 from ._selectors import selector_matches
 from .ha_replicas import SCALED_KINDS
 
@@ -22,7 +22,7 @@ RATIONALE = (
 
 
 def _protects(pdb: dict) -> bool:
-    spec = pdb.get("spec") or {}
+    spec = as_dict(pdb.get("spec"))
     min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
     if min_available is not None:
         return min_available not in (0, "0", "0%")
@@ -32,18 +32,26 @@ def _protects(pdb: dict) -> bool:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    pdbs = [m for m in ctx.manifests if m.ref.kind == "PodDisruptionBudget"]
+    # Index by (namespace, one matchLabels pair); PDBs without matchLabels are candidates for every pod.
+    by_label: dict[tuple, list[Manifest]] = {}
+    unlabelled: dict[str | None, list[Manifest]] = {}
+    for pdb in ctx.by_kind("PodDisruptionBudget"):
+        match_labels = as_dict(as_dict(as_dict(pdb.obj.get("spec")).get("selector")).get("matchLabels"))
+        if match_labels:
+            key = min(match_labels, key=str)
+            by_label.setdefault((pdb.ref.namespace, key, str(match_labels[key])), []).append(pdb)
+        else:
+            unlabelled.setdefault(pdb.ref.namespace, []).append(pdb)
     for info in ctx.templates:
         wtype = ctx.policy.types.get(info.workload_type or "")
-        if wtype is None or not wtype.high_availability or info.tpl.kind not in SCALED_KINDS or info.tpl.role:
+        if wtype is None or not wtype.high_availability or info.kind not in SCALED_KINDS or info.tpl.role:
             continue
         labels = dict(info.tpl.pod_metadata.get("labels") or {})
-        matching = [
-            p
-            for p in pdbs
-            if p.ref.namespace == info.manifest.ref.namespace
-            and selector_matches((p.obj.get("spec") or {}).get("selector"), labels)
-        ]
+        namespace = info.namespace
+        candidates = list(unlabelled.get(namespace, []))
+        for key, value in labels.items():
+            candidates += by_label.get((namespace, key, str(value)), [])
+        matching = [p for p in candidates if selector_matches(as_dict(p.obj.get("spec")).get("selector"), labels)]
         if any(_protects(p.obj) for p in matching):
             continue
         if matching:

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 from ..model import Finding, Manifest, Severity
 from ._base import RuleContext, get_path
-from ._selectors import targets
 
 ID = "ha-replicas"
 TITLE = "Highly available workload with fewer than 2 replicas"
@@ -24,6 +23,14 @@ SCALED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 
 def autoscaler_minimum(ctx: RuleContext, manifest: Manifest) -> tuple[Manifest, int] | None:
     """The autoscaler that owns the workload's replica count and its minimum, if any."""
+    index = ctx.cache.get("autoscalers")
+    if index is None:
+        index = ctx.cache["autoscalers"] = _autoscaler_index(ctx)
+    return index.get((manifest.ref.namespace, manifest.ref.kind, manifest.ref.name))
+
+
+def _autoscaler_index(ctx: RuleContext) -> dict[tuple, tuple[Manifest, int]]:
+    """(namespace, target kind, target name) -> (autoscaler, its minimum replicas)."""
     scalers = ctx.policy.workload_checks.get("autoscalers") or {
         "HorizontalPodAutoscaler": {
             "min_field": "spec.minReplicas",
@@ -32,21 +39,26 @@ def autoscaler_minimum(ctx: RuleContext, manifest: Manifest) -> tuple[Manifest, 
         },
         "ScaledObject": {"min_field": "spec.minReplicaCount", "default": 0, "target": "spec.scaleTargetRef"},
     }
-    for other in ctx.manifests:
-        cfg = scalers.get(other.ref.kind)
-        if not cfg or other.ref.namespace != manifest.ref.namespace:
-            continue
-        default_kind = "Deployment" if other.ref.kind == "ScaledObject" else ""
-        if targets(manifest, get_path(other.obj, cfg["target"]), default_kind):
-            minimum = get_path(other.obj, cfg["min_field"])
-            return other, minimum if isinstance(minimum, int) else int(cfg["default"])
-    return None
+    index: dict[tuple, tuple[Manifest, int]] = {}
+    for kind, cfg in scalers.items():
+        for scaler in ctx.by_kind(kind):
+            target = get_path(scaler.obj, cfg["target"])
+            if not isinstance(target, dict):
+                continue
+            # KEDA's scaleTargetRef defaults to a Deployment; an HPA names its kind.
+            target_kind = target.get("kind") or ("Deployment" if kind == "ScaledObject" else "")
+            minimum = get_path(scaler.obj, cfg["min_field"])
+            index.setdefault(
+                (scaler.ref.namespace, target_kind, target.get("name")),
+                (scaler, minimum if isinstance(minimum, int) else int(cfg["default"])),
+            )
+    return index
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in ctx.templates:
         wtype = ctx.policy.types.get(info.workload_type or "")
-        if wtype is None or not wtype.high_availability or info.tpl.kind not in SCALED_KINDS or info.tpl.role:
+        if wtype is None or not wtype.high_availability or info.kind not in SCALED_KINDS or info.tpl.role:
             continue
         owner = autoscaler_minimum(ctx, info.manifest)
         if owner is not None:
@@ -64,12 +76,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             spec = info.manifest.obj.get("spec") or {}
             op = "replace" if "replicas" in spec else "add"
             fix = (
-                [{"op": "test", "path": "/spec/replicas", "value": spec.get("replicas")}]
-                if op == "replace"
-                else []
+                [{"op": "test", "path": "/spec/replicas", "value": spec.get("replicas")}] if op == "replace" else []
             ) + [{"op": op, "path": "/spec/replicas", "value": 2}]
-            message = (
-                f"{wtype.name} workload runs {replicas} replica(s) and no autoscaler; it needs at least 2"
-            )
+            message = f"{wtype.name} workload runs {replicas} replica(s) and no autoscaler; it needs at least 2"
             if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
                 yield found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
-from ._base import RuleContext
+from ._base import RuleContext, as_dict, as_list
 from ._selectors import selector_matches
 from .ha_replicas import SCALED_KINDS
 
@@ -30,17 +30,15 @@ def _spreads(spec: dict, labels: dict[str, str]) -> bool:
             and selector_matches(tsc.get("labelSelector"), labels)
         ):
             return True
-    anti = (spec.get("affinity") or {}).get("podAntiAffinity") or {}
-    terms = list(anti.get("requiredDuringSchedulingIgnoredDuringExecution") or [])
+    anti = as_dict(as_dict(spec.get("affinity")).get("podAntiAffinity"))
+    terms = list(as_list(anti.get("requiredDuringSchedulingIgnoredDuringExecution")))
     terms += [
         t.get("podAffinityTerm")
-        for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+        for t in as_list(anti.get("preferredDuringSchedulingIgnoredDuringExecution"))
         if isinstance(t, dict)
     ]
     return any(
-        isinstance(t, dict)
-        and t.get("topologyKey") == ZONE
-        and selector_matches(t.get("labelSelector"), labels)
+        isinstance(t, dict) and t.get("topologyKey") == ZONE and selector_matches(t.get("labelSelector"), labels)
         for t in terms
     )
 
@@ -48,12 +46,13 @@ def _spreads(spec: dict, labels: dict[str, str]) -> bool:
 def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in ctx.templates:
         wtype = ctx.policy.types.get(info.workload_type or "")
-        if wtype is None or not wtype.high_availability or info.tpl.kind not in SCALED_KINDS or info.tpl.role:
+        if wtype is None or not wtype.high_availability or info.kind not in SCALED_KINDS or info.tpl.role:
             continue
         labels = dict(info.tpl.pod_metadata.get("labels") or {})
         if _spreads(info.spec, labels):
             continue
-        selector = ((info.manifest.obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or labels
+        spec_selector = as_dict(as_dict(info.manifest.obj.get("spec")).get("selector"))
+        selector = as_dict(spec_selector.get("matchLabels")) or labels
         constraint = {
             "maxSkew": 1,
             "topologyKey": ZONE,
@@ -66,8 +65,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         else:
             fix = [{"op": "add", "path": base, "value": [constraint]}]
         message = (
-            f"{wtype.name} workload has no topologySpreadConstraint (or pod anti-affinity) on {ZONE} "
-            f"selecting its pods"
+            f"{wtype.name} workload has no topologySpreadConstraint (or pod anti-affinity) on {ZONE} selecting its pods"
         )
         if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
             yield found

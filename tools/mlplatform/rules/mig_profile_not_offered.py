@@ -46,9 +46,7 @@ def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
             if model is not None and profile not in model.mig_profiles:
                 note = f"; {model.name} has no profile {profile}"
             details.append(f"{pool.name} offers {layout}{note}")
-        problems.append(
-            f"requests nvidia.com/mig-{profile}, which no target MIG pool offers ({'; '.join(details)})"
-        )
+        problems.append(f"requests nvidia.com/mig-{profile}, which no target MIG pool offers ({'; '.join(details)})")
     return problems
 
 

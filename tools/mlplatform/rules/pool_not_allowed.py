@@ -26,7 +26,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         return
     policy = ctx.policy
     for info in ctx.templates:
-        if info.tpl.is_daemonset:
+        if info.is_daemonset:
             continue
         wtype = info.workload_type
         if wtype is None:

@@ -32,11 +32,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             {"op": op, "path": path, "value": wtype.priority_class}
         ]
         message = (
-            f"pod{info.where} of type {wtype.name} has priorityClassName {have!r}; "
-            f"required: {wtype.priority_class!r}"
+            f"pod{info.where} of type {wtype.name} has priorityClassName {have!r}; required: {wtype.priority_class!r}"
             if have
-            else f"pod{info.where} of type {wtype.name} sets no priorityClassName; required: "
-            f"{wtype.priority_class!r}"
+            else f"pod{info.where} of type {wtype.name} sets no priorityClassName; required: {wtype.priority_class!r}"
         )
         if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
             yield found

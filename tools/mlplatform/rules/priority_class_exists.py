@@ -19,7 +19,7 @@ RATIONALE = (
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    defined = {m.ref.name for m in ctx.manifests if m.ref.kind == "PriorityClass"}
+    defined = {m.ref.name for m in ctx.by_kind("PriorityClass")}
     defined |= set(
         ctx.policy.workload_checks.get("builtin_priority_classes")
         or ["system-cluster-critical", "system-node-critical"]
@@ -27,8 +27,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in ctx.templates:
         name = info.spec.get("priorityClassName")
         if isinstance(name, str) and name and name not in defined:
-            message = (
-                f"pod{info.where} names PriorityClass {name!r}, which cluster {ctx.name} does not define"
-            )
+            message = f"pod{info.where} names PriorityClass {name!r}, which cluster {ctx.name} does not define"
             if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
                 yield found

@@ -26,9 +26,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     for info in ctx.templates:
         missing: list[str] = []
         for fieldname, index, container in iter_containers(info):
-            resources = container.get("resources") if isinstance(container.get("resources"), dict) else {}
-            requests = resources.get("requests") if isinstance(resources.get("requests"), dict) else {}
-            limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+            resources = container.get("resources")
+            if not isinstance(resources, dict):
+                resources = {}
+            requests = resources.get("requests")
+            limits = resources.get("limits")
+            requests = requests if isinstance(requests, dict) else {}
+            limits = limits if isinstance(limits, dict) else {}
+            if all(r in requests or r in limits for r in need_requests) and all(r in limits for r in need_limits):
+                continue
             gaps = [f"requests.{r}" for r in need_requests if r not in requests and r not in limits]
             gaps += [f"limits.{r}" for r in need_limits if r not in limits]
             if gaps:

@@ -9,7 +9,7 @@ import yaml
 
 from ..model import Finding, Manifest, Pool, Severity
 from ..scheduling import GPU_RESOURCE
-from ._base import RuleContext, get_path
+from ._base import RuleContext, as_dict, as_list, get_path
 from ._gpu_system import chart_name, helm_values
 
 ID = "sharing-config-drift"
@@ -29,12 +29,8 @@ RATIONALE = (
 
 
 def _configmap(ctx: RuleContext, name: str, namespace: str | None) -> Manifest | None:
-    for m in ctx.manifests:
-        if (
-            m.ref.kind == "ConfigMap"
-            and m.ref.name == name
-            and (namespace is None or m.ref.namespace == namespace)
-        ):
+    for m in ctx.by_kind("ConfigMap"):
+        if m.ref.name == name and (namespace is None or m.ref.namespace == namespace):
             return m
     return None
 
@@ -63,8 +59,8 @@ class _Checker:
         )
         self.operator: Manifest | None = None
         self.values: dict = {}
-        for m in ctx.manifests:
-            if m.ref.kind == "HelmRelease" and chart_name(m) == "gpu-operator":
+        for m in ctx.by_kind("HelmRelease"):
+            if chart_name(m) == "gpu-operator":
                 self.operator, (self.values, _) = m, helm_values(ctx, m)
                 self.dp_name = get_path(self.values, "devicePlugin.config.name") or self.dp_name
                 self.dp_default = get_path(self.values, "devicePlugin.config.default") or self.dp_default
@@ -99,11 +95,10 @@ class _Checker:
                 None,
                 pool,
                 "gpu",
-                f"pool {pool.name}: no device-plugin ConfigMap {self.dp_name} is rendered "
-                f"for cluster {self.ctx.name}",
+                f"pool {pool.name}: no device-plugin ConfigMap {self.dp_name} is rendered for cluster {self.ctx.name}",
             )
             return None, None
-        text = (cm.obj.get("data") or {}).get(key)
+        text = as_dict(cm.obj.get("data")).get(key)
         config = _parse(text)
         if not isinstance(config, dict):
             self.on(
@@ -121,27 +116,22 @@ class _Checker:
         if config is None:
             return
         key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
-        ts = get_path(config, "sharing.timeSlicing") or {}
-        entries = [
-            r for r in ts.get("resources") or [] if isinstance(r, dict) and r.get("name") == GPU_RESOURCE
-        ]
+        ts = as_dict(get_path(config, "sharing.timeSlicing"))
+        entries = [r for r in as_list(ts.get("resources")) if isinstance(r, dict) and r.get("name") == GPU_RESOURCE]
         where = f"pool {pool.name} (entry {key!r} of ConfigMap {self.dp_name})"
         if not entries:
             self.on(
                 cm,
                 pool,
                 "gpu",
-                f"{where}: no time-slicing of nvidia.com/gpu; the pool file says "
-                f"{pool.gpu.replicas} replicas",
+                f"{where}: no time-slicing of nvidia.com/gpu; the pool file says {pool.gpu.replicas} replicas",
             )
             return
         replicas = entries[0].get("replicas")
         if replicas != pool.gpu.replicas:
             self.on(cm, pool, "gpu", f"{where}: {replicas} replicas, the pool file says {pool.gpu.replicas}")
         if ts.get("renameByDefault") or entries[0].get("rename"):
-            self.on(
-                cm, pool, "gpu", f"{where}: renames the shared resource; workloads request nvidia.com/gpu"
-            )
+            self.on(cm, pool, "gpu", f"{where}: renames the shared resource; workloads request nvidia.com/gpu")
         if bool(ts.get("failRequestsGreaterThanOne", False)) != bool(self.fail_gt_one):
             self.on(
                 cm,
@@ -165,9 +155,7 @@ class _Checker:
                     f"(one resource per profile, nvidia.com/mig-<profile>)",
                 )
             if get_path(config, "sharing.timeSlicing.resources"):
-                self.on(
-                    cm, pool, "gpu", f"{where}: time-slices the MIG pool's devices, the pool file does not"
-                )
+                self.on(cm, pool, "gpu", f"{where}: time-slices the MIG pool's devices, the pool file does not")
         if self.operator is not None:
             strategy = get_path(self.values, "mig.strategy") or "single"  # the chart's default
             if strategy != self.strategy:
@@ -184,17 +172,14 @@ class _Checker:
                 None,
                 pool,
                 "labels",
-                f"MIG pool {pool.name} has no nvidia.com/mig.config label: mig-manager "
-                f"applies no layout to its nodes",
+                f"MIG pool {pool.name} has no nvidia.com/mig.config label: mig-manager applies no layout to its nodes",
             )
             return
         mcm = _configmap(self.ctx, self.mp_name, self.mp_ns)
         if mcm is None:
-            self.on(
-                None, pool, "gpu", f"MIG pool {pool.name}: no mig-parted ConfigMap {self.mp_name} is rendered"
-            )
+            self.on(None, pool, "gpu", f"MIG pool {pool.name}: no mig-parted ConfigMap {self.mp_name} is rendered")
             return
-        parsed = _parse((mcm.obj.get("data") or {}).get(self.mp_key))
+        parsed = _parse(as_dict(mcm.obj.get("data")).get(self.mp_key))
         entries = get_path(parsed, "mig-configs") if isinstance(parsed, dict) else None
         entry = entries.get(name) if isinstance(entries, dict) else None
         if not isinstance(entry, list) or not entry:
@@ -207,14 +192,15 @@ class _Checker:
             return
         want = {str(k): int(v) for k, v in (pool.gpu.mig_layout or {}).items() if v}
         for part in entry:
-            have = {str(k): v for k, v in ((part or {}).get("mig-devices") or {}).items() if v}
-            if not (part or {}).get("mig-enabled") or have != want:
+            part = as_dict(part)
+            have = {str(k): v for k, v in as_dict(part.get("mig-devices")).items() if v}
+            if not part.get("mig-enabled") or have != want:
                 self.on(
                     mcm,
                     pool,
                     "gpu",
                     f"MIG pool {pool.name}: mig-parted config {name!r} sets "
-                    f"{have or 'MIG disabled'} on devices {(part or {}).get('devices')}; the pool file says "
+                    f"{have or 'MIG disabled'} on devices {part.get('devices')}; the pool file says "
                     f"{want}",
                 )
                 return

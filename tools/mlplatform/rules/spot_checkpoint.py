@@ -30,7 +30,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     names = set(cfg.get("volume_names") or ["checkpoints", "checkpoint"])
     durable = set(cfg.get("durable_volume_sources") or ["persistentVolumeClaim", "ephemeral", "csi"])
     for info in ctx.templates:
-        if info.tpl.is_daemonset:
+        if info.is_daemonset:
             continue
         spot = spot_targets(ctx, info.placement.selectable)
         if not spot:
@@ -46,10 +46,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             or any(str(r).startswith("nvidia.com/") for r in ((c.get("resources") or {}).get("limits") or {}))
         ]
         mounted = checkpoint_volumes and all(
-            any(
-                isinstance(m, dict) and m.get("name") in checkpoint_volumes
-                for m in c.get("volumeMounts") or []
-            )
+            any(isinstance(m, dict) and m.get("name") in checkpoint_volumes for m in c.get("volumeMounts") or [])
             for c in workers
         )
         if mounted:
@@ -57,8 +54,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         why = (
             "its checkpoint volume is not mounted by every worker container"
             if checkpoint_volumes
-            else f"it has neither the {annotation} annotation nor a durable volume named "
-            f"{' or '.join(sorted(names))}"
+            else f"it has neither the {annotation} annotation nor a durable volume named {' or '.join(sorted(names))}"
         )
         message = f"pod{info.where} can run on spot pool(s) {', '.join(spot)} but {why}"
         if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):

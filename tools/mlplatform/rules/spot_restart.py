@@ -25,7 +25,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     allowed = list(cfg.get("training_job_restart_policies") or ["OnFailure", "ExitCode", "Always"])
     min_backoff = int(cfg.get("min_backoff_limit", 1))
     for info in ctx.templates:
-        if info.tpl.is_daemonset:
+        if info.is_daemonset:
             continue
         spot = spot_targets(ctx, info.placement.selectable)
         if not spot:
@@ -38,8 +38,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             policy = rspec.get("restartPolicy") if isinstance(rspec, dict) else None
             if policy not in allowed:
                 problem = (
-                    f"replica {tpl.role} has restartPolicy {policy or 'unset (Never)'}; "
-                    f"use one of {', '.join(allowed)}"
+                    f"replica {tpl.role} has restartPolicy {policy or 'unset (Never)'}; use one of {', '.join(allowed)}"
                 )
                 path = pointer(*replica_path, "restartPolicy")
                 fix = (
@@ -54,9 +53,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             job_spec = get_path_tuple(info.manifest.obj, tpl.path[:-1])
             backoff = job_spec.get("backoffLimit") if isinstance(job_spec, dict) else None
             if isinstance(backoff, int) and backoff < min_backoff:
-                problem = (
-                    f"backoffLimit {backoff} never retries after a spot interruption (needs >= {min_backoff})"
-                )
+                problem = f"backoffLimit {backoff} never retries after a spot interruption (needs >= {min_backoff})"
         elif tpl.kind == "Pod" and get_path(info.spec, "restartPolicy") != "Always":
             problem = "a bare Pod is not recreated when its node is reclaimed; run it from a Job"
         if problem:

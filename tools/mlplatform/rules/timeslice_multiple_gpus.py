@@ -21,11 +21,8 @@ RATIONALE = (
 
 
 def time_sliced_targets(ctx: RuleContext, selectable: list[str]) -> list[str]:
-    return [
-        name
-        for name in selectable
-        if (pool := ctx.pools.get(name)) and pool.gpu and pool.gpu.sharing == "time-slicing"
-    ]
+    replicas = ctx.time_sliced_replicas
+    return [name for name in selectable if name in replicas]
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
