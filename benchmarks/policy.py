@@ -91,9 +91,7 @@ def pod_spec(rng: random.Random, wtype: str, broken: bool, app: str) -> dict[str
         ],
     }
     tolerations = (
-        [{"key": "gpu", "operator": "Equal", "value": toleration, "effect": "NoSchedule"}]
-        if toleration
-        else []
+        [{"key": "gpu", "operator": "Equal", "value": toleration, "effect": "NoSchedule"}] if toleration else []
     )
     if wtype == "training-spot":
         tolerations.append({"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"})
@@ -195,9 +193,7 @@ def system_objects() -> list[Manifest]:
         {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": n}, "value": 1}
         for n in ("production-inference", "critical-agents", "batch")
     ]
-    out = [
-        Manifest("production", o, Provenance("infrastructure/generated.yaml", 1)) for o in [plugin, *classes]
-    ]
+    out = [Manifest("production", o, Provenance("infrastructure/generated.yaml", 1)) for o in [plugin, *classes]]
     # The GPU-sharing ConfigMaps `mlplatform gen` writes for the production pool file.
     for path in sorted((REPO / "infrastructure").glob("**/production/generated/*-config.yaml")):
         for doc in load_documents(path):
@@ -241,10 +237,7 @@ def main() -> None:
         f"all rules, best of {args.repeat}: {best_cpu:.3f} s CPU ({best_wall:.3f} s wall) -> "
         f"{templates / best_cpu:,.0f} pod templates/s on one core (target >= 20,000/s)"
     )
-    print(
-        "findings by rule: "
-        + ", ".join(f"{k}={v}" for k, v in sorted(Counter(f.rule for f in findings).items()))
-    )
+    print("findings by rule: " + ", ".join(f"{k}={v}" for k, v in sorted(Counter(f.rule for f in findings).items())))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import stat
@@ -75,9 +76,9 @@ def test_fix_touches_only_the_target_document(tmp_path: Path):
     ]
     new_text, applied, skipped = fix_file(path, [_finding(fix)])
     assert skipped == [] and len(applied) == 1
-    expected = MULTI_DOC.replace(
-        "priorityClassName: 'batch'", "priorityClassName: 'production-inference'"
-    ).replace("        - {key: gpu, operator: Exists}\n", "")
+    expected = MULTI_DOC.replace("priorityClassName: 'batch'", "priorityClassName: 'production-inference'").replace(
+        "        - {key: gpu, operator: Exists}\n", ""
+    )
     assert new_text == expected  # comments, quoting, flow style and the other documents kept byte for byte
 
 
@@ -104,9 +105,7 @@ def test_a_fix_whose_test_fails_changes_nothing(tmp_path: Path):
     result = apply_fixes(repo, [_finding(stale)])
     assert result.applied == [] and "does not apply" in result.skipped[0][1]
     assert path.read_text() == MULTI_DOC
-    good = [
-        {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"}
-    ]
+    good = [{"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"}]
     result = apply_fixes(repo, [_finding(good)])
     assert list(result.changed_files) == ["apps/x.yaml"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o640  # atomic replace keeps the file mode
@@ -151,9 +150,7 @@ def _check(repo: Path, crd_schemas: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(
-    repo_copy: Path, repo_root: Path, crd_schemas
-):
+def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Path, repo_root: Path, crd_schemas):
     injected: dict[Path, str] = {}  # file -> the rule its injection violates
 
     # 1. A production inference Deployment loses its PriorityClass.
@@ -198,11 +195,26 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(
     _edit(path, "--cuda-memory-fraction=0.25", "--cuda-memory-fraction=0.90")
     injected[path] = "timeslice-multiple-gpus"
     # 4. The spot training job would no longer be restarted after an interruption.
-    path = _find_doc(
-        repo_copy, lambda o: o.get("kind") == "PyTorchJob" and _workload_type(o) == "training-spot"
-    )
+    path = _find_doc(repo_copy, lambda o: o.get("kind") == "PyTorchJob" and _workload_type(o) == "training-spot")
     _edit(path, "restartPolicy: OnFailure", "restartPolicy: Never")
     injected[path] = "spot-restart"
+
+    # 5. The GPU operator's DaemonSets lose their toleration for the `gpu` taint (the fix appends one).
+    operator_path = _find_doc(
+        repo_copy,
+        lambda o: (
+            o.get("kind") == "HelmRelease"
+            and ((o.get("spec") or {}).get("chart") or {}).get("spec", {}).get("chart") == "gpu-operator"
+        ),
+    )
+    text = operator_path.read_text()
+    block = re.search(r"(?m)^(\s+)daemonsets:\n(?:\1 .*\n)*?\1  tolerations:\n((?:\1    .*\n)+)", text)
+    assert block, "gpu-operator values have no daemonsets.tolerations list"
+    items = block.group(2)
+    gpu_item = re.search(r"(?m)^( +)- key: gpu\n\1  operator: Exists\n(?:\1  effect: .*\n)?", items)
+    assert gpu_item, items
+    operator_injected = text.replace(items, items.replace(gpu_item.group(0), ""), 1)
+    operator_path.write_text(operator_injected)
 
     before_fix = {p: p.read_text() for p in injected}
     proc = run_cli("fix", "--repo", str(repo_copy))
@@ -211,44 +223,21 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(
         rel = path.relative_to(repo_copy)
         assert path.read_text() == (repo_root / rel).read_text(), f"{rel} differs from the original after fix"
         assert before_fix[path] != path.read_text()
+    # The appended toleration is the only change to the operator's file.
+    changes = [
+        line
+        for line in difflib.unified_diff(
+            operator_injected.splitlines(), operator_path.read_text().splitlines(), lineterm="", n=0
+        )
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    assert changes and all(line.startswith("+") for line in changes), changes
+    assert "key: gpu" in "".join(changes) and "operator: Exists" in "".join(changes)
     # Nothing else changed anywhere in the copy.
     for path in repo_copy.rglob("*"):
-        if path.is_file() and path not in injected:
+        if path.is_file() and path not in injected and path != operator_path:
             assert path.read_bytes() == (repo_root / path.relative_to(repo_copy)).read_bytes(), path
 
     after = _check(repo_copy, crd_schemas)
-    left = [f for f in after["findings"] if f["rule"] in set(injected.values()) | {"gpu-memory-uncapped"}]
-    assert left == []
-
-
-def test_fix_adds_missing_daemonset_tolerations_without_other_changes(repo_copy: Path, crd_schemas):
-    path = _find_doc(
-        repo_copy,
-        lambda o: (
-            o.get("kind") == "HelmRelease"
-            and ((o.get("spec") or {}).get("chart") or {}).get("spec", {}).get("chart") == "gpu-operator"
-        ),
-    )
-    text = path.read_text()
-    block = re.search(r"(?m)^(\s+)daemonsets:\n(?:\1 .*\n)*?\1  tolerations:\n((?:\1    .*\n)+)", text)
-    assert block, "gpu-operator values have no daemonsets.tolerations list"
-    items = block.group(2)
-    gpu_item = re.search(r"(?m)^( +)- key: gpu\n\1  operator: Exists\n(?:\1  effect: .*\n)?", items)
-    assert gpu_item, items
-    injected = text.replace(items, items.replace(gpu_item.group(0), ""), 1)
-    path.write_text(injected)
-    assert any(f["rule"] == "gpu-daemonset-coverage" for f in _check(repo_copy, crd_schemas)["findings"])
-
-    proc = run_cli("fix", "--repo", str(repo_copy))
-    assert proc.returncode == 0, proc.stderr
-    fixed = path.read_text()
-    import difflib
-
-    changes = [
-        line
-        for line in difflib.unified_diff(injected.splitlines(), fixed.splitlines(), lineterm="", n=0)
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
-    assert changes and all(line.startswith("+") for line in changes), changes  # only added lines
-    assert "key: gpu" in "".join(changes) and "operator: Exists" in "".join(changes)
-    assert not any(f["rule"] == "gpu-daemonset-coverage" for f in _check(repo_copy, crd_schemas)["findings"])
+    fixed_rules = set(injected.values()) | {"gpu-memory-uncapped", "gpu-daemonset-coverage"}
+    assert [f for f in after["findings"] if f["rule"] in fixed_rules] == []

@@ -95,9 +95,7 @@ def _check(repo: Path, crd_schemas: Path) -> dict:
 
 def _drop_gpu_toleration(doc: Any) -> None:
     for tpl in _templates(doc):
-        tpl["spec"]["tolerations"] = [
-            t for t in tpl["spec"].get("tolerations") or [] if t.get("key") != "gpu"
-        ]
+        tpl["spec"]["tolerations"] = [t for t in tpl["spec"].get("tolerations") or [] if t.get("key") != "gpu"]
 
 
 def _mig_to_4g(doc: Any) -> None:
@@ -138,9 +136,7 @@ def _no_checkpoint(doc: Any) -> None:
 
 def _uncap(doc: Any) -> None:
     for tpl in _templates(doc):
-        (tpl.get("metadata") or {}).get("annotations", {}).pop(
-            "mlplatform.example.com/gpu-memory-fraction", None
-        )
+        (tpl.get("metadata") or {}).get("annotations", {}).pop("mlplatform.example.com/gpu-memory-fraction", None)
         for c in tpl["spec"]["containers"]:
             for field in ("args", "command"):
                 if c.get(field):
@@ -155,18 +151,14 @@ def _uncap(doc: Any) -> None:
 
 def _operator_without_gpu_toleration(doc: Any) -> None:
     values = doc["spec"]["values"]
-    values["daemonsets"]["tolerations"] = [
-        t for t in values["daemonsets"]["tolerations"] if t.get("key") != "gpu"
-    ]
+    values["daemonsets"]["tolerations"] = [t for t in values["daemonsets"]["tolerations"] if t.get("key") != "gpu"]
 
 
 def test_each_mutation_is_an_error_on_the_mutated_object(repo_copy: Path, crd_schemas: Path):
     taken: set[tuple[str, str]] = set()
     expected: list[tuple[str, str, str, str]] = []  # (rule, file, kind, name)
 
-    def expect(
-        rule: str, predicate: Callable[[Any], bool], change: Callable[[Any], Any]
-    ) -> tuple[str, str, str]:
+    def expect(rule: str, predicate: Callable[[Any], bool], change: Callable[[Any], Any]) -> tuple[str, str, str]:
         file, kind, name = mutate(repo_copy, predicate, change, taken)
         expected.append((rule, file, kind, name))
         return file, kind, name
@@ -197,9 +189,7 @@ def test_each_mutation_is_an_error_on_the_mutated_object(repo_copy: Path, crd_sc
     # Drop the memory cap of a time-sliced GPU workload.
     expect(
         "gpu-memory-uncapped",
-        lambda d: (
-            _type(d) in ("training", "fine-tuning", "research") and "nvidia.com/gpu" in _gpu_resources(d)
-        ),
+        lambda d: _type(d) in ("training", "fine-tuning", "research") and "nvidia.com/gpu" in _gpu_resources(d),
         _uncap,
     )
     # Spot training without a checkpoint.
@@ -208,8 +198,7 @@ def test_each_mutation_is_an_error_on_the_mutated_object(repo_copy: Path, crd_sc
     expect(
         "gpu-daemonset-coverage",
         lambda d: (
-            d.get("kind") == "HelmRelease"
-            and d["spec"].get("chart", {}).get("spec", {}).get("chart") == "gpu-operator"
+            d.get("kind") == "HelmRelease" and d["spec"].get("chart", {}).get("spec", {}).get("chart") == "gpu-operator"
         ),
         _operator_without_gpu_toleration,
     )
@@ -217,11 +206,7 @@ def test_each_mutation_is_an_error_on_the_mutated_object(repo_copy: Path, crd_sc
     yaml_targets = []
     for path in sorted(repo_copy.glob("apps/**/*.yaml")):
         for doc in _yaml().load_all(path.read_text()):
-            if (
-                isinstance(doc, dict)
-                and mig_inference(doc)
-                and ("Deployment", doc["metadata"]["name"]) not in taken
-            ):
+            if isinstance(doc, dict) and mig_inference(doc) and ("Deployment", doc["metadata"]["name"]) not in taken:
                 yaml_targets.append((path.relative_to(repo_copy).as_posix(), doc))
     assert yaml_targets, "no production inference Deployment left to drop the PDB of"
     deployment_file, deployment = yaml_targets[0]

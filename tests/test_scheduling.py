@@ -129,9 +129,7 @@ def requirements(draw):
     return expr
 
 
-terms = st.lists(
-    st.fixed_dictionaries({"matchExpressions": st.lists(requirements(), max_size=3)}), max_size=3
-)
+terms = st.lists(st.fixed_dictionaries({"matchExpressions": st.lists(requirements(), max_size=3)}), max_size=3)
 
 
 # ---------------------------------------------------------------- property tests
@@ -147,9 +145,7 @@ def test_toleration_matches_reference(tol, taint):
 @given(st.lists(tolerations(), max_size=3), st.lists(taints, max_size=3))
 def test_untolerated_are_the_blocking_unmatched_taints(tols, node_taints):
     expected = [
-        t
-        for t in node_taints
-        if t.effect != "PreferNoSchedule" and not any(ref_tolerates(tol, t) for tol in tols)
+        t for t in node_taints if t.effect != "PreferNoSchedule" and not any(ref_tolerates(tol, t) for tol in tols)
     ]
     assert untolerated(tols, node_taints) == expected
 
@@ -165,9 +161,7 @@ def test_requirement_matches_reference(expr, labels):
 def test_node_affinity_matches_reference(node_terms, labels):
     spec = {
         "affinity": {
-            "nodeAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": node_terms}
-            }
+            "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": node_terms}}
         }
     }
     assert (match_node_selection(spec, labels) is None) == ref_selects(node_terms, labels)

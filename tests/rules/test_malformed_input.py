@@ -97,11 +97,7 @@ def _deployment(spec, labels) -> Manifest:
     st.one_of(
         junk,
         st.fixed_dictionaries(
-            {
-                "mlplatform.example.com/workload-type": st.sampled_from(
-                    ["production-inference", "training-spot", "x"]
-                )
-            }
+            {"mlplatform.example.com/workload-type": st.sampled_from(["production-inference", "training-spot", "x"])}
         ),
     ),
 )
@@ -137,8 +133,7 @@ def test_rules_survive_junk_supporting_objects(values, data, pdb_spec, scaler_sp
         "spec": scaler_spec,
     }
     manifests = [
-        Manifest("production", o, Provenance("infrastructure/x.yaml", 1))
-        for o in (release, config, pdb, scaler)
+        Manifest("production", o, Provenance("infrastructure/x.yaml", 1)) for o in (release, config, pdb, scaler)
     ]
     workload = _deployment(
         {"containers": [{"name": "a", "resources": {"limits": {"nvidia.com/mig-1g.10gb": 1}}}]},

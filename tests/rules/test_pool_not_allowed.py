@@ -12,7 +12,4 @@ def test_messages(good_and_bad):
     assert "can land on pool(s) a100-mig; allowed: a100-timeslice" in bad["bad-batch-on-mig"]
     assert "unknown workload type 'gaming'" in bad["bad-unknown-type"]
     assert "can land on pool(s) a100-timeslice; allowed: cpu" in bad["bad-untyped-gpu"]
-    assert (
-        "(replica Worker) of type training can land on pool(s) a100-timeslice-spot"
-        in (bad["bad-training-on-spot"])
-    )
+    assert "(replica Worker) of type training can land on pool(s) a100-timeslice-spot" in (bad["bad-training-on-spot"])

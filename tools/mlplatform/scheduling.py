@@ -103,9 +103,7 @@ def untolerated(tolerations: Iterable[Any], taints: Iterable[Taint]) -> list[Tai
     """The taints that keep the pod off the node: NoSchedule/NoExecute taints no toleration matches."""
     tols = [t for t in tolerations if isinstance(t, Mapping)]
     return [
-        taint
-        for taint in taints
-        if taint.effect in BLOCKING_EFFECTS and not any(tolerates(t, taint) for t in tols)
+        taint for taint in taints if taint.effect in BLOCKING_EFFECTS and not any(tolerates(t, taint) for t in tols)
     ]
 
 
@@ -354,9 +352,7 @@ def _selection_key(tolerations: Any, node_selector: Any, node_affinity: Any) -> 
     """A cheap, hashable stand-in for the scheduling constraints; repr() for shapes it does not expect."""
     try:
         key = (
-            tuple(
-                (t.get("key"), t.get("operator"), t.get("value"), t.get("effect")) for t in tolerations or ()
-            ),
+            tuple((t.get("key"), t.get("operator"), t.get("value"), t.get("effect")) for t in tolerations or ()),
             tuple(node_selector.items()) if node_selector else (),
             tuple(
                 (_exprs(t.get("matchExpressions")), _exprs(t.get("matchFields")))
@@ -440,9 +436,7 @@ class PoolIndex:
             }
         else:
             reasons = dict(reasons)
-        return Placement(
-            fits=fits, reasons=reasons, selectable=[v.pool.name for v in selectable], requests=reqs
-        )
+        return Placement(fits=fits, reasons=reasons, selectable=[v.pool.name for v in selectable], requests=reqs)
 
 
 def resource_shortfall(requests: Mapping[str, int], free: Mapping[str, int]) -> str | None:
@@ -456,10 +450,7 @@ def resource_shortfall(requests: Mapping[str, int], free: Mapping[str, int]) -> 
         if wanted > have:
             if have <= 0:
                 return f"no node of the pool offers {resource}"
-            return (
-                f"{resource}: requests {_show(resource, wanted)}, "
-                f"a node has {_show(resource, have)} allocatable"
-            )
+            return f"{resource}: requests {_show(resource, wanted)}, a node has {_show(resource, have)} allocatable"
     return None
 
 

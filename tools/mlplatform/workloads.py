@@ -77,8 +77,13 @@ def _get(obj: Any, path: tuple[str | int, ...]) -> Any:
     return obj
 
 
+_INT32_MAX = 2**31 - 1  # replica fields are int32 in the Kubernetes API
+
+
 def _int_or(value: Any, default: int | None) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+    if not isinstance(value, int) or isinstance(value, bool):
+        return default
+    return max(0, min(value, _INT32_MAX))
 
 
 def _template(manifest: Manifest, obj: dict, path: tuple, replicas: int | None, **kw: Any) -> PodTemplate | None:

@@ -68,8 +68,13 @@ class Demand:
     not_modelled: list[Manifest] = field(default_factory=list)
 
 
+INT32_MAX = 2**31 - 1  # replica counts are int32 in the Kubernetes API; the API server rejects larger values
+
+
 def _int(value: Any, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return default
+    return min(value, INT32_MAX)
 
 
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:

@@ -92,9 +92,7 @@ def command(repo: Path, clusters: tuple[str, ...], placement: bool, fmt: str | N
 
         config = open_config(repo)
         rows = [
-            row
-            for ctx in cluster_contexts(config.repo, config, list(clusters) or None)
-            for row in placement_rows(ctx)
+            row for ctx in cluster_contexts(config.repo, config, list(clusters) or None) for row in placement_rows(ctx)
         ]
         click.echo(json.dumps({"placements": rows}, indent=2) if fmt == "json" else _placement_text(rows))
         return

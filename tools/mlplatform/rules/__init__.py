@@ -97,15 +97,27 @@ def run_rules_with(ctx: ClusterContext, policy: Policy, only: set[str] | None = 
 
 def run_rules(ctx: ClusterContext) -> list[Finding]:
     policy = load_policy(ctx.repo, ctx.cluster)
-    findings = [
-        Finding(
-            POLICY_CONFIG_ID,
-            Severity.WARNING,
-            f"{path} is missing: the rules that read it use built-in defaults",
-            cluster=ctx.cluster,
-            file=path,
-            line=1,
+    findings: list[Finding] = []
+    if len(policy.missing) == len(policy.files):
+        # A repository without policies/ (a fixture, a new project): the rules run on built-in defaults.
+        findings.append(
+            Finding(
+                POLICY_CONFIG_ID,
+                Severity.INFO,
+                "no policies/ directory: the policy rules use built-in defaults and know no workload types",
+                cluster=ctx.cluster,
+            )
         )
-        for path in policy.missing
-    ]
+    else:
+        findings += [
+            Finding(
+                POLICY_CONFIG_ID,
+                Severity.WARNING,
+                f"{path} is missing: the rules that read it use built-in defaults",
+                cluster=ctx.cluster,
+                file=path,
+                line=1,
+            )
+            for path in policy.missing
+        ]
     return findings + run_rules_with(ctx, policy)

@@ -1,0 +1,53 @@
+"""policies/*.yaml: loaded as data, per-cluster overrides, clear errors, and defaults when absent."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from rulekit import REPO, make_context
+
+from mlplatform.errors import InputError
+from mlplatform.rules import load_policy, run_rules
+
+
+def test_repository_policies_load():
+    policy = load_policy(REPO, "production")
+    assert policy.missing == []
+    assert policy.types["production-inference"].pools == ["a100-mig"]
+    assert policy.types["training"].pools == ["a100-timeslice", "h100-timeslice"]
+    assert policy.types["training-spot"].pools == ["a100-timeslice-spot"]
+    assert policy.types["fine-tuning"].pools == ["h100-timeslice"]
+    assert all(policy.types[t].pools == ["cpu"] for t in ("agents", "mlops", "control"))
+    assert policy.types["production-inference"].high_availability
+
+
+def test_cluster_override_replaces_a_type(tmp_path: Path):
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    path = tmp_path / "policies" / "workload-pools.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "clusters: {}",
+            "clusters:\n  staging:\n    types:\n      research:\n        pools: [a100-timeslice, h100-timeslice]\n",
+        )
+    )
+    assert load_policy(tmp_path, "staging").types["research"].pools == ["a100-timeslice", "h100-timeslice"]
+    assert load_policy(tmp_path, "production").types["research"].pools == ["a100-timeslice"]
+
+
+def test_malformed_policy_names_file_and_line(tmp_path: Path):
+    shutil.copytree(REPO / "policies", tmp_path / "policies")
+    path = tmp_path / "policies" / "workload-pools.yaml"
+    path.write_text(path.read_text().replace("  research:\n    pools: [a100-timeslice]", "  research: [a100]"))
+    with pytest.raises(InputError) as err:
+        load_policy(tmp_path, "production")
+    assert err.value.file == "policies/workload-pools.yaml" and err.value.line > 1
+
+
+def test_without_policies_the_rules_run_on_defaults(tmp_path: Path):
+    ctx = make_context([])
+    ctx.repo = tmp_path
+    findings = run_rules(ctx)
+    notes = [f for f in findings if f.rule == "policy-config"]
+    assert len(notes) == 1 and notes[0].severity.value == "info"
