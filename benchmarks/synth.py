@@ -20,6 +20,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -463,7 +464,9 @@ def generate(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="directory to write (replaced if it exists)")
+    parser.add_argument(
+        "out", type=Path, nargs="?", help="directory to write (replaced); default: a smoke run in a temp dir"
+    )
     parser.add_argument("--clusters", type=int, default=2)
     parser.add_argument("--apps", type=int, default=50, help="apps per cluster")
     parser.add_argument("--no-gen", action="store_true", help="skip `mlplatform gen` (GPU-sharing ConfigMaps)")
@@ -474,6 +477,11 @@ def main(argv: list[str] | None = None) -> int:
         help="apps per Flux Kustomization (0: all apps in one)",
     )
     args = parser.parse_args(argv)
+    if args.out is None:  # `make bench` runs every benchmark script without arguments: generate and discard
+        with tempfile.TemporaryDirectory(prefix="synth-") as tmp:
+            size = generate(Path(tmp) / "repo", args.clusters, args.apps, not args.no_gen, args.apps_per_kustomization)
+            print(f"(smoke run) {size.clusters} clusters x {size.apps} apps = {size.objects} rendered objects")
+        return 0
     size = generate(args.out, args.clusters, args.apps, gen=not args.no_gen, per_group=args.apps_per_kustomization)
     print(f"{args.out}: {size.clusters} clusters x {size.apps} apps = {size.objects} rendered objects")
     return 0

@@ -155,3 +155,11 @@ def test_the_unrolled_shape_check_agrees_with_the_generic_one(spec):
     from mlplatform.rules._shape import POD_SPEC, misfit, pod_spec_misfit
 
     assert (pod_spec_misfit(spec) is None) == (misfit(spec, POD_SPEC, "template.spec") is None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(junk, st.dictionaries(keys, junk, max_size=4)))
+def test_the_unrolled_metadata_check_agrees_with_the_generic_one(meta):
+    from mlplatform.rules._shape import METADATA, metadata_misfit, misfit
+
+    assert (metadata_misfit(meta, "m") is None) == (misfit(meta, METADATA, "m") is None)

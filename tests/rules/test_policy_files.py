@@ -51,3 +51,16 @@ def test_without_policies_the_rules_run_on_defaults(tmp_path: Path):
     findings = run_rules(ctx)
     notes = [f for f in findings if f.rule == "policy-config"]
     assert len(notes) == 1 and notes[0].severity.value == "info"
+
+
+def test_rule_runs_restore_the_garbage_collector_even_in_threads():
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlplatform.rules import run_rules_with
+
+    policy = load_policy(REPO, "production")
+    assert gc.isenabled()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: run_rules_with(make_context([]), policy), range(8)))
+    assert gc.isenabled()

@@ -16,7 +16,7 @@ from ..model import Finding, Manifest, Pool, Severity
 from ..scheduling import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Placement, PoolIndex, pod_requests
 from ..workloads import PodTemplate, containers, pod_templates
 from ._policy import Policy
-from ._shape import METADATA, misfit, pod_spec_misfit
+from ._shape import metadata_misfit, pod_spec_misfit
 
 EXEMPT_PREFIX = "mlplatform.example.com/exempt-"
 
@@ -203,9 +203,9 @@ def build_context(ctx: ClusterContext, policy: Policy) -> RuleContext:
             continue
         meta = obj.get("metadata")
         namespace = (meta.get("namespace") or None) if isinstance(meta, dict) else None
-        bad_meta = misfit(meta, METADATA, "metadata")
+        bad_meta = metadata_misfit(meta, "metadata")
         for tpl in pod_templates(manifest):
-            bad = bad_meta or misfit(tpl.pod_metadata, METADATA, "template.metadata") or pod_spec_misfit(tpl.pod_spec)
+            bad = bad_meta or metadata_misfit(tpl.pod_metadata, "template.metadata") or pod_spec_misfit(tpl.pod_spec)
             if bad:
                 # Schema validation reports the exact problem; the rules cannot read this template.
                 rctx.skipped.append((manifest, bad))
