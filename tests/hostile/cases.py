@@ -241,6 +241,14 @@ def parent_escape(repo: Path, outside: Path) -> None:
     replace_kustomization(repo, "parent-escape.kustomization.yaml")
 
 
+def kustomize_fields_escape(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "kustomize-fields-escape.kustomization.yaml")
+
+
+def openapi_escape(repo: Path, outside: Path) -> None:
+    replace_kustomization(repo, "openapi-escape.kustomization.yaml")
+
+
 def remote_base(repo: Path, outside: Path) -> None:
     replace_kustomization(repo, "remote-base.kustomization.yaml")
 
@@ -364,6 +372,8 @@ CASES = [
     Case("newline-in-file-name", newline_in_file_name, ("ird.yaml",)),
     Case("non-utf8-file-name", non_utf8_file_name, ("-name.yaml",)),
     Case("parent-escape", parent_escape, ("passwd", "hostname", "app-00000")),
+    Case("kustomize-fields-escape", kustomize_fields_escape, ("/etc/", "app-00000")),
+    Case("openapi-escape", openapi_escape, ("/etc/passwd", "app-00000")),
     Case("remote-base", remote_base, ("github.com", "app-00000")),
     Case("http-resource", http_resource, ("169.254.169.254", "app-00000")),
     Case("helm-chart", helm_chart, ("helm", "app-00000")),

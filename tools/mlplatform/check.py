@@ -166,13 +166,12 @@ def _render_plain_directory(
                 doc.text = yaml.safe_dump(doc.obj, sort_keys=False)
     if options.patches or options.images or options.components or options.name_prefix or options.name_suffix:
         out.findings.append(
-            Finding(
-                rule="render/unsupported-field",
-                severity=Severity.INFO,
-                cluster=cluster,
-                file=ks.file,
-                line=ks.line_of("spec"),
-                message=f"Kustomization {ks.id}: patches, images, components and name prefixes are not "
+            ks.finding(
+                "render/unsupported-field",
+                Severity.INFO,
+                cluster,
+                ks.line_of("spec"),
+                f"Kustomization {ks.id}: patches, images, components and name prefixes are not "
                 f"applied when rendering a path without kustomization.yaml ({ks.path}); add one to check "
                 "them",
             )
@@ -297,13 +296,12 @@ def render_cluster(
                 if not flux.is_self_source(ks, self_sources):
                     if (ks.source_kind, ks.source_namespace, ks.source_name) in graph.sources:
                         result.findings.append(
-                            Finding(
-                                rule="flux/external-source",
-                                severity=Severity.INFO,
-                                cluster=cluster,
-                                file=ks.file,
-                                line=ks.line_of("spec", "sourceRef"),
-                                message=f"Kustomization {ks.id} reads {ks.source_kind} {ks.source_name}, "
+                            ks.finding(
+                                "flux/external-source",
+                                Severity.INFO,
+                                cluster,
+                                ks.line_of("spec", "sourceRef"),
+                                f"Kustomization {ks.id} reads {ks.source_kind} {ks.source_name}, "
                                 "not this repository: its objects are not rendered",
                             )
                         )
@@ -335,13 +333,12 @@ def render_cluster(
         for ks in scan.kustomizations:
             if ks not in roots and getattr(graph.kustomizations.get(ks.key), "rendered_by", None) is None:
                 result.findings.append(
-                    Finding(
-                        rule="flux/not-applied",
-                        severity=Severity.WARNING,
-                        cluster=cluster,
-                        file=ks.file,
-                        line=ks.line,
-                        message=f"Kustomization {ks.id} is in clusters/{cluster}/ but no Flux Kustomization "
+                    ks.finding(
+                        "flux/not-applied",
+                        Severity.WARNING,
+                        cluster,
+                        ks.line,
+                        f"Kustomization {ks.id} is in clusters/{cluster}/ but no Flux Kustomization "
                         "applies it "
                         f"(is it listed in the kustomization.yaml of {root_path}?)",
                     )
@@ -622,6 +619,23 @@ def kubernetes_version_for(config: Config, pool_file: PoolFile | None) -> str:
     )
 
 
+def _schema_step(
+    timings: dict[str, float], config: Config, manifests: list[Manifest], pool_file: PoolFile | None
+) -> list[Finding]:
+    """Schema validation of `manifests`, for the Kubernetes version of the config or the pool file."""
+    from . import schema
+
+    return _step(
+        "schema",
+        timings,
+        schema.validate_manifests,
+        manifests,
+        kubernetes_version=kubernetes_version_for(config, pool_file),
+        schema_locations=config.resolved_schema_locations(),
+        strict=config.strict,
+    )
+
+
 def _check_cluster(
     repo: Path,
     config: Config,
@@ -630,7 +644,7 @@ def _check_cluster(
     cache: SourceCache,
     steps_lock: threading.Lock,
 ) -> tuple[list[Finding], int, dict[str, float]]:
-    from . import pool_rules, rules, schema
+    from . import pool_rules, rules
     from .capacity import fit
 
     timings: dict[str, float] = {}
@@ -646,17 +660,7 @@ def _check_cluster(
         ctx = ClusterContext(
             repo=repo, config=config, cluster=cluster, manifests=rendered.manifests, pool_file=pool_file
         )
-        findings.extend(
-            _step(
-                "schema",
-                timings,
-                schema.validate_manifests,
-                rendered.manifests,
-                kubernetes_version=kubernetes_version_for(config, pool_file),
-                schema_locations=config.resolved_schema_locations(),
-                strict=config.strict,
-            )
-        )
+        findings.extend(_schema_step(timings, config, rendered.manifests, pool_file))
         if pool_file is not None:
             findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog))
         findings.extend(_step("rules", timings, rules.run_rules, ctx))
@@ -732,8 +736,6 @@ def run_validate(
     repo: Path, config: Config, files: list[Path] | None = None, clusters: list[str] | None = None
 ) -> CheckResult:
     """YAML and schema validation only: of the rendered clusters, or of the given files as they are."""
-    from . import schema
-
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cache = SourceCache()
@@ -757,18 +759,8 @@ def run_validate(
                 if isinstance(doc.data, dict) and not _is_build_input(doc.data):
                     manifests.append(Manifest("", plain(doc.data), Provenance(shown, doc.line)))
         counts["files"] = len(manifests)
-        version = config.kubernetes_version or DEFAULT_KUBERNETES_VERSION
-        findings.extend(
-            _step(
-                "schema",
-                timings,
-                schema.validate_manifests,
-                manifests,
-                kubernetes_version=version,
-                schema_locations=config.resolved_schema_locations(),
-                strict=config.strict,
-            )
-        )
+        # files outside any cluster have no pool file: the version comes from the config or the default
+        findings.extend(_schema_step(timings, config, manifests, None))
         for f in findings:
             if f.cluster == "":
                 f.cluster = None
@@ -783,17 +775,7 @@ def run_validate(
             findings.extend(f for f in rendered.findings if f.rule not in GRAPH_RULES)
             counts[name] = len(rendered.manifests)
             pool_file, _ = _load_pools(repo, name)
-            findings.extend(
-                _step(
-                    "schema",
-                    timings,
-                    schema.validate_manifests,
-                    rendered.manifests,
-                    kubernetes_version=kubernetes_version_for(config, pool_file),
-                    schema_locations=config.resolved_schema_locations(),
-                    strict=config.strict,
-                )
-            )
+            findings.extend(_schema_step(timings, config, rendered.manifests, pool_file))
     timings["total"] = time.perf_counter() - started
     return CheckResult(
         findings=_dedupe(findings),

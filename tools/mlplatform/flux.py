@@ -12,7 +12,7 @@ from typing import Any
 from .errors import InputError
 from .model import Finding, Manifest, Severity
 from .render import FluxBuildOptions, rel, safe_resolve
-from .yamlio import LineDict, load_documents
+from .yamlio import LineDict, load_documents, plain
 
 KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io"
 SOURCE_GROUPS = ("source.toolkit.fluxcd.io", "source.extensions.fluxcd.io")
@@ -147,6 +147,10 @@ class FluxKustomization:
     def directory(self, repo: Path) -> Path:
         return repo / normalize_path(self.path)
 
+    def finding(self, rule: str, severity: Severity, cluster: str, line: int, message: str) -> Finding:
+        """A finding about this Kustomization, at `line` of the file that defines it."""
+        return Finding(rule=rule, severity=severity, cluster=cluster, file=self.file, line=line, message=message)
+
 
 def normalize_path(path: str) -> str:
     """A Flux `path` relative to the source root ("./apps/x" -> "apps/x"; "" or "./" -> ".").
@@ -185,8 +189,8 @@ def parse_kustomization(
     components = spec.get("components") if isinstance(spec.get("components"), list) else []
     options = FluxBuildOptions(
         target_namespace=str(spec["targetNamespace"]) if spec.get("targetNamespace") else None,
-        patches=[_plain(p) for p in patches if isinstance(p, dict)],
-        images=[_plain(i) for i in images if isinstance(i, dict)],
+        patches=[plain(p) for p in patches if isinstance(p, dict)],
+        images=[plain(i) for i in images if isinstance(i, dict)],
         components=[str(c) for c in components if isinstance(c, str)],
         name_prefix=str(spec["namePrefix"]) if spec.get("namePrefix") else None,
         name_suffix=str(spec["nameSuffix"]) if spec.get("nameSuffix") else None,
@@ -218,14 +222,6 @@ def parse_source(obj: dict[str, Any], file: str, line: int) -> FluxSource:
         file=file,
         line=line,
     )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------- static scan of clusters/<cluster>/
@@ -406,37 +402,34 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
         for dep in ks.depends_on:
             if (dep.namespace, dep.name) not in graph.kustomizations:
                 findings.append(
-                    Finding(
-                        rule="flux/depends-on-missing",
-                        severity=Severity.ERROR,
-                        cluster=cluster,
-                        file=ks.file,
-                        line=dep.line,
-                        message=f"Kustomization {ks.id} dependsOn {dep.namespace}/{dep.name}, which no Flux "
+                    ks.finding(
+                        "flux/depends-on-missing",
+                        Severity.ERROR,
+                        cluster,
+                        dep.line,
+                        f"Kustomization {ks.id} dependsOn {dep.namespace}/{dep.name}, which no Flux "
                         f"Kustomization of cluster {cluster} defines (Flux waits for it forever)",
                     )
                 )
         source_key = (ks.source_kind, ks.source_namespace, ks.source_name)
         if not ks.source_kind or not ks.source_name:
             findings.append(
-                Finding(
-                    rule="flux/source-missing",
-                    severity=Severity.ERROR,
-                    cluster=cluster,
-                    file=ks.file,
-                    line=ks.line_of("spec"),
-                    message=f"Kustomization {ks.id} has no sourceRef kind and name",
+                ks.finding(
+                    "flux/source-missing",
+                    Severity.ERROR,
+                    cluster,
+                    ks.line_of("spec"),
+                    f"Kustomization {ks.id} has no sourceRef kind and name",
                 )
             )
         elif source_key not in graph.sources:
             findings.append(
-                Finding(
-                    rule="flux/source-missing",
-                    severity=Severity.ERROR,
-                    cluster=cluster,
-                    file=ks.file,
-                    line=ks.line_of("spec", "sourceRef"),
-                    message=f"Kustomization {ks.id} has sourceRef {ks.source_kind} {ks.source_namespace}/"
+                ks.finding(
+                    "flux/source-missing",
+                    Severity.ERROR,
+                    cluster,
+                    ks.line_of("spec", "sourceRef"),
+                    f"Kustomization {ks.id} has sourceRef {ks.source_kind} {ks.source_namespace}/"
                     f"{ks.source_name}, which no object of cluster {cluster} defines",
                 )
             )
@@ -445,24 +438,22 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
         target = repo / normalize_path(ks.path)
         if leaves_repository(repo, ks.path):
             findings.append(
-                Finding(
-                    rule="flux/path-outside-repository",
-                    severity=Severity.ERROR,
-                    cluster=cluster,
-                    file=ks.file,
-                    line=ks.line_of("spec", "path"),
-                    message=f"Kustomization {ks.id} path '{ks.path}' leaves the repository",
+                ks.finding(
+                    "flux/path-outside-repository",
+                    Severity.ERROR,
+                    cluster,
+                    ks.line_of("spec", "path"),
+                    f"Kustomization {ks.id} path '{ks.path}' leaves the repository",
                 )
             )
         elif not target.is_dir():
             findings.append(
-                Finding(
-                    rule="flux/path-missing",
-                    severity=Severity.ERROR,
-                    cluster=cluster,
-                    file=ks.file,
-                    line=ks.line_of("spec", "path"),
-                    message=f"Kustomization {ks.id} path '{ks.path}' is not a directory of the repository",
+                ks.finding(
+                    "flux/path-missing",
+                    Severity.ERROR,
+                    cluster,
+                    ks.line_of("spec", "path"),
+                    f"Kustomization {ks.id} path '{ks.path}' is not a directory of the repository",
                 )
             )
     for cycle in find_cycles(graph):

@@ -64,38 +64,41 @@ def iter_yaml_files(repo: Path, findings: list[Finding]) -> Iterator[Path]:
                 continue
             child = current / name
             if child.is_symlink():
-                target = _escapes(repo_real, child)
-                if target is not None:
-                    findings.append(_symlink_finding(repo, child, target))
+                finding = _symlink_finding(repo, repo_real, child)
+                if finding is not None:
+                    findings.append(finding)
                 continue  # os.walk does not follow directory symlinks; ones inside are walked at their target
             kept.append(name)
         dirnames[:] = kept
         for name in sorted(filenames):
             path = current / name
-            if path.is_symlink():
-                target = _escapes(repo_real, path)
-                if target is not None:
-                    findings.append(_symlink_finding(repo, path, target))
-                    continue
+            finding = _symlink_finding(repo, repo_real, path)
+            if finding is not None:
+                findings.append(finding)
+                continue
             if name.endswith(YAML_SUFFIXES):
                 yield path
 
 
-def _symlink_finding(repo: Path, path: Path, target: Path) -> Finding:
+def _error(rule: str, file: str, line: int, message: str) -> Finding:
+    """Every hygiene finding is an error about a file, not about a cluster."""
+    return Finding(rule=rule, severity=Severity.ERROR, file=file, line=line, message=message)
+
+
+def _symlink_finding(repo: Path, repo_real: Path, path: Path) -> Finding | None:
+    """A finding for a symlink that leaves the repository or loops; None for anything else."""
+    if not path.is_symlink():
+        return None
+    target = _escapes(repo_real, path)
+    if target is None:
+        return None
     if target == path:  # _escapes could not resolve it
-        return Finding(
-            rule="yaml/symlink-loop",
-            severity=Severity.ERROR,
-            file=_rel(repo, path),
-            line=1,
-            message="symlink loop: the link never reaches a file",
-        )
-    return Finding(
-        rule="yaml/symlink-outside-repository",
-        severity=Severity.ERROR,
-        file=_rel(repo, path),
-        line=1,
-        message=f"symlink points outside the repository ({printable(str(target))}); Flux's source would not "
+        return _error("yaml/symlink-loop", _rel(repo, path), 1, "symlink loop: the link never reaches a file")
+    return _error(
+        "yaml/symlink-outside-repository",
+        _rel(repo, path),
+        1,
+        f"symlink points outside the repository ({printable(str(target))}); Flux's source would not "
         "contain it and tools refuse to follow it",
     )
 
@@ -105,62 +108,43 @@ def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bo
     try:
         size = path.stat().st_size
     except OSError as exc:
-        return [
-            Finding(
-                rule="yaml/unreadable",
-                severity=Severity.ERROR,
-                file=file,
-                line=1,
-                message=f"cannot read: {exc.strerror}",
-            )
-        ]
+        return [_error("yaml/unreadable", file, 1, f"cannot read: {exc.strerror}")]
     if size > MAX_FILE_BYTES:
         # never read it: a manifest this size is a mistake (or an attack), not configuration
         return [
-            Finding(
-                rule="yaml/too-large",
-                severity=Severity.ERROR,
-                file=file,
-                line=1,
-                message=f"file is {size // (1024 * 1024)} MiB, over the {MAX_FILE_BYTES // (1024 * 1024)} "
+            _error(
+                "yaml/too-large",
+                file,
+                1,
+                f"file is {size // (1024 * 1024)} MiB, over the {MAX_FILE_BYTES // (1024 * 1024)} "
                 "MiB limit for a YAML file",
             )
         ]
     docs = cache.documents(path)
     if isinstance(docs, InputError):
-        return [
-            Finding(
-                rule=yaml_rule(docs.message),
-                severity=Severity.ERROR,
-                file=file,
-                line=docs.line or 1,
-                message=docs.message,
-            )
-        ]
+        return [_error(yaml_rule(docs.message), file, docs.line or 1, docs.message)]
     findings: list[Finding] = []
     objects_expected = expect_objects or file.split("/", 1)[0] in OBJECT_DIRS
     for doc in docs:
         if doc.data is None:
             if len(docs) > 1:
                 findings.append(
-                    Finding(
-                        rule="yaml/empty-document",
-                        severity=Severity.ERROR,
-                        file=file,
-                        line=doc.line,
-                        message=f"document {doc.index + 1} of {len(docs)} is empty (a stray '---'?)",
+                    _error(
+                        "yaml/empty-document",
+                        file,
+                        doc.line,
+                        f"document {doc.index + 1} of {len(docs)} is empty (a stray '---'?)",
                     )
                 )
             continue
         if objects_expected and not isinstance(doc.data, dict):
             kind = "a list" if isinstance(doc.data, list) else f"a {type(doc.data).__name__} scalar"
             findings.append(
-                Finding(
-                    rule="yaml/not-an-object",
-                    severity=Severity.ERROR,
-                    file=file,
-                    line=doc.line,
-                    message=f"document {doc.index + 1} is {kind}, not a Kubernetes object (a "
+                _error(
+                    "yaml/not-an-object",
+                    file,
+                    doc.line,
+                    f"document {doc.index + 1} is {kind}, not a Kubernetes object (a "
                     "mapping with apiVersion, kind and metadata)",
                 )
             )
@@ -174,11 +158,10 @@ def check_files(
     repo_real = repo.resolve()
     findings: list[Finding] = []
     for path in files:
-        if path.is_symlink():
-            target = _escapes(repo_real, path)
-            if target is not None:
-                findings.append(_symlink_finding(repo, path, target))
-                continue
+        finding = _symlink_finding(repo, repo_real, path)
+        if finding is not None:
+            findings.append(finding)
+            continue
         findings.extend(check_file(repo, path, cache, expect_objects=expect_objects))
     return findings
 

@@ -149,11 +149,7 @@ class _Parser:
             self.expect_close()
             return _substr(self.value(name, ":", start), args)
         if ch in (",", "^"):
-            op = ch
-            self.pos += 1
-            if self.peek() == ch:
-                op += ch
-                self.pos += 1
+            op = self.operator(ch)
             self.expect_close()
             value = self.value(name, op, start)
             if op == "^":
@@ -164,11 +160,7 @@ class _Parser:
                 return value[:1].lower() + value[1:]
             return value.lower()
         if ch in ("#", "%"):
-            op = ch
-            self.pos += 1
-            if self.peek() == ch:
-                op += ch
-                self.pos += 1
+            op = self.operator(ch)
             pattern = self.param("}", escapes=True)
             self.expect_close()
             return _trim(self.value(name, op, start), op, pattern)
@@ -186,6 +178,14 @@ class _Parser:
             self.expect_close()
             return _replace(self.value(name, op, start), op, pattern, replacement)
         raise self.error("missing closing brace")
+
+    def operator(self, ch: str) -> str:
+        """Consume the operator `ch` at the cursor, or its doubled form (`^^`, `,,`, `##`, `%%`)."""
+        self.pos += 1
+        if self.peek() == ch:
+            self.pos += 1
+            return ch + ch
+        return ch
 
     def default(self, name: str, op: str, width: int, start: int) -> str:
         self.pos += width

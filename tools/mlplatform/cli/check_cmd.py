@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..check import CheckResult, run_check
+from ..config import Config
 from ..model import Finding, Severity
 from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option, resolve_format
 
@@ -86,19 +87,23 @@ def finish(result: CheckResult, fmt: str | None) -> None:
     sys.exit(EXIT_FINDINGS if result.errors else EXIT_OK)
 
 
-def overrides(
-    schema_locations: tuple[str, ...], kubernetes_version: str | None, strict: bool | None, jobs: int | None
-) -> dict[str, Any]:
-    return {
-        "schema_locations": [
-            str(Path(s)) if "://" not in s and "{{" not in s else s for s in schema_locations
-        ]
-        if schema_locations
-        else None,
-        "kubernetes_version": kubernetes_version,
-        "strict": strict,
-        "jobs": jobs,
-    }
+def open_check_config(
+    repo: Path,
+    schema_locations: tuple[str, ...],
+    kubernetes_version: str | None,
+    strict: bool | None,
+    jobs: int | None,
+) -> Config:
+    """The config of check and validate, with their common_options applied over it."""
+    # A relative --schema-location is relative to where the user runs the command, not to the repository.
+    locations = [str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations]
+    return open_config(
+        repo,
+        schema_locations=locations or None,
+        kubernetes_version=kubernetes_version,
+        strict=strict,
+        jobs=jobs,
+    )
 
 
 @click.command(name="check")
@@ -116,11 +121,7 @@ def command(
     jobs: int | None,
 ) -> None:
     """Render every cluster and run every check: schemas, Flux graph, rules, generated files, capacity."""
-    # A relative --schema-location is relative to where the user runs the command, not to the repository.
-    locations = tuple(
-        str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations
-    )
-    config = open_config(repo, **overrides(locations, kubernetes_version, strict, jobs))
+    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
     result = run_check(config.repo, config, list(clusters) or None)
     click.echo(f"kustomize: {result.kustomize}", err=True)
     finish(result, fmt)

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from ..check import run_validate
-from .check_cmd import common_options, finish, overrides
-from .common import cluster_option, guarded, open_config, repo_option
+from .check_cmd import common_options, finish, open_check_config
+from .common import cluster_option, guarded, repo_option
 
 
 @click.command(name="validate")
@@ -28,10 +28,7 @@ def command(
     files: tuple[Path, ...],
 ) -> None:
     """Validate YAML and schemas of FILES as they are, or (no FILES) of every rendered cluster."""
-    locations = tuple(
-        str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations
-    )
-    config = open_config(repo, **overrides(locations, kubernetes_version, strict, jobs))
+    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
     result = run_validate(config.repo, config, [f.absolute() for f in files] or None, list(clusters) or None)
     if not files:
         click.echo(f"kustomize: {result.kustomize}", err=True)
