@@ -32,6 +32,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES_PER_FILE = 50
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Write shared dicts out in full, as kustomize does: rendered manifests never hold anchors or aliases."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def default_crd_schemas() -> Path:
     shared = os.environ.get("MLPLATFORM_SHARED")
     return (Path(shared) if shared else REPO_ROOT.parent / "shared") / "crd-schemas"
@@ -137,7 +144,7 @@ def generate(count: int, directory: Path) -> list[tuple[Path, int]]:
     for start in range(0, count, RESOURCES_PER_FILE):
         docs = [resource(i) for i in range(start, min(start + RESOURCES_PER_FILE, count))]
         path = directory / f"manifests-{start // RESOURCES_PER_FILE:04d}.yaml"
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
+        path.write_text(yaml.dump_all(docs, Dumper=_NoAliasDumper, sort_keys=False), encoding="utf-8")
         files.append((path, len(docs)))
     return files
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,10 +203,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+# An alias (`*name` after a space, `[`, `{` or `,`) is what makes a document expand; text without one cannot
+# be an alias bomb, so the expansion walk is skipped for it. A `*` inside a plain scalar only costs the walk.
+_ALIAS_TOKEN = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]", re.MULTILINE)
+
+
 def iter_documents(text: str) -> Iterator[Document]:
     """Yield each document with its start line; raise yaml.YAMLError (with problem_mark) on bad YAML."""
     loader = _Loader(text)
-    may_alias = "&" in text
+    may_alias = _ALIAS_TOKEN.search(text) is not None
     try:
         index = 0
         while loader.check_node():
