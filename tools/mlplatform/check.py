@@ -19,6 +19,7 @@ from .config import DEFAULT_KUBERNETES_VERSION, Config
 from .context import ClusterContext
 from .errors import InputError, ToolError
 from .model import Finding, Manifest, ObjectRef, PoolFile, Provenance, Severity
+from .progress import progress
 from .provenance import ProvenanceIndex, build_index
 from .render import (
     KustomizeTool,
@@ -141,7 +142,8 @@ def _render_plain_directory(
                     out.tree.name_suffixes |= sub.name_suffixes
                     if not sub.blocking:
                         built = build(
-                            tool, repo, entry, sub, flux.FluxBuildOptions(), cluster=cluster, timeout=timeout
+                            tool, repo, entry, sub, flux.FluxBuildOptions(), cluster=cluster, timeout=timeout,
+                            memo=cache.builds,
                         )
                         out.docs.extend(built.docs)
                         out.findings.extend(built.findings)
@@ -195,7 +197,7 @@ def _render_one(
         tree = walk_kustomization(repo, directory, cluster, cache)
         out = KustomizationRender(ks=ks, tree=tree, findings=list(tree.findings))
         if not tree.blocking:
-            built = build(tool, repo, directory, tree, ks.options, cluster=cluster, timeout=timeout)
+            built = build(tool, repo, directory, tree, ks.options, cluster=cluster, timeout=timeout, memo=cache.builds)
             out.docs = built.docs
             out.findings.extend(built.findings)
     assert out.tree is not None
@@ -684,7 +686,11 @@ def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> 
     findings: list[Finding] = []
     counts: dict[str, int] = {}
     steps_lock = threading.Lock()
-    with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
+    # Progress shows only on a terminal and only for runs longer than a couple of seconds (progress.py).
+    with (
+        progress("check", total=len(names) + 1) as bar,
+        ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool,
+    ):
         futures = {
             name: pool.submit(_check_cluster, repo, config, name, tool, cache, steps_lock) for name in names
         }
@@ -693,12 +699,14 @@ def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> 
         with steps_lock:
             findings.extend(_step("gen", timings, gen.check_drift, repo))
         timings["repo_steps"] = time.perf_counter() - step
+        bar.advance(note="repository files")
         for name, future in futures.items():
             cluster_findings, count, cluster_timings = future.result()
             findings.extend(cluster_findings)
             counts[name] = count
             for key, value in cluster_timings.items():
                 timings[f"{name}.{key}"] = value
+            bar.advance(note=name)
     timings["total"] = time.perf_counter() - started
     return CheckResult(
         findings=_dedupe(findings),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -73,11 +75,24 @@ class SourceCache:
 
     def __init__(self) -> None:
         self._docs: dict[Path, list[Document] | InputError] = {}
+        # The same file is asked for thousands of times (every kustomization and object that names it);
+        # resolving its path each time (an lstat per component) cost more than parsing it. Keyed by the path
+        # as given, then by the resolved path so two spellings of one file still share one parse.
+        self._by_given: dict[Path, list[Document] | InputError] = {}
+        self.builds = BuildMemo()
         self._lock = threading.Lock()
         # one lock per file, so that hygiene and a render thread never parse the same file twice at once
         self._file_locks: dict[Path, threading.Lock] = {}
 
     def documents(self, path: Path) -> list[Document] | InputError:
+        cached = self._by_given.get(path)
+        if cached is not None:
+            return cached
+        result = self._documents_resolved(path)
+        self._by_given[path] = result
+        return result
+
+    def _documents_resolved(self, path: Path) -> list[Document] | InputError:
         key = safe_resolve(path)
         if key is None:
             return InputError("symlink loop", str(path), 1)
@@ -571,6 +586,86 @@ def _overlay_text(repo: Path, overlay_dir: Path, directory: Path, options: FluxB
     return yaml.safe_dump(spec, sort_keys=False)
 
 
+class BuildMemo:
+    """kustomize's output per build input, so identical builds in one run execute once.
+
+    A fleet of clusters whose overlays reference the same bases runs byte-identical builds (same kustomization
+    text, same files at the same relative paths); kustomize is most of the run time, so each is run once. The
+    key hashes every file under each kustomization directory the build reaches (generator inputs included),
+    plus its resources and patches, by path relative to the build root, plus the Flux build options. Only
+    successful builds are shared: a failure is re-run so its messages name the caller's own files. Callers
+    get kustomize's text, never shared parsed objects (each cluster substitutes into its own copies).
+    """
+
+    MAX_FILES = 5000  # a build reaching more files than this is keyed by no one: it simply runs
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _MemoEntry] = {}
+        self._digests: dict[Path, bytes] = {}
+        self.hits = 0
+
+    def _digest(self, path: Path) -> bytes:
+        known = self._digests.get(path)
+        if known is not None:
+            return known
+        try:
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                # never follow: the link text and where it lands decide what kustomize reads
+                digest = b"link:" + os.readlink(path).encode("utf-8", "surrogateescape") + str(
+                    safe_resolve(path)).encode("utf-8", "surrogateescape")
+            elif stat.S_ISREG(info.st_mode):
+                digest = hashlib.sha256(path.read_bytes()).digest()
+            else:
+                digest = b"special"  # a FIFO or device is never opened
+        except OSError:
+            digest = b"unreadable"
+        self._digests[path] = digest
+        return digest
+
+    def key(self, directory: Path, tree: KustTree, options: FluxBuildOptions) -> str | None:
+        files: set[Path] = set(tree.resource_files) | set(tree.patch_files) | set(tree.kustomization_files)
+        for kfile in tree.kustomization_files:
+            for root, dirs, names in os.walk(kfile.parent):  # does not follow directory links
+                dirs[:] = [d for d in dirs if not d.startswith(".")]
+                files.update(Path(root) / name for name in names)
+                if len(files) > self.MAX_FILES:
+                    return None
+        digest = hashlib.sha256(repr(options).encode())
+        for path in sorted(files):
+            digest.update(os.path.relpath(path, directory).encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(self._digest(path) + b"\0")
+        return digest.hexdigest()
+
+    def run(self, key: str | None, compute: Any) -> tuple[int, str, str]:
+        if key is None:
+            return compute()
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if owner:
+                entry = self._entries[key] = _MemoEntry()
+        if owner:
+            try:
+                entry.result = compute()
+            finally:
+                entry.done.set()
+            return entry.result
+        entry.done.wait()
+        if entry.result is None or entry.result[0] != 0:
+            return compute()
+        with self._lock:
+            self.hits += 1
+        return entry.result
+
+
+@dataclass
+class _MemoEntry:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[int, str, str] | None = None
+
+
 def run_kustomize(tool: KustomizeTool, directory: Path, timeout: float) -> tuple[int, str, str]:
     try:
         proc = subprocess.run(
@@ -597,16 +692,23 @@ def build(
     *,
     cluster: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    memo: BuildMemo | None = None,
 ) -> BuildResult:
     """Build one kustomization directory (already walked and found safe) with the real kustomize."""
     result = BuildResult()
-    if options.empty():
-        code, out, err = run_kustomize(tool, directory, timeout)
-    else:
+
+    def run() -> tuple[int, str, str]:
+        if options.empty():
+            return run_kustomize(tool, directory, timeout)
         with tempfile.TemporaryDirectory(prefix="mlplatform-flux-") as tmp:
             overlay = Path(tmp)
             (overlay / "kustomization.yaml").write_text(_overlay_text(repo, overlay, directory, options))
-            code, out, err = run_kustomize(tool, overlay, timeout)
+            return run_kustomize(tool, overlay, timeout)
+
+    if memo is None:
+        code, out, err = run()
+    else:
+        code, out, err = memo.run(memo.key(directory, tree, options), run)
     if code != 0:
         message = _kustomize_error(err, repo)
         file, line = _locate_error(repo, tree, message)
