@@ -35,7 +35,17 @@ class Cap:
     # JSON pointer (relative to the container) and the replacement text, when a fix can rewrite it
     path: str | None = None
     original: Any = None
-    template: str | None = None  # the original string with {} where the number goes
+    template: str | None = None  # the original string with _SLOT where the number goes
+
+
+# Marks where the number goes in a cap's template. The surrounding text is the user's own (shell arguments such
+# as `${JOB_COMPLETION_INDEX}` carry braces), so the number is spliced in, never put through str.format.
+_SLOT = "\x00"
+
+
+def fill(template: str, number: str) -> str:
+    before, _, after = template.partition(_SLOT)
+    return before + number + after
 
 
 def _float(text: str) -> float | None:
@@ -68,10 +78,10 @@ def find_cap(
                 if item == flag and i + 1 < len(items):
                     value = _float(str(items[i + 1]))
                     if value is not None:
-                        return Cap(value, f"{flag} {items[i + 1]}", pointer(fieldname, i + 1), items[i + 1], "{}")
+                        return Cap(value, f"{flag} {items[i + 1]}", pointer(fieldname, i + 1), items[i + 1], _SLOT)
                 match = _flag_pattern(flag).search(item)
                 if match and (value := _float(match.group(2))) is not None:
-                    template = item[: match.start(2)] + "{}" + item[match.end(2) :]
+                    template = item[: match.start(2)] + _SLOT + item[match.end(2) :]
                     return Cap(
                         value,
                         f"{flag}{match.group(1)}{match.group(2)}",
@@ -90,7 +100,7 @@ def find_cap(
                         f"env {var['name']}={var['value']}",
                         pointer("env", i, "value"),
                         var["value"],
-                        "{}",
+                        _SLOT,
                     )
     if annotations is None:
         return None
@@ -139,7 +149,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if cap.path and cap.template:
                     new = math.floor(limit * 100) / 100
                     path = info.tpl.pointer + pointer(fieldname, index) + cap.path
-                    text = cap.template.format(f"{new:.2f}")
+                    text = fill(cap.template, f"{new:.2f}")
                     fix = [
                         {"op": "test", "path": path, "value": cap.original},
                         {"op": "replace", "path": path, "value": text},
