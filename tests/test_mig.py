@@ -178,3 +178,18 @@ def test_cli_layouts_json() -> None:
     assert {"3g.71gb": 1, "2g.35gb": 1, "1g.18gb": 2} in body["layouts"]
     assert all(validate_layout("H200-141GB", layout)[0] for layout in body["layouts"])
     assert len(body["layouts"]) == len(valid_layouts("H200-141GB"))
+
+
+def test_cli_profile_the_gpu_lacks_is_an_invalid_layout_not_a_usage_error():
+    """ARCHITECTURE.md: `mig validate --format json` answers {"valid": false, ...} with exit 1 for a layout the
+    GPU cannot hold; 3g.40gb exists only on 80 GB parts (REFERENCE.md section 1)."""
+    result = run_cli("mig", "validate", "--gpu", "A100-40GB", "--format", "json", "3g.40gb=1")
+    assert result.returncode == 1, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["valid"] is False and "3g.40gb is not a MIG profile of A100-40GB" in answer["reason"]
+
+
+def test_cli_text_that_is_no_profile_is_a_usage_error():
+    result = run_cli("mig", "validate", "--gpu", "A100-40GB", "--format", "json", "foo=1")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "not a MIG profile name: 'foo'" in result.stderr

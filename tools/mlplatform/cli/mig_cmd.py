@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -20,6 +21,9 @@ def command() -> None:
     """MIG layouts: check one, or list every valid one (NVIDIA placement rules)."""
 
 
+_PROFILE_NAME = re.compile(r"[1-7]g\.[0-9]+gb(\+me)?")
+
+
 def _parse_layout(items: tuple[str, ...], profiles: list[str], gpu: str) -> dict[str, int]:
     if not items:
         raise ToolError("give at least one PROFILE=COUNT, e.g. 3g.40gb=1")
@@ -29,8 +33,10 @@ def _parse_layout(items: tuple[str, ...], profiles: list[str], gpu: str) -> dict
         name = name.strip()
         if not sep or not count.strip().isdigit():
             raise ToolError(f"expected PROFILE=COUNT with a whole number, got {item!r}")
-        if name not in profiles:
-            raise ToolError(f"unknown MIG profile {name!r} for {gpu} (profiles: {', '.join(profiles)})")
+        # A well-formed profile the GPU lacks (3g.40gb on an A100-40GB) is an invalid layout, answered with
+        # valid: false (exit 1) like any other; only text that is no MIG profile at all is a usage error.
+        if name not in profiles and not _PROFILE_NAME.fullmatch(name):
+            raise ToolError(f"not a MIG profile name: {name!r} (profiles of {gpu}: {', '.join(profiles)})")
         layout[name] = layout.get(name, 0) + int(count)
     return layout
 
