@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 # Where CI finds the CRD schemas; .mlplatform.yaml names the same path for a plain `mlplatform check`.
 SHARED ?= ../shared
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: check test setup lint checkov bench clean
 

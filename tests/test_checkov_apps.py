@@ -13,6 +13,9 @@ import pytest
 
 from mlplatform.model import Manifest, Provenance
 
+# One worker runs this module, so its module-scoped checkov run happens once under pytest-xdist.
+pytestmark = pytest.mark.xdist_group("checkov-apps")
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "checkov_rendered.py"
 

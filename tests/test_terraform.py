@@ -20,6 +20,9 @@ import yaml
 from mlplatform.model import SHARING_MODES, TAINT_EFFECTS
 from mlplatform.pool_rules import CAPACITY_TYPES
 
+# One worker runs this module, so its module-scoped checkov run happens once under pytest-xdist.
+pytestmark = pytest.mark.xdist_group("checkov-terraform")
+
 REPO = Path(__file__).resolve().parent.parent
 TERRAFORM = REPO / "terraform"
 TF_FILES = sorted(p for p in TERRAFORM.rglob("*.tf") if ".terraform" not in p.parts)
