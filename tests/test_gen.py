@@ -264,3 +264,61 @@ pools:
       mig_layout: {{"3g.40gb": 2}}
 """)
     return repo
+
+
+# ---------------------------------------------------------------- unloadable pool files and --cluster
+
+
+def test_yaml_syntax_error_in_a_pool_file_is_a_finding_for_gen_check(repo_copy: Path) -> None:
+    pool_file = pool_file_path(repo_copy, "staging")
+    pool_file.write_text(pool_file.read_text() + "  broken: [unclosed\n")
+    result = run_cli("gen", "--check", "--repo", str(repo_copy))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error: pools/invalid: ",
+                     result.stdout, re.MULTILINE), result.stdout
+    # The other cluster is still compared (and is up to date).
+    assert "production" not in result.stdout
+    findings = gen.check_drift(repo_copy)
+    assert [(f.rule, f.cluster) for f in findings] == [("pools/invalid", "staging")]
+    assert findings[0].line and findings[0].line > 1
+
+
+def test_gen_skips_a_cluster_whose_pool_file_cannot_be_loaded(repo_copy: Path) -> None:
+    staging = gen.generated_dir(repo_copy, "staging") / gen.DEVICE_PLUGIN_FILE
+    staging_before = staging.read_bytes()
+    pool_file = pool_file_path(repo_copy, "staging")
+    pool_file.write_text("pools: [unclosed\n")
+    old = "      sharing: time-slicing\n      replicas: 4"
+    _edit(pool_file_path(repo_copy, "production"), old, old.replace("4", "3"))
+
+    result = run_cli("gen", "--repo", str(repo_copy))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error: pools/invalid: invalid YAML",
+                     result.stdout, re.MULTILINE), result.stdout
+    # The loadable cluster is written; the broken one keeps its files untouched.
+    assert "wrote infrastructure/controllers/production/generated/device-plugin-config.yaml" in result.stdout
+    assert "staging/generated" not in result.stdout
+    assert staging.read_bytes() == staging_before
+
+
+def test_gen_cluster_limits_generation_and_check(repo_copy: Path) -> None:
+    for cluster in CLUSTERS:
+        (gen.generated_dir(repo_copy, cluster) / gen.MIG_PARTED_FILE).unlink()
+    check = run_cli("gen", "--check", "--cluster", "staging", "--repo", str(repo_copy))
+    assert check.returncode == 1
+    assert "staging/generated/mig-parted-config.yaml" in check.stdout and "production" not in check.stdout
+
+    written = run_cli("gen", "--cluster", "staging", "--repo", str(repo_copy))
+    assert written.returncode == 0, written.stderr
+    assert (gen.generated_dir(repo_copy, "staging") / gen.MIG_PARTED_FILE).is_file()
+    assert not (gen.generated_dir(repo_copy, "production") / gen.MIG_PARTED_FILE).exists()
+    assert run_cli("gen", "--check", "--cluster", "staging", "--repo", str(repo_copy)).returncode == 0
+    assert run_cli("gen", "--check", "--repo", str(repo_copy)).returncode == 1
+
+
+def test_gen_unknown_cluster_is_exit_2(repo_root: Path) -> None:
+    result = run_cli("gen", "--check", "--cluster", "nope", "--repo", str(repo_root))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "unknown cluster(s): nope" in result.stderr

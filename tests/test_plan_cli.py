@@ -310,6 +310,7 @@ def test_base_ref_that_does_not_exist_exits_2_and_leaves_no_worktree(
 ) -> None:
     result = cli(kustomize_bin, "--repo", str(git_repo), "--base", "no-such-branch")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: unknown git ref 'no-such-branch'", result.stderr
     assert len(git(git_repo, "worktree", "list").strip().splitlines()) == 1
 
 

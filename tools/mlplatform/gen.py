@@ -185,6 +185,9 @@ def render_kustomization(pool_file: PoolFile) -> str:
     return "\n".join(lines) + "\n"
 
 
+RULE_POOLS_INVALID = "pools/invalid"  # the rule `check` reports an unloadable pool file with
+
+
 def _clusters(repo: Path) -> list[str]:
     root = repo / "terraform" / "environments"
     if not root.is_dir():
@@ -192,12 +195,42 @@ def _clusters(repo: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and pool_file_path(repo, p.name).is_file())
 
 
-def generate_sets(repo: Path) -> list[GeneratedSet]:
-    """The generated files of every cluster that has a pool file."""
+def clusters_with_pool_files(repo: Path) -> list[str]:
+    """The clusters `gen` writes files for: those with a pool file."""
+    return _clusters(repo.resolve())
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What `gen` produces: the files of each cluster whose pool file loads, and a finding per one that
+    does not (a YAML syntax error is a finding about that file, as in `check`, not a tool failure)."""
+
+    sets: list[GeneratedSet]
+    findings: list[Finding]
+
+
+def _selected(repo: Path, clusters: list[str] | None) -> list[str]:
+    available = _clusters(repo)
+    return available if clusters is None else [c for c in available if c in set(clusters)]
+
+
+def generate_all(repo: Path, clusters: list[str] | None = None) -> Generation:
+    """The generated files of every selected cluster (default: all) that has a pool file."""
     repo = repo.resolve()
-    sets = []
-    for cluster in _clusters(repo):
-        pool_file = load_pool_file(pool_file_path(repo, cluster), repo)
+    sets: list[GeneratedSet] = []
+    findings: list[Finding] = []
+    for cluster in _selected(repo, clusters):
+        path = pool_file_path(repo, cluster)
+        try:
+            pool_file = load_pool_file(path, repo)
+        except InputError as exc:
+            findings.append(Finding(
+                rule=RULE_POOLS_INVALID, severity=Severity.ERROR, cluster=cluster,
+                file=exc.file or path.relative_to(repo).as_posix(), line=exc.line or 1,
+                # The same finding as check's own (same key), so `check` reports it once.
+                message=exc.message,
+            ))
+            continue
         out = generated_dir(repo, cluster)
         files = {
             out / DEVICE_PLUGIN_FILE: render_device_plugin_config(pool_file),
@@ -205,19 +238,30 @@ def generate_sets(repo: Path) -> list[GeneratedSet]:
             out / KUSTOMIZATION_FILE: render_kustomization(pool_file),
         }
         sets.append(GeneratedSet(cluster=cluster, pool_file=pool_file.file, files=files))
-    return sets
+    return Generation(sets=sets, findings=findings)
 
 
-def generate(repo: Path) -> dict[Path, str]:
+def generate_sets(repo: Path, clusters: list[str] | None = None) -> list[GeneratedSet]:
+    """The generated files of every cluster that has a pool file; an unloadable pool file raises."""
+    generation = generate_all(repo, clusters)
+    if generation.findings:
+        first = generation.findings[0]
+        raise InputError(first.message, first.file, first.line)
+    return generation.sets
+
+
+def generate(repo: Path, clusters: list[str] | None = None) -> dict[Path, str]:
     """Every generated file: absolute path -> exact content."""
-    return {path: text for s in generate_sets(repo) for path, text in s.files.items()}
+    return {path: text for s in generate_sets(repo, clusters) for path, text in s.files.items()}
 
 
-def check_drift(repo: Path) -> list[Finding]:
-    """One finding per generated file that is missing or differs from what `generate` would write."""
+def check_drift(repo: Path, clusters: list[str] | None = None) -> list[Finding]:
+    """One finding per generated file that is missing or differs from what `generate` would write, and one
+    per pool file that cannot be loaded (rule pools/invalid)."""
     repo = repo.resolve()
-    findings = []
-    for gen_set in generate_sets(repo):
+    generation = generate_all(repo, clusters)
+    findings = list(generation.findings)
+    for gen_set in generation.sets:
         for path, expected in gen_set.files.items():
             rel = path.relative_to(repo).as_posix()
             if not path.is_file():

@@ -42,7 +42,11 @@ def base_worktree(repo: Path, ref: str) -> Iterator[BaseTree]:
     if ref.startswith("-"):
         raise ToolError(f"--base {ref!r}: not a git ref")
     toplevel = Path(_git(repo, "rev-parse", "--show-toplevel")).resolve()
-    commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    try:
+        commit = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except ToolError:
+        # --quiet leaves git silent on a bad ref: name the ref rather than echo "failed".
+        raise ToolError(f"unknown git ref {ref!r}") from None
     inside = repo.resolve().relative_to(toplevel)
     holder = Path(tempfile.mkdtemp(prefix="mlplatform-base-"))
     tree = holder / "tree"

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from .. import gen
-from .common import EXIT_FINDINGS, EXIT_OK, guarded, open_config, repo_option
+from ..errors import ToolError
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -27,28 +28,55 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _print(findings: list) -> None:
+    for f in findings:
+        where = f"{f.file}:{f.line}" if f.line else f.file
+        click.echo(f"{where}: {f.severity.value}: {f.rule}: {f.message}")
+
+
+def _selected_clusters(root: Path, config_clusters: list[str], wanted: tuple[str, ...]) -> list[str] | None:
+    """None for all; else the named clusters, each of which must exist (exit 2 otherwise)."""
+    if not wanted:
+        return None
+    available = sorted(set(config_clusters) | set(gen.clusters_with_pool_files(root)))
+    unknown = [c for c in wanted if c not in available]
+    if unknown:
+        raise ToolError(f"unknown cluster(s): {', '.join(unknown)} (available: {', '.join(available) or 'none'})")
+    return list(dict.fromkeys(wanted))
+
+
 @click.command(name="gen")
 @repo_option
+@cluster_option
 @click.option("--check", "check_only", is_flag=True, help="Only compare; exit 1 on drift.")
 @guarded
-def command(repo: Path, check_only: bool) -> None:
+def command(repo: Path, clusters: tuple[str, ...], check_only: bool) -> None:
     """Write (or only compare) the GPU-sharing ConfigMaps generated from the pool files."""
-    root = open_config(repo).repo
+    config = open_config(repo)
+    root = config.repo
+    selected = _selected_clusters(root, config.clusters(), clusters)
     if check_only:
-        findings = gen.check_drift(root)
-        for f in findings:
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            click.echo(f"{where}: {f.severity.value}: {f.rule}: {f.message}")
+        findings = gen.check_drift(root, selected)
+        _print(findings)
         if findings:
-            click.echo(f"{len(findings)} generated file(s) out of date", err=True)
+            click.echo(f"{len(findings)} finding(s): generated file(s) out of date or pool file(s) unusable",
+                       err=True)
             sys.exit(EXIT_FINDINGS)
         click.echo("generated files are up to date")
         sys.exit(EXIT_OK)
+    generation = gen.generate_all(root, selected)
     written = 0
-    for path, text in gen.generate(root).items():
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            continue
-        _write_atomically(path, text)
-        written += 1
-        click.echo(f"wrote {path.relative_to(root).as_posix()}")
+    for gen_set in generation.sets:
+        for path, text in gen_set.files.items():
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                continue
+            _write_atomically(path, text)
+            written += 1
+            click.echo(f"wrote {path.relative_to(root).as_posix()}")
     click.echo(f"{written} file(s) written" if written else "generated files are up to date")
+    if generation.findings:
+        # A cluster whose pool file cannot be loaded keeps its old generated files: nothing is derived from it.
+        _print(generation.findings)
+        click.echo(f"{len(generation.findings)} pool file(s) could not be loaded; their generated files were "
+                   "not written", err=True)
+        sys.exit(EXIT_FINDINGS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -14,6 +16,14 @@ from ..mig import resolve_gpu, valid_layouts, validate_layout
 from .common import EXIT_FINDINGS, EXIT_OK, format_option, guarded, resolve_format
 
 _GPU_HELP = "GPU model: A100-40GB, A100-80GB, H100-80GB, H200-141GB (any case) or a GFD product name."
+
+
+def _repo_option(fn: Callable) -> Callable:
+    """Every command takes --repo (ARCHITECTURE.md); MIG geometry comes from the tool's catalog, not the repo."""
+    return click.option(
+        "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+        help="Repository root. Accepted for uniformity and ignored: MIG geometry comes from the built-in "
+             "catalog and does not depend on the repository.")(fn)
 
 
 @click.group(name="mig")
@@ -42,11 +52,12 @@ def _parse_layout(items: tuple[str, ...], profiles: list[str], gpu: str) -> dict
 
 
 @command.command(name="validate")
+@_repo_option
 @click.option("--gpu", required=True, help=_GPU_HELP)
 @click.argument("items", nargs=-1, metavar="PROFILE=COUNT ...")
 @format_option("text", "json")
 @guarded
-def validate(gpu: str, items: tuple[str, ...], fmt: str | None) -> None:
+def validate(repo: Path, gpu: str, items: tuple[str, ...], fmt: str | None) -> None:
     """Whether PROFILE=COUNT ... fits one GPU (exit 0 valid, 1 not)."""
     catalog = load_catalog()
     model = resolve_gpu(gpu, catalog)
@@ -62,10 +73,11 @@ def validate(gpu: str, items: tuple[str, ...], fmt: str | None) -> None:
 
 
 @command.command(name="layouts")
+@_repo_option
 @click.option("--gpu", required=True, help=_GPU_HELP)
 @format_option("text", "json")
 @guarded
-def layouts(gpu: str, fmt: str | None) -> None:
+def layouts(repo: Path, gpu: str, fmt: str | None) -> None:
     """Every valid non-empty layout of one GPU, most compute first."""
     catalog = load_catalog()
     model = resolve_gpu(gpu, catalog)

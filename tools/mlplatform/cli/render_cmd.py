@@ -14,6 +14,7 @@ from ..model import Severity
 from ..render import find_kustomize
 from .check_cmd import format_output
 from .common import EXIT_FINDINGS, EXIT_OK, guarded, open_config, repo_option
+from .gen_cmd import _write_atomically
 
 
 def _dump(objects: list[dict]) -> str:
@@ -40,15 +41,19 @@ def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> Non
     tool = find_kustomize(config.repo, config)
     rendered = render_cluster(config.repo, config, cluster, tool=tool)
     click.echo(f"kustomize: {tool.describe()}", err=True)
+    problems = [f for f in rendered.findings if f.severity is not Severity.INFO]
+    failed = any(f.severity is Severity.ERROR for f in problems)
     if out is None:
         click.echo(_dump([m.obj for m in rendered.manifests]), nl=False)
+    elif failed:
+        # A failed build must not replace good files with partial or empty ones.
+        click.echo(f"rendering failed: nothing written to {out}", err=True)
     else:
         out.mkdir(parents=True, exist_ok=True)
         for (namespace, name), manifests in rendered.by_kustomization.items():
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{namespace}-{name}")
-            (out / f"{safe}.yaml").write_text(_dump([m.obj for m in manifests]))
+            _write_atomically(out / f"{safe}.yaml", _dump([m.obj for m in manifests]))
         click.echo(f"wrote {len(rendered.by_kustomization)} file(s) to {out}", err=True)
-    problems = [f for f in rendered.findings if f.severity is not Severity.INFO]
     if problems:
         click.echo(format_output(problems, "text", {}), err=True)
-    sys.exit(EXIT_FINDINGS if any(f.severity is Severity.ERROR for f in problems) else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)

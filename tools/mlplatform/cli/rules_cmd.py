@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import ToolError
 from ..rules import RULES
 from .common import cluster_option, format_option, guarded, open_config, repo_option, resolve_format
 
@@ -73,6 +74,16 @@ def _placement_text(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _known_clusters(available: list[str], wanted: tuple[str, ...]) -> list[str] | None:
+    """None for all; else the named clusters, each of which must exist."""
+    if not wanted:
+        return None
+    unknown = [c for c in wanted if c not in available]
+    if unknown:
+        raise ToolError(f"unknown cluster(s): {', '.join(unknown)} (available: {', '.join(available) or 'none'})")
+    return list(dict.fromkeys(wanted))
+
+
 @click.command(name="rules")
 @repo_option
 @cluster_option
@@ -86,14 +97,15 @@ def _placement_text(rows: list[dict]) -> str:
 def command(repo: Path, clusters: tuple[str, ...], placement: bool, fmt: str | None) -> None:
     """List the policy rules with their rationale (or, with --placement, where each workload can run)."""
     fmt = resolve_format(fmt)
+    # The catalog itself does not depend on the repository, but a wrong --repo or --cluster is a usage error
+    # (exit 2, one line) for every command, not something to ignore silently.
+    config = open_config(repo)
+    wanted = _known_clusters(config.clusters(), clusters)
     if placement:
         from ..rules._clusters import cluster_contexts
         from ..rules._placements import placement_rows
 
-        config = open_config(repo)
-        rows = [
-            row for ctx in cluster_contexts(config.repo, config, list(clusters) or None) for row in placement_rows(ctx)
-        ]
+        rows = [row for ctx in cluster_contexts(config.repo, config, wanted) for row in placement_rows(ctx)]
         click.echo(json.dumps({"placements": rows}, indent=2) if fmt == "json" else _placement_text(rows))
         return
     rows = _rows()
