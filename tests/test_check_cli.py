@@ -84,7 +84,7 @@ def test_validate_files_as_they_are(repo: Path, tmp_path: Path) -> None:
     proc = run_cli("validate", "--repo", str(repo), "--format", "json", str(bad_schema))
     assert proc.returncode == 1
     [error] = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
-    assert error["line"] == 2 and error["file"].endswith("bad.yaml")
+    assert error["line"] == 7 and error["file"].endswith("bad.yaml")  # the line of `replicas: many`
     bad_yaml = tmp_path / "broken.yaml"
     bad_yaml.write_text("apiVersion: v1\nkind: [\n")
     proc = run_cli("validate", "--repo", str(repo), "--format", "json", str(bad_yaml))

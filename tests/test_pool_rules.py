@@ -104,3 +104,29 @@ def test_label_key_syntax(key: str, ok: bool) -> None:
 ])
 def test_label_value_syntax(value: str, ok: bool) -> None:
     assert (label_value_problem(value) is None) is ok
+
+
+def test_gpu_replicas_finding_points_at_the_replicas_line(repo_root: Path, tmp_path: Path) -> None:
+    # The real staging file with one edit: a time-sliced pool with replicas 1. The finding names the line of
+    # `replicas:`, the one a person edits, not the `gpu:` section above it.
+    text = pool_file_path(repo_root, "staging").read_text()
+    assert text.count("replicas: 4\n") >= 1
+    path = pool_file_path(tmp_path, "staging")
+    path.parent.mkdir(parents=True)
+    path.write_text(text.replace("replicas: 4\n", "replicas: 1\n", 1))
+    replicas_line = path.read_text().splitlines().index("      replicas: 1") + 1
+    findings = _findings(path, tmp_path)
+    assert [(f.rule, f.line) for f in findings] == [("pool-timeslice-replicas", replicas_line)]
+    lines = path.read_text().splitlines()
+    assert lines[replicas_line - 3].strip() == "gpu:"  # the line it used to name
+
+
+def test_nested_keys_have_their_own_lines() -> None:
+    pool = load_pool_file(FIXTURES / "valid.yaml").pools["a100-timeslice"]
+    lines = (FIXTURES / "valid.yaml").read_text().splitlines()
+    assert lines[pool.line_of("gpu.replicas") - 1].strip().startswith("replicas:")
+    assert lines[pool.line_of("gpu.sharing") - 1].strip() == "sharing: time-slicing"
+    assert lines[pool.line_of("labels.mlplatform.example.com/pool") - 1].strip().startswith(
+        "mlplatform.example.com/pool:"
+    )
+    assert pool.line_of("gpu.no-such-key") == pool.line  # unknown keys fall back to the pool

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from .catalog import Catalog, GpuModel
 from .mig import validate_layout
@@ -83,9 +84,25 @@ def _finding(rule: str, pool_file: PoolFile, line: int, message: str) -> Finding
                    file=pool_file.file, line=line)
 
 
-def _on(rule: str, pool_file: PoolFile, pool: Pool, key: str | None, message: str) -> Finding:
+def _line(pool: Pool, key: Any) -> int:
+    """The line of the most precise part of `key` the pool file has: "gpu.replicas", else "gpu", else the pool.
+
+    Nested keys are dotted ("labels.<label key>", "taints[1].effect"); a key that is missing (a required
+    value left out) points at the section that should hold it.
+    """
+    while isinstance(key, str) and key:
+        if key in pool.field_lines:
+            return pool.field_lines[key]
+        cut = max(key.rfind("."), key.rfind("["))
+        if cut <= 0:
+            break
+        key = key[:cut]
+    return pool.line_of(key) if key is not None else pool.line
+
+
+def _on(rule: str, pool_file: PoolFile, pool: Pool, key: Any, message: str) -> Finding:
     """A finding about one pool, at the line of `key` (or of the pool itself)."""
-    line = pool.line_of(key) if key else pool.line
+    line = _line(pool, key) if key else pool.line
     return _finding(rule, pool_file, line, f"pool {pool.name}: {message}")
 
 
@@ -133,9 +150,9 @@ def check_unknown_fields(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
 
 
 def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
-    for name in pool.instance_types:
+    for index, name in enumerate(pool.instance_types):
         if name not in catalog.instance_types:
-            yield _on("pool-instance-type-unknown", pool_file, pool, "instance_types",
+            yield _on("pool-instance-type-unknown", pool_file, pool, f"instance_types[{index}]",
                       f"instance type {name!r} is not in the catalog "
                       f"(known: {', '.join(sorted(catalog.instance_types))}; "
                       "add it to data/catalog.yaml "
@@ -149,11 +166,13 @@ def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
                   "the autoscaler's node template and the capacity plan assume one GPU shape per pool")
     for name, model, _ in _pool_gpu_models(pool, catalog):
         if pool.is_gpu and model is None:
-            yield _on("pool-gpu-instance-mismatch", pool_file, pool, "instance_types",
+            yield _on("pool-gpu-instance-mismatch", pool_file, pool,
+                      f"instance_types[{pool.instance_types.index(name)}]",
                       f"has a gpu section but {name} has no GPU (remove `gpu` or use a "
                       "GPU instance type)")
         elif not pool.is_gpu and model is not None:
-            yield _on("pool-gpu-instance-mismatch", pool_file, pool, "instance_types",
+            yield _on("pool-gpu-instance-mismatch", pool_file, pool,
+                      f"instance_types[{pool.instance_types.index(name)}]",
                       f"{name} has {model.name} GPUs but the pool has no gpu section "
                       "(the node group would get no GPU AMI and no GPU taint)")
 
@@ -163,21 +182,21 @@ def check_gpu_sharing(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iter
     if gpu is None:
         return
     if gpu.sharing not in SHARING_MODES:
-        yield _on("pool-sharing", pool_file, pool, "gpu",
+        yield _on("pool-sharing", pool_file, pool, "gpu.sharing",
                   f"gpu.sharing {gpu.sharing!r} is not one of {', '.join(SHARING_MODES)}")
         return
     if gpu.sharing == "time-slicing":
         if gpu.replicas is None or gpu.replicas < 2:
             got = "missing" if gpu.replicas is None else str(gpu.replicas)
-            yield _on("pool-timeslice-replicas", pool_file, pool, "gpu",
+            yield _on("pool-timeslice-replicas", pool_file, pool, "gpu.replicas",
                       f"time-slicing needs gpu.replicas >= 2 (got {got}); the device "
                       "plugin rejects fewer")
     elif gpu.replicas is not None:
-        yield _on("pool-replicas-not-timeslicing", pool_file, pool, "gpu",
+        yield _on("pool-replicas-not-timeslicing", pool_file, pool, "gpu.replicas",
                   f"gpu.replicas is set but sharing is {gpu.sharing}; replicas apply to "
                   "time-slicing only")
     if gpu.sharing != "mig" and gpu.mig_layout is not None:
-        yield _on("pool-mig-layout", pool_file, pool, "gpu",
+        yield _on("pool-mig-layout", pool_file, pool, "gpu.mig_layout",
                   f"gpu.mig_layout is set but sharing is {gpu.sharing}")
 
 
@@ -190,22 +209,22 @@ def check_mig(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fin
         return  # unknown or mixed instance types are reported above; no single GPU model to check against
     model = next(iter(models.values()))
     if not model.supports_mig:
-        yield _on("pool-mig-unsupported", pool_file, pool, "gpu",
+        yield _on("pool-mig-unsupported", pool_file, pool, "gpu.sharing",
                   f"{model.name} does not support MIG")
         return
     if not gpu.mig_layout:
-        yield _on("pool-mig-layout", pool_file, pool, "gpu",
+        yield _on("pool-mig-layout", pool_file, pool, "gpu.mig_layout",
                   "sharing is mig but gpu.mig_layout is missing or empty")
         return
     unknown = [name for name in gpu.mig_layout if name not in model.mig_profiles]
     if unknown:
-        yield _on("pool-mig-profile-unknown", pool_file, pool, "gpu",
+        yield _on("pool-mig-profile-unknown", pool_file, pool, f"gpu.mig_layout.{unknown[0]}",
                   f"MIG profile(s) {', '.join(unknown)} do not exist on {model.name} "
                   f"(its profiles: {', '.join(model.mig_profiles)})")
         return
     valid, reason = validate_layout(model, gpu.mig_layout, catalog)
     if not valid:
-        yield _on("pool-mig-layout", pool_file, pool, "gpu",
+        yield _on("pool-mig-layout", pool_file, pool, "gpu.mig_layout",
                   f"MIG layout {_layout_text(gpu.mig_layout)} cannot be placed on one {model.name}: "
                   f"{reason}")
 
@@ -218,16 +237,16 @@ def check_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[
     for key, value in pool.labels.items():
         problem = label_key_problem(key)
         if problem:
-            yield _on("pool-label-key", pool_file, pool, "labels", f"label key {key!r}: {problem}")
+            yield _on("pool-label-key", pool_file, pool, f"labels.{key}", f"label key {key!r}: {problem}")
         prefix = key.rpartition("/")[0]
         if (prefix.endswith(RESERVED_LABEL_SUFFIXES)
                 and not any(prefix == p or prefix.endswith("." + p) for p in ALLOWED_RESERVED_PREFIXES)):
-            yield _on("pool-label-reserved", pool_file, pool, "labels",
+            yield _on("pool-label-reserved", pool_file, pool, f"labels.{key}",
                       f"label {key!r} is in a namespace kubelet may not set on its own "
                       "node (NodeRestriction); the node would not register")
         if value in ("True", "False"):
             # pools.py turns a YAML boolean into str(); Kubernetes wants the string "true" or "false".
-            yield _on("pool-label-value", pool_file, pool, "labels",
+            yield _on("pool-label-value", pool_file, pool, f"labels.{key}",
                       f"label {key!r} has a YAML boolean; quote it: \"{value.lower()}\"")
             continue
         problem = label_value_problem(value)
@@ -236,7 +255,7 @@ def check_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[
             if "," in value or value.startswith("["):
                 hint = (" - a label key holds one value: give each workload type its own key "
                         "(workload-type.mlplatform.example.com/<type>: \"true\"), see docs/pools.md")
-            yield _on("pool-label-value", pool_file, pool, "labels",
+            yield _on("pool-label-value", pool_file, pool, f"labels.{key}",
                       f"label {key!r} value {value!r} {problem}{hint}")
 
 
@@ -244,7 +263,7 @@ def check_identity_label(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
     value = pool.labels.get(POOL_LABEL)
     if value != pool.name:
         got = "missing" if value is None else f"{value!r}"
-        yield _on("pool-identity-label", pool_file, pool, "labels",
+        yield _on("pool-identity-label", pool_file, pool, f"labels.{POOL_LABEL}",
                   f"label {POOL_LABEL} must equal the pool name {pool.name!r} (got {got}); "
                   "workloads select their pool with it")
 
@@ -261,27 +280,28 @@ def check_gpu_config_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -
                   f"{what} for this pool's nodes)")
     for label, mode in ((DEVICE_PLUGIN_LABEL, "time-slicing"), (MIG_CONFIG_LABEL, "mig")):
         if label in pool.labels and gpu.sharing != mode:
-            yield _on("pool-gpu-config-label", pool_file, pool, "labels",
+            yield _on("pool-gpu-config-label", pool_file, pool, f"labels.{label}",
                       f"label {label} belongs on {mode} pools, this one is {gpu.sharing}")
 
 
 def check_taints(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     seen: set[str] = set()
-    for taint in pool.taints:
+    for index, taint in enumerate(pool.taints):
+        at = f"taints[{index}]"
         if taint.effect not in TAINT_EFFECTS:
-            yield _on("pool-taint-effect", pool_file, pool, "taints",
+            yield _on("pool-taint-effect", pool_file, pool, f"{at}.effect",
                       f"taint {taint.key} effect {taint.effect!r} is not one of "
                       f"{', '.join(TAINT_EFFECTS)}")
         problem = label_key_problem(taint.key)
         if problem:
-            yield _on("pool-taint-syntax", pool_file, pool, "taints", f"taint key {taint.key!r}: {problem}")
+            yield _on("pool-taint-syntax", pool_file, pool, f"{at}.key", f"taint key {taint.key!r}: {problem}")
         if taint.value is not None:
             problem = label_value_problem(taint.value)
             if problem:
-                yield _on("pool-taint-syntax", pool_file, pool, "taints",
+                yield _on("pool-taint-syntax", pool_file, pool, f"{at}.value",
                           f"taint {taint.key} value {taint.value!r} {problem}")
         if taint.key in seen:
-            yield _on("pool-taint-duplicate", pool_file, pool, "taints",
+            yield _on("pool-taint-duplicate", pool_file, pool, f"{at}.key",
                       f"two taints with key {taint.key}; the cluster-autoscaler's node template (an ASG tag "
                       "per taint key) can describe only one")
         seen.add(taint.key)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import InputError
 from .model import GpuSharing, Pool, PoolFile, Taint
-from .yamlio import LineDict, load_one
+from .yamlio import LineDict, LineList, load_one
 
 POOL_FILE_NAME = "node-pools.yaml"
 
@@ -28,6 +28,30 @@ def _require(mapping: LineDict, key: str, kind: type | tuple, where: str, file: 
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise InputError(f"{where}.{key}: expected {names}, got {type(value).__name__}", file, mapping.line_of(key))
     return value
+
+
+def field_lines(raw: LineDict) -> dict[Any, int]:
+    """Lines of a pool's keys, nested ones by dotted name ("gpu.replicas", "labels.<key>", "taints[1].effect").
+
+    Findings point at the most precise of these a person edits, not at the section holding it.
+    """
+    lines: dict[Any, int] = dict(raw.key_lines)  # top-level keys as written (an odd key may not be a str)
+
+    def visit(value: object, name: str) -> None:
+        if isinstance(value, LineDict):
+            for key, child in value.items():
+                child_name = f"{name}.{key}" if name else str(key)
+                if name:
+                    lines[child_name] = value.key_lines.get(key, value.line)
+                visit(child, child_name)
+        elif isinstance(value, LineList):
+            for index, child in enumerate(value):
+                child_name = f"{name}[{index}]"
+                lines[child_name] = value.item_lines[index] if index < len(value.item_lines) else value.line
+                visit(child, child_name)
+
+    visit(raw, "")
+    return lines
 
 
 def _parse_gpu(raw: Any, where: str, file: str, line: int) -> GpuSharing | None:
@@ -97,7 +121,7 @@ def parse_pool_file(data: Any, file: str) -> PoolFile:
             gpu=_parse_gpu(raw.get("gpu"), where, file, raw.line_of("gpu")),
             file=file,
             line=line,
-            field_lines=dict(raw.key_lines),
+            field_lines=field_lines(raw),
             extra={k: v for k, v in raw.items() if k not in known},
         )
     version = data.get("kubernetes_version")

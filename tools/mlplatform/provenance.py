@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .model import Manifest, Provenance
 from .render import KustTree, SourceCache, kustomization_file, rel
+from .yamlio import LineDict, LineList
 
-__all__ = ["ProvenanceIndex", "SourceCache", "SourceDoc", "build_index"]
+__all__ = [
+    "ProvenanceIndex",
+    "SourceCache",
+    "SourceDoc",
+    "SourceProvenance",
+    "build_index",
+    "field_line",
+    "path_parts",
+]
 
 # kustomize appends a 10-character content hash to generated ConfigMap and Secret names.
 _HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
@@ -144,3 +155,100 @@ def build_index(
     root_file = kustomization_file(tree.root)
     index.fallback = SourceDoc(rel(repo, root_file or tree.root), 1, None)
     return index
+
+
+# ---------------------------------------------------------------- the line of a field
+
+
+@dataclass(frozen=True)
+class SourceProvenance(Provenance):
+    """Provenance that also keeps the source document (with line numbers), so a finding about one field of
+    the object can name that field's line instead of the object's first line."""
+
+    document: Any = field(default=None, compare=False, repr=False)
+
+
+# One step of a JSON path as schema.json_path writes it: `.key`, `[3]` or `["odd.key"]`.
+_PATH_STEP = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
+
+
+def path_parts(path: str) -> list[str | int] | None:
+    """"spec.containers[0]["a.b/c"]" -> ["spec", "containers", 0, "a.b/c"]; None when it cannot be read."""
+    parts: list[str | int] = []
+    position = 0
+    while position < len(path):
+        match = _PATH_STEP.match(path, position)
+        if match is None or match.end() == position:
+            return None
+        key, index, quoted = match.groups()
+        if key is not None:
+            parts.append(key)
+        elif index is not None:
+            parts.append(int(index))
+        else:
+            try:
+                parts.append(str(json.loads(quoted)))
+            except ValueError:
+                return None
+        position = match.end()
+    return parts
+
+
+def _json_key(key: Any) -> str:
+    """A YAML key as YAML-to-JSON (and so the schema path) spells it."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return key if isinstance(key, str) else ("null" if key is None else str(key))
+
+
+def _source_key(node: LineDict, part: str) -> Any:
+    if part in node:
+        return part
+    for key in node:
+        if _json_key(key) == part:
+            return key
+    return None
+
+
+def _source_index(node: LineList, rendered: Any, index: int) -> int | None:
+    """The source item that became rendered item `index`; None when that cannot be told.
+
+    Patches add, remove and reorder list items: a named item (containers, ports, volumes) is matched by its
+    name, anything else by position only when the list kept its length.
+    """
+    item = rendered[index] if isinstance(rendered, list) and 0 <= index < len(rendered) else None
+    name = item.get("name") if isinstance(item, dict) else None
+    if isinstance(name, str):
+        matches = [i for i, source in enumerate(node) if isinstance(source, dict) and source.get("name") == name]
+        if len(matches) == 1:
+            return matches[0]
+    if isinstance(rendered, list) and len(rendered) == len(node) and 0 <= index < len(node):
+        return index
+    return None
+
+
+def field_line(manifest: Manifest, path: str) -> int:
+    """The source line of the field at JSON `path` of a rendered object: the deepest part of the path the
+    source document has (kustomize patches may have changed the structure), else the object's first line."""
+    line = manifest.source.line
+    node = getattr(manifest.source, "document", None)
+    parts = path_parts(path) if path else None
+    if not parts or not isinstance(node, LineDict):
+        return line
+    rendered: Any = manifest.obj
+    for part in parts:
+        if isinstance(part, str):
+            key = _source_key(node, part) if isinstance(node, LineDict) else None
+            if key is None:
+                break
+            line = node.key_lines.get(key, line)
+            node = node[key]
+            rendered = rendered.get(part) if isinstance(rendered, dict) else None
+        else:
+            found = _source_index(node, rendered, part) if isinstance(node, LineList) else None
+            if found is None or found >= len(node.item_lines):
+                break
+            line = node.item_lines[found]
+            node = node[found]
+            rendered = rendered[part] if isinstance(rendered, list) and part < len(rendered) else None
+    return line

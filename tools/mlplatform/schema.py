@@ -17,7 +17,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -750,10 +750,29 @@ def _key(key: Any) -> str:
 # ---------------------------------------------------------------- manifests to findings
 
 
+# (manifest, JSON path of a problem) -> the source line of that field; without one, findings name the object
+Locate = Callable[[Manifest, str], int]
+
+
+def _finding(manifest: Manifest, problem: SchemaProblem, locate: Locate | None) -> Finding:
+    finding = Finding.on(manifest, RULE, Severity.ERROR, str(problem))
+    if locate is not None and problem.path:
+        finding.line = locate(manifest, problem.path)
+    return finding
+
+
 def validate_manifests(
-    manifests: list[Manifest], *, kubernetes_version: str, schema_locations: list[str], strict: bool
+    manifests: list[Manifest],
+    *,
+    kubernetes_version: str,
+    schema_locations: list[str],
+    strict: bool,
+    locate: Locate | None = None,
 ) -> list[Finding]:
-    """Validate every object; a kind with no schema is a warning (an error when strict)."""
+    """Validate every object; a kind with no schema is a warning (an error when strict).
+
+    `locate` turns a problem's JSON path into the line of that field in the object's source.
+    """
     base = SchemaValidator(
         kubernetes_version, strict=strict, _store=shared_store(kubernetes_version, schema_locations, strict)
     )
@@ -765,20 +784,20 @@ def validate_manifests(
         crds = [m for m in cluster_manifests if is_crd(m.obj)]
         validator = base.with_crds(m.obj for m in crds) if crds else base
         for manifest in crds:
-            findings += [
-                Finding.on(manifest, RULE, Severity.ERROR, str(p)) for p in validator.check_crds(manifest.obj)
-            ]
-        findings += validate_with(validator, cluster_manifests)
+            findings += [_finding(manifest, p, locate) for p in validator.check_crds(manifest.obj)]
+        findings += validate_with(validator, cluster_manifests, locate)
     return sorted(findings, key=Finding.sort_key)
 
 
-def validate_with(validator: SchemaValidator, manifests: Iterable[Manifest]) -> list[Finding]:
+def validate_with(
+    validator: SchemaValidator, manifests: Iterable[Manifest], locate: Locate | None = None
+) -> list[Finding]:
     """Findings for manifests with an existing validator (the caller chose the CRDs)."""
     missing_severity = Severity.ERROR if validator.strict else Severity.WARNING
     findings: list[Finding] = []
     for manifest in manifests:
         result = validator.check(manifest.obj)
-        findings += [Finding.on(manifest, RULE, Severity.ERROR, str(p)) for p in result.problems]
+        findings += [_finding(manifest, p, locate) for p in result.problems]
         if not result.schema_found:
             findings.append(Finding.on(manifest, RULE, missing_severity, result.missing_reason))
     return findings

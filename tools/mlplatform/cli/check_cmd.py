@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,40 +10,16 @@ import click
 
 from ..check import CheckResult, run_check
 from ..config import Config
-from ..model import Finding, Severity
+from ..model import Finding
 from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option, resolve_format
 
 FORMAT_CHOICES = ("text", "json", "sarif", "junit", "github", "markdown")
 
 
-def _fallback(findings: list[Finding], fmt: str, info: dict[str, Any]) -> str:
-    """Plain text or contract JSON, used only while report.py is not available."""
-    errors = sum(1 for f in findings if f.severity is Severity.ERROR)
-    warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
-    if fmt == "json":
-        return json.dumps(
-            {
-                "findings": [f.to_json() for f in findings],
-                "summary": {"errors": errors, "warnings": warnings},
-            },
-            indent=2,
-        )
-    lines = []
-    for f in findings:
-        where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "-")
-        cluster = f" [{f.cluster}]" if f.cluster else ""
-        lines.append(f"{where}: {f.severity.value}: {f.rule}: {f.message}{cluster}")
-    lines.append(f"{errors} error(s), {warnings} warning(s)")
-    return "\n".join(lines)
-
-
 def format_output(findings: list[Finding], fmt: str, info: dict[str, Any]) -> str:
     from .. import report
 
-    try:
-        return report.format_findings(findings, fmt, info=info)
-    except NotImplementedError:
-        return _fallback(findings, fmt, info)
+    return report.format_findings(findings, fmt, info=info)
 
 
 def common_options(fn: Any) -> Any:
