@@ -10,9 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import ScalarString
 
+from .atomic import write_text_atomically
 from .config import Config
 from .model import Finding
 
@@ -170,20 +169,6 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
     return (new_text if new_text != text else None), applied, skipped
 
 
-def write_atomically(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _unique(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per (file, line, patch): the same base file rendered for two clusters is fixed once."""
     seen: dict[tuple, Finding] = {}
@@ -231,5 +216,5 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
         )
         result.changed_files[rel] = diff
         if not dry_run:
-            write_atomically(path, new_text)
+            write_text_atomically(path, new_text)
     return result

@@ -13,10 +13,9 @@ import yaml
 from .errors import InputError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a manifest larger than this is a mistake, not configuration
-MAX_ALIASES = 200  # real manifests use a handful; a "billion laughs" bomb needs many
-MAX_DEPTH = 200
-# A few aliases can still expand to billions of nodes (each level repeats the previous one); count the
-# expanded size of documents that use aliases and refuse what no manifest needs.
+# Alias bombs: a few aliases can expand to billions of nodes (each level repeats the previous one); the
+# expanded size of documents that use aliases is counted and what no manifest needs is refused. Deep nesting
+# ends in RecursionError, which the loaders below turn into a one-line error.
 MAX_EXPANDED_NODES = 1_000_000
 
 try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
@@ -69,24 +68,7 @@ class LimitError(yaml.YAMLError):
 
 
 class _Loader(_BaseLoader):
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self._aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # count aliases and depth while composing
-        if self.check_event(yaml.AliasEvent):
-            self._aliases += 1
-            if self._aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise LimitError(f"more than {MAX_ALIASES} YAML aliases (possible alias bomb)", mark.line + 1)
-        depth = getattr(self, "_depth", 0) + 1
-        if depth > MAX_DEPTH:
-            raise LimitError(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark.line + 1)
-        self._depth = depth
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth = depth - 1
+    """The safe loader (libyaml's when present) with the line-tracking constructors registered below."""
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:

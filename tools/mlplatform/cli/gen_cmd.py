@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from .. import gen
+from ..atomic import write_text_atomically
 from ..errors import ToolError
 from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write beside the target, then rename: a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _print(findings: list) -> None:
@@ -70,7 +55,7 @@ def command(repo: Path, clusters: tuple[str, ...], check_only: bool) -> None:
         for path, text in gen_set.files.items():
             if path.is_file() and path.read_text(encoding="utf-8") == text:
                 continue
-            _write_atomically(path, text)
+            write_text_atomically(path, text, mode=0o644)
             written += 1
             click.echo(f"wrote {path.relative_to(root).as_posix()}")
     click.echo(f"{written} file(s) written" if written else "generated files are up to date")

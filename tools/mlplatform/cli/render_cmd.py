@@ -9,12 +9,12 @@ from pathlib import Path
 import click
 import yaml
 
+from ..atomic import write_text_atomically
 from ..check import render_cluster
 from ..model import Severity
 from ..render import find_kustomize
 from .check_cmd import format_output
 from .common import EXIT_FINDINGS, EXIT_OK, guarded, open_config, repo_option
-from .gen_cmd import _write_atomically
 
 
 def _dump(objects: list[dict]) -> str:
@@ -52,7 +52,7 @@ def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> Non
         out.mkdir(parents=True, exist_ok=True)
         for (namespace, name), manifests in rendered.by_kustomization.items():
             safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{namespace}-{name}")
-            _write_atomically(out / f"{safe}.yaml", _dump([m.obj for m in manifests]))
+            write_text_atomically(out / f"{safe}.yaml", _dump([m.obj for m in manifests]), mode=0o644)
         click.echo(f"wrote {len(rendered.by_kustomization)} file(s) to {out}", err=True)
     if problems:
         click.echo(format_output(problems, "text", {}), err=True)
