@@ -2,6 +2,10 @@
 
 Layout: tests/rules/fixtures/<rule-id>/{good,bad}.yaml. Every object named `bad-*` in bad.yaml must get at
 least one finding of the rule; good.yaml must get none. tests/test_admission.py reads the same files.
+
+A cross-layer rule, which reads Terraform too, uses directories instead: <rule-id>/{good,bad}/ each hold
+manifests.yaml and a small repository tree (terraform/environments/production/*.tf, ...) that the rule sees
+as the repository.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ def load_fixture(path: Path) -> list[Manifest]:
     ]
 
 
-def make_context(manifests: list[Manifest], pool_file: Path | None = None) -> ClusterContext:
+def make_context(
+    manifests: list[Manifest], pool_file: Path | None = None, repo: Path | None = None
+) -> ClusterContext:
     pools = load_pool_file(pool_file or RULE_FIXTURES / "node-pools.yaml", REPO)
     return ClusterContext(
-        repo=REPO,
-        config=Config(repo=REPO),
+        repo=repo or REPO,
+        config=Config(repo=repo or REPO),
         cluster="production",
         manifests=manifests,
         pool_file=pools,
@@ -41,13 +47,19 @@ def make_context(manifests: list[Manifest], pool_file: Path | None = None) -> Cl
     )
 
 
-def run_rule(rule_id: str, manifests: list[Manifest], pool_file: Path | None = None) -> list[Finding]:
+def run_rule(
+    rule_id: str, manifests: list[Manifest], pool_file: Path | None = None, repo: Path | None = None
+) -> list[Finding]:
     assert rule_id in RULES_BY_ID, rule_id
-    ctx = make_context(manifests, pool_file)
+    ctx = make_context(manifests, pool_file, repo)
     return run_rules_with(ctx, load_policy(REPO, "production"), only={rule_id})
 
 
 def fixture_findings(rule_id: str, which: str) -> tuple[list[Manifest], list[Finding]]:
+    tree = RULE_FIXTURES / rule_id / which
+    if tree.is_dir():  # a cross-layer fixture: manifests plus the repository tree the rule reads
+        manifests = load_fixture(tree / "manifests.yaml")
+        return manifests, run_rule(rule_id, manifests, repo=tree)
     manifests = load_fixture(RULE_FIXTURES / rule_id / f"{which}.yaml")
     return manifests, run_rule(rule_id, manifests)
 

@@ -114,6 +114,7 @@ def run_rules_with(ctx: ClusterContext, policy: Policy, only: set[str] | None = 
             )
             for manifest, where in rctx.skipped
         ]
+        findings += rctx.terraform_errors
         return findings
 
 

@@ -12,13 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import ClusterContext
+from ..errors import InputError
 from ..model import Finding, Manifest, Pool, Severity
 from ..scheduling import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Placement, PoolIndex, pod_requests
+from ..terraform import TerraformConfig, load_terraform
 from ..workloads import PodTemplate, containers, pod_templates
 from ._policy import Policy
 from ._shape import metadata_misfit, pod_spec_misfit
 
 EXEMPT_PREFIX = "mlplatform.example.com/exempt-"
+TERRAFORM_PARSE_ID = "terraform-parse"
 
 
 def is_gpu_resource(name: str) -> bool:
@@ -81,6 +84,7 @@ class RuleContext:
     _by_kind: dict[str, list[Manifest]] | None = None
     cache: dict[str, Any] = field(default_factory=dict)  # per-run indexes a rule builds once
     skipped: list[tuple[Manifest, str]] = field(default_factory=list)  # malformed templates, with where
+    terraform_errors: list[Finding] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -108,6 +112,25 @@ class RuleContext:
                 p.name: p.gpu.replicas or 1 for p in self.pools.values() if p.gpu and p.gpu.sharing == "time-slicing"
             }
         return found
+
+    @property
+    def terraform(self) -> TerraformConfig | None:
+        """The cluster's Terraform, for the cross-layer rules (None without terraform/environments/<cluster>).
+
+        Loaded on first use. A file that does not parse is reported once (rule terraform-parse) and the
+        cross-layer rules then see None, as if there were no Terraform.
+        """
+        if "terraform" not in self.cache:
+            try:
+                self.cache["terraform"] = load_terraform(self.cluster.repo, self.name)
+            except InputError as exc:
+                self.cache["terraform"] = None
+                self.terraform_errors.append(
+                    Finding(
+                        TERRAFORM_PARSE_ID, Severity.ERROR, exc.message, cluster=self.name, file=exc.file, line=exc.line
+                    )
+                )
+        return self.cache["terraform"]
 
     def gpu_pools(self) -> list[Pool]:
         return [
