@@ -298,6 +298,19 @@ def test_every_chart_version_is_pinned(objects) -> None:
         assert "tag" in repo["spec"]["ref"], repo["metadata"]["name"]
 
 
+def test_unclassed_load_balancer_services_go_to_the_lb_controller(objects, cluster) -> None:
+    # With the mutator off, EKS's in-tree cloud provider would make an internet-facing Classic LB of a
+    # Service of type LoadBalancer without loadBalancerClass (docs/layers/networking.md).
+    values = helm_values(objects, "aws-load-balancer-controller")
+    assert values["enableServiceMutatorWebhook"] is True
+    # Fail, not Ignore: an unreachable webhook must not let such a Service through to the in-tree provider.
+    assert values["serviceMutatorWebhookConfig"]["failurePolicy"] == "Fail"
+    # ... so the webhook's availability gates every Service create: production keeps it up through drains
+    # (staging runs one replica, and the chart then renders no PodDisruptionBudget).
+    assert values["podDisruptionBudget"]["maxUnavailable"] == 1
+    assert values["replicaCount"] >= (2 if cluster == "production" else 1)
+
+
 def test_no_account_id_is_hard_coded(repo_root: Path) -> None:
     for path in (repo_root / "infrastructure").rglob("*.yaml"):
         assert not re.search(r"(?<![\d.])\d{12}(?![\d.])", path.read_text()), path

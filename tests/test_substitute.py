@@ -163,6 +163,47 @@ def test_unset_variable_points_at_the_source_line(repo: Path) -> None:
     assert "'tier'" in finding.message and finding.object.name == "demo-web"
 
 
+def _unset_tier_message(repo: Path) -> str:
+    path = repo / "apps/base/deployment.yaml"
+    path.write_text(path.read_text().replace('value: "${tier:=standard}"', 'value: "${tier}"'))
+    result, _ = _objects(repo)
+    [finding] = [f for f in result.findings if f.rule == "flux/substitute-unset"]
+    assert finding.severity is Severity.ERROR
+    return finding.message
+
+
+def _bootstrap(repo: Path, gate: str) -> None:
+    """A Terraform Flux bootstrap for cluster demo (the flux2 chart), with the given kustomize-controller gates."""
+    env, module = repo / "terraform/environments/demo", repo / "terraform/modules/flux-bootstrap"
+    env.mkdir(parents=True)
+    module.mkdir(parents=True)
+    (env / "main.tf").write_text('module "flux_bootstrap" {\n  source = "../../modules/flux-bootstrap"\n}\n')
+    (module / "main.tf").write_text(
+        'resource "helm_release" "flux" {\n  chart = "flux2"\n  values = [yamlencode({ kustomizeController = '
+        f'{{ container = {{ additionalArgs = ["--feature-gates={gate}"] }} }} }})]\n}}\n'
+    )
+
+
+def test_unset_variable_with_the_gate_on_fails_the_build(repo: Path) -> None:
+    _bootstrap(repo, "StrictPostBuildSubstitutions=true")
+    message = _unset_tier_message(repo)
+    assert "runs with StrictPostBuildSubstitutions (terraform/modules/flux-bootstrap/main.tf:3)" in message
+    assert "fails to build and applies nothing of this revision" in message and "empty string" not in message
+
+
+def test_unset_variable_with_the_gate_off_becomes_an_empty_string(repo: Path) -> None:
+    _bootstrap(repo, "GroupChangeLog=true")
+    message = _unset_tier_message(repo)
+    assert "runs without StrictPostBuildSubstitutions (terraform/modules/flux-bootstrap/main.tf:1)" in message
+    assert "Flux applies an empty string here" in message and "fails to build" not in message
+
+
+def test_unset_variable_without_a_known_bootstrap_says_both(repo: Path) -> None:
+    message = _unset_tier_message(repo)  # the fixture has no Terraform
+    assert "empty string" in message and "StrictPostBuildSubstitutions=true" in message
+    assert "fails to build" in message and "${tier:=value}" in message
+
+
 def test_value_that_breaks_yaml_is_a_clean_finding(repo: Path) -> None:
     path = repo / "clusters/demo/apps.yaml"
     path.write_text(path.read_text().replace('replicas: "3"', 'replicas: "[3"'))

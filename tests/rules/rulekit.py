@@ -5,7 +5,7 @@ least one finding of the rule; good.yaml must get none. tests/test_admission.py 
 
 A cross-layer rule, which reads Terraform too, uses directories instead: <rule-id>/{good,bad}/ each hold
 manifests.yaml and a small repository tree (terraform/environments/production/*.tf, ...) that the rule sees
-as the repository.
+as the repository; objects in applied-by/<name>.yaml are those the Flux Kustomization <name> applies.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 from mlplatform.catalog import load_catalog
 from mlplatform.config import Config
 from mlplatform.context import ClusterContext
-from mlplatform.model import Finding, Manifest, Provenance
+from mlplatform.model import Finding, Manifest
 from mlplatform.pools import load_pool_file
+from mlplatform.provenance import SourceProvenance
 from mlplatform.rules import RULES_BY_ID, load_policy, run_rules_with
 from mlplatform.yamlio import load_documents, plain
 
@@ -24,13 +25,23 @@ RULE_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load_fixture(path: Path) -> list[Manifest]:
+def load_fixture(path: Path, flux_kustomization: str | None = None) -> list[Manifest]:
+    """The objects of one fixture file as rendered manifests (with their source document, as check has)."""
     rel = path.relative_to(REPO).as_posix()
     return [
-        Manifest("production", plain(doc.data), Provenance(rel, doc.line))
+        Manifest("production", plain(doc.data), SourceProvenance(rel, doc.line, flux_kustomization, doc.data))
         for doc in load_documents(path)
         if isinstance(doc.data, dict)
     ]
+
+
+def load_tree(tree: Path) -> list[Manifest]:
+    """A cross-layer fixture's objects: manifests.yaml, then applied-by/<name>.yaml, whose objects the Flux
+    Kustomization <name> applies (Provenance.flux_kustomization, as the render records it)."""
+    manifests = load_fixture(tree / "manifests.yaml") if (tree / "manifests.yaml").is_file() else []
+    for path in sorted((tree / "applied-by").glob("*.yaml")):
+        manifests += load_fixture(path, flux_kustomization=path.stem)
+    return manifests
 
 
 def make_context(
@@ -58,7 +69,7 @@ def run_rule(
 def fixture_findings(rule_id: str, which: str) -> tuple[list[Manifest], list[Finding]]:
     tree = RULE_FIXTURES / rule_id / which
     if tree.is_dir():  # a cross-layer fixture: manifests plus the repository tree the rule reads
-        manifests = load_fixture(tree / "manifests.yaml")
+        manifests = load_tree(tree)
         return manifests, run_rule(rule_id, manifests, repo=tree)
     manifests = load_fixture(RULE_FIXTURES / rule_id / f"{which}.yaml")
     return manifests, run_rule(rule_id, manifests)

@@ -18,6 +18,7 @@ from . import flux, hygiene
 from .config import DEFAULT_KUBERNETES_VERSION, Config
 from .context import ClusterContext
 from .errors import InputError, ToolError
+from .flux_bootstrap import strict_substitutions
 from .model import Finding, Manifest, ObjectRef, PoolFile, Severity
 from .progress import progress
 from .provenance import ProvenanceIndex, SourceProvenance, build_index, field_line
@@ -426,10 +427,34 @@ def _report_unsubstituted(
         )
 
 
+def _unset_message(variable: str, ks_id: str, strict: tuple[bool, str] | None) -> str:
+    """What kustomize-controller does with an unset variable, by the gate its bootstrap sets.
+
+    fluxcd/pkg kustomize v1.27.1 varSubstitution: without StrictPostBuildSubstitutions an unset variable
+    evaluates to ""; with it, envsubst fails, the build fails (Ready=False, BuildFailed) and nothing of the
+    revision is applied (kustomize-controller v1.8.3)."""
+    fix = f"set it in postBuild or give a default ${{{variable}:=value}}"
+    fails = f"Kustomization {ks_id} fails to build and applies nothing of this revision"
+    if strict is None:
+        outcome = (
+            f"Flux applies an empty string here, or, when kustomize-controller runs with "
+            f"--feature-gates=StrictPostBuildSubstitutions=true, {fails}"
+        )
+    elif strict[0]:
+        outcome = f"kustomize-controller runs with StrictPostBuildSubstitutions ({strict[1]}), so {fails}"
+    else:
+        outcome = (
+            f"kustomize-controller runs without StrictPostBuildSubstitutions ({strict[1]}), so Flux applies an "
+            "empty string here"
+        )
+    return f"variable '{variable}' has no value and no default: {outcome}; {fix}"
+
+
 def _substitute_all(
     repo: Path, graph: flux.FluxGraph, result: ClusterRender, objects: _ObjectIndex, cluster: str
 ) -> None:
     """Flux postBuild substitution of every rendered object, dependencies first (their ConfigMaps win)."""
+    bootstrap: dict[str, tuple[bool, str] | None] = {}
     for ks in graph.dependency_order():
         render = result.renders.get(ks.key)
         if render is None:
@@ -452,11 +477,9 @@ def _substitute_all(
                 at, message = source.line, outcome.error
                 if outcome.variable:
                     at = _needle_line(repo, source.file, source.line, "${" + outcome.variable)
-                    message = (
-                        f"variable '{outcome.variable}' has no value and no default (Flux's strict "
-                        f"substitution fails Kustomization {ks.id}); set it in postBuild or give a default "
-                        f"${{{outcome.variable}:=value}}"
-                    )
+                    if "strict" not in bootstrap:  # read once per cluster, and only when a variable is unset
+                        bootstrap["strict"] = strict_substitutions(repo, cluster)
+                    message = _unset_message(outcome.variable, ks.id, bootstrap["strict"])
                 else:
                     message = (
                         f"{message} (Kustomization {ks.id}; check the values substituted into this object)"

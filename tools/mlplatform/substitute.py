@@ -8,7 +8,10 @@ and Secrets in the Kustomization's namespace, in order, newlines removed) and th
 Supported: `${var}`, `${var:=d}`, `${var:-d}`, `${var=d}` (each uses the default when the value is unset
 or empty), `${#var}`, `${var^}`, `${var^^}`, `${var,}`, `${var,,}`, `${var:n[:len]}`, `${var#p}`,
 `${var##p}`, `${var%p}`, `${var%%p}`, `${var/p/r}`, `${var//p/r}`, `${var/#p/r}`, `${var/%p/r}`.
-Strict substitution: a variable with no value and no default is an error.
+We substitute strictly: a variable with no value and no default is an error (flux/substitute-unset), whatever
+the controller does with it. kustomize-controller itself evaluates it to an empty string unless it runs with
+the feature gate StrictPostBuildSubstitutions (then the Kustomization fails to build); the finding's message
+says which of the two the cluster's Flux bootstrap gives (flux_bootstrap.py).
 """
 
 from __future__ import annotations

@@ -23,6 +23,20 @@ resource "helm_release" "flux" {
   create_namespace = true
   atomic           = true
   timeout          = 600
+
+  # Without StrictPostBuildSubstitutions, kustomize-controller replaces a ${var} that has no value and no
+  # default with an empty string and applies the result; with it, that Kustomization fails to build and nothing
+  # of the revision is applied (fluxcd/kustomize-controller v1.8.3 docs/spec/v1/kustomizations.md,
+  # internal/features/features.go: opt-in, off by default). The flux2 chart 2.18.3 appends
+  # kustomizeController.container.additionalArgs to the controller's arguments. The rule
+  # flux-strict-substitutions checks that this flag stays here.
+  values = [yamlencode({
+    kustomizeController = {
+      container = {
+        additionalArgs = ["--feature-gates=StrictPostBuildSubstitutions=true"]
+      }
+    }
+  })]
 }
 
 resource "helm_release" "sync" {

@@ -18,6 +18,8 @@ from . import (
     cpu_tolerates_gpu_taint,
     exemption_reason,
     fits_no_pool,
+    flux_strict_substitutions,
+    flux_timeout_shorter_than_helmrelease,
     gpu_daemonset_coverage,
     gpu_daemonset_on_cpu_pool,
     gpu_memory_uncapped,
@@ -61,6 +63,8 @@ RULES: list[ModuleType] = [
     spot_restart,
     resources_missing,
     gpu_request_not_limit,
+    flux_timeout_shorter_than_helmrelease,
+    flux_strict_substitutions,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
