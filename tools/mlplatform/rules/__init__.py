@@ -27,6 +27,7 @@ from . import (
     ha_zone_spread,
     mig_profile_allowed,
     mig_profile_not_offered,
+    networkpolicy_not_enforced,
     pool_not_allowed,
     pool_sharing_range,
     priority_class,
@@ -61,6 +62,7 @@ RULES: list[ModuleType] = [
     spot_restart,
     resources_missing,
     gpu_request_not_limit,
+    networkpolicy_not_enforced,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
