@@ -127,6 +127,7 @@ module "node_pools" {
   pools              = var.pool_file.pools
   subnet_ids_by_az   = local.subnet_ids_by_az
   security_group_ids = [module.eks.cluster_primary_security_group_id, module.eks.node_security_group_id]
+  vpc_id             = module.vpc.vpc_id
   tags               = var.tags
 }
 
