@@ -91,3 +91,12 @@ def test_gpu_units_mig_mixed_strategy() -> None:
 def test_unknown_instance_type_is_a_tool_error() -> None:
     with pytest.raises(ToolError, match="not in the catalog"):
         node_allocatable(pool("x9.mega"), CATALOG)
+
+
+@pytest.mark.parametrize(("instance_type", "efa"), [("p4d.24xlarge", 4), ("p5.48xlarge", 32), ("p5en.48xlarge", 16)])
+def test_efa_pools_advertise_one_unit_per_efa_interface(instance_type: str, efa: int) -> None:
+    efa_pool = pool(instance_type, GpuSharing("none"))
+    efa_pool.extra["efa"] = True
+    assert node_allocatable(efa_pool, CATALOG)["vpc.amazonaws.com/efa"] == efa
+    # Without efa: true the node has no EFA interfaces attached, whatever the instance type could carry.
+    assert "vpc.amazonaws.com/efa" not in node_allocatable(pool(instance_type, GpuSharing("none")), CATALOG)

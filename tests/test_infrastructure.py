@@ -206,6 +206,16 @@ def test_node_agents_reach_every_gpu_pool(objects, pools, release: str) -> None:
     assert [(p, t) for p, t in gpu_taints(pools) if not tolerates(values["tolerations"], t)] == []
 
 
+def test_efa_device_plugin_runs_on_every_efa_pool_and_nowhere_else(objects, pools) -> None:
+    values = helm_values(objects, "aws-efa-k8s-device-plugin")
+    efa_pools = {p.name for p in pools.values() if p.efa}
+    assert efa_pools >= {"a100-timeslice", "h100-timeslice", "a100-timeslice-spot"}
+    reached = {p.name for p in pools.values()
+               if selects(values.get("nodeSelector"), None, p.labels)
+               and all(tolerates(values["tolerations"], t) for t in p.taints)}
+    assert reached == efa_pools
+
+
 # ---------------------------------------------------------------- namespaces, policies, quotas, priorities
 
 

@@ -130,3 +130,28 @@ def test_nested_keys_have_their_own_lines() -> None:
         "mlplatform.example.com/pool:"
     )
     assert pool.line_of("gpu.no-such-key") == pool.line  # unknown keys fall back to the pool
+
+
+def test_autoscaler_gpu_label_messages_say_why() -> None:
+    (missing,) = _findings(FIXTURES / "autoscaler-gpu-label-missing.yaml")
+    assert "k8s.amazonaws.com/accelerator" in missing.message and '"nvidia-tesla-a100"' in missing.message
+    (on_mig,) = _findings(FIXTURES / "autoscaler-gpu-label-on-mig.yaml")
+    assert "nvidia.com/mig-" in on_mig.message and "unready forever" in on_mig.message
+
+
+def test_efa_and_capacity_reservation_messages_name_the_fix() -> None:
+    (zone,) = _findings(FIXTURES / "efa-without-zone.yaml")
+    assert "exactly one zone" in zone.message and "placement group" in zone.message
+    (instance,) = _findings(FIXTURES / "efa-instance-without-efa.yaml")
+    assert "g6.xlarge has no EFA" in instance.message
+    messages = [f.message for f in _findings(FIXTURES / "capacity-block-without-zone.yaml")]
+    assert any("exactly one instance type" in m for m in messages)
+    assert any("reservation id, not a resource group" in m for m in messages)
+
+
+def test_real_training_pools_are_efa_pools_in_one_zone(repo_root: Path) -> None:
+    for cluster in ("production", "staging"):
+        pools = load_pool_file(pool_file_path(repo_root, cluster), repo_root).pools
+        efa = {name for name, pool in pools.items() if pool.efa}
+        assert efa == {"a100-timeslice", "h100-timeslice", "a100-timeslice-spot"}
+        assert all(len(pools[name].extra["zones"]) == 1 for name in efa)

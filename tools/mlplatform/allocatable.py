@@ -14,6 +14,7 @@ from .model import Pool
 MIB = 2**20
 GIB = 2**30
 GPU_RESOURCE = "nvidia.com/gpu"
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 
 
@@ -71,6 +72,9 @@ def node_allocatable(pool: Pool, catalog: Catalog) -> dict[str, int]:
     )
     allocatable = {"cpu": cpu, "memory": memory, "pods": pods}
     allocatable.update(gpu_units(pool, catalog))
+    if pool.efa and it.efa:
+        # The EFA device plugin advertises one unit per EFA interface, on EFA pools only (docs/pools.md).
+        allocatable[EFA_RESOURCE] = it.efa
     return allocatable
 
 

@@ -20,6 +20,7 @@ class InstanceType:
     gpu_model: str | None
     gpu_count: int
     price_on_demand_usd_per_hour: float
+    efa: int = 0  # EFA interfaces (vpc.amazonaws.com/efa once the EFA device plugin runs); 0 = no EFA
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class GpuModel:
     memory_mib: int
     product_names: tuple[str, ...]
     mig_profiles: dict[str, MigProfile]  # profile name -> geometry; empty when MIG is not supported
+    # Value of the k8s.amazonaws.com/accelerator label cluster-autoscaler's AWS provider knows, or None
+    autoscaler_gpu_type: str | None = None
 
     @property
     def supports_mig(self) -> bool:
@@ -88,6 +91,7 @@ def load_catalog() -> Catalog:
             gpu_model=row["gpu"],
             gpu_count=row["gpu_count"],
             price_on_demand_usd_per_hour=float(row["price_on_demand_usd_per_hour"]),
+            efa=int(row.get("efa") or 0),
         )
         for name, row in _public(raw["instance_types"]).items()
     }
@@ -110,6 +114,7 @@ def load_catalog() -> Catalog:
             memory_mib=row["memory_mib"],
             product_names=tuple(row["product_names"]),
             mig_profiles=profiles,
+            autoscaler_gpu_type=row.get("autoscaler_gpu_type"),
         )
     sources = {key: f"{raw[key]['_source'].strip()} (read {raw[key]['_date']})" for key in raw}
     return Catalog(

@@ -166,6 +166,11 @@ class Pool:
     def is_gpu(self) -> bool:
         return self.gpu is not None
 
+    @property
+    def efa(self) -> bool:
+        """`efa: true`: EFA interfaces, a cluster placement group and the EFA device plugin (docs/pools.md)."""
+        return self.extra.get("efa") is True
+
     def line_of(self, key: str) -> int:
         return self.field_lines.get(key, self.line)
 

@@ -21,10 +21,24 @@ from .model import SHARING_MODES, TAINT_EFFECTS, Finding, Pool, PoolFile, Severi
 POOL_LABEL = "mlplatform.example.com/pool"
 DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
+# cluster-autoscaler's AWS provider: a node with this label counts as unready until it advertises a GPU
+# resource (kubernetes/autoscaler cluster-autoscaler-1.34.5, cloudprovider/aws/aws_cloud_provider.go GPULabel;
+# processors/customresources/gpu_processor.go; utils/gpu/gpu.go GPUVendorResourceNames: nvidia.com/gpu, not
+# nvidia.com/mig-*).
+AUTOSCALER_GPU_LABEL = "k8s.amazonaws.com/accelerator"
+# Selects the EFA device plugin onto EFA pools (infrastructure/controllers/base/aws-efa-device-plugin).
+EFA_LABEL = "mlplatform.example.com/efa"
 CAPACITY_TYPES = ("on-demand", "spot")
+CAPACITY_BLOCK = "capacity-block"
+CAPACITY_RESERVATION_KEYS = frozenset({"id", "resource_group_arn", "market_type"})
+# EC2 ids: "cr-" and 8 or 17 hex digits; a Capacity Reservation group is an AWS Resource Groups group.
+CAPACITY_RESERVATION_ID = re.compile(r"^cr-([0-9a-f]{8}|[0-9a-f]{17})$")
+RESOURCE_GROUP_ARN = re.compile(
+    r"^arn:aws[a-z-]*:resource-groups:(?P<region>[a-z0-9-]+):\d{12}:group/[A-Za-z0-9_.-]{1,300}$"
+)
 # Fields Terraform and the tools read; anything else is most likely a typo of one of them.
 KNOWN_FIELDS = frozenset({"instance_types", "capacity_type", "min_size", "max_size", "desired_size", "labels",
-                          "taints", "gpu", "disk_size_gib", "zones"})
+                          "taints", "gpu", "disk_size_gib", "zones", "efa", "capacity_reservation"})
 # EKS managed node group names: 1-63 characters, a letter or digit first, then letters, digits, '-' and '_'
 # (CreateNodegroup API). The name is also the value of the pool label, which allows the same set.
 NODE_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -74,6 +88,10 @@ RULES: dict[str, PoolRule] = {r.id: r for r in (
     PoolRule("pool-sizes", Severity.ERROR, "0 <= min_size <= desired_size <= max_size"),
     PoolRule("pool-capacity-type", Severity.ERROR, "capacity type is on-demand or spot"),
     PoolRule("pool-disk-zones", Severity.ERROR, "disk size and zones are well formed"),
+    PoolRule("pool-autoscaler-gpu-label", Severity.ERROR,
+             f"{AUTOSCALER_GPU_LABEL} on whole-GPU and time-sliced pools, never on MIG or CPU pools"),
+    PoolRule("pool-efa", Severity.ERROR, "EFA pools: EFA instance types, one zone, the EFA label"),
+    PoolRule("pool-capacity-reservation", Severity.ERROR, "capacity reservation or Capacity Block is well formed"),
 )}
 
 Check = Callable[[PoolFile, Pool, Catalog], Iterator[Finding]]
@@ -342,10 +360,125 @@ def check_disk_and_zones(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
                       f"{pool_file.region} (e.g. {pool_file.region}a), got {zones!r}")
 
 
+def check_autoscaler_gpu_label(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    """The autoscaler's GPU label where a node advertises nvidia.com/gpu, and nowhere else.
+
+    With the label, cluster-autoscaler counts a new node as unready until it advertises a GPU resource, so it
+    does not launch more nodes for the same pending pods while the device plugin starts. It only looks for
+    nvidia.com/gpu (and other vendors' whole-GPU names): a MIG node (mixed strategy) advertises only
+    nvidia.com/mig-<profile>, so with the label it would count as unready forever, and so would a CPU node.
+    """
+    value = pool.labels.get(AUTOSCALER_GPU_LABEL)
+    gpu = pool.gpu
+    if gpu is None or gpu.sharing not in SHARING_MODES:
+        if value is not None and gpu is None:
+            yield _on("pool-autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
+                      f"label {AUTOSCALER_GPU_LABEL} on a pool without GPUs: cluster-autoscaler would count its "
+                      "nodes as unready forever (no GPU resource ever appears); remove it")
+        return
+    models = {model.name: model for _, model, _ in _pool_gpu_models(pool, catalog) if model is not None}
+    if len(models) != 1:
+        return  # unknown, mixed or non-GPU instance types are reported by the instance type checks
+    model = next(iter(models.values()))
+    if gpu.sharing == "mig":
+        if value is not None:
+            yield _on("pool-autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
+                      f"label {AUTOSCALER_GPU_LABEL} on a MIG pool: with the mixed strategy its nodes advertise "
+                      "nvidia.com/mig-<profile> and never nvidia.com/gpu, so cluster-autoscaler would count "
+                      "every node of the pool as unready forever; remove it (docs/layers/scaling.md)")
+        return
+    if not value:
+        suggested = model.autoscaler_gpu_type or f"nvidia-{model.name.split('-')[0].lower()}"
+        yield _on("pool-autoscaler-gpu-label", pool_file, pool, "labels",
+                  f"{gpu.sharing} GPU pool without label {AUTOSCALER_GPU_LABEL} (e.g. \"{suggested}\"): "
+                  "cluster-autoscaler counts a new node as ready before the device plugin advertises "
+                  "nvidia.com/gpu and launches more nodes for the same pending pods (docs/layers/scaling.md)")
+
+
+def check_efa(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    """EFA pools: every instance type has EFA, one zone (a cluster placement group), the plugin's label."""
+    raw = pool.extra.get("efa")
+    if raw is not None and not isinstance(raw, bool):
+        yield _on("pool-efa", pool_file, pool, "efa", f"efa must be true or false, got {raw!r}")
+        return
+    label = pool.labels.get(EFA_LABEL)
+    if not pool.efa:
+        if label is not None:
+            yield _on("pool-efa", pool_file, pool, f"labels.{EFA_LABEL}",
+                      f"label {EFA_LABEL} without efa: true: the EFA device plugin would run on nodes that have "
+                      "no EFA interfaces; set efa: true or remove the label")
+        return
+    for index, name in enumerate(pool.instance_types):
+        it = catalog.instance_types.get(name)
+        if it is not None and it.efa == 0:
+            yield _on("pool-efa", pool_file, pool, f"instance_types[{index}]",
+                      f"efa: true but {name} has no EFA interfaces (catalog: data/catalog.yaml)")
+    zones = pool.extra.get("zones")
+    if not (isinstance(zones, list) and len(zones) == 1):
+        yield _on("pool-efa", pool_file, pool, "zones" if "zones" in pool.extra else "efa",
+                  "an EFA pool needs exactly one zone (zones: [<zone>]): its nodes share a cluster placement "
+                  "group, which lives in one zone, and EFA traffic does not cross zones")
+    if label != "true":
+        yield _on("pool-efa", pool_file, pool, f"labels.{EFA_LABEL}" if label is not None else "labels",
+                  f"an EFA pool needs label {EFA_LABEL}: \"true\" (it puts the EFA device plugin on its nodes)")
+
+
+def check_capacity_reservation(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    """`capacity_reservation`: an On-Demand Capacity Reservation (id or group ARN) or a Capacity Block (id)."""
+    if "capacity_reservation" not in pool.extra:
+        return
+    raw = pool.extra["capacity_reservation"]
+    rule, key = "pool-capacity-reservation", "capacity_reservation"
+    if not isinstance(raw, dict):
+        yield _on(rule, pool_file, pool, key,
+                  "capacity_reservation must be a mapping: {id: cr-...} or {resource_group_arn: arn:...}, "
+                  "plus market_type: capacity-block for a Capacity Block")
+        return
+    for unknown in sorted(set(map(str, raw)) - CAPACITY_RESERVATION_KEYS):
+        yield _on(rule, pool_file, pool, f"{key}.{unknown}",
+                  f"capacity_reservation.{unknown} is not a known key "
+                  f"(known: {', '.join(sorted(CAPACITY_RESERVATION_KEYS))})")
+    rid, arn, market = raw.get("id"), raw.get("resource_group_arn"), raw.get("market_type")
+    if (rid is None) == (arn is None):
+        yield _on(rule, pool_file, pool, key,
+                  "capacity_reservation needs exactly one of id (cr-...) and resource_group_arn")
+    if rid is not None and not (isinstance(rid, str) and CAPACITY_RESERVATION_ID.match(rid)):
+        yield _on(rule, pool_file, pool, f"{key}.id",
+                  f"capacity_reservation.id {rid!r} is not a Capacity Reservation id (cr- and 8 or 17 hex digits)")
+    if arn is not None:
+        match = RESOURCE_GROUP_ARN.match(arn) if isinstance(arn, str) else None
+        if match is None or match["region"] != pool_file.region:
+            yield _on(rule, pool_file, pool, f"{key}.resource_group_arn",
+                      f"capacity_reservation.resource_group_arn {arn!r} is not a resource group ARN in "
+                      f"{pool_file.region} (arn:aws:resource-groups:{pool_file.region}:<account>:group/<name>)")
+    if market is not None and market != CAPACITY_BLOCK:
+        yield _on(rule, pool_file, pool, f"{key}.market_type",
+                  f"capacity_reservation.market_type {market!r}: the only market type is {CAPACITY_BLOCK} "
+                  "(leave it out for an On-Demand Capacity Reservation)")
+    if pool.capacity_type != "on-demand":
+        yield _on(rule, pool_file, pool, "capacity_type",
+                  f"capacity_type {pool.capacity_type!r} with a capacity reservation: reservations and Capacity "
+                  "Blocks are not spot capacity; use on-demand (Terraform sets CAPACITY_BLOCK itself)")
+    if market == CAPACITY_BLOCK:
+        if arn is not None:
+            yield _on(rule, pool_file, pool, f"{key}.resource_group_arn",
+                      "a Capacity Block is named by its reservation id, not a resource group "
+                      "(EKS User Guide, capacity-blocks-mng)")
+        if len(pool.instance_types) != 1:
+            yield _on(rule, pool_file, pool, "instance_types",
+                      "a Capacity Block pool has exactly one instance type, the block's "
+                      "(the launch template names it)")
+        zones = pool.extra.get("zones")
+        if not (isinstance(zones, list) and len(zones) == 1):
+            yield _on(rule, pool_file, pool, "zones" if "zones" in pool.extra else key,
+                      "a Capacity Block pool needs exactly one zone, the block's (zones: [<zone>]): instances "
+                      "cannot launch into it from another zone")
+
+
 POOL_CHECKS: tuple[Check, ...] = (
     check_name, check_unknown_fields, check_instance_types, check_gpu_sharing, check_mig, check_labels,
     check_identity_label, check_gpu_config_labels, check_taints, check_sizes, check_capacity_type,
-    check_disk_and_zones,
+    check_disk_and_zones, check_autoscaler_gpu_label, check_efa, check_capacity_reservation,
 )
 
 

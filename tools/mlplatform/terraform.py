@@ -88,6 +88,16 @@ class TerraformConfig:
     def file(self, path: str) -> TfFile:
         return self.files[path]
 
+    def local(self, directory: str, name: str) -> Any:
+        """The expression of `local.<name>` in the module at `directory` (locals are per module), or None."""
+        for tf in self.files.values():
+            if tf.path.rpartition("/")[0] != directory:
+                continue
+            for entry in tf.data.get("locals") or []:
+                if isinstance(entry, dict) and name in entry:
+                    return entry[name]
+        return None
+
 
 def unquote(value: Any) -> Any:
     """A python-hcl2 literal string without its quotes; other values unchanged."""

@@ -23,6 +23,11 @@ variable "security_group_ids" {
   type        = list(string)
 }
 
+variable "vpc_id" {
+  description = "VPC of the nodes; the EFA pools' security groups live in it."
+  type        = string
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

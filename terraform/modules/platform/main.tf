@@ -102,7 +102,16 @@ module "eks" {
       before_compute           = true
       service_account_role_arn = module.role_vpc_cni.arn
       # Prefix delegation: a /28 per ENI slot instead of one IP, so GPU nodes reach their pod limit.
-      configuration_values = jsonencode({ env = { ENABLE_PREFIX_DELEGATION = "true", WARM_PREFIX_TARGET = "1" } })
+      # enableNetworkPolicy: without it the network-policy agent in aws-node enforces nothing and every
+      # NetworkPolicy in the cluster (default-deny, the IMDS exclusion, namespace isolation) is decoration.
+      # Key and string value as the EKS add-on schema takes them (EKS User Guide, cni-network-policy-configure;
+      # aws/amazon-vpc-cni-k8s charts/aws-vpc-cni/values.yaml, default "false"); needs VPC CNI >= 1.14, and the
+      # module installs the newest add-on version for the cluster's Kubernetes version (most_recent defaults to
+      # true in terraform-aws-eks v21.19.0 variables.tf). The rule networkpolicy-not-enforced checks this line.
+      configuration_values = jsonencode({
+        enableNetworkPolicy = "true"
+        env                 = { ENABLE_PREFIX_DELEGATION = "true", WARM_PREFIX_TARGET = "1" }
+      })
     }
     kube-proxy             = { before_compute = true }
     eks-pod-identity-agent = { before_compute = true }
@@ -118,6 +127,7 @@ module "node_pools" {
   pools              = var.pool_file.pools
   subnet_ids_by_az   = local.subnet_ids_by_az
   security_group_ids = [module.eks.cluster_primary_security_group_id, module.eks.node_security_group_id]
+  vpc_id             = module.vpc.vpc_id
   tags               = var.tags
 }
 

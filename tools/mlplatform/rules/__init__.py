@@ -29,6 +29,7 @@ from . import (
     ha_zone_spread,
     mig_profile_allowed,
     mig_profile_not_offered,
+    networkpolicy_not_enforced,
     pool_not_allowed,
     pool_sharing_range,
     priority_class,
@@ -65,6 +66,7 @@ RULES: list[ModuleType] = [
     gpu_request_not_limit,
     flux_timeout_shorter_than_helmrelease,
     flux_strict_substitutions,
+    networkpolicy_not_enforced,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
