@@ -25,6 +25,7 @@ from . import (
     ha_pdb,
     ha_replicas,
     ha_zone_spread,
+    katib_metrics_collector,
     mig_profile_allowed,
     mig_profile_not_offered,
     pool_not_allowed,
@@ -61,6 +62,7 @@ RULES: list[ModuleType] = [
     spot_restart,
     resources_missing,
     gpu_request_not_limit,
+    katib_metrics_collector,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
