@@ -49,7 +49,7 @@ def pod_spec(rng: random.Random, wtype: str, broken: bool, app: str) -> dict[str
     args = ["--port=8000"]
     if gpu:
         limits[gpu] = 1
-        if gpu == "nvidia.com/gpu":
+        if gpu == "nvidia.com/gpu":  # a time-sliced GPU: vLLM's cap, where vLLM runs (gpu-memory-uncapped)
             args.append(f"--gpu-memory-utilization={0.24 if key != 'fine-tuning' else 0.49}")
     spec: dict[str, Any] = {
         "nodeSelector": {f"workload-type.mlplatform.example.com/{key}": "true"},
@@ -57,7 +57,7 @@ def pod_spec(rng: random.Random, wtype: str, broken: bool, app: str) -> dict[str
         "containers": [
             {
                 "name": "main",
-                "image": "registry.example.com/app:1.0",
+                "image": "vllm/vllm-openai:v0.9.2" if gpu == "nvidia.com/gpu" else "registry.example.com/app:1.0",
                 "args": args,
                 "resources": {
                     "requests": {"cpu": f"{rng.choice([250, 500, 1000, 2000])}m", "memory": limits["memory"]},

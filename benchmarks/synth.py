@@ -333,8 +333,10 @@ def pod_spec(name: str, flavour: str) -> dict:
         {
             "name": "server",
             "image": "ghcr.io/example-org/synthetic-server:1.0.0",
+            # a time-sliced GPU is shared by 4 pods: each caps its share of GPU memory, with vLLM's flag where
+            # vLLM runs (the rule gpu-memory-uncapped accepts a flag only in a container running its program)
+            **({"command": ["vllm", "serve", "/models/synthetic"]} if flavour == "research" else {}),
             "args": ["--cluster=${cluster_name}", "--domain=${base_domain}", "--port=8080"]
-            # a time-sliced GPU is shared by 4 pods: each caps its share of GPU memory
             + (["--gpu-memory-utilization=0.25"] if flavour == "research" else []),
             "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
             "envFrom": [{"configMapRef": {"name": name}}],

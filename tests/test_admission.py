@@ -19,6 +19,7 @@ from typing import Any
 import celpy
 import pytest
 
+from mlplatform.catalog import load_catalog
 from mlplatform.pools import load_pool_file
 from mlplatform.workloads import pod_templates
 from mlplatform.yamlio import load_documents, plain
@@ -175,7 +176,8 @@ def test_platform_namespaces_are_not_bound():
 
 def test_mig_profiles_and_memory_cap_match_the_pool_files():
     """The constants in the CEL come from the pool files; a change there must change the policies too."""
-    profiles, shares = set(), []
+    profiles, shares, mb_shares = set(), [], []
+    catalog = load_catalog()
     for cluster in ("production", "staging"):
         pool_file = load_pool_file(REPO / "terraform/environments" / cluster / "node-pools.yaml", REPO)
         for pool in pool_file.pools.values():
@@ -183,15 +185,19 @@ def test_mig_profiles_and_memory_cap_match_the_pool_files():
                 profiles |= {p for p, n in (pool.gpu.mig_layout or {}).items() if n}
             if pool.gpu and pool.gpu.sharing == "time-slicing":
                 shares.append(1 / pool.gpu.replicas)
+                model = catalog.gpu_model_of_instance(pool.planning_instance_type)
+                mb_shares.append(model.memory_mib // pool.gpu.replicas)
     mig_text = (POLICY_DIR / "mig-profile-not-offered.yaml").read_text()
     listed = set(mig_text.split("k in [", 1)[1].split("]", 1)[0].replace("'", "").replace(" ", "").split(","))
     assert listed == {f"nvidia.com/mig-{p}" for p in profiles}
-    fraction = POLICIES["mlplatform-gpu-memory-uncapped"]["spec"]["variables"][2]["expression"]
-    pattern = cel(fraction, {})
+    variables = {v["name"]: v["expression"] for v in POLICIES["mlplatform-gpu-memory-uncapped"]["spec"]["variables"]}
+    pattern = cel(variables["fraction"], {})
     activation = {"p": celpy.celtypes.StringType(str(pattern))}
     largest = max(shares)
     assert bool(cel(f"'{largest}'.matches('^' + p + '$')", activation))
     assert not bool(cel(f"'{largest + 0.01:.2f}'.matches('^' + p + '$')", activation))
+    # The MB bound of the TensorFlow launcher is the largest per-replica share of GPU memory of any pool.
+    assert int(cel(variables["maxShareMB"], {})) == max(mb_shares)
 
 
 def test_every_cel_expression_was_evaluated():

@@ -134,6 +134,10 @@ def _no_checkpoint(doc: Any) -> None:
             ]
 
 
+# The variables of policies/gpu-sharing.yaml memory_cap (TGI's, and those our trainer launchers read).
+_CAP_VARIABLES = {"CUDA_MEMORY_FRACTION", "MLPLATFORM_GPU_MEMORY_FRACTION", "MLPLATFORM_GPU_MEMORY_LIMIT_MB"}
+
+
 def _uncap(doc: Any) -> None:
     for tpl in _templates(doc):
         (tpl.get("metadata") or {}).get("annotations", {}).pop("mlplatform.example.com/gpu-memory-fraction", None)
@@ -146,7 +150,7 @@ def _uncap(doc: Any) -> None:
                         )
                         for a in c[field]
                     ]
-            c["env"] = [e for e in c.get("env") or [] if e.get("name") != "CUDA_MEMORY_FRACTION"]
+            c["env"] = [e for e in c.get("env") or [] if e.get("name") not in _CAP_VARIABLES]
 
 
 def _operator_without_gpu_toleration(doc: Any) -> None:

@@ -27,6 +27,7 @@ from . import (
     ha_pdb,
     ha_replicas,
     ha_zone_spread,
+    katib_metrics_collector,
     mig_profile_allowed,
     mig_profile_not_offered,
     networkpolicy_not_enforced,
@@ -67,6 +68,7 @@ RULES: list[ModuleType] = [
     flux_timeout_shorter_than_helmrelease,
     flux_strict_substitutions,
     networkpolicy_not_enforced,
+    katib_metrics_collector,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}

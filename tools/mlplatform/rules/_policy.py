@@ -8,6 +8,9 @@ from typing import Any
 
 from ..errors import InputError
 from ..yamlio import load_one, plain
+from ._memory_caps import DEFAULT as DEFAULT_MEMORY_CAPS
+from ._memory_caps import MemoryCapPolicy
+from ._memory_caps import parse as parse_memory_caps
 
 POLICY_DIR = "policies"
 FILES = ("workload-pools.yaml", "gpu-sharing.yaml", "gpu-daemonsets.yaml", "workload-checks.yaml")
@@ -30,6 +33,8 @@ class Policy:
     gpu_sharing: dict[str, Any] = field(default_factory=dict)
     gpu_daemonsets: dict[str, Any] = field(default_factory=dict)
     workload_checks: dict[str, Any] = field(default_factory=dict)
+    # gpu-sharing.yaml memory_cap, parsed with its lines (rule gpu-memory-uncapped)
+    memory_caps: MemoryCapPolicy = DEFAULT_MEMORY_CAPS
     # policy file -> line of each top-level key, for findings about the policy itself
     files: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
@@ -85,6 +90,9 @@ def load_policy(repo: Path, cluster: str | None = None) -> Policy:
             if "untyped_pools" in overrides:
                 policy.untyped_pools = [str(p) for p in overrides["untyped_pools"]]
     policy.gpu_sharing = plain(raw["gpu-sharing.yaml"])
+    if raw["gpu-sharing.yaml"]:
+        sharing = raw["gpu-sharing.yaml"]
+        policy.memory_caps = parse_memory_caps(sharing.get("memory_cap"), policy.files["gpu-sharing.yaml"])
     policy.gpu_daemonsets = plain(raw["gpu-daemonsets.yaml"])
     policy.workload_checks = plain(raw["workload-checks.yaml"])
     return policy
