@@ -283,6 +283,16 @@ resource "aws_efs_backup_policy" "shared" {
   }
 }
 
+# Who may mount, and how. With this policy in effect EFS no longer applies its default policy, which lets any
+# anonymous client that reaches a mount target in; a client must now sign its mount with IAM credentials (the
+# `iam` mount option of efs-utils) as one of var.client_role_arns, the EFS CSI node role. An allow in the file
+# system policy alone grants access (EFS User Guide, "Using IAM to control access to file systems"), so that
+# role needs no permissions policy of its own. No ClientRootAccess: the CSI driver mounts every volume through
+# an access point that enforces a non-root POSIX identity (its gid range, 50000-60000 in the StorageClass), and
+# enforcing an identity needs root access only for uid or gid 0 (EFS User Guide, "Enforcing a user identity
+# using an access point"). Only aws:SecureTransport, aws:SourceIp, elasticfilesystem:AccessPointArn and
+# elasticfilesystem:AccessedViaMountTarget are evaluated for NFS clients, so the conditions stay among those.
+# The cross-layer rule efs-mount-policy checks the `efs` StorageClass against this policy.
 data "aws_iam_policy_document" "efs" {
   statement {
     sid       = "DenyInsecureTransport"
@@ -300,16 +310,15 @@ data "aws_iam_policy_document" "efs" {
     }
   }
   statement {
-    sid = "MountThroughMountTargets"
+    sid = "MountFromTheCsiNodeThroughMountTargets"
     actions = [
       "elasticfilesystem:ClientMount",
       "elasticfilesystem:ClientWrite",
-      "elasticfilesystem:ClientRootAccess",
     ]
     resources = [aws_efs_file_system.shared.arn]
     principals {
       type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.aws_account_id}:root"]
+      identifiers = var.client_role_arns
     }
     condition {
       test     = "Bool"
