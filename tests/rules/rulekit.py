@@ -15,8 +15,9 @@ from pathlib import Path
 from mlplatform.catalog import load_catalog
 from mlplatform.config import Config
 from mlplatform.context import ClusterContext
-from mlplatform.model import Finding, Manifest, Provenance
+from mlplatform.model import Finding, Manifest
 from mlplatform.pools import load_pool_file
+from mlplatform.provenance import SourceProvenance
 from mlplatform.rules import RULES_BY_ID, load_policy, run_rules_with
 from mlplatform.yamlio import load_documents, plain
 
@@ -27,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 def load_fixture(path: Path) -> list[Manifest]:
     rel = path.relative_to(REPO).as_posix()
     return [
-        Manifest("production", plain(doc.data), Provenance(rel, doc.line))
+        # The source document rides along, as in `check`, so a rule can name a field's line (field_line).
+        Manifest("production", plain(doc.data), SourceProvenance(rel, doc.line, document=doc.data))
         for doc in load_documents(path)
         if isinstance(doc.data, dict)
     ]

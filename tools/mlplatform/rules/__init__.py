@@ -15,7 +15,9 @@ from types import ModuleType
 from ..context import ClusterContext
 from ..model import Finding, Severity
 from . import (
+    backup_volume_mechanism,
     cpu_tolerates_gpu_taint,
+    efs_mount_policy,
     exemption_reason,
     fits_no_pool,
     gpu_daemonset_coverage,
@@ -61,6 +63,8 @@ RULES: list[ModuleType] = [
     spot_restart,
     resources_missing,
     gpu_request_not_limit,
+    efs_mount_policy,
+    backup_volume_mechanism,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
