@@ -30,6 +30,8 @@ locals {
       transition_days         = 90
       transition_storage_type = "GLACIER_IR"
     }
+    # Previous versions are what recovers an overwritten or deleted object: the noncurrent_days below are the
+    # windows the recovery targets in docs/layers/storage.md promise (artifacts 90, registry 365, backups 30).
     backups = {
       # Velero deletes backups past their TTL itself; versions guard against a deleted or overwritten backup.
       expire_current_days     = null
@@ -41,7 +43,7 @@ locals {
 }
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_144:Single-region platform by design; DR is Velero backups plus versioning, cross-region replication is a later, separate decision with its own cost.
+  #checkov:skip=CKV_AWS_144:Recovery targets (docs/layers/storage.md) cover in-region failures with versioning and Velero; region loss has no target on this single-region platform, and cross-region copies of buckets, EBS snapshots and EFS recovery points are a separate decision with its own cost.
   #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications exists; an unused notification target would be dead configuration.
   for_each = local.buckets
   bucket   = "${var.name_prefix}-${each.key}-${var.aws_account_id}"
