@@ -29,6 +29,7 @@ def load_fixture(path: Path, flux_kustomization: str | None = None) -> list[Mani
     """The objects of one fixture file as rendered manifests (with their source document, as check has)."""
     rel = path.relative_to(REPO).as_posix()
     return [
+        # The source document rides along, as in `check`, so a rule can name a field's line (field_line).
         Manifest("production", plain(doc.data), SourceProvenance(rel, doc.line, flux_kustomization, doc.data))
         for doc in load_documents(path)
         if isinstance(doc.data, dict)

@@ -150,8 +150,10 @@ resource "aws_eks_addon" "after_nodes" {
     aws-ebs-csi-driver = module.role_ebs_csi.arn
     aws-efs-csi-driver = module.role_efs_csi.arn
   }, each.key, null)
-  tags       = var.tags
-  depends_on = [module.node_pools]
+  tags = var.tags
+  # The EFS CSI node pods must start with their Pod Identity credentials (injected when a pod is created):
+  # the association exists before the add-on creates its DaemonSet.
+  depends_on = [module.node_pools, aws_eks_pod_identity_association.efs_csi_node]
 }
 
 module "storage" {
@@ -162,6 +164,7 @@ module "storage" {
   vpc_id                    = module.vpc.vpc_id
   subnet_ids_by_az          = local.subnet_ids_by_az
   client_security_group_ids = { nodes = module.eks.node_security_group_id, cluster = module.eks.cluster_primary_security_group_id }
+  client_role_arns          = [aws_iam_role.efs_csi_node.arn]
   tags                      = var.tags
 }
 

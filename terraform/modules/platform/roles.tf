@@ -8,7 +8,7 @@ locals {
   # Roles are named, not prefixed: their ARNs are predictable, and cluster-vars.yaml holds them.
   role_name = { for controller in [
     "cluster-autoscaler", "aws-load-balancer-controller", "external-secrets", "ebs-csi", "efs-csi", "velero",
-    "fluent-bit", "mlflow", "training", "model-sync", "feast", "vpc-cni",
+    "fluent-bit", "mlflow", "training", "model-sync", "feast", "vpc-cni", "efs-csi-node",
   ] : controller => "${local.cluster}-${controller}" }
   buckets = module.storage.bucket_arns
 }
@@ -60,6 +60,58 @@ module "role_efs_csi" {
   attach_efs_csi_policy = true
   oidc_providers        = { this = { provider_arn = local.oidc, namespace_service_accounts = ["kube-system:efs-csi-controller-sa"] } }
   tags                  = var.tags
+}
+
+# The EFS CSI node DaemonSet mounts every EFS volume with the `iam` option (StorageClass `efs`), and efs-utils
+# signs the mount with the credentials of the pod's service account, kube-system:efs-csi-node-sa
+# (aws-efs-csi-driver v3.4.1 docs/parameters.md: "iam: Use the CSI Node Pod's IAM identity"). That account
+# belongs to the EKS add-on, which does not let us annotate it for IRSA from git, so it gets its role through
+# an EKS Pod Identity association, the way the driver's docs/iam-policy-create.md recommends; efs-utils reads
+# Pod Identity credentials first in its chain (aws/efs-utils v3.2.0 src/efs_utils_common/aws_credentials.py,
+# since efs-utils 2.3.0). The role has no permissions policy: the EFS file system policy (modules/storage)
+# names it, and that allow alone lets it mount and write. Without the association, efs-utils would fall back
+# to the node instance role, which the file system policy does not admit, and the mount fails closed.
+data "aws_iam_policy_document" "efs_csi_node_trust" {
+  statement {
+    sid     = "EksPodIdentityForTheEfsCsiNode"
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+    principals {
+      type        = "Service"
+      identifiers = ["pods.eks.amazonaws.com"]
+    }
+    # Pod Identity sets these session tags; they confine the role to one service account of this cluster
+    # (EKS User Guide, "Create IAM role with trust policy required by EKS Pod Identity").
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/eks-cluster-name"
+      values   = [local.cluster]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-namespace"
+      values   = ["kube-system"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/kubernetes-service-account"
+      values   = ["efs-csi-node-sa"]
+    }
+  }
+}
+
+resource "aws_iam_role" "efs_csi_node" {
+  name               = local.role_name["efs-csi-node"]
+  description        = "EFS CSI node DaemonSet (kube-system:efs-csi-node-sa): mounts EFS with IAM authorization"
+  assume_role_policy = data.aws_iam_policy_document.efs_csi_node_trust.json
+  tags               = var.tags
+}
+
+resource "aws_eks_pod_identity_association" "efs_csi_node" {
+  cluster_name    = module.eks.cluster_name
+  namespace       = "kube-system"
+  service_account = "efs-csi-node-sa"
+  role_arn        = aws_iam_role.efs_csi_node.arn
+  tags            = var.tags
 }
 
 module "role_velero" {

@@ -30,6 +30,8 @@ locals {
       transition_days         = 90
       transition_storage_type = "GLACIER_IR"
     }
+    # Previous versions are what recovers an overwritten or deleted object: the noncurrent_days below are the
+    # windows the recovery targets in docs/layers/storage.md promise (artifacts 90, registry 365, backups 30).
     backups = {
       # Velero deletes backups past their TTL itself; versions guard against a deleted or overwritten backup.
       expire_current_days     = null
@@ -41,7 +43,7 @@ locals {
 }
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_144:Single-region platform by design; DR is Velero backups plus versioning, cross-region replication is a later, separate decision with its own cost.
+  #checkov:skip=CKV_AWS_144:Recovery targets (docs/layers/storage.md) cover in-region failures with versioning and Velero; region loss has no target on this single-region platform, and cross-region copies of buckets, EBS snapshots and EFS recovery points are a separate decision with its own cost.
   #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications exists; an unused notification target would be dead configuration.
   for_each = local.buckets
   bucket   = "${var.name_prefix}-${each.key}-${var.aws_account_id}"
@@ -283,6 +285,16 @@ resource "aws_efs_backup_policy" "shared" {
   }
 }
 
+# Who may mount, and how. With this policy in effect EFS no longer applies its default policy, which lets any
+# anonymous client that reaches a mount target in; a client must now sign its mount with IAM credentials (the
+# `iam` mount option of efs-utils) as one of var.client_role_arns, the EFS CSI node role. An allow in the file
+# system policy alone grants access (EFS User Guide, "Using IAM to control access to file systems"), so that
+# role needs no permissions policy of its own. No ClientRootAccess: the CSI driver mounts every volume through
+# an access point that enforces a non-root POSIX identity (its gid range, 50000-60000 in the StorageClass), and
+# enforcing an identity needs root access only for uid or gid 0 (EFS User Guide, "Enforcing a user identity
+# using an access point"). Only aws:SecureTransport, aws:SourceIp, elasticfilesystem:AccessPointArn and
+# elasticfilesystem:AccessedViaMountTarget are evaluated for NFS clients, so the conditions stay among those.
+# The cross-layer rule efs-mount-policy checks the `efs` StorageClass against this policy.
 data "aws_iam_policy_document" "efs" {
   statement {
     sid       = "DenyInsecureTransport"
@@ -300,16 +312,15 @@ data "aws_iam_policy_document" "efs" {
     }
   }
   statement {
-    sid = "MountThroughMountTargets"
+    sid = "MountFromTheCsiNodeThroughMountTargets"
     actions = [
       "elasticfilesystem:ClientMount",
       "elasticfilesystem:ClientWrite",
-      "elasticfilesystem:ClientRootAccess",
     ]
     resources = [aws_efs_file_system.shared.arn]
     principals {
       type        = "AWS"
-      identifiers = ["arn:aws:iam::${var.aws_account_id}:root"]
+      identifiers = var.client_role_arns
     }
     condition {
       test     = "Bool"

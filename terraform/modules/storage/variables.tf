@@ -28,6 +28,15 @@ variable "client_security_group_ids" {
   type        = map(string)
 }
 
+variable "client_role_arns" {
+  description = "IAM roles that may mount the EFS file system (the EFS CSI node role); the file system policy admits no one else."
+  type        = list(string)
+  validation {
+    condition     = length(var.client_role_arns) > 0
+    error_message = "Name at least one role: with a file system policy in effect, an anonymous client cannot mount."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

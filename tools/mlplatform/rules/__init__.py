@@ -15,7 +15,9 @@ from types import ModuleType
 from ..context import ClusterContext
 from ..model import Finding, Severity
 from . import (
+    backup_volume_mechanism,
     cpu_tolerates_gpu_taint,
+    efs_mount_policy,
     exemption_reason,
     fits_no_pool,
     flux_strict_substitutions,
@@ -69,6 +71,8 @@ RULES: list[ModuleType] = [
     flux_strict_substitutions,
     networkpolicy_not_enforced,
     katib_metrics_collector,
+    efs_mount_policy,
+    backup_volume_mechanism,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
