@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 SHARED ?= ../shared
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: check test setup lint checkov bench clean
+.PHONY: check test setup lint checkov bench mutation clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,13 @@ test: setup
 	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_SHARED=$(abspath $(SHARED)) \
 	  CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
+# Mutation testing of the core modules (docs/testing.md); slow (most of an hour on 2 shared cores), not in `test`.
+mutation: setup
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_SHARED=$(abspath $(SHARED)) \
+	  $(BIN)/python scripts/mutation.py
+
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .tools
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools .mutation

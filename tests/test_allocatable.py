@@ -100,3 +100,46 @@ def test_efa_pools_advertise_one_unit_per_efa_interface(instance_type: str, efa:
     assert node_allocatable(efa_pool, CATALOG)["vpc.amazonaws.com/efa"] == efa
     # Without efa: true the node has no EFA interfaces attached, whatever the instance type could carry.
     assert "vpc.amazonaws.com/efa" not in node_allocatable(pool(instance_type, GpuSharing("none")), CATALOG)
+
+
+# ---------------------------------------------------------------- issue 19: answers no test pinned down
+
+
+def test_time_sliced_pool_without_replicas_advertises_each_gpu_once() -> None:
+    # No replicas given: the device plugin advertises every physical GPU once (replicas default to 1).
+    assert gpu_units(pool("p4d.24xlarge", GpuSharing("time-slicing")), CATALOG) == {"nvidia.com/gpu": 8}
+    assert gpu_units(pool("g5.12xlarge", GpuSharing("time-slicing", replicas=0)), CATALOG) == {"nvidia.com/gpu": 4}
+
+
+def test_mig_profile_with_count_zero_is_no_resource() -> None:
+    # mixed strategy: a profile with no instance on the GPU is not advertised at all (not as 0)
+    layout = {"1g.10gb": 0, "3g.40gb": 2}
+    units = gpu_units(pool("p4de.24xlarge", GpuSharing("mig", mig_layout=layout)), CATALOG)
+    assert units == {"nvidia.com/mig-3g.40gb": 16}
+    assert gpu_units(pool("p4de.24xlarge", GpuSharing("mig")), CATALOG) == {}  # no layout yet: nothing
+
+
+def test_allocatable_of_a_mig_node_has_no_whole_gpus() -> None:
+    layout = {"7g.80gb": 1}
+    alloc = node_allocatable(pool("p4de.24xlarge", GpuSharing("mig", mig_layout=layout)), CATALOG)
+    assert alloc == {
+        "cpu": 96_000 - 310,
+        "memory": 1152 * GIB - (11 * 737 + 255) * MIB - 100 * MIB,
+        "pods": 737,
+        "nvidia.com/mig-7g.80gb": 8,
+    }
+
+
+def test_unknown_instance_type_names_the_pool_file_line_and_the_known_types() -> None:
+    bad = pool("x9.mega")
+    bad.file, bad.field_lines = "terraform/environments/production/node-pools.yaml", {"instance_types": 14}
+    with pytest.raises(ToolError) as info:
+        gpu_units(bad, CATALOG)
+    assert (info.value.file, info.value.line) == ("terraform/environments/production/node-pools.yaml", 14)
+    known = ", ".join(sorted(CATALOG.instance_types))
+    assert known.startswith("g5.12xlarge, g5.xlarge, ")
+    assert info.value.message == f"pool p: instance type 'x9.mega' is not in the catalog (known: {known})"
+    # a pool built in code (no file) gives neither file nor line, not "" and 0
+    with pytest.raises(ToolError) as info:
+        node_allocatable(pool("x9.mega"), CATALOG)
+    assert (info.value.file, info.value.line) == (None, None)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 
 from helpers import run_cli
-from mlplatform.catalog import load_catalog
+from mlplatform.catalog import GpuModel, MigProfile, load_catalog
 from mlplatform.errors import ToolError
-from mlplatform.mig import valid_layouts, validate_layout
+from mlplatform.mig import placement, resolve_gpu, valid_layouts, validate_layout
 
 # REFERENCE.md section 5, typed in again here on purpose so the test does not trust catalog.yaml:
 # (compute slices, memory slices, allowed first memory slices, max count) and each model's profile names.
@@ -193,3 +194,133 @@ def test_cli_text_that_is_no_profile_is_a_usage_error():
     result = run_cli("mig", "validate", "--gpu", "A100-40GB", "--format", "json", "foo=1")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "not a MIG profile name: 'foo'" in result.stderr
+
+
+# ---------------------------------------------------------------- issue 19: answers no test pinned down
+
+
+def _slices_of(gpu: str, found: str) -> list[tuple[str, int]]:
+    """`2g.20gb@0, 1g.10gb@2` -> [("2g.20gb", 0), ("1g.10gb", 2)]."""
+    inner = found[found.index(": ", found.index("(")) + 2 : -1]
+    return [(item.split("@")[0], int(item.split("@")[1])) for item in inner.split(", ")]
+
+
+@pytest.mark.parametrize(
+    ("gpu", "layout", "printed"),
+    [
+        # 3g goes first (most memory slices): at 0 the 2g lands at 4 and leaves only slice 6 for two 1g (7 is
+        # no allowed start), so the search moves the 3g to 4 and fills 0-3 with 2g@0, 1g@2, 1g@3.
+        ("A100-80GB", {"3g.40gb": 1, "2g.20gb": 1, "1g.10gb": 2}, "2g.20gb@0, 1g.10gb@2, 1g.10gb@3, 3g.40gb@4"),
+        ("A100-40GB", {"4g.20gb": 1, "1g.10gb": 1, "1g.5gb": 1}, "4g.20gb@0, 1g.10gb@4, 1g.5gb@6"),
+        ("H100-80GB", {"7g.80gb": 1}, "7g.80gb@0"),
+    ],
+)
+def test_valid_layout_prints_a_placement_that_obeys_the_geometry(gpu, layout, printed) -> None:
+    valid, reason = validate_layout(gpu, layout)
+    assert valid and reason == f"fits one {gpu} (instance@first memory slice: {printed})"
+    names = dict(zip(NAMES[gpu], SHAPES.values(), strict=True))
+    used: set[int] = set()
+    placed = _slices_of(gpu, reason)
+    for name, start in placed:
+        _, memory, starts, _ = names[name]
+        assert start in starts  # an allowed first slice (REFERENCE.md section 5, typed in above)
+        slices = set(range(start, start + memory))
+        assert max(slices) < 8 and not slices & used
+        used |= slices
+    assert sorted(n for n, _ in placed) == sorted(n for n, c in layout.items() for _ in range(c))
+    assert [s for _, s in placed] == sorted(s for _, s in placed)
+
+
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ({"1g.10gb": -1, "3g.40gb": 1}, "1g.10gb: count must be a whole number >= 0, got -1"),
+        ({"1g.10gb": True}, "1g.10gb: count must be a whole number >= 0, got True"),
+        ({"1g.10gb": 1.0}, "1g.10gb: count must be a whole number >= 0, got 1.0"),
+        ({"1g.10gb": "2"}, "1g.10gb: count must be a whole number >= 0, got '2'"),
+        ({}, "empty layout: no MIG instances"),
+        ({"1g.10gb": 0, "3g.40gb": 0}, "empty layout: no MIG instances"),
+        ({"1g.10gb+me": 2}, "1g.10gb+me x2 exceeds its maximum of 1 per GPU"),
+        ({"1g.10gb": 8}, "1g.10gb x8 exceeds its maximum of 7 per GPU"),
+        ({"4g.40gb": 1, "2g.20gb": 2}, "needs 8 compute slices; a GPU has 7"),
+        ({"3g.40gb": 2, "1g.10gb": 1}, "needs 9 memory slices; a GPU has 8"),
+        (
+            {"3g.20gb": 1},
+            "3g.20gb is not a MIG profile of A100-80GB "
+            "(profiles: 1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb)",
+        ),
+    ],
+)
+def test_invalid_layouts_say_exactly_what_breaks(layout, reason) -> None:
+    assert validate_layout("A100-80GB", layout) == (False, reason)
+    assert placement("A100-80GB", layout) is None
+
+
+def test_limits_are_inclusive() -> None:
+    assert validate_layout("A100-80GB", {"1g.10gb": 7})[0]  # max count 7, 7 compute slices
+    assert validate_layout("A100-80GB", {"3g.40gb": 2})[0]  # 8 memory slices of 8, 6 compute
+    assert validate_layout("A100-80GB", {"1g.10gb": 0, "7g.80gb": 1})[0]  # a zero count is no instance
+    assert validate_layout("A10G", {"1g.5gb": 1}) == (False, "A10G does not support MIG")
+    assert valid_layouts("A10G") == [] and placement("A10G", {"1g.5gb": 1}) is None
+
+
+def _synthetic_catalog():
+    """A GPU whose profiles pass every count check yet cannot share one GPU: `big` covers slices 1-4 or 2-5,
+    and `small` may start only at 2 or 3, inside `big` wherever it goes."""
+    catalog = load_catalog()
+    model = GpuModel(
+        name="Z1",
+        memory_mib=1024,
+        product_names=("NVIDIA-Z1",),
+        mig_profiles={
+            "big": MigProfile("big", "4g", compute_slices=2, memory_slices=4, starts=(1, 2), max_count=1),
+            "small": MigProfile("small", "1g", compute_slices=1, memory_slices=1, starts=(2, 3), max_count=2),
+        },
+    )
+    return replace(catalog, gpu_models={**catalog.gpu_models, "Z1": model}), model
+
+
+def test_no_placement_names_each_instance_and_its_allowed_starts() -> None:
+    catalog, model = _synthetic_catalog()
+    layout = {"big": 1, "small": 1}
+    assert validate_layout(model, layout, catalog) == (
+        False,
+        "no placement: the instances' memory slices overlap at every allowed start "
+        "(big x1 takes 4 of 8 memory slices, starting at 1,2; small x1 takes 1 of 8 memory slices, starting at 2,3)",
+    )
+    assert placement(model, layout, catalog) is None
+    # a profile with count 0 is left out of the explanation
+    assert validate_layout("Z1", {"big": 1, "small": 0}, catalog) == (
+        True,
+        "fits one Z1 (instance@first memory slice: big@1)",
+    )
+    assert validate_layout("nvidia-z1", {"small": 2}, catalog) == (
+        True,
+        "fits one Z1 (instance@first memory slice: small@2, small@3)",
+    )
+
+
+def test_valid_layouts_of_a_synthetic_gpu_use_the_given_catalog() -> None:
+    catalog, _ = _synthetic_catalog()
+    # big alone, small alone or twice; big with any small overlaps (compute 2+1 would fit). Two compute
+    # slices each for the first two: the count of the first profile in catalog order (big) breaks the tie.
+    assert valid_layouts("Z1", catalog) == [{"big": 1}, {"small": 2}, {"small": 1}]
+
+
+def test_layouts_are_ordered_by_compute_then_by_counts_in_catalog_order() -> None:
+    layouts = valid_layouts("A100-80GB")
+    assert layouts[:3] == [{"1g.10gb": 7}, {"1g.10gb": 6, "1g.10gb+me": 1}, {"1g.10gb": 6, "1g.20gb": 1}]
+    assert layouts[-3:] == [{"1g.10gb": 1}, {"1g.10gb+me": 1}, {"1g.20gb": 1}]
+    compute = {"1g.10gb": 1, "1g.10gb+me": 1, "1g.20gb": 1, "2g.20gb": 2, "3g.40gb": 3, "4g.40gb": 4, "7g.80gb": 7}
+    used = [sum(compute[n] * c for n, c in layout.items()) for layout in layouts]
+    assert used == sorted(used, reverse=True) and used[0] == 7 and used[-1] == 1
+
+
+def test_unknown_gpu_lists_the_known_models() -> None:
+    with pytest.raises(ToolError) as info:
+        resolve_gpu("Z9000")
+    known = ", ".join(sorted(load_catalog().gpu_models))
+    assert info.value.message == (
+        f"unknown GPU 'Z9000' (known: {known}, or a GPU Feature Discovery product name)"
+    )
+    assert resolve_gpu("NVIDIA-A100-SXM4-40GB-SHARED").name == "A100-40GB"

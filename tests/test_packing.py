@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
+from mlplatform.capacity import packing
 from mlplatform.capacity.packing import (
+    MAX_PACKED_NODES,
     Group,
     PackingError,
+    PackResult,
+    _martello_toth_l2,
     first_fit_decreasing,
     lower_bound,
     pack,
@@ -194,3 +199,104 @@ def test_absurd_demand_is_bounded_not_packed():
     assert result.method == "lower-bound"
     assert result.nodes == result.lower_bound > MAX_PACKED_NODES
     assert "not packed" in result.note
+
+
+# ---------------------------------------------------------------- issue 19: answers no test pinned down
+
+
+def test_martello_toth_bound_values() -> None:
+    # Two 70s and three 40s in bins of 100: no 40 fits beside a 70, and two 40s fill a bin, so 4 bins are
+    # needed while the volume says 3. Only the threshold k = 40 sees it: the 70s go alone (J1) and the three
+    # 40s need ceil(120 / 100) = 2 more bins; k = 0 counts the 70s as one per bin with 60 free and gives 3.
+    assert _martello_toth_l2([(70, 2), (40, 3)], 100) == 4
+    assert _martello_toth_l2([(6, 4)], 10) == 4  # four items over half a bin: one bin each (volume: 3)
+    assert _martello_toth_l2([(8, 2), (3, 2)], 10) == 3  # the 3s share one bin
+    assert _martello_toth_l2([(5, 4)], 10) == 2  # exactly half: two per bin
+    assert _martello_toth_l2([(11, 1), (2, 3)], 10) == 2  # larger than a bin: alone (J1), the rest in one
+    assert _martello_toth_l2([], 10) == 0 and _martello_toth_l2([(3, 1)], 0) == 0
+    assert lower_bound([Group("a", (70, 1), 2), Group("b", (40, 1), 3)], (100, 100)) == 4
+
+
+def test_lower_bound_ignores_empty_groups_and_resources() -> None:
+    groups = [Group("a", (3, 0), 4), Group("none", (5, 5), 0), Group("zero", (0, 0), 9)]
+    assert lower_bound(groups, (10, 0)) == 2  # 4 x 3 of 10: 2 bins; the second resource has no capacity
+    assert lower_bound([Group("zero", (0, 0), 9)], (10, 10)) == 0
+
+
+def test_first_fit_decreasing_with_several_groups_follows_the_order() -> None:
+    groups = [Group("a", (6,), 2), Group("b", (4,), 3), Group("empty", (9,), 0)]
+    # a first: one 6 per node, then a 4 beside each, the last 4 on a third node
+    assert first_fit_decreasing(groups, (10,), [0, 1, 2]) == [{0: 1, 1: 1}, {0: 1, 1: 1}, {1: 1}]
+    # b first: two 4s fill a node to 8, the third 4 starts a node that takes one 6, the other 6 is alone
+    assert first_fit_decreasing(groups, (10,), [1, 0, 2]) == [{1: 2}, {1: 1, 0: 1}, {0: 1}]
+    with pytest.raises(PackingError, match="^big: one pod does not fit an empty node$"):
+        first_fit_decreasing([Group("big", (11,), 1)], (10,), [0])
+
+
+def test_pack_without_exact_solve_reports_the_heuristic() -> None:
+    items, capacity, optimum = next(
+        (i, c, o) for i, c, o in CASES if pack(groups_of(i), c, exact=False).heuristic_nodes > o
+    )
+    result = pack(groups_of(items), capacity, exact=False)
+    assert result.method != "cp-sat" and result.nodes == result.heuristic_nodes > optimum
+    assert not result.proven_optimal and result.note == "" and result.lower_bound <= optimum
+
+
+def test_zero_demand_groups() -> None:
+    # Pods that request nothing still run on a node: one node, not zero (and none of them lost).
+    result = pack([Group("idle", (0, 0), 5)], (10, 10), time_limit_s=1)
+    assert result.nodes == 1 and result.bins == [{0: 5}]
+    mixed = pack([Group("idle", (0, 0), 5), Group("a", (6, 1), 2), Group("gone", (6, 1), 0)], (10, 10))
+    assert mixed.nodes == 2 and mixed.proven_optimal and mixed.lower_bound == 2
+    assert sum(b.get(0, 0) for b in mixed.bins) == 5 and sum(b.get(1, 0) for b in mixed.bins) == 2
+    assert pack([Group("gone", (6, 1), 0)], (10, 10)).method == "none"
+
+
+def test_packing_threshold_is_inclusive() -> None:
+    at_limit = pack([Group("g", (1,), MAX_PACKED_NODES)], (1,))
+    assert (at_limit.nodes, at_limit.method, at_limit.proven_optimal) == (10_000, "first-fit-decreasing", True)
+    over = pack([Group("g", (1,), MAX_PACKED_NODES + 1)], (1,))
+    assert (over.nodes, over.lower_bound, over.method, over.proven_optimal) == (10_001, 10_001, "lower-bound", False)
+    assert over.bins == [] and over.note == "not packed: demand needs at least 10001 nodes (over 10000)"
+
+
+def test_exact_solve_is_skipped_above_the_variable_limit(monkeypatch) -> None:
+    # the known FFD miss: 6 groups (one per size) x 3 FFD nodes = 18 variables
+    groups = [Group(f"g{i}", (8_000, 64_000, 1, g), 1) for i, g in enumerate((4, 3, 3, 2, 2, 2))]
+    capacity = (95_690, 1_170_000, 737, 8)
+    monkeypatch.setattr(packing, "heuristic", lambda gs, cap: (first_fit_decreasing(gs, cap, range(6)), "ffd"))
+    monkeypatch.setattr(packing, "MAX_EXACT_VARIABLES", 17)
+    skipped = pack(groups, capacity)
+    assert (skipped.nodes, skipped.method, skipped.proven_optimal) == (3, "ffd", False)
+    assert skipped.note == "exact solve skipped: 6 groups x 3 nodes is above 17 variables"
+    monkeypatch.setattr(packing, "MAX_EXACT_VARIABLES", 18)  # at the limit: solved
+    solved = pack(groups, capacity, time_limit_s=5)
+    assert (solved.nodes, solved.method, solved.proven_optimal, solved.lower_bound) == (2, "cp-sat", True, 2)
+    assert packing.MAX_EXACT_VARIABLES == 18
+
+
+def test_proven_optimal_after_a_solver_time_out(monkeypatch) -> None:
+    groups = [Group(f"g{i}", (8_000, 64_000, 1, g), 1) for i, g in enumerate((4, 3, 3, 2, 2, 2))]
+    capacity = (95_690, 1_170_000, 737, 8)
+    monkeypatch.setattr(packing, "heuristic", lambda gs, cap: (first_fit_decreasing(gs, cap, range(6)), "ffd"))
+    # a time-out without any solution: the heuristic stands, the bound is what the solver proved
+    monkeypatch.setattr(packing, "_solve_exact", lambda *a: (None, 2, False, "cp-sat: unknown within 0.05s"))
+    result = pack(groups, capacity)
+    assert (result.nodes, result.lower_bound, result.proven_optimal) == (3, 2, False)
+    assert result.note == "cp-sat: unknown within 0.05s" and result.gap == 0.5
+    # a time-out with a better packing whose size meets the proven bound is optimal all the same
+    better = [{0: 1, 4: 1, 5: 1}, {1: 1, 2: 1, 3: 1}]
+    monkeypatch.setattr(packing, "_solve_exact", lambda *a: (better, 2, False, "cp-sat stopped at its time limit"))
+    result = pack(groups, capacity)
+    assert (result.nodes, result.method, result.lower_bound, result.proven_optimal) == (2, "cp-sat", 2, True)
+    assert result.bins == better and result.note == "cp-sat stopped at its time limit"
+    # a time-out whose packing is no better than the heuristic keeps the heuristic's
+    monkeypatch.setattr(packing, "_solve_exact", lambda *a: ([{}, {}, {}], 1, False, "cp-sat stopped"))
+    result = pack(groups, capacity)
+    assert (result.nodes, result.method, result.lower_bound, result.proven_optimal) == (3, "ffd", 2, False)
+
+
+def test_gap() -> None:
+    assert PackResult(3, 2, 3, "x", False).gap == 0.5
+    assert PackResult(0, 0, 0, "none", True).gap == 0.0
+    assert PackResult(1, 0, 1, "x", False).gap == math.inf

@@ -6,11 +6,21 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mlplatform.check import render_cluster
 from mlplatform.config import load_config
 from mlplatform.model import Severity
-from mlplatform.substitute import SubstitutionError, Variables, collect_variables, envsubst
+from mlplatform.substitute import (
+    Substituted,
+    SubstitutionError,
+    Variables,
+    collect_variables,
+    disabled,
+    envsubst,
+    line_of_offset,
+    substitute_text,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "repos" / "flux-basic"
 VARS = {"name": "web", "empty": "", "Mixed": "hello World", "path": "a/b/c.tar.gz"}
@@ -246,3 +256,245 @@ def test_variables_without_postbuild_are_reported(repo: Path) -> None:
         ("Deployment", "apps/base/deployment.yaml", 8, Severity.WARNING)  # `cluster: ${cluster_name}`
     ]
     assert objects[("Deployment", "demo-web")]["metadata"]["labels"]["cluster"] == "${cluster_name}"
+
+
+# ---------------------------------------------------------------- issue 19: forms no test pinned down
+# Expected values follow fluxcd/pkg envsubst (parse/parse.go, parse/scan.go, funcs.go, path/match.go and
+# template.go at e2cfd1a, 2026-07), which departs from bash in places: those places are marked.
+
+SHA = "3f9a1c2b7d4e5f60718293a4b5c6d7e8f9012345"
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "expected"),
+    [
+        # the common image-tag trim: toSubstr(s, "0", "7")
+        ("${SHA:0:7}", {"SHA": SHA}, "3f9a1c2"),
+        ("${SHA:0:7}", {"SHA": "abc"}, "abc"),  # shorter than 7: the rest of it
+        ("${SHA:40}", {"SHA": SHA}, ""),  # an offset at the end: nothing
+        ("${SHA:38:9}", {"SHA": SHA}, "45"),
+        ("${SHA:-3}", {"SHA": ""}, "3"),  # `:-` is the default operator, not a negative offset
+        ("${v:${n}}", {"v": "abcdef", "n": "-2"}, "ef"),  # a negative offset counts from the end
+        ("${v:${n}}", {"v": "abc", "n": "-9"}, "abc"),  # past the start: from the start
+        ("${v:1:-1}", {"v": "abcdef"}, "bcde"),  # a negative length drops from the end
+        ("${v:4:-3}", {"v": "abcdef"}, ""),  # end before start
+        ("${v:+2}", {"v": "abcdef"}, "abcdef"),  # `:+` is a default operator (value kept when set)
+        ("${v:1:+2}", {"v": "abcdef"}, "bc"),  # strconv.Atoi accepts a sign
+        # Go's Atoi rejects spaces and `_`, and then Flux returns the value whole (bash would cut it)
+        ("${v: -3}", {"v": "abcdef"}, "abcdef"),
+        ("${v:1: 2}", {"v": "abcdef"}, "abcdef"),
+        ("${v:1_0}", {"v": "abcdefghijkl"}, "abcdefghijkl"),
+        ("${v:99999999999999999999}", {"v": "abc"}, "abc"),  # out of int range: Atoi fails
+        # `$$` is an escape in a replacement's pattern and text (scanned with scanEscape) ...
+        ("${P//$$/USD}", {"P": "$5 and $6"}, "USD5 and USD6"),
+        ("${P/x/$$}", {"P": "axbx"}, "a$bx"),
+        ("${P/\\//$$}", {"P": "a/b"}, "a$b"),
+        # ... but not in a trim pattern, which reaches the glob match as written
+        ("${P#$$}", {"P": "$$rest"}, "rest"),
+        ("${P#$$}", {"P": "$rest"}, "$rest"),
+        ("${P%$$}", {"P": "cost$$"}, "cost"),
+        ("${P#\\/}", {"P": "/abs"}, "abs"),  # path.Match reads \/ as /
+        # nor in a default: `$$` stays, `$${x}` is a `$` and then the value of x
+        ("${X:=$$}", {}, "$$"),
+        ("${X:=$${v}}", {"v": "w"}, "$w"),
+        # `{` inside a default is text; the default ends at the first `}`, the second is text after it
+        ("${RE:=[0-9]{3}}", {}, "[0-9]{3}"),
+        ("${RE:=[0-9]{3}}", {"RE": "x"}, "x}"),
+        # Flux's trimShortest tries prefixes from the whole value down to one character, never the empty
+        # one: `*` removes one character (bash removes none); the longest forms remove everything.
+        ("${P#*}", {"P": "hello"}, "ello"),
+        ("${P%*}", {"P": "hello"}, "hell"),
+        ("${P##*}", {"P": "hello"}, ""),
+        ("${P%%*}", {"P": "hello"}, ""),
+        ("${P#*}", {"P": ""}, ""),
+        ("${P#?l}", {"P": "hello"}, "hello"),  # `?l` matches no prefix
+        ("${P#h?}", {"P": "hello"}, "llo"),
+        ("${P#x*}", {"P": "hello"}, "hello"),
+        ("${P%l*}", {"P": "hello"}, "hel"),
+        ("${P%%l*}", {"P": "hello"}, "he"),
+        ("${P#*/}", {"P": "a/b/c"}, "b/c"),  # `*` crosses `/` in Flux's fork of path.Match
+        # default operators: each gives the value when it is set and not empty, else the default (toDefault)
+        ("${v:+alt}", {"v": "set"}, "set"),  # bash would give "alt"
+        ("${v:+alt}", {}, "alt"),
+        ("${v:?oops}", {}, "oops"),  # no error in Flux
+        ("${v=eq}", {"v": ""}, "eq"),
+        ("${v:=a${w}b}", {"w": "W"}, "aWb"),
+        ("${v:=}", {"v": "kept"}, "kept"),
+        # replace forms
+        ("${P/#/x}", {"P": "ab"}, "xab"),  # empty pattern: a prefix
+        ("${P/%/x}", {"P": "ab"}, "abx"),  # empty pattern: a suffix
+        ("${P/%a/x}", {"P": "aba"}, "abx"),
+        ("${P/%b/x}", {"P": "aba"}, "aba"),
+        ("${P/#b/x}", {"P": "aba"}, "aba"),
+        ("${P/a/}", {"P": "aba"}, "ba"),
+        ("${P//a/}", {"P": "aba"}, "b"),
+        ("${P/a/x}", {"P": "aaa"}, "xaa"),
+        ("${P//\\\\/x}", {"P": "a\\b"}, "axb"),
+        # length in bytes (Go's len), casing of the first character only
+        ("${#P}", {"P": "héllo"}, "6"),
+        ("${P^}", {"P": "élan vital"}, "Élan vital"),
+        ("${P,}", {"P": "ÉLAN"}, "éLAN"),
+        ("${P^}", {"P": ""}, ""),
+        ("a$", {}, "a$"),
+        ("$", {}, "$"),
+        ("$$$", {}, "$$"),
+        ("$x${v}$", {"v": "1"}, "$x1$"),
+    ],
+)
+def test_flux_forms(text: str, values: dict[str, str], expected: str) -> None:
+    assert envsubst(text, values.get) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        ("a ${v:}", "unable to parse substitution within function", 6),  # Flux's parseParam: empty argument
+        ("a ${v::2}", "unable to parse substitution within function", 6),
+        ("a ${v:1:}", "unable to parse substitution within function", 8),
+        ("a ${v#}", "unable to parse substitution within function", 6),
+        ("a ${v%%}", "unable to parse substitution within function", 7),
+        ("a ${v:", "unable to parse substitution within function", 6),
+        ("a ${#}", "bad substitution", 5),
+        ("a ${#v", "bad substitution", 6),
+        ("a ${}", "unable to parse variable name", 4),
+        ("a ${v/x}", "bad substitution", 7),
+        ("a ${v^x}", "bad substitution", 6),
+        ("a ${v!}", "missing closing brace", 5),
+    ],
+)
+def test_malformed_expression_messages_and_offsets(text: str, message: str, offset: int) -> None:
+    with pytest.raises(SubstitutionError) as info:
+        envsubst(text, {"v": "value"}.get)
+    assert (info.value.message, info.value.offset, info.value.variable) == (message, offset, None)
+
+
+@pytest.mark.parametrize("text", ["${#unset}", "${unset^^}", "${unset,}", "${unset:1}", "${unset#x}", "${unset/a/b}"])
+def test_strict_mode_covers_transformations(text: str) -> None:
+    # template.go (fluxcd/pkg 8c54c729): only the default operators may read an unset variable
+    with pytest.raises(SubstitutionError) as info:
+        envsubst("x: " + text, {}.get)
+    assert info.value.variable == "unset" and info.value.offset == 3
+    assert info.value.message == "variable not set (strict mode): 'unset'"
+
+
+def test_substitute_from_keeps_reading_after_a_missing_secret() -> None:
+    objects = {
+        ("ConfigMap", "flux-system", "vars"): {"data": {"a": "1", "shared": "from-map", "nothing": None}},
+        ("Secret", "flux-system", "creds"): {"stringData": {"shared": "hunter2", "token": "t"}},
+    }
+    post_build = {
+        "substituteFrom": [
+            {"kind": "Secret", "name": "external"},
+            {"kind": "Secret", "name": "creds"},
+            {"kind": "ConfigMap", "name": "vars"},
+        ]
+    }
+    variables, findings = _collect(post_build, objects)
+    assert variables.opaque_secrets == ["external"]
+    # later entries override earlier ones; a Secret's keys get placeholders, never its values
+    assert variables.values == {"shared": "from-map", "token": "placeholder-token", "a": "1", "nothing": ""}
+    assert [(f.rule, f.severity, f.message) for f in findings] == [
+        (
+            "flux/substitute-from-secret",
+            Severity.INFO,
+            "substituteFrom Secret flux-system/external is not in the repository: variables it may hold get "
+            "placeholder values",
+        )
+    ]
+    assert variables.lookup("a") == "1"
+    assert variables.lookup("DB_PASSWORD") == "placeholder-db-password"
+    assert variables.active()
+
+
+def test_substitute_from_keeps_reading_after_a_missing_configmap_and_bad_entries() -> None:
+    objects = {("ConfigMap", "flux-system", "vars"): {"data": {"a": "1"}}}
+    post_build = {
+        "substituteFrom": [
+            "vars",
+            {"kind": "Deployment", "name": "x"},
+            {"kind": "ConfigMap"},
+            {"kind": "ConfigMap", "name": "gone"},
+            {"kind": "ConfigMap", "name": "vars"},
+        ],
+        "substitute": {"n": 3, "none": None, "multi": "a\nb"},
+    }
+    findings: list = []
+    variables, findings = collect_variables(
+        post_build,
+        "apps",
+        lambda k, ns, n: objects.get((k, "flux-system" if ns == "apps" else ns, n)),
+        lambda keys: ("ks.yaml", 10 + (keys[1] if len(keys) > 1 else 100)),
+        "prod",
+    )
+    assert variables.values == {"a": "1", "n": "3", "none": "", "multi": "ab"}
+    assert [(f.rule, f.line, f.cluster, f.file) for f in findings] == [
+        ("flux/substitute-from-invalid", 10, "prod", "ks.yaml"),
+        ("flux/substitute-from-invalid", 11, "prod", "ks.yaml"),
+        ("flux/substitute-from-invalid", 12, "prod", "ks.yaml"),
+        ("flux/substitute-from-missing", 13, "prod", "ks.yaml"),
+    ]
+    assert findings[0].message == "substituteFrom[0] needs kind ConfigMap or Secret and a name"
+    assert findings[2].message == "substituteFrom[2] needs kind ConfigMap or Secret and a name"
+    assert findings[3].message == (
+        "substituteFrom ConfigMap apps/gone is not rendered by any Flux Kustomization of this cluster "
+        "(Flux fails the reconciliation; mark it optional: true if intended)"
+    )
+    assert all(f.severity is Severity.ERROR for f in findings)
+
+
+def test_odd_post_build_shapes() -> None:
+    assert _collect(None, {}) == (Variables(), [])
+    variables, findings = _collect({"substituteFrom": {"kind": "ConfigMap"}, "substitute": ["a"]}, {})
+    assert (variables.values, findings) == ({}, [])
+    variables, _ = _collect(
+        {"substituteFrom": [{"kind": "ConfigMap", "name": "m"}]}, {("ConfigMap", "flux-system", "m"): {"data": ["x"]}}
+    )
+    assert variables.values == {}
+
+
+def test_invalid_variable_names_are_dropped_with_the_rule_pattern() -> None:
+    variables, findings = _collect({"substitute": {"bad-name": "x", "1st": "y", "_ok": "z", "Ok2": "w"}}, {})
+    assert variables.values == {"_ok": "z", "Ok2": "w"}
+    assert [f.message for f in findings] == [
+        "variable name 'bad-name' is invalid (Flux requires ^[_A-Za-z][_A-Za-z0-9]*$)",
+        "variable name '1st' is invalid (Flux requires ^[_A-Za-z][_A-Za-z0-9]*$)",
+    ]
+    assert {f.line for f in findings} == {7}
+
+
+def test_disabled_by_label_or_annotation_only_with_the_exact_value() -> None:
+    key = "kustomize.toolkit.fluxcd.io/substitute"
+    assert disabled({"metadata": {"labels": {key: "disabled"}}})
+    assert disabled({"metadata": {"annotations": {key: "disabled"}}})
+    assert disabled({"metadata": {"labels": {key: "enabled"}, "annotations": {key: "disabled"}}})
+    assert not disabled({"metadata": {"labels": {key: "Disabled"}}})
+    assert not disabled({"metadata": {"annotations": {key: "enabled"}}})
+    assert not disabled({"metadata": {"labels": [key], "annotations": "disabled"}})
+    assert not disabled({"metadata": "x"})
+    assert not disabled({})
+
+
+def test_variables_lookup_and_activity() -> None:
+    assert not Variables().active() and Variables().lookup("x") is None
+    assert Variables(values={"x": ""}).active() and Variables(values={"x": ""}).lookup("x") == ""
+    opaque = Variables(values={"x": "1"}, opaque_secrets=["s"])
+    assert opaque.active() and opaque.lookup("x") == "1" and opaque.lookup("My_Var") == "placeholder-my-var"
+    assert Variables(opaque_secrets=["s"]).active()
+
+
+def test_substitute_text_reports_the_line_of_the_yaml_error() -> None:
+    variables = Variables(values={"v": "x: y", "l": "- a", "t": '!!int ""', "n": "7"})
+    # the value turns line 3 into `c: x: y`; nothing else moves, so line 3 of the source is the culprit
+    outcome = substitute_text("a: 1\nb: 2\nc: ${v}\nd: 4\n", variables, yaml.SafeLoader)
+    assert (outcome.obj, outcome.line, outcome.variable) == (None, 3, None)
+    assert outcome.error == "after substitution the object is not valid YAML: mapping values are not allowed here"
+    outcome = substitute_text("a: 1\n\nb: ${unset}\n", variables, yaml.SafeLoader)
+    assert (outcome.line, outcome.variable) == (3, "unset")
+    assert outcome.error == "variable not set (strict mode): 'unset'"
+    outcome = substitute_text("${l}\n", variables, yaml.SafeLoader)
+    assert (outcome.error, outcome.line) == ("after substitution the object is no longer a mapping", 1)
+    outcome = substitute_text("a: 1\nb: ${t}\n", variables, yaml.SafeLoader)
+    assert outcome.line == 1 and outcome.error.startswith("after substitution the object is not valid YAML: ")
+    assert substitute_text("a: $x\n", variables, yaml.SafeLoader) == Substituted()  # nothing changed
+    assert substitute_text("a: ${n}\n", variables, yaml.SafeLoader) == Substituted(obj={"a": 7})
+    assert line_of_offset("a\nb\nc", 0) == 1 and line_of_offset("a\nb\nc", 2) == 2 and line_of_offset("a\nb\nc", 4) == 3

@@ -344,22 +344,36 @@ class PoolView:
     free: dict[str, int]
 
 
+def _values(raw: Any) -> tuple[str, ...]:
+    """The values of a requirement as match_expression reads them (a non-list is no values)."""
+    raw = raw or []
+    return tuple(_text(v) for v in raw) if isinstance(raw, list) else ()
+
+
 def _exprs(items: Any) -> tuple:
-    return tuple([(e.get("key"), e.get("operator"), tuple(e.get("values") or ())) for e in items or ()])
+    return tuple([(_text(e.get("key")), _text(e.get("operator")), _values(e.get("values"))) for e in items or ()])
 
 
 def _selection_key(tolerations: Any, node_selector: Any, node_affinity: Any) -> Any:
-    """A cheap, hashable stand-in for the scheduling constraints; repr() for shapes it does not expect."""
+    """A cheap, hashable stand-in for the scheduling constraints; repr() for shapes it does not expect.
+
+    Two pods with equal keys must get the same verdict: values are keyed by the text the matchers compare
+    (YAML's 1 and true are equal in Python, not as label values), and "no required node affinity" (None)
+    differs from a required affinity with no terms (which matches nothing).
+    """
     try:
         key = (
-            tuple((t.get("key"), t.get("operator"), t.get("value"), t.get("effect")) for t in tolerations or ()),
-            tuple(node_selector.items()) if node_selector else (),
+            tuple(
+                (_text(t.get("key")), _text(t.get("operator")), _text(t.get("value")), _text(t.get("effect")))
+                for t in tolerations or ()
+            ),
+            tuple((k, _text(v)) for k, v in node_selector.items()) if node_selector else (),
             tuple(
                 (_exprs(t.get("matchExpressions")), _exprs(t.get("matchFields")))
                 for t in node_affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
             )
-            if node_affinity and node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-            else (),
+            if node_affinity and node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") is not None
+            else None,
         )
         return key
     except (AttributeError, TypeError, KeyError):

@@ -92,8 +92,11 @@ class _Parser:
             raise self.error(message)
         self.pos += 1
 
-    def param(self, stop: str, escapes: bool) -> str:
-        """Text of a function argument up to (not including) any char in `stop`; nested ${...} allowed."""
+    def param(self, stop: str, escapes: bool, dollars: bool = True) -> str:
+        """Text of a function argument up to (not including) any char in `stop`; nested ${...} allowed.
+
+        `escapes`: `\\/` and `\\\\` stand for `/` and `\\`, and (with `dollars`) `$$` for `$`.
+        """
         out: list[str] = []
         while True:
             ch = self.peek()
@@ -109,7 +112,7 @@ class _Parser:
                 out.append(self.peek(1))
                 self.pos += 2
                 continue
-            if escapes and ch == "$" and self.peek(1) == "$":
+            if escapes and dollars and ch == "$" and self.peek(1) == "$":
                 out.append("$")
                 self.pos += 2
                 continue
@@ -144,10 +147,12 @@ class _Parser:
             return self.default(name, "=", 1, start)
         if ch == ":":
             self.pos += 1
+            self.no_empty_argument(":}")
             offset = self.param(":}", escapes=False)
             args = [offset]
             if self.peek() == ":":
                 self.pos += 1
+                self.no_empty_argument("}")
                 args.append(self.param("}", escapes=False))
             self.expect_close()
             return _substr(self.value(name, ":", start), args)
@@ -164,7 +169,10 @@ class _Parser:
             return value.lower()
         if ch in ("#", "%"):
             op = self.operator(ch)
-            pattern = self.param("}", escapes=True)
+            self.no_empty_argument("}")
+            # Flux scans a trim pattern without escapes: `$$` stays `$$`; its glob match (a fork of Go's
+            # path.Match) reads `\/` as `/` and `\\` as `\`, as the unescaping here does.
+            pattern = self.param("}", escapes=True, dollars=False)
             self.expect_close()
             return _trim(self.value(name, op, start), op, pattern)
         if ch == "/":
@@ -181,6 +189,11 @@ class _Parser:
             self.expect_close()
             return _replace(self.value(name, op, start), op, pattern, replacement)
         raise self.error("missing closing brace")
+
+    def no_empty_argument(self, stop: str) -> None:
+        """Flux's parseParam fails on an empty argument (`${v:}`, `${v::2}`, `${v:1:}`, `${v#}`, end of text)."""
+        if self.peek() in stop:  # "" (the end of the text) is in every `stop`
+            raise self.error("unable to parse substitution within function")
 
     def operator(self, ch: str) -> str:
         """Consume the operator `ch` at the cursor, or its doubled form (`^^`, `,,`, `##`, `%%`)."""
@@ -200,18 +213,28 @@ class _Parser:
         return value if value else "".join(parts)
 
 
+_ATOI = re.compile(r"[+-]?[0-9]+")
+
+
+def _atoi(text: str) -> int | None:
+    """Go's strconv.Atoi: optional sign and ASCII digits only (no spaces, no `_`), within int64."""
+    if not _ATOI.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else None
+
+
 def _substr(value: str, args: list[str]) -> str:
-    try:
-        pos = int(args[0])
-    except ValueError:
+    # An offset or length Go cannot parse (`${v: -3}`, `${v:1_0}`) leaves the value whole, as Flux does.
+    pos = _atoi(args[0])
+    if pos is None:
         return value
     if pos < 0:
         pos = max(0, len(value) + pos)
     if len(args) == 1:
         return value[pos:]
-    try:
-        length = int(args[1])
-    except ValueError:
+    length = _atoi(args[1])
+    if length is None:
         return value
     if length < 0:
         end = len(value) + length

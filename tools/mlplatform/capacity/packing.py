@@ -292,6 +292,8 @@ def _solve_exact(
         per_node = min(g.count, _fits(list(capacity), g.demand))
         for b in range(n_bins):
             x[gi, b] = model.NewIntVar(0, per_node, f"x{gi}_{b}")
+            # A pod needs a node even when it requests nothing the model counts: no pods on an unused node.
+            model.Add(x[gi, b] <= per_node * used[b])
         model.Add(sum(x[gi, b] for b in range(n_bins)) == g.count)
     for b in range(n_bins):
         for r, cap in enumerate(capacity):
