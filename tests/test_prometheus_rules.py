@@ -136,7 +136,7 @@ def test_discovery_order_and_errors(promtool_bin: str, tmp_path: Path, monkeypat
         find_promtool(tmp_path, Config(repo=tmp_path))
     # the setting wins over the environment
     config = Config(repo=tmp_path, extra={"promtool": promtool_bin})
-    assert find_promtool(tmp_path, config).path == promtool_bin
+    assert find_promtool(tmp_path, config).path == str(Path(promtool_bin).resolve())
 
 
 def test_good_rules_and_tests_pass(tmp_path: Path, promtool) -> None:

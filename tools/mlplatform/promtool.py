@@ -80,7 +80,8 @@ def find_promtool(repo: Path, config: Config) -> Promtool | None:
         resolved = shutil.which(path) or path
         if not Path(resolved).is_file():
             raise ToolError(f"promtool not found: {path} (from {origin})")
-        return _probe(resolved)
+        # absolute: promtool runs in a scratch directory
+        return _probe(str(Path(resolved).resolve()))
     found = shutil.which("promtool")
     if found:
         return _probe(found)

@@ -25,6 +25,7 @@ from . import (
     ha_pdb,
     ha_replicas,
     ha_zone_spread,
+    keda_metric_exported,
     mig_profile_allowed,
     mig_profile_not_offered,
     pool_not_allowed,
@@ -62,6 +63,7 @@ RULES: list[ModuleType] = [
     resources_missing,
     gpu_request_not_limit,
     exemption_reason,
+    keda_metric_exported,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
 POLICY_CONFIG_ID = "policy-config"
