@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlplatform.promql import PromQLError, metric_names
+from mlplatform.promql import PromQLError, Selector, metric_names, selectors
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,16 @@ def test_metric_names(query: str, names: list[str]) -> None:
 def test_unreadable_queries(query: str, message: str) -> None:
     with pytest.raises(PromQLError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         metric_names(query)
+
+
+def test_selectors_keep_equality_matchers() -> None:
+    query = (
+        'sum(tgi_queue_size{namespace="inference", service=~"tgi.*", job="tgi"}) '
+        '/ on (namespace) group_left count({__name__="up", "namespace"="inference"}) > bool {x="1"}'
+    )
+    assert selectors(query) == [
+        Selector("tgi_queue_size", (("namespace", "inference"), ("job", "tgi"))),
+        Selector("up", (("namespace", "inference"),)),
+    ]
+    assert selectors(query)[0].matcher("namespace") == "inference"
+    assert selectors(query)[0].matcher("service") is None

@@ -16,7 +16,12 @@ def test_good_and_bad(good_and_bad):
     assert "Deployment serving/api declares it" in by_object["bad-wrong-port"]
     assert "Deployment jobs/worker declares it" in by_object["bad-other-namespace"]
     assert "cannot be read (unclosed bracket" in by_object["bad-unreadable"]
-    assert len(bad) == 5
+    assert (
+        'scraped_queue with namespace="serving", service="elsewhere", but Prometheus scrapes it only from '
+        "Deployment serving/scraped via ServiceMonitor serving/scraped (namespace serving; service scraped)"
+    ) in by_object["bad-wrong-service"]
+    assert 'with namespace="jobs"' in by_object["bad-wrong-namespace"]
+    assert len(bad) == 7
 
 
 def test_the_fix_for_each_bad_trigger_passes():
@@ -29,7 +34,9 @@ def test_the_fix_for_each_bad_trigger_passes():
         if obj["kind"] == "PodMonitor":
             obj["spec"]["namespaceSelector"] = {"matchNames": ["jobs"]}
     findings = run_rule("keda-metric-exported", manifests)
-    assert {f.object.name for f in findings} == {"bad-nothing-exports", "bad-unscraped", "bad-unreadable"}
+    assert {f.object.name for f in findings} == {
+        "bad-nothing-exports", "bad-unscraped", "bad-unreadable", "bad-wrong-service", "bad-wrong-namespace"
+    }
 
 
 def test_a_meshed_pod_opted_out_is_not_scraped_by_the_proxy_monitor():

@@ -105,16 +105,45 @@ def _unquote(literal: str) -> str:
     return re.sub(r"\\(.)", r"\1", body)
 
 
+@dataclass(frozen=True)
+class Selector:
+    """A vector selector: the metric name and its equality label matchers (`job="x"`; regexes are left out)."""
+
+    name: str
+    matchers: tuple[tuple[str, str], ...] = ()
+
+    def matcher(self, label: str) -> str | None:
+        return next((value for key, value in self.matchers if key == label), None)
+
+
 def metric_names(query: str) -> list[str]:
     """Metric names the query selects, in order of first appearance, without duplicates."""
-    tokens = tokenize(query)
     names: list[str] = []
+    for selector in selectors(query):
+        if selector.name not in names:
+            names.append(selector.name)
+    return names
+
+
+def selectors(query: str) -> list[Selector]:
+    """Every vector selector of the query that names its metric, in order."""
+    tokens = tokenize(query)
+    found: list[Selector] = []
     stack: list[str] = []  # open brackets; "L" is a label-list parenthesis
     label_list_next = False
     for index, token in enumerate(tokens):
         following = tokens[index + 1] if index + 1 < len(tokens) else None
         if token.kind == "punct" and token.text in "({[":
             kind = "L" if token.text == "(" and label_list_next else token.text
+            previous = tokens[index - 1] if index > 0 else None
+            named_outside = (
+                previous is not None and previous.kind == "ident" and previous.text.lower() not in KEYWORDS
+            )
+            if token.text == "{" and not named_outside:
+                # a selector without a name before its braces: its name, if any, is inside
+                name = _braced_name(tokens, index)
+                if name is not None:
+                    found.append(Selector(name, _matchers(tokens, index)))
             stack.append(kind)
             label_list_next = False
             continue
@@ -126,12 +155,7 @@ def metric_names(query: str) -> list[str]:
             continue
         label_list_next = False
         inside = stack[-1] if stack else None
-        if inside == "{":
-            name = _name_in_braces(tokens, index)
-            if name is not None and name not in names:
-                names.append(name)
-            continue
-        if inside in ("[", "L") or token.kind != "ident":
+        if inside in ("{", "[", "L") or token.kind != "ident":
             continue
         word = token.text.lower()
         if word in KEYWORDS:
@@ -141,11 +165,45 @@ def metric_names(query: str) -> list[str]:
             continue  # a number, or a function / aggregation name
         if word in AGGREGATIONS and following is not None and following.text.lower() in ("by", "without"):
             continue
-        if token.text not in names:
-            names.append(token.text)
+        matchers = _matchers(tokens, index + 1) if following is not None and following.text == "{" else ()
+        found.append(Selector(token.text, matchers))
     if stack:
         raise PromQLError("unclosed bracket", len(query))
-    return names
+    return found
+
+
+def _closing(tokens: list[Token], start: int) -> int:
+    """The index of the `}` closing the `{` at `start` (or the end)."""
+    for index in range(start + 1, len(tokens)):
+        if tokens[index].text == "}" and tokens[index].kind == "punct":
+            return index
+    return len(tokens)
+
+
+def _matchers(tokens: list[Token], start: int) -> tuple[tuple[str, str], ...]:
+    """Equality matchers inside the braces opening at `start` (`__name__` excluded)."""
+    end = _closing(tokens, start)
+    found = []
+    for index in range(start + 1, end - 2):
+        label, operator, value = tokens[index], tokens[index + 1], tokens[index + 2]
+        if (
+            label.kind in ("ident", "string")
+            and operator.text == "="
+            and value.kind == "string"
+            and tokens[index - 1].text in ("{", ",")
+            and label.text != "__name__"
+        ):
+            found.append((label.text, value.text))
+    return tuple(found)
+
+
+def _braced_name(tokens: list[Token], start: int) -> str | None:
+    end = _closing(tokens, start)
+    for index in range(start + 1, end):
+        name = _name_in_braces(tokens, index)
+        if name is not None:
+            return name
+    return None
 
 
 def _name_in_braces(tokens: list[Token], index: int) -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Finding, Manifest, Severity
-from ..promql import PromQLError, metric_names
+from ..promql import PromQLError, Selector, selectors
 from ..provenance import field_line
 from ._base import RuleContext, TemplateInfo, as_dict, as_list
 from ._selectors import selector_matches
@@ -26,7 +26,9 @@ RATIONALE = (
     f"{EXPORTS_ANNOTATION}: \"name,name\" on the workload or its pod template; on a ServiceMonitor or "
     "PodMonitor it declares what every target it scrapes exports (e.g. the Linkerd proxy's request_total); "
     "on a HelmRelease, what the chart's own workloads and scrape configs provide (charts are not rendered). "
-    "A histogram declared by its name covers its _bucket, _sum and _count series. The scrape match follows "
+    "A histogram declared by its name covers its _bucket, _sum and _count series. Equality matchers on "
+    "`namespace` and `service` must fit a scraped target (the labels the Prometheus Operator sets). The "
+    "scrape match follows "
     "the Prometheus Operator: namespaceSelector, selector, the endpoint's port name on the Service or "
     "container (Linkerd's injector adds its labels and the linkerd-admin port to pods annotated "
     "linkerd.io/inject: enabled). Only a real cluster shows that the target is up, that the metric carries "
@@ -48,21 +50,43 @@ def declared(annotations: Any) -> set[str]:
 
 
 @dataclass
-class Exports:
-    """Metric name -> where it comes from; plus the declared metrics no scrape config picks up."""
+class Source:
+    """Where Prometheus gets a metric from, with the target labels a query may filter on."""
 
-    scraped: dict[str, str] = field(default_factory=dict)
+    describe: str
+    namespace: str | None  # None: any (a chart's own scrape config)
+    services: set[str] | None  # the `service` label values; None: any (unknown offline), empty: none
+
+    def serves(self, selector: Selector) -> bool:
+        namespace, service = selector.matcher("namespace"), selector.matcher("service")
+        if namespace is not None and self.namespace is not None and namespace != self.namespace:
+            return False
+        return service is None or self.services is None or service in self.services
+
+    def labels(self) -> str:
+        parts = [f"namespace {self.namespace}"] if self.namespace else []
+        if self.services is not None:
+            parts.append(f"service {', '.join(sorted(self.services))}" if self.services else "no service label")
+        return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _base(name: str) -> str | None:
+    return next((name[: -len(s)] for s in HISTOGRAM_SUFFIXES if name.endswith(s)), None)
+
+
+@dataclass
+class Exports:
+    """Metric name -> the scraped targets exporting it; plus the declared metrics no scrape config picks up."""
+
+    scraped: dict[str, list[Source]] = field(default_factory=dict)
     unscraped: dict[str, str] = field(default_factory=dict)
 
-    def has(self, name: str) -> bool:
-        if name in self.scraped:
-            return True
-        base = next((name[: -len(s)] for s in HISTOGRAM_SUFFIXES if name.endswith(s)), None)
-        return base is not None and base in self.scraped
+    def sources(self, name: str) -> list[Source]:
+        base = _base(name)
+        return self.scraped.get(name, []) + (self.scraped.get(base, []) if base else [])
 
     def unscraped_source(self, name: str) -> str | None:
-        base = next((name[: -len(s)] for s in HISTOGRAM_SUFFIXES if name.endswith(s)), name)
-        return self.unscraped.get(name) or self.unscraped.get(base)
+        return self.unscraped.get(name) or self.unscraped.get(_base(name) or name)
 
 
 def _describe(manifest: Manifest) -> str:
@@ -123,20 +147,63 @@ def build_exports(ctx: RuleContext) -> Exports:
         workloads.append((info, meshed, _pod_labels(info, meshed), own))
         for name in own:
             exports.unscraped.setdefault(name, _describe(info.manifest))
-    services = ctx.by_kind("Service")
+    services: dict[str | None, list[Manifest]] = {}
+    for service in ctx.by_kind("Service"):
+        services.setdefault(service.ref.namespace, []).append(service)
     for monitor in (m for kind in MONITOR_KINDS for m in ctx.by_kind(kind)):
         spec = as_dict(monitor.obj.get("spec"))
         from_monitor = declared(monitor.annotations)
         for info, meshed, labels, own in workloads:
             if not _admits(monitor, info.namespace) or not _scrapes(monitor, spec, info, meshed, labels, services):
                 continue
+            source = Source(
+                f"{_describe(info.manifest)} via {_describe(monitor)}",
+                info.namespace,
+                _service_labels(monitor, spec, info, labels, services),
+            )
             for name in own | from_monitor:
-                exports.scraped.setdefault(name, f"{_describe(info.manifest)} via {_describe(monitor)}")
+                exports.scraped.setdefault(name, []).append(source)
     for release in ctx.by_kind("HelmRelease"):
         for name in declared(release.annotations):
-            exports.scraped.setdefault(name, _describe(release))
+            exports.scraped.setdefault(name, []).append(Source(_describe(release), None, None))
     ctx.cache[ID] = exports
     return exports
+
+
+def _service_labels(
+    monitor: Manifest,
+    spec: dict[str, Any],
+    info: TemplateInfo,
+    labels: dict[str, str],
+    services: dict[str | None, list[Manifest]],
+) -> set[str] | None:
+    """The `service` label the Prometheus Operator gives this target: the Service's name for a ServiceMonitor,
+    none for a PodMonitor unless its relabelings write one (then any value)."""
+    if monitor.ref.kind == "PodMonitor":
+        writes = any(
+            as_dict(r).get("targetLabel") == "service"
+            for e in as_list(spec.get("podMetricsEndpoints"))
+            for r in as_list(as_dict(e).get("relabelings"))
+        )
+        return None if writes else set()
+    candidates = services.get(info.namespace, [])
+    return {s.ref.name for s in candidates if _service_selects(monitor, spec, s, info, labels)}
+
+
+def _service_selects(
+    monitor: Manifest, spec: dict[str, Any], service: Manifest, info: TemplateInfo, labels: dict[str, str]
+) -> bool:
+    if service.ref.namespace != info.namespace or not _admits(monitor, service.ref.namespace):
+        return False
+    if not selector_matches(spec.get("selector"), {str(k): str(v) for k, v in service.labels.items()}):
+        return False
+    pod_selector = as_dict(as_dict(service.obj.get("spec")).get("selector"))
+    if not pod_selector or any(labels.get(str(k)) != str(v) for k, v in pod_selector.items()):
+        return False
+    endpoints = [as_dict(e) for e in as_list(spec.get("endpoints"))]
+    service_ports = as_list(as_dict(service.obj.get("spec")).get("ports"))
+    port_names = {str(p.get("name")) for p in service_ports if isinstance(p, dict) and p.get("name")}
+    return any(not e.get("port") or str(e["port"]) in port_names for e in endpoints)
 
 
 def _scrapes(
@@ -145,7 +212,7 @@ def _scrapes(
     info: TemplateInfo,
     meshed: bool,
     labels: dict[str, str],
-    services: list[Manifest],
+    services: dict[str | None, list[Manifest]],
 ) -> bool:
     if monitor.ref.kind == "PodMonitor":
         if not selector_matches(spec.get("selector"), labels):
@@ -153,20 +220,7 @@ def _scrapes(
         ports = _container_ports(info, meshed)
         endpoints = [as_dict(e) for e in as_list(spec.get("podMetricsEndpoints"))]
         return any(not e.get("port") or str(e["port"]) in ports for e in endpoints)
-    endpoints = [as_dict(e) for e in as_list(spec.get("endpoints"))]
-    for service in services:
-        if service.ref.namespace != info.namespace or not _admits(monitor, service.ref.namespace):
-            continue
-        if not selector_matches(spec.get("selector"), {str(k): str(v) for k, v in service.labels.items()}):
-            continue
-        pod_selector = as_dict(as_dict(service.obj.get("spec")).get("selector"))
-        if not pod_selector or any(labels.get(str(k)) != str(v) for k, v in pod_selector.items()):
-            continue
-        service_ports = as_list(as_dict(service.obj.get("spec")).get("ports"))
-        port_names = {str(p.get("name")) for p in service_ports if isinstance(p, dict) and p.get("name")}
-        if any(not e.get("port") or str(e["port"]) in port_names for e in endpoints):
-            return True
-    return False
+    return any(_service_selects(monitor, spec, s, info, labels) for s in services.get(info.namespace, []))
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -185,11 +239,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not isinstance(query, str):
             continue  # schema validation reports a missing query
         try:
-            names = metric_names(query)
+            wanted = selectors(query)
         except PromQLError as exc:
             messages = [f"trigger {index}: the query cannot be read ({exc}), so its metrics cannot be checked"]
         else:
-            messages = [_missing(ctx, exports, index, name) for name in names if not exports.has(name)]
+            messages = []
+            for selector in wanted:
+                sources = exports.sources(selector.name)
+                if not any(source.serves(selector) for source in sources):
+                    messages.append(_missing(ctx, exports, index, selector, sources))
         for message in messages:
             found = ctx.emit(ID, SEVERITY, manifest, message)
             if found is not None:
@@ -197,7 +255,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 yield found
 
 
-def _missing(ctx: RuleContext, exports: Exports, index: int, name: str) -> str:
+def _missing(ctx: RuleContext, exports: Exports, index: int, selector: Selector, sources: list[Source]) -> str:
+    name = selector.name
+    if sources:
+        wanted = ", ".join(f'{k}="{v}"' for k, v in selector.matchers if k in ("namespace", "service"))
+        seen = "; ".join(f"{s.describe}{s.labels()}" for s in sources[:3])
+        return (
+            f"trigger {index} queries {name} with {wanted}, but Prometheus scrapes it only from {seen}: "
+            "no scraped target of that namespace and service exports it"
+        )
     source = exports.unscraped_source(name)
     if source is not None:
         return (
