@@ -21,7 +21,7 @@ def _configs(kustomize_bin: str, cluster: str) -> tuple[dict[str, Any], ...]:
     objects: list[dict[str, Any]] = []
     for layer in ("controllers", "configs"):
         path = REPO_ROOT / "infrastructure" / layer / cluster
-        cmd = [kustomize_bin, "kustomize", str(path)] if Path(kustomize_bin).name == "kubectl" else [
+        cmd = [kustomize_bin, "kustomize", str(path)] if Path(kustomize_bin).name.startswith("kubectl") else [
             kustomize_bin, "build", str(path)]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
         objects += [d for d in yaml.safe_load_all(out) if d]
