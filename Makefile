@@ -1,7 +1,7 @@
 # Two entry points on a fresh machine with python3, make and git:
 #   make check   the main job: the full check of this repository (what CI runs)
 #   make test    the test suite
-# Both create the virtual environments and provide a pinned kustomize when the machine has none.
+# Both create the virtual environments and provide a pinned kustomize and promtool when the machine has none.
 
 PYTHON ?= python3
 VENV := .venv
@@ -28,10 +28,16 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 	mkdir -p .tools
 	PYTHON=$(PYTHON) bash scripts/ensure-kustomize.sh > $@.tmp && mv $@.tmp $@
 
-setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path
+.tools/promtool-path: scripts/ensure-promtool.sh
+	mkdir -p .tools
+	bash scripts/ensure-promtool.sh > $@.tmp && mv $@.tmp $@
 
+setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path .tools/promtool-path
+
+# mlplatform check also runs promtool (check rules, test rules) on every PrometheusRule and its unit tests.
 check: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) $(BIN)/mlplatform check --schema-location $(SHARED)/crd-schemas
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+	  $(BIN)/mlplatform check --schema-location $(SHARED)/crd-schemas
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov
@@ -41,8 +47,8 @@ checkov: setup
 	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov --schema-location $(SHARED)/crd-schemas
 
 test: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_SHARED=$(abspath $(SHARED)) \
-	  CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+	  MLPLATFORM_SHARED=$(abspath $(SHARED)) CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 # Mutation testing of the core modules (docs/testing.md); slow (most of an hour on 2 shared cores), not in `test`.
 mutation: setup

@@ -46,3 +46,18 @@ def kustomize_bin() -> str:
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     return copy_repo(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def promtool_bin() -> str:
+    """The real promtool: MLPLATFORM_PROMTOOL (set by make), else promtool on PATH, else .tools/bin."""
+    explicit = os.environ.get("MLPLATFORM_PROMTOOL")
+    if explicit:
+        return explicit
+    found = shutil.which("promtool")
+    if found:
+        return found
+    local = REPO_ROOT / ".tools" / "bin" / "promtool"
+    if local.exists():
+        return str(local)
+    pytest.fail("no promtool: run `make test`, which provides one (scripts/ensure-promtool.sh)")

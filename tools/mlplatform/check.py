@@ -21,6 +21,7 @@ from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
 from .model import Finding, Manifest, ObjectRef, PoolFile, Severity
 from .progress import progress
+from .promtool import Promtool, find_promtool
 from .provenance import ProvenanceIndex, SourceProvenance, build_index, field_line
 from .render import (
     KustomizeTool,
@@ -566,6 +567,7 @@ class CheckResult:
     object_counts: dict[str, int]
     kustomize: str
     timings: dict[str, float]
+    promtool: str | None = None  # None: none found, PrometheusRules were not checked by promtool
 
     @property
     def errors(self) -> int:
@@ -582,6 +584,7 @@ class CheckResult:
             "tool": "mlplatform",
             "version": __version__,
             "kustomize": self.kustomize,
+            "promtool": self.promtool,
             "clusters": self.clusters,
             "objects": self.object_counts,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
@@ -670,8 +673,9 @@ def _check_cluster(
     tool: KustomizeTool,
     cache: SourceCache,
     steps_lock: threading.Lock,
+    promtool: Promtool | None = None,
 ) -> tuple[list[Finding], int, dict[str, float]]:
-    from . import pool_rules, rules
+    from . import pool_rules, prometheus_rules, rules
     from .capacity import fit
 
     timings: dict[str, float] = {}
@@ -692,6 +696,8 @@ def _check_cluster(
             findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog))
         findings.extend(_step("rules", timings, rules.run_rules, ctx))
         findings.extend(_step("capacity", timings, fit.check_fit, ctx))
+    # promtool runs as subprocesses, outside the lock (its scratch directory is per cluster).
+    findings.extend(_step("promtool", timings, prometheus_rules.check_cluster, ctx, cache, promtool))
     for finding in findings:
         # a YAML problem belongs to its file, not to a cluster (hygiene reports it once for the repository)
         if finding.cluster is None and not finding.rule.startswith("yaml/"):
@@ -706,6 +712,7 @@ def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> 
     started = time.perf_counter()
     names = _cluster_names(config, clusters)
     tool = find_kustomize(repo, config)
+    promtool = find_promtool(repo, config)
     cache = SourceCache()
     timings: dict[str, float] = {}
     findings: list[Finding] = []
@@ -717,7 +724,7 @@ def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> 
         ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool,
     ):
         futures = {
-            name: pool.submit(_check_cluster, repo, config, name, tool, cache, steps_lock) for name in names
+            name: pool.submit(_check_cluster, repo, config, name, tool, cache, steps_lock, promtool) for name in names
         }
         step = time.perf_counter()
         findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache))
@@ -739,6 +746,7 @@ def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> 
         object_counts=counts,
         kustomize=tool.describe(),
         timings=timings,
+        promtool=promtool.describe() if promtool else None,
     )
 
 

@@ -99,4 +99,5 @@ def command(
     config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
     result = run_check(config.repo, config, list(clusters) or None)
     click.echo(f"kustomize: {result.kustomize}", err=True)
+    click.echo(f"promtool: {result.promtool or 'none found (PrometheusRules not checked by promtool)'}", err=True)
     finish(result, fmt)

@@ -30,6 +30,7 @@ from . import (
     ha_replicas,
     ha_zone_spread,
     katib_metrics_collector,
+    keda_metric_exported,
     mig_profile_allowed,
     mig_profile_not_offered,
     networkpolicy_not_enforced,
@@ -74,6 +75,7 @@ RULES: list[ModuleType] = [
     efs_mount_policy,
     backup_volume_mechanism,
     exemption_reason,
+    keda_metric_exported,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
 POLICY_CONFIG_ID = "policy-config"

@@ -1,0 +1,91 @@
+"""The real promtool, found the way kustomize is: the `promtool` setting, $MLPLATFORM_PROMTOOL, PATH, .tools/bin.
+
+`make` provides one (scripts/ensure-promtool.sh: Debian's prometheus package, pinned). Without any, the
+PrometheusRule step reports that it could not run promtool instead of failing the whole check; a binary that
+is named explicitly (setting or environment) but does not run is a tool error (exit 2), as for kustomize.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .errors import ToolError
+
+ENV_VAR = "MLPLATFORM_PROMTOOL"
+TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Promtool:
+    path: str
+    version: str
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.version})"
+
+    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+        """Run promtool in `cwd`; stdout and stderr together, in order, as promtool interleaves them."""
+        try:
+            return subprocess.run(
+                [self.path, *args],
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=TIMEOUT_SECONDS,
+                env=_offline_env(),
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"promtool {' '.join(args[:2])} did not finish in {TIMEOUT_SECONDS}s") from exc
+        except OSError as exc:
+            raise ToolError(f"promtool {self.path} does not run: {exc}") from exc
+
+
+def _offline_env() -> dict[str, str]:
+    # promtool's rule checks and unit tests never need the network; make sure nothing could reach it.
+    env = dict(os.environ)
+    dead = "http://127.0.0.1:9"
+    env.update({"HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead, "https_proxy": dead, "NO_PROXY": ""})
+    return env
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(path: str) -> Promtool:
+    try:
+        proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, env=_offline_env())
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"promtool {path} does not run: {exc}") from exc
+    out = (proc.stdout + proc.stderr).strip()
+    if proc.returncode != 0 or not out.startswith("promtool"):
+        raise ToolError(f"{path} is not a working promtool: {out.splitlines()[:1] or proc.returncode}")
+    return Promtool(path=path, version=out.splitlines()[0].replace("promtool, ", "", 1))
+
+
+def find_promtool(repo: Path, config: Config) -> Promtool | None:
+    """The first of: the `promtool` setting, $MLPLATFORM_PROMTOOL, promtool on PATH, .tools/bin; else None."""
+    explicit: list[tuple[str, str]] = []
+    setting = config.extra.get("promtool")
+    if setting:
+        explicit.append(("setting promtool", str(setting)))
+    if os.environ.get(ENV_VAR):
+        explicit.append((ENV_VAR, os.environ[ENV_VAR]))
+    if explicit:
+        origin, path = explicit[0]
+        resolved = shutil.which(path) or path
+        if not Path(resolved).is_file():
+            raise ToolError(f"promtool not found: {path} (from {origin})")
+        # absolute: promtool runs in a scratch directory
+        return _probe(str(Path(resolved).resolve()))
+    found = shutil.which("promtool")
+    if found:
+        return _probe(found)
+    local = repo / ".tools" / "bin" / "promtool"
+    if local.is_file():
+        return _probe(str(local))
+    return None
