@@ -16,6 +16,7 @@ from ..context import ClusterContext
 from ..model import Finding, Severity
 from . import (
     cpu_tolerates_gpu_taint,
+    efa_not_requested,
     exemption_reason,
     fits_no_pool,
     flux_strict_substitutions,
@@ -69,6 +70,7 @@ RULES: list[ModuleType] = [
     flux_strict_substitutions,
     networkpolicy_not_enforced,
     katib_metrics_collector,
+    efa_not_requested,
     exemption_reason,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
