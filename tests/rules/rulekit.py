@@ -1,7 +1,8 @@
 """Helpers for the rule tests: good and bad YAML per rule, against a frozen pool file and the policies.
 
 Layout: tests/rules/fixtures/<rule-id>/{good,bad}.yaml. Every object named `bad-*` in bad.yaml must get at
-least one finding of the rule; good.yaml must get none. tests/test_admission.py reads the same files.
+least one finding of the rule; good.yaml must get none. tests/test_admission.py reads the same files. The
+pools are the frozen fixtures/node-pools.yaml, or <rule-id>/node-pools.yaml where a rule keeps its own.
 
 A cross-layer rule, which reads Terraform too, uses directories instead: <rule-id>/{good,bad}/ each hold
 manifests.yaml and a small repository tree (terraform/environments/production/*.tf, ...) that the rule sees
@@ -67,13 +68,20 @@ def run_rule(
     return run_rules_with(ctx, load_policy(REPO, "production"), only={rule_id})
 
 
+def fixture_pool_file(rule_id: str) -> Path | None:
+    """A rule whose fixtures need pools the frozen file lacks (EFA pools, ...) keeps a node-pools.yaml of its own."""
+    own = RULE_FIXTURES / rule_id / "node-pools.yaml"
+    return own if own.is_file() else None
+
+
 def fixture_findings(rule_id: str, which: str) -> tuple[list[Manifest], list[Finding]]:
     tree = RULE_FIXTURES / rule_id / which
+    pools = fixture_pool_file(rule_id)
     if tree.is_dir():  # a cross-layer fixture: manifests plus the repository tree the rule reads
         manifests = load_tree(tree)
-        return manifests, run_rule(rule_id, manifests, repo=tree)
+        return manifests, run_rule(rule_id, manifests, pool_file=pools, repo=tree)
     manifests = load_fixture(RULE_FIXTURES / rule_id / f"{which}.yaml")
-    return manifests, run_rule(rule_id, manifests)
+    return manifests, run_rule(rule_id, manifests, pool_file=pools)
 
 
 def check_good_and_bad(rule_id: str) -> list[Finding]:

@@ -18,6 +18,7 @@ from . import (
     backup_volume_mechanism,
     cpu_tolerates_gpu_taint,
     efs_mount_policy,
+    efa_not_requested,
     exemption_reason,
     fits_no_pool,
     flux_strict_substitutions,
@@ -74,6 +75,7 @@ RULES: list[ModuleType] = [
     katib_metrics_collector,
     efs_mount_policy,
     backup_volume_mechanism,
+    efa_not_requested,
     exemption_reason,
     keda_metric_exported,
 ]

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Severity
 from ._base import RuleContext
+from .efa_not_requested import efa_is_the_only_misfit
 from .mig_profile_not_offered import missing_mig_resources
 
 ID = "fits-no-pool"
@@ -28,6 +29,8 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         if missing_mig_resources(ctx, info):
             continue  # mig-profile-not-offered says precisely why
+        if efa_is_the_only_misfit(ctx, info):
+            continue  # efa-not-requested: EFA requested, no EFA pool selected
         reasons = "; ".join(f"{pool}: {why}" for pool, why in info.placement.reasons.items())
         what = "GPU request" if info.uses_gpu else "pod"
         if found := ctx.emit(
