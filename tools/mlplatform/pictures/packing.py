@@ -33,6 +33,10 @@ class Cell:
     size: int  # memory slices (MIG), else 1
     profile: str  # "3g.40gb", "replica 2 of 4" or the GPU model
     workload: str | None = None  # "inference/vllm"; None: free
+    mig: bool = False
+
+    def _place(self) -> str:
+        return f" at memory slice {self.start}" if self.mig else ""
 
     def to_json(self, pool: str) -> dict[str, Any]:
         where = f"{pool} node {self.node} GPU {self.gpu}"
@@ -46,7 +50,8 @@ class Cell:
             "workload": self.workload or "free",
             "held": self.workload is not None,
             "short": short_name(self.workload) if self.workload else "",
-            "description": f"{where} {self.profile}: {self.workload or 'free'}",
+            # unique per cell: two free 1g.10gb instances of one GPU differ by their first memory slice
+            "description": f"{where} {self.profile}{self._place()}: {self.workload or 'free'}",
         }
 
 
@@ -201,7 +206,7 @@ def _empty_gpus(
     out = []
     for gpu in range(gpus):
         if sharing == "mig":
-            out.append([Cell(node, gpu, start, size, profile) for profile, start, size in layout])
+            out.append([Cell(node, gpu, start, size, profile, mig=True) for profile, start, size in layout])
         elif sharing == "time-slicing":
             out.append([Cell(node, gpu, r, 1, f"replica {r + 1} of {replicas}") for r in range(replicas)])
         else:
