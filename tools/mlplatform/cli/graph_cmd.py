@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..graph import ClusterGraph
-from ..pictures.collect import base_graphs, collect, graphs_against_base
-from ..pictures.flowchart import LEGEND, to_dot, to_mermaid
-from ..pictures.mermaid import fenced
 from .check_cmd import open_check_config
 from .common import cluster_option, guarded, repo_option
+
+if TYPE_CHECKING:
+    from ..graph import ClusterGraph
 
 
 def markdown(graphs: list[ClusterGraph], title: str, note: str = "") -> str:
     """A heading, the legend and one Mermaid block per cluster (GitHub renders them in a comment)."""
+    from ..pictures.flowchart import LEGEND, to_mermaid
+    from ..pictures.mermaid import fenced
+
     out = [f"## {title}", ""]
     if note:
         out += [note, ""]
@@ -68,6 +71,10 @@ def command(
 
     Exit 0 when the graph is written (findings are drawn, not judged: `check` judges), 2 when it cannot be.
     """
+    # imported here: every command's module loads with the CLI, and these are only for the graph
+    from ..pictures.collect import base_graphs, collect, graphs_against_base
+    from ..pictures.flowchart import to_dot, to_mermaid
+
     if changed and not base_ref:
         raise click.UsageError("--changed needs --base REF")
     config = open_check_config(repo, schema_locations, None, None, None)

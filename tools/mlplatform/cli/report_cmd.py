@@ -8,11 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..atomic import write_text_atomically
-from ..capacity.plan import DEFAULT_TIME_LIMIT_S
-from ..catalog import load_catalog
-from ..pictures.collect import collect
-from ..pictures.page import build_report
+from ..capacity.plan import DEFAULT_TIME_LIMIT_S  # loaded with the CLI already (plan_cmd)
 from .check_cmd import open_check_config
 from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, repo_option
 
@@ -53,6 +49,12 @@ def command(
 ) -> None:
     """One self-contained HTML page (opens offline): check summary by rule and file, capacity and cost per
     pool, GPU packing per node, Flux graph. Exit 1 when the check has errors or a plan does not fit."""
+    # imported here: every command's module loads with the CLI, and these are only for the report
+    from ..atomic import write_text_atomically
+    from ..catalog import load_catalog
+    from ..pictures.collect import collect
+    from ..pictures.page import build_report
+
     started = time.perf_counter()
     config = open_check_config(repo, schema_locations, None, None, None)
     collected = collect(config, list(clusters) or None, plans=True, time_limit_s=time_limit)
