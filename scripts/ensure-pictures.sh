@@ -5,8 +5,8 @@
 #   - tools/js (package-lock.json, integrity hashes) installed with `npm ci` into .tools/js, with
 #     PUPPETEER_SKIP_DOWNLOAD=1: puppeteer never downloads a browser, it drives the system Chromium.
 #   - Chromium: $MLPLATFORM_CHROMIUM, else chromium (Debian), chromium-browser or google-chrome on PATH,
-#     else Debian's `chromium` package through apt-get (as root, as CI runs), with fonts-liberation2 so
-#     text has real metrics. Graphviz's `dot` (Debian `graphviz`) renders `mlplatform graph --format dot`.
+#     else Debian's `chromium` package through apt-get (as root, as CI runs; sudo -n elsewhere), with
+#     fonts-liberation2 so text has real metrics. Graphviz's `dot` (Debian `graphviz`) renders `mlplatform graph --format dot`.
 #   - .tools/puppeteer.json (the Chromium and its headless flags, for mmdc and the screenshot script) and
 #     .tools/pictures.env (the variables the tests read). It says what it did and prints the versions.
 set -euo pipefail
@@ -55,10 +55,13 @@ missing=()
 [ -z "$chromium" ] && missing+=(chromium fonts-liberation2)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  as_root=()
+  [ "$(id -u)" = 0 ] || as_root=(sudo -n)  # a GitHub runner is not root but has password-less sudo
+  if command -v apt-get >/dev/null 2>&1 && "${as_root[@]}" true 2>/dev/null; then
     say "apt-get install ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
     [ -z "$chromium" ] && chromium=$(command -v chromium)
   else
     say "missing ${missing[*]}: install them (Debian: apt-get install ${missing[*]}) or set MLPLATFORM_CHROMIUM"
