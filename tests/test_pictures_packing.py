@@ -52,6 +52,7 @@ def test_every_mig_instance_of_the_pool_is_drawn_with_its_holder(plan: ClusterPl
     assert held == expected
     # JSON for the chart: one description per instance, naming pool, node, GPU, profile and holder
     data = view.to_json()
+    assert {c["short"] for c in data["cells"] if c["held"]} == {"agent-guard", "tgi", "triton", "vllm"}
     assert len({c["description"] for c in data["cells"]}) == len(data["cells"])
     assert data["held"] == sum(expected.values())
 
@@ -70,6 +71,12 @@ def test_time_sliced_replicas_spread_over_gpus_like_the_device_plugin(plan: Clus
         assert max(counts) - min(counts) <= 1, counts
 
 
+def test_training_roles_keep_their_job_name(plan: ClusterPlan) -> None:
+    view = pool_packing(_pool(plan, "a100-timeslice-spot"), load_catalog(), "max").to_json()
+    held = Counter(c["short"] for c in view["cells"] if c["held"])
+    assert held == {"llm-pretrain-spot [Master]": 1, "llm-pretrain-spot [Worker]": 3}
+
+
 def test_idle_nodes_kept_by_min_size_are_shown_free(plan: ClusterPlan) -> None:
     pool = _pool(plan, "a100-timeslice")  # min_size 1, nothing runs at minimum demand
     view = pool_packing(pool, load_catalog(), "min")
@@ -78,6 +85,6 @@ def test_idle_nodes_kept_by_min_size_are_shown_free(plan: ClusterPlan) -> None:
 
 
 def test_names() -> None:
-    assert short_name("Deployment inference/vllm") == "vllm"
-    assert short_name("TFJob training/recsys-train [Chief]") == "recsys-train [Chief]"
+    assert short_name("inference/vllm") == "vllm"
+    assert short_name("training/recsys-train [Chief]") == "recsys-train [Chief]"
     assert display_name("Deployment inference/vllm") == "inference/vllm"

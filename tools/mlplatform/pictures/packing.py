@@ -107,10 +107,8 @@ class PoolPacking:
 
 
 def short_name(workload: str) -> str:
-    """'Deployment inference/vllm' -> 'vllm'; 'TFJob training/recsys [Chief]' -> 'recsys [Chief]'."""
-    _, _, rest = workload.partition(" ")
-    name = rest or workload
-    return name.split("/", 1)[1] if "/" in name.split(" ", 1)[0] else name
+    """'inference/vllm' -> 'vllm'; 'training/recsys [Chief]' -> 'recsys [Chief]' (display names, as cells hold)."""
+    return workload.split("/", 1)[1] if "/" in workload.split(" ", 1)[0] else workload
 
 
 def display_name(workload: str) -> str:
