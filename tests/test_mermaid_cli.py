@@ -34,9 +34,10 @@ def _render_markdown(markdown: str, tmp_path: Path, expected_blocks: int) -> Non
         assert svg.startswith("<svg") and "Syntax error" not in svg and len(svg) > 2000, name
 
 
-def test_graph_of_each_cluster_renders(tmp_path: Path) -> None:
-    for cluster in ("production", "staging"):
-        done = run_cli("graph", "--cluster", cluster, "--schema-location", str(crd_schema_dir()))
+def test_graph_of_each_cluster_and_of_all_renders(tmp_path: Path) -> None:
+    for cluster in ("production", "staging", "all"):
+        selection = [] if cluster == "all" else ["--cluster", cluster]  # all: one subgraph per cluster
+        done = run_cli("graph", *selection, "--schema-location", str(crd_schema_dir()))
         assert done.returncode == 0, done.stderr
         source = tmp_path / f"{cluster}.mmd"
         source.write_text(done.stdout)
