@@ -39,6 +39,14 @@ def test_report_into_a_directory(repo: Path, tmp_path: Path) -> None:
     assert (out / "report.html").is_file(), done.stderr
 
 
+def test_unwritable_out_is_exit_2_with_one_line(repo: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    done = run_cli("report", "--repo", str(repo), "--out", str(blocker / "report.html"))
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: cannot write ")
+    assert "Traceback" not in done.stderr
+
+
 def test_graph_formats_of_a_small_repository(repo: Path) -> None:
     mermaid = run_cli("graph", "--repo", str(repo))
     assert mermaid.returncode == 0, mermaid.stderr

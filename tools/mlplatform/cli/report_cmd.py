@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..capacity.plan import DEFAULT_TIME_LIMIT_S  # loaded with the CLI already (plan_cmd)
+from ..errors import ToolError
 from .check_cmd import open_check_config
 from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, repo_option
 
@@ -60,7 +61,10 @@ def command(
     collected = collect(config, list(clusters) or None, plans=True, time_limit_s=time_limit)
     page, _ = build_report(collected, load_catalog(), config.repo)
     target = output_path(out)
-    write_text_atomically(target, page)
+    try:
+        write_text_atomically(target, page)
+    except OSError as exc:
+        raise ToolError(f"cannot write {target}: {exc.strerror or exc}") from None
     seconds = time.perf_counter() - started
     click.echo(f"report: {target} ({len(page) // 1024} KiB, {seconds:.1f}s)", err=True)
     fits = all(p.ok for p in collected.plans.values()) and not collected.plan_errors
