@@ -11,7 +11,7 @@ CHECKOV_VENV := .venv-checkov
 SHARED ?= ../shared
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: check test setup lint checkov bench mutation clean
+.PHONY: check test setup lint checkov bench mutation clean pictures-setup images
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,18 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 
 setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path .tools/promtool-path
 
+# Only the picture tests and `make images` need Node, the Mermaid CLI and Chromium (scripts/ensure-pictures.sh
+# says what it installs); `make check` and the CLI do not.
+.tools/pictures.env: scripts/ensure-pictures.sh tools/js/package.json tools/js/package-lock.json
+	PYTHON=$(PYTHON) bash scripts/ensure-pictures.sh
+
+pictures-setup: .tools/pictures.env
+
+# The README's pictures of this repository (docs/images/); a test fails when they no longer match it.
+images: setup .tools/pictures.env
+	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+	  $(BIN)/python scripts/make_images.py --schema-location $(SHARED)/crd-schemas
+
 # mlplatform check also runs promtool (check rules, test rules) on every PrometheusRule and its unit tests.
 check: setup
 	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
@@ -46,8 +58,8 @@ checkov: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform --framework terraform
 	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov --schema-location $(SHARED)/crd-schemas
 
-test: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+test: setup .tools/pictures.env
+	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
 	  MLPLATFORM_SHARED=$(abspath $(SHARED)) CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 # Mutation testing of the core modules (docs/testing.md); slow (most of an hour on 2 shared cores), not in `test`.

@@ -674,6 +674,7 @@ def _check_cluster(
     cache: SourceCache,
     steps_lock: threading.Lock,
     promtool: Promtool | None = None,
+    renders: dict[str, ClusterRender] | None = None,
 ) -> tuple[list[Finding], int, dict[str, float]]:
     from . import pool_rules, prometheus_rules, rules
     from .capacity import fit
@@ -682,6 +683,8 @@ def _check_cluster(
     started = time.perf_counter()
     rendered = render_cluster(repo, config, cluster, tool=tool, cache=cache)
     timings["render"] = time.perf_counter() - started
+    if renders is not None:
+        renders[cluster] = rendered
     findings = list(rendered.findings)
     # Rendering overlaps across clusters (kustomize runs in subprocesses); the Python steps hold the GIL
     # anyway, and running them one cluster at a time keeps their caches free of races.
@@ -705,8 +708,17 @@ def _check_cluster(
     return findings, len(rendered.manifests), timings
 
 
-def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> CheckResult:
-    """Everything `check` does, for the given clusters (default: all under clusters/)."""
+def run_check(
+    repo: Path,
+    config: Config,
+    clusters: list[str] | None = None,
+    *,
+    renders: dict[str, ClusterRender] | None = None,
+) -> CheckResult:
+    """Everything `check` does, for the given clusters (default: all under clusters/).
+
+    `renders`, when given, receives each cluster's ClusterRender: `report` and `graph` draw from the same
+    rendering the check judged instead of running kustomize twice."""
     from . import gen
 
     started = time.perf_counter()
@@ -724,7 +736,8 @@ def run_check(repo: Path, config: Config, clusters: list[str] | None = None) -> 
         ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool,
     ):
         futures = {
-            name: pool.submit(_check_cluster, repo, config, name, tool, cache, steps_lock, promtool) for name in names
+            name: pool.submit(_check_cluster, repo, config, name, tool, cache, steps_lock, promtool, renders)
+            for name in names
         }
         step = time.perf_counter()
         findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..pictures.plan_mermaid import cost_block, gpu_units_block
 from .cost import HOURS_PER_MONTH
 
 
@@ -93,6 +94,9 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
         out.append("")
         out.append(_total_line(c).capitalize())
         out.append("")
+        chart = gpu_units_block(c)
+        if chart:
+            out.append(chart)
         if c["unplaced"]:
             out.append("Workloads that fit no pool:")
             out.extend(f"- `{u['workload']}` ({u['file']}): {u['reason']}" for u in c["unplaced"])
@@ -162,6 +166,9 @@ def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool 
             out.append("| " + " | ".join(header) + " |")
             out.append("|" + "---|" * len(header))
             out.extend("| " + " | ".join(r) + " |" for r in rows)
+            chart = cost_block(c)
+            if chart:
+                out += ["", chart.rstrip("\n")]
         else:
             table = [header, *rows]
             widths = [max(len(r[i]) for r in table) for i in range(len(header))]

@@ -49,6 +49,11 @@ class PoolPlan:
     price: NodePrice
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # What was packed, so a picture can say which pods each node holds: the resource order of the demand
+    # vectors and the groups behind at_min.bins and at_max.bins (bins index these lists).
+    resources: list[str] = field(default_factory=list)
+    groups_min: list[Group] = field(default_factory=list)
+    groups_max: list[Group] = field(default_factory=list)
 
     def billed_nodes(self, needed: int) -> int:
         """Nodes the node group runs: never below min_size, never above max_size."""
@@ -305,6 +310,9 @@ def plan_cluster(
             at_max,
             gpu,
             prices[pool.name],
+            resources=resources,
+            groups_min=groups_min,
+            groups_max=groups_max,
         )
         if at_max.nodes > pool.max_size:
             plan.warnings.append(

@@ -1,0 +1,71 @@
+"""`mlplatform report`: the check, the capacity plans, the GPU packing and the Flux graphs as one HTML page."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..capacity.plan import DEFAULT_TIME_LIMIT_S  # loaded with the CLI already (plan_cmd)
+from ..errors import ToolError
+from .check_cmd import open_check_config
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, repo_option
+
+DEFAULT_NAME = "report.html"
+
+
+def output_path(out: Path) -> Path:
+    """`--out` names the page (*.html) or the directory that receives report.html."""
+    return out if out.suffix.lower() in (".html", ".htm") else out / DEFAULT_NAME
+
+
+@click.command(name="report")
+@repo_option
+@cluster_option
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path(DEFAULT_NAME),
+    show_default=True,
+    help="The page to write (*.html), or a directory to write report.html into.",
+)
+@click.option(
+    "--schema-location",
+    "schema_locations",
+    multiple=True,
+    help="CRD schema directory or URL template for the check (repeatable; replaces the config's list).",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(0.05, 600),
+    default=DEFAULT_TIME_LIMIT_S,
+    show_default=True,
+    help="Seconds the exact packing solver may spend per pool and demand level.",
+)
+@guarded
+def command(
+    repo: Path, clusters: tuple[str, ...], out: Path, schema_locations: tuple[str, ...], time_limit: float
+) -> None:
+    """One self-contained HTML page (opens offline): check summary by rule and file, capacity and cost per
+    pool, GPU packing per node, Flux graph. Exit 1 when the check has errors or a plan does not fit."""
+    # imported here: every command's module loads with the CLI, and these are only for the report
+    from ..atomic import write_text_atomically
+    from ..catalog import load_catalog
+    from ..pictures.collect import collect
+    from ..pictures.page import build_report
+
+    started = time.perf_counter()
+    config = open_check_config(repo, schema_locations, None, None, None)
+    collected = collect(config, list(clusters) or None, plans=True, time_limit_s=time_limit)
+    page, _ = build_report(collected, load_catalog(), config.repo)
+    target = output_path(out)
+    try:
+        write_text_atomically(target, page)
+    except OSError as exc:
+        raise ToolError(f"cannot write {target}: {exc.strerror or exc}") from None
+    seconds = time.perf_counter() - started
+    click.echo(f"report: {target} ({len(page) // 1024} KiB, {seconds:.1f}s)", err=True)
+    fits = all(p.ok for p in collected.plans.values()) and not collected.plan_errors
+    sys.exit(EXIT_FINDINGS if collected.check.errors or not fits else EXIT_OK)
