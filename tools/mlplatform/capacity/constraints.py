@@ -60,6 +60,31 @@ def selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
 
 
 @dataclass(frozen=True)
+class Selector:
+    """A LabelSelector read once: selectors are matched against every workload of the cluster."""
+
+    valid: bool  # False: null or malformed, matches nothing
+    labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[Any, ...] = ()
+
+    @classmethod
+    def of(cls, raw: Any) -> Selector:
+        if not isinstance(raw, Mapping):
+            return cls(False)
+        exprs = raw.get("matchExpressions") or []
+        if not isinstance(exprs, list) or not all(isinstance(e, Mapping) for e in exprs):
+            return cls(False)
+        return cls(True, tuple(_str_labels(raw.get("matchLabels")).items()), tuple(exprs))
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if not self.valid:
+            return False
+        if any(labels.get(k) != v for k, v in self.labels):
+            return False
+        return all(match_expression(e, labels) for e in self.expressions)
+
+
+@dataclass(frozen=True)
 class HostPort:
     port: int
     protocol: str
@@ -103,9 +128,9 @@ class Term:
     field: str  # podAffinity | podAntiAffinity
     index: int
     topology_key: str
-    selector: Any
+    selector: Selector
     namespaces: tuple[str, ...]
-    namespace_selector: Any
+    namespace_selector: Selector | None
     match_label_keys: tuple[str, ...]
     mismatch_label_keys: tuple[str, ...]
 
@@ -121,7 +146,7 @@ class Spread:
     max_skew: int
     topology_key: str
     min_domains: int
-    selector: Any
+    selector: Selector
     node_affinity_policy: str
     node_taints_policy: str
 
@@ -170,9 +195,11 @@ def _terms(affinity: Any, field_name: str) -> list[Term]:
                 field=field_name,
                 index=index,
                 topology_key=str(term.get("topologyKey") or ""),
-                selector=term.get("labelSelector"),
+                selector=Selector.of(term.get("labelSelector")),
                 namespaces=tuple(str(n) for n in names) if isinstance(names, list) else (),
-                namespace_selector=term.get("namespaceSelector"),
+                namespace_selector=(
+                    None if term.get("namespaceSelector") is None else Selector.of(term.get("namespaceSelector"))
+                ),
                 match_label_keys=tuple(str(k) for k in term.get("matchLabelKeys") or () if isinstance(k, str)),
                 mismatch_label_keys=tuple(
                     str(k) for k in term.get("mismatchLabelKeys") or () if isinstance(k, str)
@@ -227,7 +254,7 @@ def pod_constraints(tpl: PodTemplate, priorities: PriorityClasses) -> PodConstra
                 max_skew=_int(raw.get("maxSkew"), 1),
                 topology_key=str(raw.get("topologyKey") or ""),
                 min_domains=_int(raw.get("minDomains"), 1),
-                selector=raw.get("labelSelector"),
+                selector=Selector.of(raw.get("labelSelector")),
                 node_affinity_policy=str(raw.get("nodeAffinityPolicy") or "Honor"),
                 node_taints_policy=str(raw.get("nodeTaintsPolicy") or "Ignore"),
             )
@@ -254,7 +281,7 @@ def namespace_selected(term: Term, owner_ns: str, target_ns: str, ns_labels: Map
     if term.namespace_selector is not None:
         labels = dict(ns_labels.get(target_ns) or {})
         labels.setdefault("kubernetes.io/metadata.name", target_ns)  # set by the API server on every namespace
-        return selector_matches(term.namespace_selector, labels)
+        return term.namespace_selector.matches(labels)
     return False
 
 
@@ -265,7 +292,7 @@ def term_selects(
     """Whether the term of `owner` selects the pods of `target` (which may be the owner's own pods)."""
     if not namespace_selected(term, owner.namespace, target.namespace, ns_labels):
         return False
-    if not selector_matches(term.selector, target.labels):
+    if not term.selector.matches(target.labels):
         return False
     for key in term.match_label_keys:
         if key == TEMPLATE_HASH:
@@ -284,7 +311,7 @@ def term_selects(
 
 def spread_counts_own(spread: Spread, owner: PodConstraints) -> bool:
     """Whether a spread's selector counts the workload's own pods (else it does not restrict them)."""
-    return selector_matches(spread.selector, owner.labels)
+    return spread.selector.matches(owner.labels)
 
 
 def topology_level(key: str, pool_labels: Mapping[str, str]) -> str:

@@ -179,10 +179,70 @@ class _Packer:
             self.zone_conf.setdefault(a, set()).add(b)
             self.zone_conf.setdefault(b, set()).add(a)
         self.zones_of: dict[int, set[str]] = {}
+        # Free capacity of every bin as one matrix: first fit over hundreds of nodes is a vector operation.
+        import numpy as np  # OR-Tools' own dependency; imported here to keep start-up fast
+
+        self._np = np
+        self._zone_id = {z: n for n, z in enumerate(problem.zones)}
+        self._free = np.zeros((16, len(problem.capacity)), dtype=np.int64)
+        self._zones = np.zeros(16, dtype=np.int64)
+        self._demand = [np.array(it.demand, dtype=np.int64) for it in problem.items]
+
+    def clone(self) -> _Packer:
+        """An independent copy of the packing so far (bins, counts, free capacity)."""
+        other = _Packer.__new__(_Packer)
+        other.__dict__.update(self.__dict__)
+        other.bins = []
+        for b in self.bins:
+            c = _Bin(b.zone, ())
+            c.free, c.content = list(b.free), dict(b.content)
+            other.bins.append(c)
+        other.placed = list(self.placed)
+        other.shortfalls = list(self.shortfalls)
+        other.zones_of = {i: set(z) for i, z in self.zones_of.items()}
+        other._free = self._free.copy()
+        other._zones = self._zones.copy()
+        return other
+
+    def add_bin(self, b: _Bin) -> None:
+        n = len(self.bins)
+        if n == len(self._zones):
+            self._free = self._np.concatenate([self._free, self._np.zeros_like(self._free)])
+            self._zones = self._np.concatenate([self._zones, self._np.zeros_like(self._zones)])
+        self._free[n] = b.free
+        self._zones[n] = self._zone_id.get(b.zone, -1)
+        self.bins.append(b)
+
+    def rooms(self, i: int, zone: str | None, allowed: set[str]) -> list[tuple[int, int]]:
+        """(bin index, pods of item i it takes) for every bin with room, in order: first fit's candidates."""
+        np = self._np
+        n = len(self.bins)
+        if not n:
+            return []
+        d = self._demand[i]
+        mask = d > 0
+        fits = (self._free[:n, mask] // d[mask]).min(axis=1) if mask.any() else np.full(n, 1 << 30)
+        if zone is not None:
+            fits[self._zones[:n] != self._zone_id.get(zone, -2)] = 0
+        elif len(allowed) < len(self.p.zones):
+            keep = np.isin(self._zones[:n], [self._zone_id[z] for z in allowed if z in self._zone_id])
+            fits[~keep] = 0
+        out = []
+        it = self.p.items[i]
+        plain = it.node_cap is None and not self.conflicts.get(i) and not it.host_affinity
+        for b in np.flatnonzero(fits > 0).tolist():
+            k = int(fits[b])
+            if not plain:
+                k = self._constrained_room(i, self.bins[b], k)
+            if k > 0:
+                out.append((b, k))
+        return out
 
     def room(self, i: int, b: _Bin) -> int:
+        return self._constrained_room(i, b, _fits(b.free, self.p.items[i].demand))
+
+    def _constrained_room(self, i: int, b: _Bin, k: int) -> int:
         it = self.p.items[i]
-        k = _fits(b.free, it.demand)
         if it.node_cap is not None:
             k = min(k, it.node_cap - b.content.get(i, 0))
         if k <= 0:
@@ -199,8 +259,11 @@ class _Packer:
                 return 0  # self-only affinity: every pod joins the first one's node
         return k
 
-    def put(self, i: int, b: _Bin, k: int) -> None:
+    def put(self, i: int, b: _Bin, k: int, index: int | None = None) -> None:
+        """Place k pods of item i on bin b (`index`: its position, when it is one of self.bins)."""
         b.add(i, k, self.p.items[i].demand)
+        if index is not None:
+            self._free[index] -= k * self._demand[i]
         self.placed[i] += k
         self.zones_of.setdefault(i, set()).add(b.zone)
 
@@ -274,17 +337,13 @@ class _Packer:
         missed_why: tuple[str, str] | None = None
         for zone, quota in per_zone.items():
             left = quota
-            for b in self.bins:
-                if not left:
-                    break
-                if zone is not None and b.zone != zone:
-                    continue
-                if zone is None and b.zone not in allowed_set:
-                    continue
-                k = min(left, self.room(i, b))
-                if k > 0:
-                    self.put(i, b, k)
+            if left:
+                for index, room in self.rooms(i, zone, allowed_set):
+                    k = min(left, room)
+                    self.put(i, self.bins[index], k, index)
                     left -= k
+                    if not left:
+                        break
             while left and self.may_open(i):
                 target = zone if zone is not None else self._emptiest(allowed)
                 if target is None:
@@ -293,8 +352,8 @@ class _Packer:
                 k = min(left, self.room(i, b))
                 if k <= 0:
                     raise PackingError(f"{it.key}: one pod does not fit an empty node")
-                self.bins.append(b)
-                self.put(i, b, k)
+                self.add_bin(b)
+                self.put(i, b, k, len(self.bins) - 1)
                 left -= k
             if left:
                 missed += left
@@ -378,19 +437,21 @@ def _preplace_even(problem: Problem, counts: list[int], even: list[int], nodes: 
     """`nodes` bins over the zones in turn, each holding its share (floor or ceil) of every even item."""
     packer = _Packer(problem, counts)
     zones = problem.zones
-    packer.bins = [_Bin(zones[b % len(zones)], problem.capacity) for b in range(nodes)]
+    for b in range(nodes):
+        packer.add_bin(_Bin(zones[b % len(zones)], problem.capacity))
     start = 0
     for i in even:
         n = counts[i]
         base, extra = divmod(n, nodes)
         for step in range(nodes):
-            b = packer.bins[(start + step) % nodes]
+            index = (start + step) % nodes
+            b = packer.bins[index]
             k = base + (1 if step < extra else 0)
             if not k:
                 continue
             if packer.room(i, b) < k:
                 return None
-            packer.put(i, b, k)
+            packer.put(i, b, k, index)
         start = (start + extra) % nodes
     return packer
 
@@ -481,6 +542,15 @@ def violations(problem: Problem, bins: Sequence[_Bin], placed: Sequence[int], co
     out: list[str] = []
     items = problem.items
     n_bins = len(bins)
+    watched = {
+        i for i, it in enumerate(items)
+        if it.host_skew is not None or it.zone_rule is not None or it.zone_affinity
+        or any(i in t and not (t - {i}) for t in it.host_affinity)
+    }
+    watched |= {i for pair in problem.zone_conflicts for i in pair}
+    per_bin: dict[int, list[int]] = {i: [0] * n_bins for i in watched}
+    per_zone: dict[int, dict[str, int]] = {i: {z: 0 for z in problem.zones} for i in watched}
+    conflicts = [tuple(pair) for pair in problem.host_conflicts]
     for bi, b in enumerate(bins):
         for r, cap in enumerate(problem.capacity):
             if sum(items[i].demand[r] * k for i, k in b.content.items()) > cap:
@@ -493,27 +563,24 @@ def violations(problem: Problem, bins: Sequence[_Bin], placed: Sequence[int], co
                 others = term - {i}
                 if others and not any(j in b.content for j in others):
                     out.append(f"node {bi}: {it.key} without the pods its affinity needs")
-        for pair in problem.host_conflicts:
-            a, c = tuple(pair)
+            if i in watched:
+                per_bin[i][bi] = k
+                per_zone[i][b.zone] = per_zone[i].get(b.zone, 0) + k
+        for a, c in conflicts:
             if a in b.content and c in b.content:
                 out.append(f"node {bi}: {items[a].key} and {items[c].key} share it")
-    for i, it in enumerate(items):
-        per_bin = [b.content.get(i, 0) for b in bins]
-        if any(i in t and not (t - {i}) for t in it.host_affinity) and sum(1 for k in per_bin if k) > 1:
+    for i in watched:
+        it = items[i]
+        counts_i = per_bin[i]
+        if any(i in t and not (t - {i}) for t in it.host_affinity) and sum(1 for k in counts_i if k) > 1:
             out.append(f"{it.key}: self-affinity pods on several nodes")
         if it.host_skew is not None and placed[i]:
-            if n_bins < it.host_min_domains:
-                low = 0
-            else:
-                low = min(per_bin) if per_bin else 0
-            if max(per_bin) - low > it.host_skew:
-                out.append(f"{it.key}: hostname skew {max(per_bin) - low} > {it.host_skew}")
-        per_zone = {z: 0 for z in problem.zones}
-        for b in bins:
-            per_zone[b.zone] = per_zone.get(b.zone, 0) + b.content.get(i, 0)
+            low = 0 if n_bins < it.host_min_domains else min(counts_i, default=0)
+            if max(counts_i, default=0) - low > it.host_skew:
+                out.append(f"{it.key}: hostname skew {max(counts_i) - low} > {it.host_skew}")
+        values = list(per_zone[i].values())
         rule = it.zone_rule
         if rule is not None and placed[i]:
-            values = list(per_zone.values())
             if rule.kind == CAP and max(values) > rule.skew:
                 out.append(f"{it.key}: {max(values)} pods in one zone, cap {rule.skew}")
             if rule.kind == EVEN and max(values) - min(values) > rule.skew:
@@ -522,17 +589,17 @@ def violations(problem: Problem, bins: Sequence[_Bin], placed: Sequence[int], co
                 out.append(f"{it.key}: pods in several zones")
         for term in it.zone_affinity:
             others = term - {i}
-            for z, v in per_zone.items():
-                if v and others and not any(b.content.get(j) for b in bins if b.zone == z for j in others):
+            for z, v in per_zone[i].items():
+                if v and others and not any(per_zone.get(j, {}).get(z) for j in others if j in watched) and not any(
+                    b.content.get(j) for b in bins if b.zone == z for j in others
+                ):
                     out.append(f"{it.key}: in zone {z} without the pods its zone affinity needs")
-            if i in term and not others and sum(1 for v in per_zone.values() if v) > 1:
+            if i in term and not others and sum(1 for v in values if v) > 1:
                 out.append(f"{it.key}: self zone-affinity pods in several zones")
     for pair in problem.zone_conflicts:
         a, c = tuple(pair)
         for z in problem.zones:
-            if any(b.content.get(a) for b in bins if b.zone == z) and any(
-                b.content.get(c) for b in bins if b.zone == z
-            ):
+            if per_zone[a].get(z) and per_zone[c].get(z):
                 out.append(f"zone {z}: {items[a].key} and {items[c].key} share it")
     for i in range(len(items)):
         if placed[i] > counts[i]:
@@ -544,11 +611,9 @@ def violations(problem: Problem, bins: Sequence[_Bin], placed: Sequence[int], co
 
 
 def _item_bound(it: Item, n: int, capacity: Sequence[int]) -> int:
-    """Nodes the item needs alone: its resources, and at most node_cap pods per node."""
-    bound = lower_bound([Group(it.key, it.demand, n)], capacity)
-    if it.node_cap:
-        bound = max(bound, -(-n // it.node_cap))
-    return bound
+    """Nodes the item needs alone: pods per node by resources (identical pods: exact), and node_cap."""
+    per_node = _alone_per_node(it, capacity)
+    return -(-n // per_node) if per_node else 0
 
 
 def bounds(problem: Problem, placed: Sequence[int]) -> list[Bound]:
@@ -819,29 +884,36 @@ class Extender:
             b = _Bin(zone, self.problem.capacity)
             for i, k in content.items():
                 packer.put(i, b, k)
-            packer.bins.append(b)
+            packer.add_bin(b)
         return packer
 
     def add(self, item: int, extra: int) -> tuple[int, int, str]:
-        """(new nodes, pods that fit nowhere, why they do not fit)."""
+        """(new nodes, pods that fit nowhere, why they do not fit). A dry run: the base packing is shared."""
         it = self.problem.items[item]
-        if it.zone_bound or self.base.zone_conf.get(item):
-            counts = list(self.solution.placed)
-            counts[item] += extra
-            packer = self._packer(counts)
-            before = len(packer.bins)
-            packer.place(item, extra, ("resources", "no node has room"))
-            missing = sum(s.count for s in packer.shortfalls)
-            return len(packer.bins) - before, missing, packer.shortfalls[0].reason if packer.shortfalls else ""
-        left = extra
-        for b in self.base.bins:  # a dry run: the base packing is shared by every question
-            if not left:
-                break
-            left -= min(left, self.base.room(item, b))
-        if not left:
-            return 0, 0, ""
-        blocker = self.base.open_blocker(item)
-        if blocker is not None:
-            return 0, left, f"{blocker}: the nodes running the pods it needs have no room"
+        base = self.base
+        allowed = base.allowed_zones(item)
+        quotas = base.quotas(item, extra, allowed)
+        per_zone: dict[str | None, int] = dict(quotas) if quotas is not None else {None: extra}
+        missing = extra - sum(per_zone.values())
+        why = ""
+        if missing:
+            rule = it.zone_rule
+            why = rule.reason if rule is not None else "no zone of the pool is allowed"
+        allowed_set = set(allowed)
+        new_nodes = 0
         per_node = _alone_per_node(it, self.problem.capacity)
-        return -(-left // per_node), 0, ""
+        blocker = base.open_blocker(item)
+        for zone, quota in per_zone.items():
+            left = quota
+            for _, room in base.rooms(item, zone, allowed_set) if left else ():
+                left -= min(left, room)
+                if not left:
+                    break
+            if not left:
+                continue
+            if blocker is not None:
+                missing += left
+                why = f"{blocker}: the nodes running the pods it needs have no room"
+            else:
+                new_nodes += -(-left // per_node)
+        return new_nodes, missing, why

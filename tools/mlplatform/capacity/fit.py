@@ -39,10 +39,11 @@ def plan_findings(ctx: ClusterContext, plan: ClusterPlan) -> list[Finding]:
     ]
     for p in plan.pools:
         if not p.fits_at_max:
+            # Rollouts and failures are moot while the maximum demand itself does not fit: one cause, one error.
             findings.extend(_max_size(ctx, p))
         else:
             findings.extend(_rollouts(p))
-        findings.extend(_survival(p))
+            findings.extend(_survival(p))
     return findings
 
 
