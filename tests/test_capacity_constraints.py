@@ -409,3 +409,46 @@ def test_daemonset_overhead_counts_every_daemonset_that_lands_on_the_pool() -> N
     assert web.daemonsets == ["DaemonSet kube-system/a", "DaemonSet kube-system/b"]
     assert web.daemonset_overhead == {"cpu": 500, "pods": 2}
     assert web.node_capacity["cpu"] == node_allocatable(pool(), CATALOG)["cpu"] - 500 == M5_CPU - 500
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"affinity": "x"},
+        {"affinity": {"podAntiAffinity": []}},
+        {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}},
+        {"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": "app=x", "topologyKey": 7, "namespaces": "apps", "matchLabelKeys": "abc"}]}}},
+        {"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchExpressions": [{"key": "app", "operator": "Gt", "values": ["x"]}]},
+             "topologyKey": HOSTNAME, "namespaceSelector": "all"}]}}},
+        {"topologySpreadConstraints": {"maxSkew": 1}},
+        {"topologySpreadConstraints": [{"maxSkew": "1", "topologyKey": None, "minDomains": -3}]},
+        {"topologySpreadConstraints": [{"maxSkew": 0, "topologyKey": "no/such-label", "labelSelector": {}}]},
+        {"hostNetwork": True, "containers": [{"name": "c", "ports": "80"}]},
+        {"containers": [{"name": "c", "ports": [{"hostPort": "80"}, {"hostPort": True}, 7]}]},
+        {"priorityClassName": ["x"]},
+    ],
+)
+def test_malformed_constraints_never_crash_the_plan(spec: dict[str, Any]) -> None:
+    # Schema validation reports these; the plan reads what it can and never raises.
+    p = plan([deployment("odd", 3, **spec)], pool())
+    body = p.to_json()
+    placed = body["pools"][0]["nodes_needed"]["max_demand"]
+    left_out = sum(u["pods_unplaced"]["max_demand"] for u in body["unplaced"])
+    # Either the pods are packed, or the ones left out name the constraint that keeps them out.
+    assert (placed >= 1 and not left_out) or (left_out and all(u["constraint"] for u in body["unplaced"]))
+
+
+def test_what_if_zones_changes_the_spread_verdict() -> None:
+    from mlplatform.capacity.whatif import apply_overrides, parse_override
+    from mlplatform.errors import ToolError
+
+    manifests = [deployment("api", 3, topologySpreadConstraints=spread("api", ZONE, min_domains=3))]
+    three = pool_file(pool())
+    assert plan_cluster("test", manifests, three, CATALOG).ok  # three assumed zones: minDomains met
+    two = apply_overrides(three, [parse_override("web.zones=[us-east-1a, us-east-1b]")], CATALOG)
+    assert two.pools["web"].extra["zones"] == ["us-east-1a", "us-east-1b"] and "zones" not in three.pools["web"].extra
+    assert not plan_cluster("test", manifests, two, CATALOG).ok
+    with pytest.raises(ToolError, match="non-empty list of zones"):
+        apply_overrides(three, [parse_override("web.zones=us-east-1a")], CATALOG)

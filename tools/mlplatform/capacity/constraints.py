@@ -46,19 +46,6 @@ def _str_labels(raw: Any) -> dict[str, str]:
     return out
 
 
-def selector_matches(selector: Any, labels: Mapping[str, str]) -> bool:
-    """metav1.LabelSelector: None matches nothing, {} everything; matchLabels and matchExpressions ANDed."""
-    if not isinstance(selector, Mapping):
-        return False
-    for key, value in _str_labels(selector.get("matchLabels")).items():
-        if labels.get(key) != value:
-            return False
-    exprs = selector.get("matchExpressions") or []
-    if not isinstance(exprs, list):
-        return False
-    return all(isinstance(e, Mapping) and match_expression(e, labels) for e in exprs)
-
-
 @dataclass(frozen=True)
 class Selector:
     """A LabelSelector read once: selectors are matched against every workload of the cluster."""
@@ -105,10 +92,12 @@ def host_ports(pod_spec: Mapping[str, Any]) -> list[HostPort]:
     """The host ports the NodePorts filter sees: regular containers only."""
     host_network = pod_spec.get("hostNetwork") is True
     out: list[HostPort] = []
-    for c in pod_spec.get("containers") or []:
+    containers = pod_spec.get("containers")
+    for c in containers if isinstance(containers, list) else []:
         if not isinstance(c, Mapping):
             continue
-        for port in c.get("ports") or []:
+        ports = c.get("ports")
+        for port in ports if isinstance(ports, list) else []:
             if not isinstance(port, Mapping):
                 continue
             number = port.get("hostPort")
@@ -182,6 +171,10 @@ def _int(value: Any, default: int, minimum: int = 1) -> int:
     return default
 
 
+def _keys(raw: Any) -> tuple[str, ...]:
+    return tuple(k for k in raw if isinstance(k, str)) if isinstance(raw, list) else ()
+
+
 def _terms(affinity: Any, field_name: str) -> list[Term]:
     block = affinity.get(field_name) if isinstance(affinity, Mapping) else None
     required = block.get("requiredDuringSchedulingIgnoredDuringExecution") if isinstance(block, Mapping) else None
@@ -200,10 +193,8 @@ def _terms(affinity: Any, field_name: str) -> list[Term]:
                 namespace_selector=(
                     None if term.get("namespaceSelector") is None else Selector.of(term.get("namespaceSelector"))
                 ),
-                match_label_keys=tuple(str(k) for k in term.get("matchLabelKeys") or () if isinstance(k, str)),
-                mismatch_label_keys=tuple(
-                    str(k) for k in term.get("mismatchLabelKeys") or () if isinstance(k, str)
-                ),
+                match_label_keys=_keys(term.get("matchLabelKeys")),
+                mismatch_label_keys=_keys(term.get("mismatchLabelKeys")),
             )
         )
     return out
@@ -242,7 +233,8 @@ def pod_constraints(tpl: PodTemplate, priorities: PriorityClasses) -> PodConstra
     affinity = spec.get("affinity")
     pc.affinity = _terms(affinity, "podAffinity")
     pc.anti_affinity = _terms(affinity, "podAntiAffinity")
-    for index, raw in enumerate(spec.get("topologySpreadConstraints") or []):
+    spreads = spec.get("topologySpreadConstraints")
+    for index, raw in enumerate(spreads if isinstance(spreads, list) else []):
         if not isinstance(raw, Mapping):
             continue
         if raw.get("whenUnsatisfiable") == "ScheduleAnyway":

@@ -81,9 +81,8 @@ def _max_size(ctx: ClusterContext, p: PoolPlan) -> list[Finding]:
                     w.manifest,
                     RULE_CONSTRAINT,
                     Severity.ERROR,
-                    f"{bound.reason.removeprefix(w.name + ': ')}: {w.name} at maximum demand "
-                    f"({w.scaled_by}) needs at least {bound.nodes} nodes of pool {p.pool.name}, "
-                    f"max_size is {p.pool.max_size}",
+                    f"{bound.reason}; at maximum demand ({w.scaled_by}) it needs at least {bound.nodes} nodes "
+                    f"of pool {p.pool.name}, max_size is {p.pool.max_size}",
                 )
             )
     return out

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..model import Pool
 from .demand import PodDemand
-from .poolpack import Level, PoolContext, PoolPacker, as_json_shortages, describe_bound
+from .poolpack import Level, PoolContext, PoolPacker, as_json_shortages
 
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
@@ -251,6 +251,3 @@ def _zone_sensitive(level: Level) -> bool:
     """Whether a rule of the packing depends on the zones (a zone spread cut by minDomains, ...)."""
     return any("zone" in s.reason for s in level.shortages)
 
-
-def binding_reason(level: Level) -> str:
-    return describe_bound(level)

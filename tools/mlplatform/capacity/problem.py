@@ -22,7 +22,7 @@ the model, with the reason the plan prints:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,8 +310,23 @@ class ClusterModel:
             out.append(name)
         return out
 
-    def _spread(self, w, spread, own, it, pool, labels, zones, pools_with_nodes, all_zones,
-                shortfall, cap, zone_rule, notes) -> None:  # noqa: ANN001 - closures of _rules
+    def _spread(
+        self,
+        w: PodDemand,
+        spread: Spread,
+        own: PodConstraints,
+        it: cpack.Item,
+        pool: Pool,
+        labels: Mapping[str, str],
+        zones: tuple[str, ...],
+        pools_with_nodes: set[str],
+        all_zones: Mapping[str, tuple[str, ...]],
+        shortfall: Callable[[int, str, str], None],
+        cap: Callable[[int, str, str], None],
+        zone_rule: Callable[[cpack.ZoneRule], None],
+        notes: list[str],
+    ) -> None:
+        """One DoNotSchedule spread of `w` as a rule of its item (`shortfall`, `cap`, `zone_rule`: of _rules)."""
         why = spread.describe()
         if not spread_counts_own(spread, own):
             notes.append(f"{why}: its labelSelector does not select its own pods, so it does not limit them")
