@@ -92,3 +92,37 @@ def gpu_units(pool: Pool, catalog: Catalog) -> dict[str, int]:
         # Mixed strategy: each profile is its own resource; the layout applies to every GPU of the node.
         return {mig_resource(profile): count * it.gpu_count for profile, count in layout.items() if count > 0}
     return {GPU_RESOURCE: it.gpu_count}
+
+
+def pod_limit(
+    pool: Pool, catalog: Catalog, *, prefix_delegation: bool | None, managed_node_group: bool
+) -> tuple[int, str]:
+    """kubelet maxPods of the pool's nodes and where the number comes from.
+
+    `prefix_delegation` None means the cluster's VPC CNI mode is unknown: the ENI figure of the planning
+    type, as `node_allocatable` has it. Known: the catalog's eks_max_pods row (ENI or prefix-delegation
+    figure). A managed node group applies the smallest limit of its instance types to every node and is
+    capped at 110/250 by EKS (eks_allocatable.managed_node_group_max_pods).
+    """
+    planning = instance_type_of(pool, catalog)
+    if prefix_delegation is None:
+        return max_pods(planning), "ENIs x (IPv4 per ENI - 1) + 2 (VPC CNI mode unknown)"
+    mode = "prefix_delegation" if prefix_delegation else "eni"
+    types = pool.instance_types if managed_node_group else [pool.planning_instance_type]
+    limits = []
+    for name in types:
+        it = catalog.instance_types.get(name)
+        if it is None:
+            continue
+        row = catalog.max_pods.get(name)
+        value = getattr(row, mode) if row else max_pods(it)
+        if managed_node_group:
+            cap = catalog.eks.get("managed_node_group_max_pods") or {}
+            if cap:
+                value = min(value, cap["above"] if it.vcpu > cap["vcpu_threshold"] else cap["at_or_below"])
+        limits.append(value)
+    limit = min(limits) if limits else max_pods(planning)
+    basis = "VPC CNI prefix delegation" if prefix_delegation else "VPC CNI secondary IPs"
+    if managed_node_group:
+        basis += ", EKS managed node group cap, smallest of the pool's instance types"
+    return limit, basis

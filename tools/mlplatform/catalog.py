@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -48,6 +48,14 @@ class GpuModel:
 
 
 @dataclass(frozen=True)
+class MaxPods:
+    """kubelet maxPods of an instance type on EKS: VPC CNI without and with prefix delegation."""
+
+    eni: int
+    prefix_delegation: int
+
+
+@dataclass(frozen=True)
 class Catalog:
     instance_types: dict[str, InstanceType]
     gpu_models: dict[str, GpuModel]
@@ -55,6 +63,7 @@ class Catalog:
     memory_slices_per_gpu: int
     eks: dict[str, Any]
     sources: dict[str, str]
+    max_pods: dict[str, MaxPods] = field(default_factory=dict)  # instance type -> pod limits (eks_max_pods)
 
     def gpu_model(self, name: str) -> GpuModel | None:
         """Find a GPU model by canonical name or GFD product name, ignoring case."""
@@ -124,4 +133,8 @@ def load_catalog() -> Catalog:
         memory_slices_per_gpu=raw["mig_shapes"]["memory_slices_per_gpu"],
         eks=_public(raw["eks_allocatable"]),
         sources=sources,
+        max_pods={
+            name: MaxPods(eni=row["eni"], prefix_delegation=row["prefix_delegation"])
+            for name, row in _public(raw.get("eks_max_pods") or {}).items()
+        },
     )

@@ -61,6 +61,38 @@ def _total_line(cluster: dict[str, Any]) -> str:
     )
 
 
+HEADROOM_HEADER = ["pool", "rollout", "node loss", "zone loss", "critical workloads"]
+
+
+def _scenario_cell(h: dict[str, Any]) -> str:
+    cell = f"{h['nodes_needed']}/{h['nodes_available']}" + ("" if h["fits"] else " NO")
+    return cell
+
+
+def _headroom_rows(cluster: dict[str, Any]) -> list[list[str]]:
+    """Per pool at maximum demand: nodes needed / nodes available in each scenario (NO: does not fit)."""
+    rows = []
+    for p in cluster["pools"]:
+        h = p.get("headroom")
+        if not h:
+            continue
+        roll = h["rollout"]
+        stalls = f", {len(roll['stalls'])} stall" if roll["stalls"] else ""
+        critical = [h[k]["critical"] for k in ("node_loss", "zone_loss") if h[k].get("critical")]
+        crit = "-" if not critical else ("survive" if all(c["survive"] for c in critical) else "DO NOT SURVIVE")
+        zone = h["zone_loss"]
+        rows.append(
+            [
+                p["pool"],
+                f"{roll['nodes_needed']}/{roll['nodes_available']}" + ("" if roll["fits"] else " NO") + stalls,
+                _scenario_cell(h["node_loss"]),
+                _scenario_cell(zone) + (f" ({zone['lost_zone']})" if zone.get("lost_zone") else ""),
+                crit,
+            ]
+        )
+    return rows
+
+
 def plan_text(clusters: list[dict[str, Any]]) -> str:
     out = []
     for c in clusters:
@@ -72,8 +104,16 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
         for row in rows:
             out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         out.append("  " + _total_line(c))
+        headroom = _headroom_rows(c)
+        if headroom:
+            out.append("  headroom at maximum demand, nodes needed/available (NO: does not fit):")
+            table = [HEADROOM_HEADER, *headroom]
+            widths = [max(len(r[i]) for r in table) for i in range(len(HEADROOM_HEADER))]
+            for row in table:
+                out.append("    " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
         for u in c["unplaced"]:
-            out.append(f"  unplaced: {u['workload']} ({u['file']}): {u['reason']}")
+            constraint = f" [{u['constraint']}]" if u.get("constraint") else ""
+            out.append(f"  unplaced: {u['workload']} ({u['file']}){constraint}: {u['reason']}")
         for w in c["warnings"]:
             out.append(f"  warning: {w}")
         out.append(f"  prices: on-demand from the catalog; spot table of {c['prices']['spot_table_date']}")
@@ -97,9 +137,20 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
         chart = gpu_units_block(c)
         if chart:
             out.append(chart)
+        headroom = _headroom_rows(c)
+        if headroom:
+            out.append("Headroom at maximum demand, nodes needed/available (NO: does not fit):")
+            out.append("")
+            out.append("| " + " | ".join(HEADROOM_HEADER) + " |")
+            out.append("|" + "---|" * len(HEADROOM_HEADER))
+            out.extend("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in headroom)
+            out.append("")
         if c["unplaced"]:
-            out.append("Workloads that fit no pool:")
-            out.extend(f"- `{u['workload']}` ({u['file']}): {u['reason']}" for u in c["unplaced"])
+            out.append("Workloads with pods no node can take:")
+            out.extend(
+                f"- `{u['workload']}` ({u['file']}, {u.get('constraint') or 'node-selection'}): {u['reason']}"
+                for u in c["unplaced"]
+            )
             out.append("")
         if c["warnings"]:
             out.append("<details><summary>Warnings</summary>")

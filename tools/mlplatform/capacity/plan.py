@@ -6,13 +6,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..allocatable import gpu_units, instance_type_of, node_allocatable
+from ..allocatable import gpu_units, instance_type_of, node_allocatable, pod_limit
 from ..catalog import Catalog
 from ..model import Manifest, Pool, PoolFile
 from ..scheduling import PoolIndex
+from .constraints import HostPort, host_ports
 from .cost import HOURS_PER_MONTH, NodePrice, load_spot_table, node_price
 from .demand import DaemonSetDemand, Demand, PodDemand, build_demand
-from .packing import Group, PackResult, pack
+from .facts import ClusterFacts
+from .headroom import PoolHeadroom, pool_headroom
+from .packing import PackResult
+from .poolpack import Level, PoolContext, PoolPacker, counts_at, describe_bound
+from .problem import ClusterModel
 
 MIB = 2**20
 # Resources the plan packs on besides GPU resources; ephemeral storage is not in the pool file.
@@ -22,9 +27,16 @@ DEFAULT_TIME_LIMIT_S = 2.0
 
 @dataclass
 class Unplaced:
+    """A workload some or all of whose pods no node can take, and the constraint that keeps them out."""
+
     name: str
     manifest: Manifest
     reason: str
+    # node-selection (taints, nodeSelector, node affinity), resources, hostPort, podAntiAffinity,
+    # podAffinity, topologySpreadConstraints
+    constraint: str = "node-selection"
+    pool: str | None = None
+    pods: dict[str, int] | None = None  # pods left out at min and max demand
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +45,9 @@ class Unplaced:
             "line": self.manifest.source.line,
             "workload": self.name,
             "reason": self.reason,
+            "constraint": self.constraint,
+            "pool": self.pool,
+            "pods_unplaced": self.pods,
         }
 
 
@@ -50,10 +65,22 @@ class PoolPlan:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # What was packed, so a picture can say which pods each node holds: the resource order of the demand
-    # vectors and the groups behind at_min.bins and at_max.bins (bins index these lists).
+    # vectors. The items behind at_min.bins and at_max.bins (bins index them) are min_level/max_level.problem.
     resources: list[str] = field(default_factory=list)
-    groups_min: list[Group] = field(default_factory=list)
-    groups_max: list[Group] = field(default_factory=list)
+    zones: tuple[str, ...] = ()
+    zones_source: str = ""
+    pod_limit: tuple[int, str] = (0, "")
+    min_level: Level | None = None
+    max_level: Level | None = None
+    headroom: PoolHeadroom | None = None
+    constraints: dict[int, list[str]] = field(default_factory=dict)  # id(workload) -> rules applied
+    priority: dict[int, int] = field(default_factory=dict)
+    critical: set[int] = field(default_factory=set)
+
+    @property
+    def binding(self) -> str:
+        """What drives the nodes needed at maximum demand when it is a constraint, not resources."""
+        return describe_bound(self.max_level) if self.max_level else ""
 
     def billed_nodes(self, needed: int) -> int:
         """Nodes the node group runs: never below min_size, never above max_size."""
@@ -97,6 +124,9 @@ class PoolPlan:
                     "min_replicas": w.min_replicas,
                     "max_replicas": w.max_replicas,
                     "scaled_by": w.scaled_by,
+                    "constraints": self.constraints.get(id(w), []),
+                    "priority": self.priority.get(id(w), 0),
+                    "critical": id(w) in self.critical,
                 }
                 for w in self.workloads
             ],
@@ -109,6 +139,15 @@ class PoolPlan:
             },
             "warnings": self.warnings,
             "notes": self.notes,
+            "zones": list(self.zones),
+            "zones_source": self.zones_source,
+            "max_pods_per_node": {"value": self.pod_limit[0], "basis": self.pod_limit[1]},
+            "binding_constraint": {
+                "min_demand": describe_bound(self.min_level) if self.min_level else "",
+                "max_demand": self.binding,
+            },
+            "headroom": self.headroom.to_json(self.pool, self.max_level) if self.headroom and self.max_level
+            else None,
         }
 
 
@@ -215,18 +254,6 @@ def _capacity_vector(capacity: dict[str, int], resources: list[str]) -> tuple[in
     )
 
 
-def _groups(workloads: list[PodDemand], resources: list[str], at_max: bool) -> list[Group]:
-    by_vector: dict[tuple[int, ...], list[Any]] = {}
-    for w in workloads:
-        count = w.max_replicas if at_max else w.min_replicas
-        if count <= 0:
-            continue
-        entry = by_vector.setdefault(_vector(w.requests, resources), [[], 0])
-        entry[0].append(w.name)
-        entry[1] += count
-    return [Group(", ".join(names), vector, count) for vector, (names, count) in by_vector.items()]
-
-
 def _autoscaler_warnings(pool: Pool, per_node_gpu: dict[str, int], physical: int) -> list[str]:
     """Where cluster-autoscaler/Karpenter plan with physical GPUs, not the units pods request (REF 4, 7)."""
     if not pool.gpu or pool.gpu.sharing == "none" or not physical:
@@ -239,6 +266,54 @@ def _autoscaler_warnings(pool: Pool, per_node_gpu: dict[str, int], physical: int
     ]
 
 
+def _daemonset_ports(
+    daemonsets: list[DaemonSetDemand], names: dict[str, list[str]]
+) -> dict[str, list[tuple[HostPort, str]]]:
+    """Per pool: the host ports every node has taken by a DaemonSet (NodePorts), with the DaemonSet's name."""
+    by_name = {ds.name: ds for ds in daemonsets}
+    out: dict[str, list[tuple[HostPort, str]]] = {}
+    for pool, ds_names in names.items():
+        for name in ds_names:
+            ds = by_name.get(name)
+            if ds is not None:
+                out.setdefault(pool, []).extend((hp, name) for hp in host_ports(ds.template.pod_spec))
+    return out
+
+
+def _port_taken(w: PodDemand, taken: list[tuple[HostPort, str]]) -> str | None:
+    for mine in host_ports(w.template.pod_spec):
+        for theirs, ds in taken:
+            if mine.conflicts(theirs):
+                return f"{mine} is taken on every node by DaemonSet {ds}"
+    return None
+
+
+def _level_unplaced(
+    pool: Pool, at_min: Level, at_max: Level
+) -> list[Unplaced]:
+    """One entry per workload with pods the pool's nodes cannot take, at either demand level."""
+    found: dict[int, Unplaced] = {}
+    for which, level in (("min_demand", at_min), ("max_demand", at_max)):
+        for s in level.shortages:
+            entry = found.get(id(s.workload))
+            if entry is None:
+                entry = found[id(s.workload)] = Unplaced(
+                    s.workload.name, s.workload.manifest, s.reason, s.constraint, pool.name,
+                    {"min_demand": 0, "max_demand": 0},
+                )
+            assert entry.pods is not None
+            entry.pods[which] += s.count
+            if which == "max_demand":  # the reason at maximum demand is the one to read
+                entry.reason, entry.constraint = s.reason, s.constraint
+    for entry in found.values():
+        assert entry.pods is not None
+        entry.reason = (
+            f"{entry.pods['max_demand']} pod(s) at maximum demand "
+            f"({entry.pods['min_demand']} at minimum) cannot be placed on pool {pool.name}: {entry.reason}"
+        )
+    return list(found.values())
+
+
 def plan_cluster(
     cluster: str,
     manifests: list[Manifest],
@@ -248,33 +323,71 @@ def plan_cluster(
     exact: bool = True,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     demand: Demand | None = None,
+    facts: ClusterFacts | None = None,
 ) -> ClusterPlan:
-    """The plan of one cluster from its rendered objects and (possibly overridden) pool file."""
+    """The plan of one cluster from its rendered objects and (possibly overridden) pool file.
+
+    `facts` (zones, VPC CNI mode, managed node groups) come from the cluster's Terraform (facts.py); without
+    them every pool has three assumed zones and the ENI pod limit.
+    """
     demand = demand or build_demand(manifests)
+    facts = facts or ClusterFacts()
     pools = list(pool_file.pools.values())
     region = pool_file.region
     for pool in pools:
         instance_type_of(pool, catalog)  # a ToolError naming the pool file line, before any work
     overhead, ds_names, warnings = _daemonset_overhead(demand.daemonsets, pools, catalog, region)
+    ds_ports = _daemonset_ports(demand.daemonsets, ds_names)
     index = PoolIndex(pools, catalog, overhead, region)
     by_name = {p.name: p for p in pools}
     spot = load_spot_table()
     prices = {p.name: node_price(p, catalog, region, spot) for p in pools}
 
     placed: dict[str, list[PodDemand]] = {p.name: [] for p in pools}
+    placed_pool: dict[int, str] = {}
     unplaced: list[Unplaced] = []
     for w in demand.pods:
         if w.max_replicas <= 0:
             continue
         placement = index.place(w.template.pod_spec, w.requests)
-        if not placement.fits:
-            unplaced.append(Unplaced(w.name, w.manifest, _unplaced_reason(placement.reasons)))
+        fits = list(placement.fits)
+        reasons = dict(placement.reasons)
+        for name in list(fits):
+            taken = _port_taken(w, ds_ports.get(name, []))
+            if taken:
+                fits.remove(name)
+                reasons[name] = taken
+        if not fits:
+            ports_only = placement.fits and all(
+                "is taken on every node by DaemonSet" in reasons.get(n, "") for n in placement.fits
+            )
+            unplaced.append(
+                Unplaced(w.name, w.manifest, _unplaced_reason(reasons),
+                         "hostPort" if ports_only else _selection_constraint(reasons),
+                         None, {"min_demand": w.min_replicas, "max_demand": w.max_replicas})
+            )
             continue
-        placed[_choose_pool(placement.fits, by_name, prices)].append(w)
+        chosen = _choose_pool(fits, by_name, prices)
+        placed[chosen].append(w)
+        placed_pool[id(w)] = chosen
+
+    model = ClusterModel([w for ws in placed.values() for w in ws], manifests, index, facts)
+    zones_of = {p.name: facts.pool_zones(p) for p in pools}
+    all_zones = {name: z for name, (z, _) in zones_of.items()}
+    busy = {
+        at_max: {p.name for p in pools if p.min_size > 0 or any(
+            (w.max_replicas if at_max else w.min_replicas) > 0 for w in placed[p.name])}
+        for at_max in (False, True)
+    }
+    contexts = {at_max: PoolContext(busy[at_max], placed_pool, all_zones) for at_max in (False, True)}
 
     pool_plans = []
     for pool in pools:
         capacity = dict(node_allocatable(pool, catalog))
+        limit = pod_limit(
+            pool, catalog, prefix_delegation=facts.prefix_delegation, managed_node_group=facts.managed_node_groups
+        )
+        capacity["pods"] = limit[0]
         for resource, taken in overhead[pool.name].items():
             if resource in capacity:
                 capacity[resource] -= taken
@@ -285,11 +398,16 @@ def plan_cluster(
             | {r for w in workloads for r in w.requests if r in capacity} - set(BASE_RESOURCES)
         )
         cap_vec = _capacity_vector(capacity, resources)
-        groups_min, groups_max = _groups(workloads, resources, False), _groups(workloads, resources, True)
-        at_max = pack(groups_max, cap_vec, exact=exact, time_limit_s=time_limit_s)
+        zones, zones_source = zones_of[pool.name]
+        packer = PoolPacker(pool, workloads, resources, _vector, cap_vec, zones, model)
+        counts_max, counts_min = counts_at(workloads, True), counts_at(workloads, False)
+        max_level = packer.level(counts_max, contexts[True], exact=exact, time_limit_s=time_limit_s)
         # Without autoscalers or batch work both demands are the same: pack once.
-        same = groups_min == groups_max
-        at_min = at_max if same else pack(groups_min, cap_vec, exact=exact, time_limit_s=time_limit_s)
+        same = counts_min == counts_max and busy[False] == busy[True]
+        min_level = max_level if same else packer.level(
+            counts_min, contexts[False], exact=exact, time_limit_s=time_limit_s
+        )
+        at_min, at_max = min_level.result, max_level.result
         gpu = [
             {
                 "resource": r,
@@ -311,13 +429,28 @@ def plan_cluster(
             gpu,
             prices[pool.name],
             resources=resources,
-            groups_min=groups_min,
-            groups_max=groups_max,
+            zones=zones,
+            zones_source=zones_source,
+            pod_limit=limit,
+            min_level=min_level,
+            max_level=max_level,
         )
+        for w in workloads:
+            pc = model.constraints(w)
+            plan.priority[id(w)] = pc.priority
+            if pc.critical:
+                plan.critical.add(id(w))
+            plan.constraints[id(w)] = list(dict.fromkeys(
+                [*max_level.rules.get(id(w), []), *min_level.rules.get(id(w), []), *pc.notes]
+            ))
+        critical = [w for w in workloads if id(w) in plan.critical and counts_max.get(id(w))]
+        plan.headroom = pool_headroom(pool, packer, max_level, counts_max, contexts[True], critical, plan.priority)
+        unplaced.extend(_level_unplaced(pool, min_level, max_level))
         if at_max.nodes > pool.max_size:
+            binding = plan.binding
             plan.warnings.append(
                 f"maximum demand needs {at_max.nodes} nodes, max_size is {pool.max_size} "
-                f"(short by {at_max.nodes - pool.max_size})"
+                f"(short by {at_max.nodes - pool.max_size})" + (f"; driven by {binding}" if binding else "")
             )
         for g in gpu:
             if g["requested_at_max_demand"] > g["available_at_max_size"]:
@@ -346,3 +479,10 @@ def plan_cluster(
             f"rendered objects do not show; they are not in this plan"
         )
     return ClusterPlan(cluster, region, pool_plans, unplaced, demand.not_modelled, warnings)
+
+
+def _selection_constraint(reasons: dict[str, str]) -> str:
+    """node-selection when taints or node selection keep the pod off every pool, else resources."""
+    if reasons and all(("taint" in r or "nodeSelector" in r or "node affinity" in r) for r in reasons.values()):
+        return "node-selection"
+    return "resources" if reasons else "node-selection"

@@ -12,6 +12,7 @@ from ..errors import ToolError
 from ..model import Finding, Manifest, Severity
 from ..pools import load_pool_file, pool_file_path
 from .diff import diff_plans, plan_at_ref
+from .facts import read_facts
 from .plan import DEFAULT_TIME_LIMIT_S, ClusterPlan, plan_cluster
 from .whatif import Override, apply_overrides
 
@@ -60,7 +61,10 @@ def plan_repo(
         mine = [o for o in overrides if o.pool in pool_files[cluster].pools]
         pool_file = apply_overrides(pool_files[cluster], mine, catalog)
         manifests, findings = renderer(config.repo, config, cluster)
-        plan = plan_cluster(cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s)
+        plan = plan_cluster(
+            cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s,
+            facts=read_facts(config.repo, cluster),
+        )
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:
             plan.warnings.insert(

@@ -24,6 +24,7 @@ SETTABLE = {
     "gpu.sharing": "none, time-slicing or mig",
     "gpu.replicas": "a whole number >= 2 (time-slicing)",
     "gpu.mig_layout": 'a map of profile to count, e.g. {"3g.40gb": 2}',
+    "zones": "a non-empty list of zones, e.g. [us-east-1a, us-east-1b]",
 }
 
 
@@ -73,6 +74,11 @@ def apply_overrides(pool_file: PoolFile, overrides: list[Override], catalog: Cat
             if o.value not in ("on-demand", "spot"):
                 raise ToolError(f"--set {o.text!r}: expected {SETTABLE[o.key]}")
             pool.capacity_type = o.value
+        elif o.key == "zones":
+            zones = o.value
+            if not isinstance(zones, list) or not zones or not all(isinstance(z, str) and z for z in zones):
+                raise ToolError(f"--set {o.text!r}: expected {SETTABLE[o.key]}")
+            pool.extra["zones"] = list(zones)
         elif o.key in ("instance_types", "instance_type"):
             types = o.value if o.key == "instance_types" else [o.value]
             if not isinstance(types, list) or not types or not all(isinstance(t, str) for t in types):

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..allocatable import GPU_RESOURCE, MIG_RESOURCE_PREFIX, node_allocatable
-from ..capacity.packing import Group, PackResult
-from ..capacity.plan import PoolPlan, _vector
+from ..capacity.packing import PackResult
+from ..capacity.plan import PoolPlan
 from ..catalog import Catalog
 from ..mig import placement
 
@@ -125,31 +125,31 @@ def _shown(resource: str, value: int) -> float:
     return value
 
 
-def _members(plan: PoolPlan, groups: list[Group], at_max: bool) -> list[list[tuple[str, int, dict[str, int]]]]:
-    """Per group: (workload, replicas at this demand, requests) of the workloads it stands for, in the order
-    the planner grouped them (capacity.plan._groups groups workloads with equal request vectors)."""
+def _members(plan: PoolPlan, at_max: bool) -> list[list[tuple[str, int, dict[str, int]]]]:
+    """Per packed item (what the result's bins index): (workload, pods of that item, requests) of the
+    workloads it stands for, as the planner built them (capacity.poolpack.Level.problem and .members)."""
+    level = plan.max_level if at_max else plan.min_level
+    if level is None:
+        return []
     out = []
-    for group in groups:
-        members = []
-        for w in plan.workloads:
-            count = w.max_replicas if at_max else w.min_replicas
-            if count > 0 and _vector(w.requests, plan.resources) == group.demand:
-                members.append((w.name, count, w.requests))
-        out.append(members)
+    for item, workloads in zip(level.problem.items, level.members, strict=True):
+        if len(workloads) == 1:  # one workload's pods (possibly a share of them, e.g. one zone's)
+            out.append([(workloads[0].name, item.count, workloads[0].requests)])
+        else:  # workloads with equal requests packed as one item
+            out.append([(w.name, w.max_replicas if at_max else w.min_replicas, w.requests) for w in workloads])
     return out
 
 
 def pool_packing(plan: PoolPlan, catalog: Catalog, level: str) -> PoolPacking:
     at_max = level == "max"
     result: PackResult = plan.at_max if at_max else plan.at_min
-    groups = plan.groups_max if at_max else plan.groups_min
     pool = plan.pool
     it = catalog.instance_types[pool.planning_instance_type]
     sharing = (pool.gpu.sharing if pool.gpu else "none") if it.gpu_count else "cpu"
     model = catalog.gpu_models.get(it.gpu_model or "") if it.gpu_model else None
     allocatable = node_allocatable(pool, catalog)
 
-    members = _members(plan, groups, at_max)
+    members = _members(plan, at_max)
     left = [[count for _, count, _ in m] for m in members]
     billed = plan.billed_nodes(result.nodes)
     shown = max(billed, result.nodes)

@@ -17,8 +17,8 @@ from ..model import Finding, Severity
 from . import (
     backup_volume_mechanism,
     cpu_tolerates_gpu_taint,
-    efs_mount_policy,
     efa_not_requested,
+    efs_mount_policy,
     exemption_reason,
     fits_no_pool,
     flux_strict_substitutions,
