@@ -78,10 +78,13 @@ def test_training_roles_keep_their_job_name(plan: ClusterPlan) -> None:
 
 
 def test_idle_nodes_kept_by_min_size_are_shown_free(plan: ClusterPlan) -> None:
-    pool = _pool(plan, "a100-timeslice")  # min_size 1, nothing runs at minimum demand
+    # a100-mig keeps min_size 2 nodes; at minimum demand its pods fit on one, so the second is billed and idle
+    pool = _pool(plan, "a100-mig")
+    assert pool.pool.min_size == 2 and pool.at_min.nodes == 1
     view = pool_packing(pool, load_catalog(), "min")
-    assert [n.state for n in view.nodes] == ["idle"]
-    assert all(c.workload is None for c in view.cells)
+    assert [n.state for n in view.nodes] == ["needed", "idle"]
+    assert all(c.workload is None for c in view.cells if c.node == 2)
+    assert any(c.workload is not None for c in view.cells if c.node == 1)
 
 
 def test_names() -> None:
