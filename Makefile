@@ -7,8 +7,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
-# Where CI finds the CRD schemas; .mlplatform.yaml names the same path for a plain `mlplatform check`.
-SHARED ?= ../shared
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: check test setup lint checkov bench clean
@@ -31,17 +29,18 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path
 
 check: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) $(BIN)/mlplatform check --schema-location $(SHARED)/crd-schemas
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) $(BIN)/mlplatform check
+	$(BIN)/python scripts/crd_schemas.py check
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov
 
 checkov: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform --framework terraform
-	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov --schema-location $(SHARED)/crd-schemas
+	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 test: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_SHARED=$(abspath $(SHARED)) \
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) \
 	  CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup

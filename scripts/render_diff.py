@@ -132,13 +132,10 @@ def git(repo: Path, *args: str) -> str:
 
 @contextmanager
 def worktree(repo: Path, ref: str) -> Iterator[Path]:
-    """A detached checkout of `ref` in a temporary directory, with the shared/ directory beside it."""
+    """A detached checkout of `ref` in a temporary directory (it holds its own CRD schemas)."""
     commit = git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
     with tempfile.TemporaryDirectory(prefix="render-diff-") as tmp:
         path = Path(tmp) / repo.name
-        shared = repo.parent / "shared"
-        if shared.is_dir():  # .mlplatform.yaml finds ../shared/crd-schemas relative to the checkout
-            (Path(tmp) / "shared").symlink_to(shared.resolve())
         git(repo, "worktree", "add", "--detach", "--quiet", str(path), commit)
         try:
             yield path

@@ -4,7 +4,7 @@ The GPU Operator reads both by name (ClusterPolicy devicePlugin.config / migMana
 infrastructure/controllers/base/gpu-operator/helmrelease.yaml); a node picks its entry with the labels
 `nvidia.com/device-plugin.config` and `nvidia.com/mig.config` that its pool sets. Output is byte-exact and
 deterministic: entries are sorted by name and the YAML is written by hand, so that no library version
-changes it. Formats: REFERENCE.md sections 4 and 5.
+changes it. Formats: docs/facts.md (device-plugin time-slicing, MIG).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _time_slicing_replicas(pool: Pool) -> int:
 
 
 def _device_plugin_entry(pool: Pool) -> list[str]:
-    """One named config (REFERENCE.md section 4), as the lines of a YAML block scalar."""
+    """One named config (docs/facts.md#device-plugin-time-slicing), as the lines of a YAML block scalar."""
     sharing = pool.gpu.sharing if pool.gpu else "none"
     if sharing == "mig":
         return ["version: v1", "flags:", "  migStrategy: mixed"]

@@ -121,7 +121,7 @@ class Finding:
         return (self.file or "", self.line or 0, self.rule, self.message)
 
 
-# ---- node pools (the pool file contract, ARCHITECTURE.md) ----
+# ---- node pools (the pool file contract, docs/pools.md) ----
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 SHARING_MODES = ("none", "time-slicing", "mig")

@@ -230,7 +230,8 @@ def _autoscaler_warnings(pool: Pool, per_node_gpu: dict[str, int], physical: int
     return [
         f"autoscaler misjudges this pool: it counts {physical} physical GPUs per node, pods request "
         f"{units} per node ({pool.gpu.sharing}); scale from zero needs ASG tags "
-        f"k8s.io/cluster-autoscaler/node-template/resources/<resource> with these values (REFERENCE.md 4, 7)"
+        f"k8s.io/cluster-autoscaler/node-template/resources/<resource> with these values "
+        "(docs/facts.md#autoscaling-gpu-pools)"
     ]
 
 

@@ -19,7 +19,7 @@ _GPU_HELP = "GPU model: A100-40GB, A100-80GB, H100-80GB, H200-141GB (any case) o
 
 
 def _repo_option(fn: Callable) -> Callable:
-    """Every command takes --repo (ARCHITECTURE.md); MIG geometry comes from the tool's catalog, not the repo."""
+    """Every command takes --repo (README.md); MIG geometry comes from the tool's catalog, not the repo."""
     return click.option(
         "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
         help="Repository root. Accepted for uniformity and ignored: MIG geometry comes from the built-in "

@@ -24,7 +24,8 @@ RATIONALE = (
     "on a time-sliced pool must cap itself at most 1/replicas of the GPU: vLLM --gpu-memory-utilization, "
     "TGI --cuda-memory-fraction (or CUDA_MEMORY_FRACTION), or the annotation "
     "mlplatform.example.com/gpu-memory-fraction for an application that enforces the fraction itself "
-    "(policies/gpu-sharing.yaml). REFERENCE.md section 1. Fix: lower an explicit cap that is too high."
+    "(policies/gpu-sharing.yaml). docs/facts.md#device-plugin-time-slicing. Fix: lower an explicit cap that is "
+    "too high."
 )
 
 

@@ -16,7 +16,7 @@ FIXABLE = True
 RATIONALE = (
     "On a time-sliced pool nvidia.com/gpu counts replicas, not GPUs: two replicas may be slices of the same "
     "GPU and give no more compute than one, and with failRequestsGreaterThanOne the device plugin rejects "
-    "the pod at admission (UnexpectedAdmissionError). REFERENCE.md section 4. Fix: request 1."
+    "the pod at admission (UnexpectedAdmissionError). docs/facts.md#device-plugin-time-slicing. Fix: request 1."
 )
 
 
