@@ -17,14 +17,15 @@ from typing import Any
 from .catalog import Catalog, GpuModel
 from .mig import validate_layout
 from .model import SHARING_MODES, TAINT_EFFECTS, Finding, Pool, PoolFile, Severity
+from .pools import POOL_KEYS
+from .suggest import closest
 
 POOL_LABEL = "mlplatform.example.com/pool"
 DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 CAPACITY_TYPES = ("on-demand", "spot")
 # Fields Terraform and the tools read; anything else is most likely a typo of one of them.
-KNOWN_FIELDS = frozenset({"instance_types", "capacity_type", "min_size", "max_size", "desired_size", "labels",
-                          "taints", "gpu", "disk_size_gib", "zones"})
+KNOWN_FIELDS = frozenset(POOL_KEYS)
 # EKS managed node group names: 1-63 characters, a letter or digit first, then letters, digits, '-' and '_'
 # (CreateNodegroup API). The name is also the value of the pool label, which allows the same set.
 NODE_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -144,9 +145,10 @@ def check_name(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fi
 
 
 def check_unknown_fields(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
-    for key in sorted(set(pool.extra) - KNOWN_FIELDS):
-        yield _on("pool-unknown-field", pool_file, pool, key,
-                  f"unknown field {key!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
+    for key in sorted(set(pool.extra) - KNOWN_FIELDS, key=str):
+        match = closest(str(key), KNOWN_FIELDS)
+        hint = f"did you mean {match!r}?" if match else f"known: {', '.join(sorted(KNOWN_FIELDS))}"
+        yield _on("pool-unknown-field", pool_file, pool, key, f"unknown field {key!r} ({hint})")
 
 
 def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:

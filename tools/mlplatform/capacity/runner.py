@@ -11,6 +11,7 @@ from ..config import Config, load_config
 from ..errors import ToolError
 from ..model import Finding, Manifest, Severity
 from ..pools import load_pool_file, pool_file_path
+from ..suggest import did_you_mean
 from .diff import diff_plans, plan_at_ref
 from .plan import DEFAULT_TIME_LIMIT_S, ClusterPlan, plan_cluster
 from .whatif import Override, apply_overrides
@@ -54,7 +55,10 @@ def plan_repo(
     pool_files = {c: load_pool_file(pool_file_path(config.repo, c), config.repo) for c in names}
     for o in overrides:
         if not any(o.pool in pf.pools for pf in pool_files.values()):
-            raise ToolError(f"--set {o.text!r}: no pool {o.pool!r} in cluster(s) {', '.join(names)}")
+            pools = [name for pf in pool_files.values() for name in pf.pools]
+            raise ToolError(
+                f"--set {o.text!r}: no pool {o.pool!r} in cluster(s) {', '.join(names)}{did_you_mean(o.pool, pools)}"
+            )
     plans = []
     for cluster in names:
         mine = [o for o in overrides if o.pool in pool_files[cluster].pools]

@@ -58,7 +58,7 @@ def common_options(fn: Any) -> Any:
 
 def finish(result: CheckResult, fmt: str | None) -> None:
     text = format_output(result.findings, resolve_format(fmt), result.info())
-    click.echo(text)
+    click.echo(text, nl=False)  # every format ends with its own newline
     sys.exit(EXIT_FINDINGS if result.errors else EXIT_OK)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
+from ..pool_rules import POOL_LABEL
+from ..suggest import did_you_mean
 from ._base import RuleContext
 from .mig_profile_not_offered import missing_mig_resources
 
@@ -30,11 +32,16 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue  # mig-profile-not-offered says precisely why
         reasons = "; ".join(f"{pool}: {why}" for pool, why in info.placement.reasons.items())
         what = "GPU request" if info.uses_gpu else "pod"
+        selector = info.spec.get("nodeSelector")
+        wanted = selector.get(POOL_LABEL) if isinstance(selector, dict) else None
+        hint = ""
+        if isinstance(wanted, str) and wanted not in ctx.pools:
+            hint = f"; nodeSelector {POOL_LABEL}: {wanted!r} names no pool{did_you_mean(wanted, ctx.pools)}"
         if found := ctx.emit(
             ID,
             SEVERITY,
             info.manifest,
-            f"{what}{info.where} fits no pool of cluster {ctx.name} ({reasons})",
+            f"{what}{info.where} fits no pool of this cluster ({reasons}){hint}",
             tpl=info.tpl,
         ):
             yield found

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
+from ..suggest import closest
 from ._base import RuleContext
 
 ID = "pool-not-allowed"
@@ -46,10 +47,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         wrong = [p for p in info.placement.fits if p not in allowed]
         if wrong:
+            # An allowed pool that the cluster does not have is most likely misspelt in the policy file.
+            typos = [f"{a!r} is no pool here, did you mean {m!r}?" for a in allowed
+                     if a not in ctx.pools and (m := closest(a, ctx.pools))]
             message = (
                 f"pod{info.where} {what} can land on pool(s) {', '.join(wrong)}; allowed: "
                 f"{', '.join(allowed) or 'none'} (select the allowed pool with a nodeSelector and "
-                f"tolerate only its taint)"
+                f"tolerate only its taint)" + (f"; policies/workload-pools.yaml: {'; '.join(typos)}" if typos else "")
             )
             if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
                 yield found
