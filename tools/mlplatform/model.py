@@ -94,6 +94,8 @@ class Finding:
     # Every cluster where this same finding (rule, file, line, message) was made, when more than one;
     # `cluster` is then the first of them (consolidate.merge_clusters).
     clusters: tuple[str, ...] = ()
+    # Why there is no `fix` (one line a person can act on), when the rule could say more than its rationale.
+    fix_note: str | None = None
 
     @property
     def all_clusters(self) -> tuple[str, ...]:

@@ -15,6 +15,11 @@ from ..config import Config, find_repo, load_config
 from ..errors import ToolError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
+# The epilog of every command's --help ("\b" keeps click from re-wrapping the lines).
+EXIT_CODES_HELP = (
+    "\b\nExit codes:\n  0 no finding at error severity\n  1 findings at error severity\n"
+    "  2 the tool could not do its job (one line on stderr, no traceback)"
+)
 
 
 def repo_option(fn: Callable) -> Callable:
