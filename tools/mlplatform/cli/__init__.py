@@ -9,7 +9,7 @@ import click
 from .. import __version__
 
 # Each module defines `command`, a click command or group. Order is the order of `--help`.
-_COMMAND_MODULES = ("check", "render", "validate", "gen", "fix", "rules", "plan", "mig")
+_COMMAND_MODULES = ("check", "render", "validate", "gen", "fix", "rules", "plan", "diff", "mig")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
