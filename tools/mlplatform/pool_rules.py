@@ -220,9 +220,11 @@ def check_mig(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fin
         return
     unknown = [name for name in gpu.mig_layout if name not in model.mig_profiles]
     if unknown:
+        match = closest(unknown[0], model.mig_profiles)
+        hint = f"; did you mean {match!r}?" if match else ""
         yield _on("pool-mig-profile-unknown", pool_file, pool, f"gpu.mig_layout.{unknown[0]}",
                   f"MIG profile(s) {', '.join(unknown)} do not exist on {model.name} "
-                  f"(its profiles: {', '.join(model.mig_profiles)})")
+                  f"(its profiles: {', '.join(model.mig_profiles)}){hint}")
         return
     valid, reason = validate_layout(model, gpu.mig_layout, catalog)
     if not valid:

@@ -76,6 +76,16 @@ def summary_line(findings: list[Finding]) -> str:
     return ", ".join(parts)
 
 
+def _summary(findings: list[Finding], info: dict[str, Any]) -> str:
+    """The summary line, saying how many warnings a --min-severity / --quiet threshold left out (routine infos
+    are left out by default and not counted here: docs/architecture.md lists them)."""
+    line = summary_line(findings)
+    hidden = info.get("hidden") if isinstance(info.get("hidden"), dict) else {}
+    warnings = hidden.get("warnings", 0)
+    return line + (f" ({_plural(warnings, 'warning')} not shown: --min-severity warning shows them)"
+                   if warnings else "")
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -103,7 +113,7 @@ def _text(findings: list[Finding], info: dict[str, Any]) -> str:
     lines = [
         _one_line(f"{_where(f)}: {f.severity.value} {f.rule}: {f.message}{_context(f)}") for f in findings
     ]
-    lines.append(summary_line(findings))
+    lines.append(_summary(findings, info))
     return "\n".join(lines) + "\n"
 
 
@@ -297,7 +307,7 @@ def _github(findings: list[Finding], info: dict[str, Any]) -> str:
             f"::{_GITHUB_COMMAND.get(f.severity, 'warning')} {','.join(props)}::"
             f"{escape_github_data(f.message)}"
         )
-    lines.append(summary_line(findings))
+    lines.append(_summary(findings, info))
     return "\n".join(lines) + "\n"
 
 
@@ -315,7 +325,7 @@ def escape_markdown_cell(text: Any) -> str:
 
 
 def _markdown(findings: list[Finding], info: dict[str, Any]) -> str:
-    lines = [f"### {TOOL_NAME}: {summary_line(findings)}", ""]
+    lines = [f"### {TOOL_NAME}: {_summary(findings, info)}", ""]
     if not findings:
         lines.append("No findings.")
         return "\n".join(lines) + "\n"

@@ -11,9 +11,9 @@ import click
 from ..capacity.plan import DEFAULT_TIME_LIMIT_S
 from ..renderdiff import build_report, format_markdown, format_text
 from .common import (
-    EXIT_CODES_HELP,
     EXIT_OK,
     cluster_option,
+    exit_codes,
     format_option,
     guarded,
     open_config,
@@ -22,10 +22,9 @@ from .common import (
 )
 
 
-@click.command(name="diff", epilog=EXIT_CODES_HELP.replace(
-    "0 no finding at error severity\n  1 findings at error severity",
-    "0 the report is written (whether or not anything changed)").replace(
-    "2 the tool could not do its job", "2 a cluster does not render on either side, or the ref is unknown"))
+@click.command(name="diff", epilog=exit_codes(
+    ok="0 the report is written (whether or not anything changed)", findings="1 not used",
+    error="2 a cluster does not render on either side, the ref is unknown, or the tool failed"))
 @repo_option
 @cluster_option
 @click.option("--base", "base_ref", required=True, metavar="REF", help="Git ref to compare with (e.g. origin/main).")

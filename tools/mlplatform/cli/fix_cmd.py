@@ -8,7 +8,7 @@ import click
 
 from ..fix import apply_fixes, rule_findings
 from ..model import Finding, Severity
-from .common import EXIT_CODES_HELP, EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, open_config, repo_option
 
 
 def _label(finding: Finding) -> str:
@@ -17,8 +17,8 @@ def _label(finding: Finding) -> str:
     return f"{where}: {finding.rule}" + (f" [{clusters}]" if clusters else "")
 
 
-@click.command(name="fix", epilog=EXIT_CODES_HELP.replace(
-    "1 findings at error severity", "1 an error-severity finding is left that fix could not change"))
+@click.command(name="fix", epilog=exit_codes(
+    ok="0 nothing at error severity is left", findings="1 an error-severity finding is left that fix could not change"))
 @repo_option
 @cluster_option
 @click.option("--dry-run", is_flag=True, help="Print the changes as a unified diff; write nothing.")

@@ -11,10 +11,10 @@ from .. import gen
 from ..atomic import write_text_atomically
 from ..errors import ToolError
 from .common import (
-    EXIT_CODES_HELP,
     EXIT_FINDINGS,
     EXIT_OK,
     cluster_option,
+    exit_codes,
     guarded,
     open_config,
     repo_option,
@@ -38,8 +38,9 @@ def _selected_clusters(root: Path, config_clusters: list[str], wanted: tuple[str
     return list(dict.fromkeys(wanted))
 
 
-@click.command(name="gen", epilog=EXIT_CODES_HELP.replace(
-    "1 findings at error severity", "1 a pool file has errors (nothing written) or, with --check, drift"))
+@click.command(name="gen", epilog=exit_codes(
+    ok="0 files written, or (--check) up to date",
+    findings="1 a pool file has errors (nothing written) or, with --check, drift"))
 @repo_option
 @cluster_option
 @click.option("--check", "check_only", is_flag=True, help="Only compare; exit 1 on drift.")
