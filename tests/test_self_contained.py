@@ -12,8 +12,10 @@ from helpers import REPO_ROOT, copy_repo, run_cli
 
 
 def test_nothing_cites_or_reads_files_outside_the_repository() -> None:
+    # The design notes beside the original checkout; spelled in pieces so that this file does not match itself.
+    outside = ["\\.\\./" + "shared", "REFERENCE" + ".md", "ARCHITECTURE" + ".md"]
     done = subprocess.run(
-        ["git", "grep", "-n", "-e", "\\.\\./shared", "-e", "REFERENCE.md", "-e", "ARCHITECTURE.md"],
+        ["git", "grep", "-n", "-e", outside[0], "-e", outside[1], "-e", outside[2]],
         cwd=REPO_ROOT, capture_output=True, text=True,
     )
     if done.returncode == 128:
