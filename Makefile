@@ -7,8 +7,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
-# Where CI finds the CRD schemas; .mlplatform.yaml names the same path for a plain `mlplatform check`.
-SHARED ?= ../shared
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 .PHONY: check test setup lint checkov bench mutation clean pictures-setup images
@@ -44,28 +42,28 @@ pictures-setup: .tools/pictures.env
 # The README's pictures of this repository (docs/images/); a test fails when they no longer match it.
 images: setup .tools/pictures.env
 	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
-	  $(BIN)/python scripts/make_images.py --schema-location $(SHARED)/crd-schemas
+	  $(BIN)/python scripts/make_images.py
 
 # mlplatform check also runs promtool (check rules, test rules) on every PrometheusRule and its unit tests.
 check: setup
 	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
-	  $(BIN)/mlplatform check --schema-location $(SHARED)/crd-schemas
+	  $(BIN)/mlplatform check
+	$(BIN)/python scripts/crd_schemas.py check
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov
 
 checkov: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform --framework terraform
-	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov --schema-location $(SHARED)/crd-schemas
+	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 test: setup .tools/pictures.env
 	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
-	  MLPLATFORM_SHARED=$(abspath $(SHARED)) CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
+	  CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 # Mutation testing of the core modules (docs/testing.md); slow (most of an hour on 2 shared cores), not in `test`.
 mutation: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_SHARED=$(abspath $(SHARED)) \
-	  $(BIN)/python scripts/mutation.py
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) $(BIN)/python scripts/mutation.py
 
 bench: setup
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -24,7 +24,7 @@ TARGET_S = 3.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--schema-location", default=str(REPO.parent / "shared" / "crd-schemas"))
+    parser.add_argument("--schema-location", default=str(REPO / "schemas" / "crds"))
     args = parser.parse_args(argv)
     exe = Path(sys.executable).parent / "mlplatform"
     times = []

@@ -219,12 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument(
-        "--shared", type=Path, default=Path(os.environ.get("MLPLATFORM_SHARED", REPO_ROOT.parent / "shared"))
+        "--schemas", type=Path, default=REPO_ROOT / "schemas" / "crds", help="CRD schema directory (vendored)"
     )
     parser.add_argument("--profile", action="store_true", help="also profile the largest size with cProfile")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
-    schemas = args.shared.resolve() / "crd-schemas"
+    schemas = args.schemas.resolve()
     env = {**os.environ, "MLPLATFORM_NO_PROGRESS": "1"}
     print(
         f"mlplatform check at scale on {os.cpu_count()} CPUs; kustomize: "

@@ -3,7 +3,7 @@
 Usage: python benchmarks/validate.py [N] [--subset M] [--kubernetes-version 1.34] [--crd-schemas DIR]
 
 Generates N manifests (Deployments, Services, ConfigMaps and KEDA ScaledObjects, a CRD kind validated with
-the shared CRD schemas) into a temporary directory, then prints resources per second for
+the vendored CRD schemas) into a temporary directory, then prints resources per second for
   - mlplatform: reading and parsing the YAML (with line numbers), schema validation cold (compiling the
     schemas of each kind, then validating), the same again warm (compiled validators cached), end to end;
   - the `kubernetes-validate` command (strict, same Kubernetes version) on the same files, or on the first
@@ -40,8 +40,7 @@ class _NoAliasDumper(yaml.SafeDumper):
 
 
 def default_crd_schemas() -> Path:
-    shared = os.environ.get("MLPLATFORM_SHARED")
-    return (Path(shared) if shared else REPO_ROOT.parent / "shared") / "crd-schemas"
+    return REPO_ROOT / "schemas" / "crds"  # vendored (schemas/crds/README.md)
 
 
 def resource(index: int) -> dict:

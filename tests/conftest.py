@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository root, the shared CRD schemas, the kustomize binary, repository copies.
+"""Shared fixtures: the repository root, the vendored CRD schemas, the kustomize binary, repository copies.
 
 Plain helpers live in helpers.py (import them from there, not from conftest).
 """
@@ -23,7 +23,7 @@ def repo_root() -> Path:
 def crd_schemas() -> Path:
     path = crd_schema_dir()
     if not path.is_dir():
-        pytest.fail(f"CRD schemas not found at {path}; set MLPLATFORM_SHARED to the shared/ directory")
+        pytest.fail(f"CRD schemas not found at {path}: the repository vendors them in schemas/crds/")
     return path
 
 

@@ -19,12 +19,9 @@ _COPY_IGNORE = shutil.ignore_patterns(".venv", ".venv-checkov", ".tools", ".git"
                                       ".pytest_cache", ".hypothesis", ".ruff_cache", ".terraform")
 
 
-def shared_dir() -> Path:
-    return Path(os.environ.get("MLPLATFORM_SHARED", REPO_ROOT.parent / "shared")).resolve()
-
-
 def crd_schema_dir() -> Path:
-    return shared_dir() / "crd-schemas"
+    """The CRD schemas vendored in the repository (schemas/crds/, see its README.md)."""
+    return REPO_ROOT / "schemas" / "crds"
 
 
 def copy_repo(dest: Path) -> Path:

@@ -1,4 +1,4 @@
-"""EKS allocatable math and GPU units against the worked values in REFERENCE.md sections 2-5."""
+"""EKS allocatable math and GPU units against the worked values in docs/facts.md."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_kube_reserved_cpu_worked_values(vcpu: int, millicores: int) -> None:
     assert kube_reserved_cpu_millicores(vcpu, CATALOG) == millicores
 
 
-# The "Max pods" column of REFERENCE.md section 2.
+# The "max pods" column of docs/facts.md#instance-types.
 @pytest.mark.parametrize(
     ("instance_type", "pods"),
     [

@@ -24,7 +24,7 @@ from mlplatform.workloads import PodTemplate, pod_templates
 REPO = Path(__file__).resolve().parent.parent
 CLUSTERS = ("production", "staging")
 TYPE_LABEL = "mlplatform.example.com/workload-type"
-# The design's table (seed-architecture.md "Node Pool Strategy", with REFERENCE.md's corrections and the spot
+# The design's pool table with the corrections in docs/architecture.md and the spot
 # pool of the pool files). policies/workload-pools.yaml is the policy engine's copy; a test keeps them equal.
 DESIGN_POOLS: dict[str, set[str]] = {
     "production-inference": {"a100-mig"},

@@ -1,4 +1,4 @@
-"""Every command takes --repo (ARCHITECTURE.md): `mig` accepts it, `rules` checks --repo and --cluster."""
+"""Every command takes --repo (README.md, the CLI): `mig` accepts it, `rules` checks --repo and --cluster."""
 
 from __future__ import annotations
 

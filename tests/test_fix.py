@@ -103,7 +103,8 @@ def test_a_fix_whose_test_fails_changes_nothing(tmp_path: Path):
         {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "x"},
     ]
     result = apply_fixes(repo, [_finding(stale)])
-    assert result.applied == [] and "does not apply" in result.skipped[0][1]
+    assert result.applied == [] and "differs from the object Flux applies" in result.skipped[0][1]
+    assert "<class" not in result.skipped[0][1] and "\n" not in result.skipped[0][1]  # no Python internals
     assert path.read_text() == MULTI_DOC
     good = [{"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"}]
     result = apply_fixes(repo, [_finding(good)])
@@ -182,7 +183,8 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
         f"\n{indent}tolerations:\n{indent}  - {{key: gpu, operator: Exists}}\n{indent}containers:\n",
     )
     injected[path] = "cpu-tolerates-gpu-taint"
-    # 3. A batch-inference server asks for two time-sliced GPUs and caps its memory too high.
+    # 3. A batch-inference server asks for two time-sliced GPUs and caps its memory too high: fix lowers the
+    #    cap but never the GPU count (the program may need both GPUs); that finding stays, with its reason.
     path = _find_doc(
         repo_copy,
         lambda o: (
@@ -192,8 +194,9 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
         ),
     )
     _edit(path, "nvidia.com/gpu: 1", "nvidia.com/gpu: 2", count=2)
+    two_gpus = path.read_text()
     _edit(path, "--cuda-memory-fraction=0.25", "--cuda-memory-fraction=0.90")
-    injected[path] = "timeslice-multiple-gpus"
+    timesliced = path
     # 4. The spot training job would no longer be restarted after an interruption.
     path = _find_doc(repo_copy, lambda o: o.get("kind") == "PyTorchJob" and _workload_type(o) == "training-spot")
     _edit(path, "restartPolicy: OnFailure", "restartPolicy: Never")
@@ -218,7 +221,10 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
 
     before_fix = {p: p.read_text() for p in injected}
     proc = run_cli("fix", "--repo", str(repo_copy))
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # the two GPUs are left to a person
+    [left] = [line for line in proc.stderr.splitlines() if ": not fixed: " in line]
+    assert "timeslice-multiple-gpus" in left and "never changed automatically" in left
+    assert timesliced.read_text() == two_gpus  # memory cap fixed, both GPU counts still 2
     for path in injected:
         rel = path.relative_to(repo_copy)
         assert path.read_text() == (repo_root / rel).read_text(), f"{rel} differs from the original after fix"
@@ -235,9 +241,81 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
     assert "key: gpu" in "".join(changes) and "operator: Exists" in "".join(changes)
     # Nothing else changed anywhere in the copy.
     for path in repo_copy.rglob("*"):
-        if path.is_file() and path not in injected and path != operator_path:
+        if path.is_file() and path not in injected and path not in (operator_path, timesliced):
             assert path.read_bytes() == (repo_root / path.relative_to(repo_copy)).read_bytes(), path
 
     after = _check(repo_copy, crd_schemas)
     fixed_rules = set(injected.values()) | {"gpu-memory-uncapped", "gpu-daemonset-coverage"}
     assert [f for f in after["findings"] if f["rule"] in fixed_rules] == []
+    assert {f["rule"] for f in after["findings"] if f["severity"] == "error"} == {"timeslice-multiple-gpus"}
+
+
+# ---------------------------------------------------------------- fixes that keep the workload working
+
+VLLM = "apps/base/inference/vllm/deployment.yaml"
+MIG_TOLERATION = "        - {key: gpu, operator: Equal, value: mig, effect: NoSchedule}\n"
+
+
+def test_fix_adds_the_missing_toleration_of_the_type_pool_and_keeps_comments(repo_copy: Path, repo_root: Path):
+    path = repo_copy / VLLM
+    original = path.read_text()
+    # the toleration is gone; a comment a person wrote stays where it is
+    injected = original.replace("      tolerations:\n" + MIG_TOLERATION,
+                                "      # production inference runs on the MIG pool only\n      tolerations: []\n")
+    assert injected != original
+    path.write_text(injected)
+    proc = run_cli("fix", "--repo", str(repo_copy))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "fixed 1 of 1 finding(s) in 1 file(s); 0 not fixed"
+    fixed = path.read_text()
+    assert "      # production inference runs on the MIG pool only\n" in fixed
+    added = [line[1:] for line in difflib.unified_diff(injected.splitlines(), fixed.splitlines(), lineterm="", n=0)
+             if line.startswith("+") and not line.startswith("+++")]
+    removed = [line for line in difflib.unified_diff(injected.splitlines(), fixed.splitlines(), lineterm="", n=0)
+               if line.startswith("-") and not line.startswith("---")]
+    assert removed == ["-      tolerations: []"]  # the empty flow list becomes the block list holding the toleration
+    assert "".join(added).replace(" ", "") == "tolerations:-key:gpuoperator:Equalvalue:migeffect:NoSchedule"
+    assert run_cli("check", "--repo", str(repo_copy), "--format", "json").returncode == 0
+
+
+def test_fix_never_changes_a_gpu_count_and_says_why_in_one_line(repo_copy: Path):
+    path = repo_copy / "apps/base/inference/vllm-batch/cronjob.yaml"
+    text = path.read_text()
+    text = text.replace("nvidia.com/gpu: 1", "nvidia.com/gpu: 2", 2).replace(
+        "                  --gpu-memory-utilization 0.25\n",
+        "                  --gpu-memory-utilization 0.25\n                  --tensor-parallel-size=2\n", 1)
+    path.write_text(text)
+    proc = run_cli("fix", "--repo", str(repo_copy))
+    assert proc.returncode == 1  # an error is left
+    assert path.read_text() == text  # both counts still 2, nothing else touched
+    lines = proc.stderr.splitlines()
+    not_fixed = [line for line in lines if ": not fixed: " in line]
+    assert len(not_fixed) == 1
+    assert not_fixed[0].startswith("apps/base/inference/vllm-batch/cronjob.yaml:")
+    assert "timeslice-multiple-gpus [production, staging]" in not_fixed[0]
+    assert "never changed automatically" in not_fixed[0] and "tensor" in not_fixed[0]
+    assert lines[-1] == "fixed 0 of 1 finding(s) in 0 file(s); 1 not fixed (why: above)"  # 0 + 1 = 1
+
+
+def test_every_finding_fix_leaves_has_a_one_line_reason_without_python_internals(tmp_path: Path):
+    repo = tmp_path
+    (repo / "apps").mkdir()
+    path = repo / "apps" / "x.yaml"
+    path.write_text(MULTI_DOC)
+    stale = [{"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "research"},
+             {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "x"}]
+    wrong_doc = [{"op": "add", "path": "/spec/replicas", "value": 2}]
+    unfixable = Finding("ha-pdb", Severity.ERROR, "m", "production", "apps/x.yaml", 8,
+                        ObjectRef("apps/v1", "Deployment", None, "web"))
+    noted = Finding("fits-no-pool", Severity.ERROR, "m", "production", "apps/x.yaml", 8,
+                    ObjectRef("apps/v1", "Deployment", None, "web"), fix_note="set the workload type first")
+    outside = Finding("priority-class", Severity.ERROR, "m", "production", "../elsewhere.yaml", 1,
+                      ObjectRef("apps/v1", "Deployment", None, "web"), fix=wrong_doc)
+    findings = [_finding(stale), _finding(wrong_doc, line=2), unfixable, noted, outside]
+    result = apply_fixes(repo, findings)
+    assert len(result.applied) + len(result.skipped) == len(findings)
+    reasons = dict((id(f), why) for f, why in result.skipped)
+    assert reasons[id(noted)] == "set the workload type first"
+    assert "ha-pdb has no automatic fix" in reasons[id(unfixable)]
+    for why in reasons.values():
+        assert why and "\n" not in why and "<class" not in why and "Error" not in why and "Traceback" not in why

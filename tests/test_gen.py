@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -216,16 +217,17 @@ def test_keys_that_yaml_would_misread_are_quoted(tmp_path: Path) -> None:
 def test_time_slicing_pool_without_replicas_is_a_clear_error(tmp_path: Path) -> None:
     repo = _mini_repo(tmp_path, replicas_line="")
     result = run_cli("gen", "--repo", str(repo))
-    assert result.returncode == 2
+    assert result.returncode == 1  # a finding about the pool file, not a tool failure
     assert "Traceback" not in result.stderr
-    assert re.search(r"terraform/environments/mini/node-pools\.yaml:\d+: .*replicas >= 2", result.stderr)
+    assert re.search(r"terraform/environments/mini/node-pools\.yaml:\d+: .*replicas >= 2", result.stdout)
+    assert not (repo / "infrastructure").exists()  # nothing written
 
 
 def test_two_pools_with_the_same_config_label_are_rejected(tmp_path: Path) -> None:
     repo = _mini_repo(tmp_path, mig_key="ts")  # the MIG pool's device-plugin label reuses "ts"
     result = run_cli("gen", "--check", "--repo", str(repo))
-    assert result.returncode == 2
-    assert "already used by pool" in result.stderr
+    assert result.returncode == 1
+    assert "already used by pool" in result.stdout
 
 
 def _mini_repo(tmp_path: Path, device_plugin_key: str = "ts", mig_key: str = "mig",
@@ -284,7 +286,7 @@ def test_yaml_syntax_error_in_a_pool_file_is_a_finding_for_gen_check(repo_copy: 
     assert findings[0].line and findings[0].line > 1
 
 
-def test_gen_skips_a_cluster_whose_pool_file_cannot_be_loaded(repo_copy: Path) -> None:
+def test_gen_writes_nothing_while_a_pool_file_cannot_be_loaded(repo_copy: Path) -> None:
     staging = gen.generated_dir(repo_copy, "staging") / gen.DEVICE_PLUGIN_FILE
     staging_before = staging.read_bytes()
     pool_file = pool_file_path(repo_copy, "staging")
@@ -292,15 +294,16 @@ def test_gen_skips_a_cluster_whose_pool_file_cannot_be_loaded(repo_copy: Path) -
     old = "      sharing: time-slicing\n      replicas: 4"
     _edit(pool_file_path(repo_copy, "production"), old, old.replace("4", "3"))
 
+    production = gen.generated_dir(repo_copy, "production") / gen.DEVICE_PLUGIN_FILE
+    production_before = production.read_bytes()
     result = run_cli("gen", "--repo", str(repo_copy))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error: pools/invalid: invalid YAML",
                      result.stdout, re.MULTILINE), result.stdout
-    # The loadable cluster is written; the broken one keeps its files untouched.
-    assert "wrote infrastructure/controllers/production/generated/device-plugin-config.yaml" in result.stdout
-    assert "staging/generated" not in result.stdout
-    assert staging.read_bytes() == staging_before
+    # Nothing is written while a selected pool file has errors, not even the loadable cluster's files.
+    assert "wrote " not in result.stdout and "nothing written" in result.stderr
+    assert staging.read_bytes() == staging_before and production.read_bytes() == production_before
 
 
 def test_gen_cluster_limits_generation_and_check(repo_copy: Path) -> None:
@@ -322,3 +325,23 @@ def test_gen_unknown_cluster_is_exit_2(repo_root: Path) -> None:
     result = run_cli("gen", "--check", "--cluster", "nope", "--repo", str(repo_root))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "unknown cluster(s): nope" in result.stderr
+
+
+def test_gen_refuses_a_mig_layout_check_calls_invalid_and_writes_nothing(repo_copy: Path) -> None:
+    """3g + 3g + 1g takes nine memory slices of eight: `check` reports pool-mig-layout, so `gen` must not
+    write it into the mig-parted config."""
+    pool_file = pool_file_path(repo_copy, "production")
+    text = pool_file.read_text()
+    layout = re.search(r'mig_layout: \{[^}]*\}', text).group(0)
+    _edit(pool_file, layout, 'mig_layout: {"3g.40gb": 2, "1g.10gb": 1}')
+    out = gen.generated_dir(repo_copy, "production")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for args in (["gen"], ["gen", "--cluster", "production"]):
+        result = run_cli(*args, "--repo", str(repo_copy))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert re.search(r"^terraform/environments/production/node-pools\.yaml:\d+: error: pool-mig-layout: ",
+                         result.stdout, re.MULTILINE), result.stdout
+        assert "wrote " not in result.stdout and "nothing written" in result.stderr
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    check = run_cli("check", "--repo", str(repo_copy), "--format", "json")
+    assert any(f["rule"] == "pool-mig-layout" for f in json.loads(check.stdout)["findings"])

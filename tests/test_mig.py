@@ -13,7 +13,7 @@ from mlplatform.catalog import GpuModel, MigProfile, load_catalog
 from mlplatform.errors import ToolError
 from mlplatform.mig import placement, resolve_gpu, valid_layouts, validate_layout
 
-# REFERENCE.md section 5, typed in again here on purpose so the test does not trust catalog.yaml:
+# docs/facts.md#mig-geometry-and-mig-parted, typed in again here on purpose so the test does not trust catalog.yaml:
 # (compute slices, memory slices, allowed first memory slices, max count) and each model's profile names.
 SHAPES = {
     "1g": (1, 1, range(0, 7), 7),
@@ -135,7 +135,7 @@ def test_gfd_product_names_resolve() -> None:
     assert validate_layout("h200-141gb", {"3g.71gb": 2})[0]
 
 
-# ---- the CLI contract (ARCHITECTURE.md): exit 0 valid, 1 not, 2 unusable input ----
+# ---- the CLI contract (README.md): exit 0 valid, 1 not, 2 unusable input ----
 
 
 def test_cli_validate_json_valid_and_invalid() -> None:
@@ -182,8 +182,8 @@ def test_cli_layouts_json() -> None:
 
 
 def test_cli_profile_the_gpu_lacks_is_an_invalid_layout_not_a_usage_error():
-    """ARCHITECTURE.md: `mig validate --format json` answers {"valid": false, ...} with exit 1 for a layout the
-    GPU cannot hold; 3g.40gb exists only on 80 GB parts (REFERENCE.md section 1)."""
+    """The contract: `mig validate --format json` answers {"valid": false, ...} with exit 1 for a layout the
+    GPU cannot hold; 3g.40gb exists only on 80 GB parts (docs/facts.md#mig-geometry-and-mig-parted)."""
     result = run_cli("mig", "validate", "--gpu", "A100-40GB", "--format", "json", "3g.40gb=1")
     assert result.returncode == 1, result.stderr
     answer = json.loads(result.stdout)
@@ -223,7 +223,7 @@ def test_valid_layout_prints_a_placement_that_obeys_the_geometry(gpu, layout, pr
     placed = _slices_of(gpu, reason)
     for name, start in placed:
         _, memory, starts, _ = names[name]
-        assert start in starts  # an allowed first slice (REFERENCE.md section 5, typed in above)
+        assert start in starts  # an allowed first slice (NVIDIA MIG User Guide placement table, typed in above)
         slices = set(range(start, start + memory))
         assert max(slices) < 8 and not slices & used
         used |= slices

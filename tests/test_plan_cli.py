@@ -111,8 +111,11 @@ def test_time_sliced_units_nodes_and_cost() -> None:
     assert a100["nodes_needed"] == {"min_demand": 2, "max_demand": 2}  # 40 units over 32 per node
     assert a100["cost_usd_per_hour"]["at_max_demand"] == pytest.approx(2 * 21.9576)
     assert a100["cost_usd_per_month"]["at_max_demand"] == pytest.approx(2 * 21.9576 * 730, abs=0.01)
-    assert any("autoscaler misjudges" in w for w in a100["warnings"])
+    # no Terraform says the node group carries the scale-from-zero resource tags: that asks for an action
+    assert any("cannot scale this pool from zero" in w and "nvidia.com/gpu=32" in w for w in a100["warnings"])
     assert plan.ok
+    tagged = plan_cluster("test", [gpu_deployment("vllm", 40)], pool_file(), CATALOG, scale_from_zero_tags=True)
+    assert next(p for p in tagged.to_json()["pools"] if p["pool"] == "a100-timeslice")["warnings"] == []
 
 
 def test_daemonset_overhead_is_taken_from_every_node() -> None:
@@ -191,6 +194,10 @@ def test_json_contract_for_both_clusters(plan_json: dict[str, Any]) -> None:
         assert all(u["resource"].startswith("nvidia.com/mig-") for u in by_name["a100-mig"]["gpu_units"])
         # Declared GPU workloads are in the plan (the apps of issue 5 request GPUs on these pools).
         assert sum(u["requested_at_max_demand"] for p in cluster["pools"] for u in p["gpu_units"]) > 0
+        # Nothing asks for an action: the node groups carry the scale-from-zero tags (terraform/modules/
+        # node-pools) and the only objects whose pods are not planned are the controllers' HelmReleases.
+        assert cluster["warnings"] == [], cluster["warnings"]
+        assert {o["object"]["kind"] for o in cluster["not_modelled"]} == {"HelmRelease"}
 
 
 def test_markdown_and_text(repo: Path, kustomize_bin: str) -> None:
@@ -240,6 +247,19 @@ def test_set_changes_the_plan_and_can_break_it(repo: Path, kustomize_bin: str) -
     assert broken.returncode == 1
     mig = next(p for p in json.loads(broken.stdout)["clusters"][0]["pools"] if p["pool"] == "a100-mig")
     assert mig["nodes_needed"]["max_demand"] > 0 and any("max_size is 0" in w for w in mig["warnings"])
+    markdown = cli(kustomize_bin, "--repo", str(repo), "--format", "markdown", "--set", "a100-mig.max_size=0",
+                   "--set", "a100-mig.min_size=0").stdout
+    # what does not fit comes first: the short pool before the table
+    assert markdown.index("- `a100-mig`: needs ") < markdown.index("| pool |")
+
+
+def test_markdown_puts_the_cluster_that_does_not_fit_first(plan_json: dict[str, Any]) -> None:
+    from mlplatform.capacity.output import plan_markdown
+
+    production, staging = plan_json["clusters"]
+    broken = {**staging, "fits": False}
+    text = plan_markdown([production, broken])
+    assert text.index("### staging (us-east-1): **does not fit**") < text.index("### production")
 
 
 @pytest.mark.parametrize(

@@ -121,13 +121,13 @@ def test_load_restrictor_is_kept(kustomize_bin: str, tmp_path: Path) -> None:
     # a patch file outside the kustomization root (but inside the repository) is refused by kustomize's
     # default load restrictor: the runner must not loosen it, even with a Flux overlay around it
     write(
-        tmp_path / "shared/patch.yaml",
+        tmp_path / "common/patch.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  c: d\n",
     )
     write(tmp_path / "k/cm.yaml", CM.format(name="x"))
     write(
         tmp_path / "k/kustomization.yaml",
-        KUST + "resources:\n  - cm.yaml\npatches:\n  - path: ../shared/patch.yaml\n",
+        KUST + "resources:\n  - cm.yaml\npatches:\n  - path: ../common/patch.yaml\n",
     )
     tool = find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=kustomize_bin))
     tree = walk_kustomization(tmp_path, tmp_path / "k")

@@ -55,7 +55,7 @@ def test_json_matches_the_contract_exactly():
     assert doc["summary"]["errors"] == 2 and doc["summary"]["warnings"] == 1
     assert {"errors", "warnings"} <= set(doc["summary"])
     for item in doc["findings"]:
-        assert set(item) == {"rule", "severity", "message", "cluster", "file", "line", "object"}
+        assert set(item) == {"rule", "severity", "message", "cluster", "clusters", "file", "line", "object"}
         assert item["severity"] in ("error", "warning", "info")
         if item["object"] is not None:
             assert set(item["object"]) == {"apiVersion", "kind", "namespace", "name"}
@@ -65,6 +65,7 @@ def test_json_matches_the_contract_exactly():
         "severity": "error",
         "message": "spec.template.spec.containers[0].resourcez: unknown field",
         "cluster": "production",
+        "clusters": ["production"],
         "file": "apps/base/inference/vllm/deployment.yaml",
         "line": 12,
         "object": {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "inference", "name": "vllm"},

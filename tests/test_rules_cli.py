@@ -14,7 +14,9 @@ def test_catalog_lists_every_rule_with_rationale():
     rows = json.loads(proc.stdout)["rules"]
     assert [r["id"] for r in rows] == [r.ID for r in RULES]
     assert all(r["rationale"] and r["severity"] in ("error", "warning", "info") for r in rows)
-    assert {r["id"] for r in rows if r["fixable"]} >= {"cpu-tolerates-gpu-taint", "timeslice-multiple-gpus"}
+    assert {r["id"] for r in rows if r["fixable"]} >= {"cpu-tolerates-gpu-taint", "fits-no-pool", "pool-not-allowed"}
+    # a GPU count is never changed by a fix: the rules about counts leave the choice to a person
+    assert "timeslice-multiple-gpus" not in {r["id"] for r in rows if r["fixable"]}
     text = run_cli("rules").stdout
     assert all(f"{r.ID} (" in text for r in RULES)
     markdown = run_cli("rules", "--format", "markdown").stdout

@@ -44,7 +44,7 @@ def test_scale_benchmark_measures_a_small_repository(kustomize_bin: str, crd_sch
 
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "benchmarks" / "scale.py"), "--sizes", "150",
-         "--shared", str(crd_schemas.parent)],
+         "--schemas", str(crd_schemas)],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "MLPLATFORM_KUSTOMIZE": kustomize_bin},
     )

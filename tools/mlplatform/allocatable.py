@@ -2,7 +2,7 @@
 
 Resource names are Kubernetes names: "cpu" (millicores), "memory" (bytes), "pods", "nvidia.com/gpu",
 "nvidia.com/mig-1g.10gb", ... The formulas are those of the EKS AL2023 bootstrap (nodeadm), with the
-constants pinned in data/catalog.yaml (eks_allocatable) and explained in REFERENCE.md section 3.
+constants pinned in data/catalog.yaml (eks_allocatable) and explained in docs/facts.md#eks-node-allocatable.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import yaml
 
 from . import flux, hygiene
 from .config import DEFAULT_KUBERNETES_VERSION, Config
+from .consolidate import consolidate
 from .context import ClusterContext
 from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
@@ -694,11 +695,13 @@ def _check_cluster(
         ctx = ClusterContext(
             repo=repo, config=config, cluster=cluster, manifests=rendered.manifests, pool_file=pool_file
         )
-        findings.extend(_schema_step(timings, config, rendered.manifests, pool_file))
+        schema_findings = _schema_step(timings, config, rendered.manifests, pool_file)
+        findings.extend(schema_findings)
         if pool_file is not None:
             findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog))
         findings.extend(_step("rules", timings, rules.run_rules, ctx))
-        findings.extend(_step("capacity", timings, fit.check_fit, ctx))
+        fit_ctx = _without_invalid_autoscalers(ctx, schema_findings)
+        findings.extend(_step("capacity", timings, fit.check_fit, fit_ctx))
     # promtool runs as subprocesses, outside the lock (its scratch directory is per cluster).
     findings.extend(_step("promtool", timings, prometheus_rules.check_cluster, ctx, cache, promtool))
     for finding in findings:
@@ -706,6 +709,26 @@ def _check_cluster(
         if finding.cluster is None and not finding.rule.startswith("yaml/"):
             finding.cluster = cluster
     return findings, len(rendered.manifests), timings
+
+
+# Objects that set a workload's replica range: one that fails its schema would be read with the
+# controller's defaults (KEDA: 100 replicas), and the capacity fit would report that instead of the typo.
+AUTOSCALER_KINDS = frozenset({"ScaledObject", "ScaledJob", "HorizontalPodAutoscaler"})
+
+
+def _without_invalid_autoscalers(ctx: ClusterContext, schema_findings: list[Finding]) -> ClusterContext:
+    """The context the capacity fit sees: autoscalers with schema errors left out (the schema error is the
+    finding; their workloads are planned with their own replicas until it is fixed)."""
+    invalid = {
+        (f.file, f.object)
+        for f in schema_findings
+        if f.severity is Severity.ERROR and f.object is not None and f.object.kind in AUTOSCALER_KINDS
+    }
+    if not invalid:
+        return ctx
+    kept = [m for m in ctx.manifests if (m.source.file, m.ref) not in invalid]
+    return ClusterContext(repo=ctx.repo, config=ctx.config, cluster=ctx.cluster, manifests=kept,
+                          pool_file=ctx.pool_file, catalog=ctx.catalog)
 
 
 def run_check(
@@ -754,7 +777,7 @@ def run_check(
             bar.advance(note=name)
     timings["total"] = time.perf_counter() - started
     return CheckResult(
-        findings=_dedupe(findings),
+        findings=consolidate(_dedupe(findings)),
         clusters=names,
         object_counts=counts,
         kustomize=tool.describe(),
@@ -834,7 +857,7 @@ def run_validate(
             findings.extend(_schema_step(timings, config, rendered.manifests, pool_file))
     timings["total"] = time.perf_counter() - started
     return CheckResult(
-        findings=_dedupe(findings),
+        findings=consolidate(_dedupe(findings)),
         clusters=list(counts),
         object_counts=counts,
         kustomize=kustomize,

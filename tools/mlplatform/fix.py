@@ -23,7 +23,7 @@ from ruamel.yaml.scalarstring import ScalarString
 
 from .atomic import write_text_atomically
 from .config import Config
-from .model import Finding
+from .model import Finding, Severity
 
 # A line that starts a new YAML document ("---", optionally followed by a comment or content).
 _DOC_START = re.compile(r"^---(?:[ \t].*)?$")
@@ -141,7 +141,8 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
             continue
         if not _matches(doc, finding):
             where = chunks[index].first_line
-            skipped.append((finding, f"the document at line {where} is not the {finding.object}"))
+            skipped.append((finding, f"the document at line {where} is not the {finding.object} (kustomize builds "
+                                     "it from other files); make the change by hand"))
             continue
         patch = _keep_quoting(doc, finding.fix or [])
         trial = copy.deepcopy(doc)
@@ -153,8 +154,10 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
             KeyError,
             IndexError,
             TypeError,
-        ) as exc:
-            skipped.append((finding, f"the fix does not apply to the source document ({exc})"))
+        ):
+            # The library's text names Python types; what it means for a person is that the source differs.
+            skipped.append((finding, "the source document differs from the object Flux applies (an overlay, a "
+                                     "patch or a Flux variable sets this field); make the change by hand"))
             continue
         # Patch the real document only after the trial succeeded, so a failed fix leaves no half-change.
         jsonpatch.apply_patch(doc, patch, in_place=True)
@@ -169,43 +172,76 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
     return (new_text if new_text != text else None), applied, skipped
 
 
-def _unique(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per (file, line, patch): the same base file rendered for two clusters is fixed once."""
-    seen: dict[tuple, Finding] = {}
-    for f in findings:
-        if f.fix and f.file:
-            seen.setdefault((f.file, f.line, json.dumps(f.fix, sort_keys=True)), f)
-    return list(seen.values())
+def _patch_key(f: Finding) -> tuple:
+    return (f.file, f.line, json.dumps(f.fix, sort_keys=True))
 
 
-def rule_findings(repo: Path, config: Config, clusters: list[str] | None = None) -> list[Finding]:
-    """Render each cluster and run the policy rules (no schema or capacity step: fixes come from rules)."""
+def rule_findings(
+    repo: Path, config: Config, clusters: list[str] | None = None, render_errors: list[Finding] | None = None
+) -> list[Finding]:
+    """Render each cluster and run the policy rules (no schema or capacity step: fixes come from rules).
+
+    Errors and warnings only, one per mistake (a shared file's finding once for all its clusters). Errors of
+    rendering itself (the rules then see only what rendered) are added to `render_errors` when given."""
+    from .check import render_cluster_manifests
+    from .consolidate import consolidate
+    from .context import ClusterContext
+    from .pools import load_pool_file, pool_file_path
     from .rules import run_rules
-    from .rules._clusters import cluster_contexts
 
     findings: list[Finding] = []
-    for ctx in cluster_contexts(repo, config, clusters):
-        findings.extend(run_rules(ctx))
-    return findings
+    for cluster in clusters or config.clusters():
+        manifests, rendering = render_cluster_manifests(repo, config, cluster)
+        if render_errors is not None:
+            render_errors += [f for f in rendering if f.severity is Severity.ERROR]
+        path = pool_file_path(repo, cluster)
+        pool_file = load_pool_file(path, repo) if path.is_file() else None
+        ctx = ClusterContext(repo=repo, config=config, cluster=cluster, manifests=manifests, pool_file=pool_file)
+        findings.extend(f for f in run_rules(ctx) if f.severity is not Severity.INFO)
+    return consolidate(sorted(findings, key=lambda f: (f.sort_key(), f.cluster or "")))
+
+
+def why_not_fixable(finding: Finding) -> str:
+    """One line a person can act on, for a finding that has no fix."""
+    from .rules import RULES_BY_ID
+
+    if finding.fix_note:
+        return finding.fix_note
+    rule = RULES_BY_ID.get(finding.rule)
+    if rule is None or not getattr(rule, "FIXABLE", False):
+        return f"{finding.rule} has no automatic fix: the change is a choice (`mlplatform rules` says what to do)"
+    return "no safe change could be worked out for this object; make it by hand"
 
 
 def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) -> FixResult:
-    """Apply every finding's fix to its source file under `repo`."""
+    """Apply every finding's fix to its source file under `repo`.
+
+    Every finding given ends in `applied` or in `skipped` with a reason. Findings with the same patch at the
+    same place (one base file, rendered for two clusters) are applied once and share the outcome.
+    """
     import difflib
 
     result = FixResult()
+    groups: dict[tuple, list[Finding]] = {}
+    for finding in findings:
+        if not finding.fix or not finding.file:
+            result.skipped.append((finding, why_not_fixable(finding)))
+        else:
+            groups.setdefault(_patch_key(finding), []).append(finding)
     by_file: dict[str, list[Finding]] = {}
-    for finding in _unique(findings):
-        by_file.setdefault(finding.file, []).append(finding)
+    for group in groups.values():
+        by_file.setdefault(group[0].file, []).append(group[0])
+    outcome_applied: list[Finding] = []
+    outcome_skipped: list[tuple[Finding, str]] = []
     for rel, items in sorted(by_file.items()):
         path = (repo / rel).resolve()
         if not path.is_file() or repo.resolve() not in path.parents:
-            result.skipped += [(f, f"{rel} is not a file of the repository") for f in items]
+            outcome_skipped += [(f, f"{rel} is not a file of the repository") for f in items]
             continue
         items.sort(key=lambda f: (f.line or 0, f.rule))
         new_text, applied, skipped = fix_file(path, items)
-        result.applied += applied
-        result.skipped += skipped
+        outcome_applied += applied
+        outcome_skipped += skipped
         if new_text is None:
             continue
         old_text = path.read_text("utf-8")
@@ -217,4 +253,8 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
         result.changed_files[rel] = diff
         if not dry_run:
             write_text_atomically(path, new_text)
+    for finding in outcome_applied:
+        result.applied += groups[_patch_key(finding)]
+    for finding, why in outcome_skipped:
+        result.skipped += [(f, why) for f in groups[_patch_key(finding)]]
     return result

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import InputError
 from .model import Finding, Manifest, Severity
 from .render import FluxBuildOptions, rel, safe_resolve
+from .suggest import did_you_mean
 from .yamlio import LineDict, load_documents, plain
 
 KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io"
@@ -401,6 +402,7 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
     for ks in graph.kustomizations.values():
         for dep in ks.depends_on:
             if (dep.namespace, dep.name) not in graph.kustomizations:
+                names = [n for ns, n in graph.kustomizations if ns == dep.namespace and n != ks.name]
                 findings.append(
                     ks.finding(
                         "flux/depends-on-missing",
@@ -408,7 +410,8 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
                         cluster,
                         dep.line,
                         f"Kustomization {ks.id} dependsOn {dep.namespace}/{dep.name}, which no Flux "
-                        f"Kustomization of cluster {cluster} defines (Flux waits for it forever)",
+                        f"Kustomization of this cluster defines (Flux waits for it forever)"
+                        f"{did_you_mean(dep.name, names)}",
                     )
                 )
         source_key = (ks.source_kind, ks.source_namespace, ks.source_name)
@@ -430,7 +433,11 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
                     cluster,
                     ks.line_of("spec", "sourceRef"),
                     f"Kustomization {ks.id} has sourceRef {ks.source_kind} {ks.source_namespace}/"
-                    f"{ks.source_name}, which no object of cluster {cluster} defines",
+                    f"{ks.source_name}, which no object of this cluster defines"
+                    + did_you_mean(
+                        ks.source_name,
+                        [n for kind, ns, n in graph.sources if (kind, ns) == (ks.source_kind, ks.source_namespace)],
+                    ),
                 )
             )
         if not is_self_source(ks, self_sources):
@@ -526,8 +533,13 @@ def crd_order_findings(
             provides.setdefault(key, set()).update(_groups_of(annotations[PROVIDES_CRDS]))
     findings: list[Finding] = []
     for key, items in by_kustomization.items():
+        closure = graph.closure(key)
+        if any(dep not in graph.kustomizations for dep in closure):
+            # A dependsOn names a Kustomization that does not exist (flux/depends-on-missing says which): the
+            # ordering it was meant to give is unknown, and every custom resource below would repeat that.
+            continue
         available: set[str] = set()
-        for dep in graph.closure(key):
+        for dep in closure:
             available |= provides.get(dep, set())
         ks = graph.kustomizations.get(key)
         ks_id = ks.id if ks else f"{key[0]}/{key[1]}"

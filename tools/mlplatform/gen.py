@@ -4,7 +4,7 @@ The GPU Operator reads both by name (ClusterPolicy devicePlugin.config / migMana
 infrastructure/controllers/base/gpu-operator/helmrelease.yaml); a node picks its entry with the labels
 `nvidia.com/device-plugin.config` and `nvidia.com/mig.config` that its pool sets. Output is byte-exact and
 deterministic: entries are sorted by name and the YAML is written by hand, so that no library version
-changes it. Formats: REFERENCE.md sections 4 and 5.
+changes it. Formats: docs/facts.md (device-plugin time-slicing, MIG).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _time_slicing_replicas(pool: Pool) -> int:
 
 
 def _device_plugin_entry(pool: Pool) -> list[str]:
-    """One named config (REFERENCE.md section 4), as the lines of a YAML block scalar."""
+    """One named config (docs/facts.md#device-plugin-time-slicing), as the lines of a YAML block scalar."""
     sharing = pool.gpu.sharing if pool.gpu else "none"
     if sharing == "mig":
         return ["version: v1", "flags:", "  migStrategy: mixed"]
@@ -232,13 +232,36 @@ def generate_all(repo: Path, clusters: list[str] | None = None) -> Generation:
             ))
             continue
         out = generated_dir(repo, cluster)
-        files = {
-            out / DEVICE_PLUGIN_FILE: render_device_plugin_config(pool_file),
-            out / MIG_PARTED_FILE: render_mig_parted_config(pool_file),
-            out / KUSTOMIZATION_FILE: render_kustomization(pool_file),
-        }
+        try:
+            files = {
+                out / DEVICE_PLUGIN_FILE: render_device_plugin_config(pool_file),
+                out / MIG_PARTED_FILE: render_mig_parted_config(pool_file),
+                out / KUSTOMIZATION_FILE: render_kustomization(pool_file),
+            }
+        except InputError as exc:  # the pool file loads but cannot be turned into configs (a clash of labels)
+            findings.append(Finding(rule=RULE_POOLS_INVALID, severity=Severity.ERROR, cluster=cluster,
+                                    file=exc.file or pool_file.file, line=exc.line or 1, message=exc.message))
+            continue
         sets.append(GeneratedSet(cluster=cluster, pool_file=pool_file.file, files=files))
     return Generation(sets=sets, findings=findings)
+
+
+def pool_file_errors(repo: Path, clusters: list[str] | None = None) -> list[Finding]:
+    """The error-severity findings `check` makes about the selected pool files (pool_rules.py): `gen` writes
+    nothing while there is one, so a layout `check` calls invalid never reaches a generated file."""
+    from .catalog import load_catalog
+    from .pool_rules import check_pool_file
+
+    repo = repo.resolve()
+    catalog = load_catalog()
+    errors: list[Finding] = []
+    for cluster in _selected(repo, clusters):
+        try:
+            pool_file = load_pool_file(pool_file_path(repo, cluster), repo)
+        except InputError:
+            continue  # generate_all reports it (pools/invalid)
+        errors += [f for f in check_pool_file(pool_file, catalog) if f.severity is Severity.ERROR]
+    return errors
 
 
 def generate_sets(repo: Path, clusters: list[str] | None = None) -> list[GeneratedSet]:

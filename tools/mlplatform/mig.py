@@ -1,9 +1,9 @@
 """MIG geometry: whether a layout of GPU instances can be placed on one GPU, and every layout that can.
 
-NVIDIA's rule (MIG User Guide, `nvidia-smi mig -lgipp`; REFERENCE.md section 5): each profile takes a number
-of compute slices and a run of memory slices that may start only at certain positions; instances on one GPU
-may not overlap, no profile exceeds its max count, and the compute slices add up to at most 7. The geometry
-lives in data/catalog.yaml (mig_shapes); this module only searches it, exactly, with memoisation.
+NVIDIA's rule (MIG User Guide, `nvidia-smi mig -lgipp`; docs/facts.md#mig-geometry-and-mig-parted): each
+profile takes a number of compute slices and a run of memory slices that may start only at certain positions;
+instances on one GPU may not overlap, no profile exceeds its max count, and the compute slices add up to at
+most 7. The geometry lives in data/catalog.yaml (mig_shapes); this module only searches it, exactly, with memoisation.
 """
 
 from __future__ import annotations

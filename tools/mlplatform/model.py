@@ -91,6 +91,17 @@ class Finding:
     object: ObjectRef | None = None
     # A JSON Patch (RFC 6902) against the source document that would fix this finding, if one exists.
     fix: list[dict[str, Any]] | None = None
+    # Every cluster where this same finding (rule, file, line, message) was made, when more than one;
+    # `cluster` is then the first of them (consolidate.merge_clusters).
+    clusters: tuple[str, ...] = ()
+    # Why there is no `fix` (one line a person can act on), when the rule could say more than its rationale.
+    fix_note: str | None = None
+
+    @property
+    def all_clusters(self) -> tuple[str, ...]:
+        if self.clusters:
+            return self.clusters
+        return (self.cluster,) if self.cluster else ()
 
     @classmethod
     def on(cls, manifest: Manifest, rule: str, severity: Severity, message: str, **kw: Any) -> Finding:
@@ -112,6 +123,7 @@ class Finding:
             "severity": self.severity.value,
             "message": self.message,
             "cluster": self.cluster,
+            "clusters": list(self.all_clusters),
             "file": self.file,
             "line": self.line,
             "object": self.object.to_json() if self.object else None,
@@ -121,7 +133,7 @@ class Finding:
         return (self.file or "", self.line or 0, self.rule, self.message)
 
 
-# ---- node pools (the pool file contract, ARCHITECTURE.md) ----
+# ---- node pools (the pool file contract, docs/pools.md) ----
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 SHARING_MODES = ("none", "time-slicing", "mig")

@@ -17,6 +17,8 @@ from typing import Any
 from .catalog import Catalog, GpuModel
 from .mig import validate_layout
 from .model import SHARING_MODES, TAINT_EFFECTS, Finding, Pool, PoolFile, Severity
+from .pools import POOL_KEYS
+from .suggest import closest
 
 POOL_LABEL = "mlplatform.example.com/pool"
 DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
@@ -37,8 +39,7 @@ RESOURCE_GROUP_ARN = re.compile(
     r"^arn:aws[a-z-]*:resource-groups:(?P<region>[a-z0-9-]+):\d{12}:group/[A-Za-z0-9_.-]{1,300}$"
 )
 # Fields Terraform and the tools read; anything else is most likely a typo of one of them.
-KNOWN_FIELDS = frozenset({"instance_types", "capacity_type", "min_size", "max_size", "desired_size", "labels",
-                          "taints", "gpu", "disk_size_gib", "zones", "efa", "capacity_reservation"})
+KNOWN_FIELDS = frozenset(POOL_KEYS)
 # EKS managed node group names: 1-63 characters, a letter or digit first, then letters, digits, '-' and '_'
 # (CreateNodegroup API). The name is also the value of the pool label, which allows the same set.
 NODE_GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
@@ -162,9 +163,10 @@ def check_name(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fi
 
 
 def check_unknown_fields(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
-    for key in sorted(set(pool.extra) - KNOWN_FIELDS):
-        yield _on("pool-unknown-field", pool_file, pool, key,
-                  f"unknown field {key!r} (known: {', '.join(sorted(KNOWN_FIELDS))})")
+    for key in sorted(set(pool.extra) - KNOWN_FIELDS, key=str):
+        match = closest(str(key), KNOWN_FIELDS)
+        hint = f"did you mean {match!r}?" if match else f"known: {', '.join(sorted(KNOWN_FIELDS))}"
+        yield _on("pool-unknown-field", pool_file, pool, key, f"unknown field {key!r} ({hint})")
 
 
 def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
@@ -236,9 +238,11 @@ def check_mig(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fin
         return
     unknown = [name for name in gpu.mig_layout if name not in model.mig_profiles]
     if unknown:
+        match = closest(unknown[0], model.mig_profiles)
+        hint = f"; did you mean {match!r}?" if match else ""
         yield _on("pool-mig-profile-unknown", pool_file, pool, f"gpu.mig_layout.{unknown[0]}",
                   f"MIG profile(s) {', '.join(unknown)} do not exist on {model.name} "
-                  f"(its profiles: {', '.join(model.mig_profiles)})")
+                  f"(its profiles: {', '.join(model.mig_profiles)}){hint}")
         return
     valid, reason = validate_layout(model, gpu.mig_layout, catalog)
     if not valid:

@@ -11,6 +11,7 @@ from typing import Any
 
 from .errors import InputError
 from .model import GpuSharing, Pool, PoolFile, Taint
+from .suggest import closest
 from .yamlio import LineDict, LineList, load_one
 
 POOL_FILE_NAME = "node-pools.yaml"
@@ -20,8 +21,20 @@ def pool_file_path(repo: Path, cluster: str) -> Path:
     return repo / "terraform" / "environments" / cluster / POOL_FILE_NAME
 
 
+# Every key a pool file or a pool may have: a missing required key is most often one of these misspelt.
+FILE_KEYS = ("cluster", "region", "kubernetes_version", "pools")
+POOL_KEYS = ("instance_types", "capacity_type", "min_size", "max_size", "desired_size", "labels", "taints", "gpu",
+             "disk_size_gib", "zones", "efa", "capacity_reservation")
+
+
 def _require(mapping: LineDict, key: str, kind: type | tuple, where: str, file: str) -> Any:
     if key not in mapping:
+        known = FILE_KEYS if where == "pool file" else POOL_KEYS
+        # A key present but unknown that is close to the missing one is the typo: name it, at its own line.
+        typo = next((k for k in mapping if isinstance(k, str) and k not in known and closest(k, [key])), None)
+        if typo is not None:
+            raise InputError(f"{where}: unknown key '{typo}'; did you mean '{key}'? (required key '{key}' is "
+                             "missing)", file, mapping.line_of(typo))
         raise InputError(f"{where}: missing required key '{key}'", file, mapping.line)
     value = mapping[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:

@@ -76,6 +76,16 @@ def summary_line(findings: list[Finding]) -> str:
     return ", ".join(parts)
 
 
+def _summary(findings: list[Finding], info: dict[str, Any]) -> str:
+    """The summary line, saying how many warnings a --min-severity / --quiet threshold left out (routine infos
+    are left out by default and not counted here: docs/architecture.md lists them)."""
+    line = summary_line(findings)
+    hidden = info.get("hidden") if isinstance(info.get("hidden"), dict) else {}
+    warnings = hidden.get("warnings", 0)
+    return line + (f" ({_plural(warnings, 'warning')} not shown: --min-severity warning shows them)"
+                   if warnings else "")
+
+
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -86,8 +96,13 @@ def _where(f: Finding) -> str:
     return f"{f.file}:{f.line}" if f.line else f.file
 
 
+def _clusters(f: Finding) -> str:
+    """The clusters a finding was made in, "production, staging" for a mistake in a shared file."""
+    return ", ".join(f.all_clusters)
+
+
 def _context(f: Finding) -> str:
-    parts = [p for p in (f.cluster, str(f.object) if f.object else None) if p]
+    parts = [p for p in (_clusters(f), str(f.object) if f.object else None) if p]
     return f" [{', '.join(parts)}]" if parts else ""
 
 
@@ -98,7 +113,7 @@ def _text(findings: list[Finding], info: dict[str, Any]) -> str:
     lines = [
         _one_line(f"{_where(f)}: {f.severity.value} {f.rule}: {f.message}{_context(f)}") for f in findings
     ]
-    lines.append(summary_line(findings))
+    lines.append(_summary(findings, info))
     return "\n".join(lines) + "\n"
 
 
@@ -141,7 +156,7 @@ def _fingerprint(f: Finding) -> str:
     key = "\x1f".join(
         [
             f.rule,
-            f.cluster or "",
+            ",".join(f.all_clusters),
             f.file or "",
             f.message,
             f"{obj.api_version}/{obj.kind}/{obj.namespace or ''}/{obj.name}" if obj else "",
@@ -184,7 +199,7 @@ def _sarif(findings: list[Finding], info: dict[str, Any]) -> str:
                 {
                     "name": obj.name or obj.kind,
                     "fullyQualifiedName": "/".join(
-                        p for p in (f.cluster, obj.api_version, obj.kind, obj.namespace, obj.name) if p
+                        p for p in (obj.api_version, obj.kind, obj.namespace, obj.name) if p
                     ),
                     "kind": "object",
                 }
@@ -192,7 +207,7 @@ def _sarif(findings: list[Finding], info: dict[str, Any]) -> str:
         if location:
             result["locations"] = [location]
         if f.cluster:
-            result["properties"] = {"cluster": f.cluster}
+            result["properties"] = {"cluster": f.cluster, "clusters": list(f.all_clusters)}
         results.append(result)
     driver: dict[str, Any] = {
         "name": TOOL_NAME,
@@ -218,9 +233,13 @@ def _xml_text(text: Any) -> str:
 
 
 def _junit(findings: list[Finding], info: dict[str, Any]) -> str:
+    # One suite per cluster; a finding in a shared file goes to the suite of all its clusters together,
+    # so each finding is one test case and the failure count is the error count.
     by_suite: dict[str, list[Finding]] = {str(c): [] for c in info.get("clusters") or []}
+    found_in = {c for f in findings for c in f.all_clusters}
+    by_suite = {name: items for name, items in by_suite.items() if name not in found_in}
     for f in findings:
-        by_suite.setdefault(f.cluster or "repository", []).append(f)
+        by_suite.setdefault(_clusters(f) or "repository", []).append(f)
     c = counts(findings)
     root = ET.Element("testsuites", name=TOOL_NAME, tests="0", failures=str(c["errors"]), errors="0")
     total = 0
@@ -288,7 +307,7 @@ def _github(findings: list[Finding], info: dict[str, Any]) -> str:
             f"::{_GITHUB_COMMAND.get(f.severity, 'warning')} {','.join(props)}::"
             f"{escape_github_data(f.message)}"
         )
-    lines.append(summary_line(findings))
+    lines.append(_summary(findings, info))
     return "\n".join(lines) + "\n"
 
 
@@ -306,7 +325,7 @@ def escape_markdown_cell(text: Any) -> str:
 
 
 def _markdown(findings: list[Finding], info: dict[str, Any]) -> str:
-    lines = [f"### {TOOL_NAME}: {summary_line(findings)}", ""]
+    lines = [f"### {TOOL_NAME}: {_summary(findings, info)}", ""]
     if not findings:
         lines.append("No findings.")
         return "\n".join(lines) + "\n"
@@ -320,7 +339,7 @@ def _markdown(findings: list[Finding], info: dict[str, Any]) -> str:
         cells = [
             f.severity.value,
             f.rule,
-            f.cluster or "",
+            _clusters(f),
             str(f.object) if f.object else "",
             _where(f),
             f.message,

@@ -122,11 +122,29 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
 
 
 def plan_markdown(clusters: list[dict[str, Any]]) -> str:
+    """Clusters that do not fit first, and in each what does not fit and what asks for action before the table."""
     out = ["## Capacity plan", ""]
-    for c in clusters:
+    for c in sorted(clusters, key=lambda c: c["fits"]):
         verdict = "fits" if c["fits"] else "**does not fit**"
         out.append(f"### {c['cluster']} ({c['region']}): {verdict}")
         out.append("")
+        short = [p for p in c["pools"] if p["nodes_needed"]["max_demand"] > p["nodes_configured"]["max"]]
+        if short:
+            out.append("Pools whose max_size is too small for maximum demand:")
+            out.extend(f"- `{p['pool']}`: needs {p['nodes_needed']['max_demand']} nodes, max_size "
+                       f"{p['nodes_configured']['max']}" for p in short)
+            out.append("")
+        if c["unplaced"]:
+            out.append("Workloads that fit no pool:")
+            out.extend(
+                f"- `{u['workload']}` ({u['file']}, {u.get('constraint') or 'node-selection'}): {u['reason']}"
+                for u in c["unplaced"]
+            )
+            out.append("")
+        if c["warnings"]:
+            out.append("To do:")
+            out.extend(f"- {w}" for w in c["warnings"])
+            out.append("")
         out.append("| " + " | ".join(HEADER) + " |")
         out.append("|" + "---|" * len(HEADER))
         for row in _rows(c):
@@ -144,20 +162,6 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
             out.append("| " + " | ".join(HEADROOM_HEADER) + " |")
             out.append("|" + "---|" * len(HEADROOM_HEADER))
             out.extend("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in headroom)
-            out.append("")
-        if c["unplaced"]:
-            out.append("Workloads with pods no node can take:")
-            out.extend(
-                f"- `{u['workload']}` ({u['file']}, {u.get('constraint') or 'node-selection'}): {u['reason']}"
-                for u in c["unplaced"]
-            )
-            out.append("")
-        if c["warnings"]:
-            out.append("<details><summary>Warnings</summary>")
-            out.append("")
-            out.extend(f"- {w}" for w in c["warnings"])
-            out.append("")
-            out.append("</details>")
             out.append("")
     out.append(
         f"_Spot prices: pinned table of {clusters[0]['prices']['spot_table_date']}_" if clusters else ""

@@ -254,15 +254,20 @@ def _capacity_vector(capacity: dict[str, int], resources: list[str]) -> tuple[in
     )
 
 
-def _autoscaler_warnings(pool: Pool, per_node_gpu: dict[str, int], physical: int) -> list[str]:
-    """Where cluster-autoscaler/Karpenter plan with physical GPUs, not the units pods request (REF 4, 7)."""
-    if not pool.gpu or pool.gpu.sharing == "none" or not physical:
+def _autoscaler_warnings(
+    pool: Pool, per_node_gpu: dict[str, int], physical: int, scale_from_zero_tags: bool
+) -> list[str]:
+    """Where cluster-autoscaler would plan with physical GPUs, not the units pods request, because the node
+    group lacks the scale-from-zero resource tags (docs/facts.md#autoscaling-gpu-pools). With the tags (our
+    Terraform sets them) there is nothing to do, so nothing is said."""
+    if scale_from_zero_tags or not pool.gpu or pool.gpu.sharing == "none" or not physical:
         return []
     units = ", ".join(f"{r}={n}" for r, n in per_node_gpu.items())
     return [
-        f"autoscaler misjudges this pool: it counts {physical} physical GPUs per node, pods request "
-        f"{units} per node ({pool.gpu.sharing}); scale from zero needs ASG tags "
-        f"k8s.io/cluster-autoscaler/node-template/resources/<resource> with these values (REFERENCE.md 4, 7)"
+        f"cluster-autoscaler cannot scale this pool from zero correctly: without node-template tags it counts "
+        f"{physical} physical GPUs per node, while pods request {units} per node ({pool.gpu.sharing}); tag the "
+        "node group's ASG with k8s.io/cluster-autoscaler/node-template/resources/<resource> = these values "
+        "(docs/facts.md#autoscaling-gpu-pools)"
     ]
 
 
@@ -324,12 +329,14 @@ def plan_cluster(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     demand: Demand | None = None,
     facts: ClusterFacts | None = None,
+    scale_from_zero_tags: bool = False,
 ) -> ClusterPlan:
     """The plan of one cluster from its rendered objects and (possibly overridden) pool file.
 
     `facts` (zones, VPC CNI mode, managed node groups) come from the cluster's Terraform (facts.py); without
-    them every pool has three assumed zones and the ENI pod limit.
-    """
+    them every pool has three assumed zones and the ENI pod limit. `scale_from_zero_tags`: the cluster's node
+    groups carry cluster-autoscaler's node-template resource tags (found in its Terraform), so time-sliced and
+    MIG pools need no warning about them."""
     demand = demand or build_demand(manifests)
     facts = facts or ClusterFacts()
     pools = list(pool_file.pools.values())
@@ -460,7 +467,10 @@ def plan_cluster(
                 )
         plan.warnings.extend(
             _autoscaler_warnings(
-                pool, per_node_gpu, catalog.instance_types[pool.planning_instance_type].gpu_count
+                pool,
+                per_node_gpu,
+                catalog.instance_types[pool.planning_instance_type].gpu_count,
+                scale_from_zero_tags,
             )
         )
         idle = pool.min_size - at_min.nodes
@@ -472,11 +482,14 @@ def plan_cluster(
             if result.note:
                 plan.notes.append(result.note)
         pool_plans.append(plan)
-    if demand.not_modelled:
-        kinds = sorted({m.ref.kind for m in demand.not_modelled})
+    # HelmReleases are the platform's controllers, always there and small (docs/capacity.md says so once);
+    # other such kinds are workloads whose capacity someone must add by hand: that asks for an action.
+    workloads = [m for m in demand.not_modelled if m.ref.kind != "HelmRelease"]
+    if workloads:
+        kinds = sorted({m.ref.kind for m in workloads})
         warnings.append(
-            f"{len(demand.not_modelled)} object(s) of kinds {', '.join(kinds)} run pods the "
-            f"rendered objects do not show; they are not in this plan"
+            f"{len(workloads)} object(s) of kinds {', '.join(kinds)} run pods the rendered objects do not "
+            "show; they are not in this plan: leave room for them in their pools' max_size"
         )
     return ClusterPlan(cluster, region, pool_plans, unplaced, demand.not_modelled, warnings)
 

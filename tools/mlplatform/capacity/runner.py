@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from ..config import Config, load_config
 from ..errors import ToolError
 from ..model import Finding, Manifest, Severity
 from ..pools import load_pool_file, pool_file_path
+from ..suggest import did_you_mean
 from .diff import diff_plans, plan_at_ref
 from .facts import read_facts
 from .plan import DEFAULT_TIME_LIMIT_S, ClusterPlan, plan_cluster
@@ -23,6 +25,22 @@ def default_renderer(repo: Path, config: Config, cluster: str) -> tuple[list[Man
     from ..check import render_cluster_manifests  # the real kustomize + Flux substitution (issue 1)
 
     return render_cluster_manifests(repo, config, cluster)
+
+
+# cluster-autoscaler's tag for what a node of an empty group would offer (kubernetes/autoscaler
+# cluster-autoscaler/cloudprovider/aws/README.md, "Auto-Discovery Setup" / scaling from 0).
+NODE_TEMPLATE_RESOURCES_TAG = "k8s.io/cluster-autoscaler/node-template/resources/"
+
+
+def has_scale_from_zero_tags(repo: Path, cluster: str) -> bool:
+    """Does the cluster's Terraform (environment and local modules) tag node groups with the GPU resources?"""
+    from ..terraform import load_terraform
+
+    try:
+        terraform = load_terraform(repo, cluster)
+    except ToolError:
+        return False  # a file that does not parse: `check` reports it (terraform-parse)
+    return terraform is not None and bool(terraform.search(re.escape(NODE_TEMPLATE_RESOURCES_TAG)))
 
 
 def cluster_names(config: Config, wanted: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -55,7 +73,10 @@ def plan_repo(
     pool_files = {c: load_pool_file(pool_file_path(config.repo, c), config.repo) for c in names}
     for o in overrides:
         if not any(o.pool in pf.pools for pf in pool_files.values()):
-            raise ToolError(f"--set {o.text!r}: no pool {o.pool!r} in cluster(s) {', '.join(names)}")
+            pools = [name for pf in pool_files.values() for name in pf.pools]
+            raise ToolError(
+                f"--set {o.text!r}: no pool {o.pool!r} in cluster(s) {', '.join(names)}{did_you_mean(o.pool, pools)}"
+            )
     plans = []
     for cluster in names:
         mine = [o for o in overrides if o.pool in pool_files[cluster].pools]
@@ -64,6 +85,7 @@ def plan_repo(
         plan = plan_cluster(
             cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s,
             facts=read_facts(config.repo, cluster),
+            scale_from_zero_tags=has_scale_from_zero_tags(config.repo, cluster),
         )
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:

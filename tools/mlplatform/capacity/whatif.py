@@ -12,6 +12,7 @@ from ..catalog import Catalog
 from ..errors import ToolError
 from ..mig import validate_layout
 from ..model import SHARING_MODES, GpuSharing, PoolFile
+from ..suggest import did_you_mean
 
 # key -> what it takes, for the error message of an unknown key
 SETTABLE = {
@@ -44,7 +45,7 @@ def parse_override(text: str) -> Override:
         raise ToolError(f"--set {text!r}: expected POOL.KEY=VALUE, e.g. a100-timeslice.max_size=8")
     if key not in SETTABLE:
         keys = ", ".join(SETTABLE)
-        raise ToolError(f"--set {text!r}: cannot set {key!r} (settable: {keys})")
+        raise ToolError(f"--set {text!r}: cannot set {key!r} (settable: {keys}){did_you_mean(key, SETTABLE)}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:

@@ -10,10 +10,24 @@ import click
 
 from ..check import CheckResult, run_check
 from ..config import Config
-from ..model import Finding
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option, resolve_format
+from ..model import Finding, Severity
+from .common import (
+    EXIT_CODES_HELP,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    cluster_option,
+    guarded,
+    open_config,
+    repo_option,
+    resolve_format,
+)
 
 FORMAT_CHOICES = ("text", "json", "sarif", "junit", "github", "markdown")
+SEVERITIES = ("error", "warning", "info")
+# Infos are routine (a Kustomization that reads another repository is not rendered, ...): they are explained
+# once in docs/architecture.md and shown with --min-severity info, not on every run.
+DEFAULT_MIN_SEVERITY = "warning"
+_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def format_output(findings: list[Finding], fmt: str, info: dict[str, Any]) -> str:
@@ -50,15 +64,45 @@ def common_options(fn: Any) -> Any:
             click.option(
                 "--jobs", type=click.IntRange(min=1), default=None, help="Parallel kustomize builds."
             ),
+            click.option(
+                "--min-severity",
+                type=click.Choice(SEVERITIES, case_sensitive=False),
+                default=DEFAULT_MIN_SEVERITY,
+                show_default=True,
+                help="Report findings of this severity and above (info: also the routine notes).",
+            ),
+            click.option(
+                "--quiet",
+                "-q",
+                is_flag=True,
+                help="Errors only, and nothing on stderr but failures (same as --min-severity error, without "
+                "the kustomize line).",
+            ),
         ]
     ):
         fn = option(fn)
     return fn
 
 
-def finish(result: CheckResult, fmt: str | None) -> None:
-    text = format_output(result.findings, resolve_format(fmt), result.info())
-    click.echo(text)
+def shown(findings: list[Finding], min_severity: str, quiet: bool) -> list[Finding]:
+    """The findings at `min_severity` or above (errors only when quiet). Errors are never hidden, so the
+    exit code and the report always agree."""
+    limit = _RANK[Severity.ERROR if quiet else Severity(min_severity.lower())]
+    return [f for f in findings if _RANK[f.severity] <= limit]
+
+
+def finish(result: CheckResult, fmt: str | None, min_severity: str = DEFAULT_MIN_SEVERITY,
+           quiet: bool = False) -> None:
+    from ..report import counts
+
+    visible = shown(result.findings, min_severity, quiet)
+    info = result.info()
+    everything, kept = counts(result.findings), counts(visible)
+    hidden = {k: everything[k] - kept[k] for k in ("warnings", "infos") if everything[k] - kept[k]}
+    if hidden:
+        info["hidden"] = hidden
+    text = format_output(visible, resolve_format(fmt), info)
+    click.echo(text, nl=False)  # every format ends with its own newline
     sys.exit(EXIT_FINDINGS if result.errors else EXIT_OK)
 
 
@@ -81,7 +125,7 @@ def open_check_config(
     )
 
 
-@click.command(name="check")
+@click.command(name="check", epilog=EXIT_CODES_HELP)
 @repo_option
 @cluster_option
 @common_options
@@ -94,10 +138,13 @@ def command(
     kubernetes_version: str | None,
     strict: bool | None,
     jobs: int | None,
+    min_severity: str,
+    quiet: bool,
 ) -> None:
     """Render every cluster and run every check: schemas, Flux graph, rules, generated files, capacity."""
     config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
     result = run_check(config.repo, config, list(clusters) or None)
-    click.echo(f"kustomize: {result.kustomize}", err=True)
-    click.echo(f"promtool: {result.promtool or 'none found (PrometheusRules not checked by promtool)'}", err=True)
-    finish(result, fmt)
+    if not quiet:
+        click.echo(f"kustomize: {result.kustomize}", err=True)
+        click.echo(f"promtool: {result.promtool or 'none found (PrometheusRules not checked by promtool)'}", err=True)
+    finish(result, fmt, min_severity, quiet)

@@ -15,6 +15,11 @@ from ..config import Config, find_repo, load_config
 from ..errors import ToolError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
+# The epilog of every command's --help ("\b" keeps click from re-wrapping the lines).
+EXIT_CODES_HELP = (
+    "\b\nExit codes:\n  0 no finding at error severity\n  1 findings at error severity\n"
+    "  2 the tool could not do its job (one line on stderr, no traceback)"
+)
 
 
 def repo_option(fn: Callable) -> Callable:
@@ -29,8 +34,18 @@ def cluster_option(fn: Callable) -> Callable:
 def format_option(*choices: str) -> Callable:
     def decorate(fn: Callable) -> Callable:
         return click.option("--format", "fmt", type=click.Choice(choices, case_sensitive=False), default=None,
-                            help="Output format (default: text on a terminal, else text).")(fn)
+                            help="Output format (default: text).")(fn)
     return decorate
+
+
+def exit_codes(**lines: str) -> str:
+    """The exit-code epilog with some lines said differently (keys "ok", "findings", "error")."""
+    text = EXIT_CODES_HELP
+    for key, default in (("ok", "0 no finding at error severity"), ("findings", "1 findings at error severity"),
+                         ("error", "2 the tool could not do its job")):
+        if key in lines:
+            text = text.replace(default, lines[key])
+    return text
 
 
 def resolve_format(fmt: str | None) -> str:

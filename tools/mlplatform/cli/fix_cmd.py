@@ -7,27 +7,45 @@ import sys
 import click
 
 from ..fix import apply_fixes, rule_findings
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option
+from ..model import Finding, Severity
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, open_config, repo_option
 
 
-@click.command(name="fix")
+def _label(finding: Finding) -> str:
+    where = f"{finding.file}:{finding.line}" if finding.line else (finding.file or "(no file)")
+    clusters = ", ".join(finding.all_clusters)
+    return f"{where}: {finding.rule}" + (f" [{clusters}]" if clusters else "")
+
+
+@click.command(name="fix", epilog=exit_codes(
+    ok="0 nothing at error severity is left", findings="1 an error-severity finding is left that fix could not change"))
 @repo_option
 @cluster_option
 @click.option("--dry-run", is_flag=True, help="Print the changes as a unified diff; write nothing.")
 @guarded
 def command(repo, clusters, dry_run: bool) -> None:
-    """Apply the fixes the policy rules suggest, in place (atomically, one document at a time)."""
+    """Apply the fixes the policy rules suggest, in place (atomically, one document at a time).
+
+    A fix only adds what keeps a workload working (a toleration, a nodeSelector, a limit equal to the
+    request, ...); it never changes a resource count. Every finding it leaves says why, in one line.
+    """
     config = open_config(repo)
-    fixes = [f for f in rule_findings(config.repo, config, list(clusters) or None) if f.fix]
-    outcome = apply_fixes(config.repo, fixes, dry_run=dry_run)
+    render_errors: list[Finding] = []
+    findings = rule_findings(config.repo, config, list(clusters) or None, render_errors)
+    if render_errors:
+        first = render_errors[0]
+        click.echo(f"warning: {len(render_errors)} rendering error(s), e.g. {first.file}:{first.line}: "
+                   f"{first.message}; fix sees only the objects that rendered (run `mlplatform check`)", err=True)
+    outcome = apply_fixes(config.repo, findings, dry_run=dry_run)
     for rel, diff in outcome.changed_files.items():
         click.echo(diff if dry_run else f"fixed {rel}", nl=not dry_run)
-    for finding, why in outcome.skipped:
-        click.echo(f"{finding.file}:{finding.line}: {finding.rule}: not fixed: {why}", err=True)
+    for finding, why in sorted(outcome.skipped, key=lambda item: item[0].sort_key()):
+        click.echo(f"{_label(finding)}: not fixed: {why}", err=True)
     verb = "would fix" if dry_run else "fixed"
     click.echo(
-        f"{verb} {len(outcome.applied)} finding(s) in {len(outcome.changed_files)} file(s); "
-        f"{len(outcome.skipped)} not fixable automatically",
+        f"{verb} {len(outcome.applied)} of {len(findings)} finding(s) in {len(outcome.changed_files)} file(s); "
+        f"{len(outcome.skipped)} not fixed" + (" (why: above)" if outcome.skipped else ""),
         err=True,
     )
-    sys.exit(EXIT_FINDINGS if outcome.skipped else EXIT_OK)
+    left = bool(render_errors) or any(f.severity is Severity.ERROR for f, _ in outcome.skipped)
+    sys.exit(EXIT_FINDINGS if left else EXIT_OK)

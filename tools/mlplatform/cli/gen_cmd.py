@@ -10,7 +10,15 @@ import click
 from .. import gen
 from ..atomic import write_text_atomically
 from ..errors import ToolError
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, open_config, repo_option
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    cluster_option,
+    exit_codes,
+    guarded,
+    open_config,
+    repo_option,
+)
 
 
 def _print(findings: list) -> None:
@@ -30,26 +38,37 @@ def _selected_clusters(root: Path, config_clusters: list[str], wanted: tuple[str
     return list(dict.fromkeys(wanted))
 
 
-@click.command(name="gen")
+@click.command(name="gen", epilog=exit_codes(
+    ok="0 files written, or (--check) up to date",
+    findings="1 a pool file has errors (nothing written) or, with --check, drift"))
 @repo_option
 @cluster_option
 @click.option("--check", "check_only", is_flag=True, help="Only compare; exit 1 on drift.")
 @guarded
 def command(repo: Path, clusters: tuple[str, ...], check_only: bool) -> None:
-    """Write (or only compare) the GPU-sharing ConfigMaps generated from the pool files."""
+    """Write (or only compare) the GPU-sharing ConfigMaps generated from the pool files.
+
+    A pool file with an error (one that `mlplatform check` reports: a MIG layout that cannot be placed, an
+    unknown instance type, ...) stops `gen` before it writes anything.
+    """
     config = open_config(repo)
     root = config.repo
     selected = _selected_clusters(root, config.clusters(), clusters)
+    generation = gen.generate_all(root, selected)
+    refused = generation.findings + gen.pool_file_errors(root, selected)
+    if refused:
+        _print(refused)
+        what = "compared" if check_only else "written"
+        click.echo(f"{len(refused)} error(s) in pool file(s): nothing {what}; fix the pool file(s) first", err=True)
+        sys.exit(EXIT_FINDINGS)
     if check_only:
         findings = gen.check_drift(root, selected)
         _print(findings)
         if findings:
-            click.echo(f"{len(findings)} finding(s): generated file(s) out of date or pool file(s) unusable",
-                       err=True)
+            click.echo(f"{len(findings)} generated file(s) out of date: run `mlplatform gen`", err=True)
             sys.exit(EXIT_FINDINGS)
         click.echo("generated files are up to date")
         sys.exit(EXIT_OK)
-    generation = gen.generate_all(root, selected)
     written = 0
     for gen_set in generation.sets:
         for path, text in gen_set.files.items():
@@ -59,9 +78,3 @@ def command(repo: Path, clusters: tuple[str, ...], check_only: bool) -> None:
             written += 1
             click.echo(f"wrote {path.relative_to(root).as_posix()}")
     click.echo(f"{written} file(s) written" if written else "generated files are up to date")
-    if generation.findings:
-        # A cluster whose pool file cannot be loaded keeps its old generated files: nothing is derived from it.
-        _print(generation.findings)
-        click.echo(f"{len(generation.findings)} pool file(s) could not be loaded; their generated files were "
-                   "not written", err=True)
-        sys.exit(EXIT_FINDINGS)

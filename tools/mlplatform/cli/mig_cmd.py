@@ -13,20 +13,22 @@ import click
 from ..catalog import load_catalog
 from ..errors import ToolError
 from ..mig import resolve_gpu, valid_layouts, validate_layout
-from .common import EXIT_FINDINGS, EXIT_OK, format_option, guarded, resolve_format
+from ..suggest import did_you_mean
+from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, format_option, guarded, resolve_format
 
 _GPU_HELP = "GPU model: A100-40GB, A100-80GB, H100-80GB, H200-141GB (any case) or a GFD product name."
 
 
 def _repo_option(fn: Callable) -> Callable:
-    """Every command takes --repo (ARCHITECTURE.md); MIG geometry comes from the tool's catalog, not the repo."""
+    """Every command takes --repo (README.md); MIG geometry comes from the tool's catalog, not the repo."""
     return click.option(
         "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
         help="Repository root. Accepted for uniformity and ignored: MIG geometry comes from the built-in "
              "catalog and does not depend on the repository.")(fn)
 
 
-@click.group(name="mig")
+@click.group(name="mig", epilog=exit_codes(ok="0 valid (validate) or printed (layouts)",
+                                          findings="1 validate: the layout does not fit one GPU"))
 def command() -> None:
     """MIG layouts: check one, or list every valid one (NVIDIA placement rules)."""
 
@@ -46,12 +48,13 @@ def _parse_layout(items: tuple[str, ...], profiles: list[str], gpu: str) -> dict
         # A well-formed profile the GPU lacks (3g.40gb on an A100-40GB) is an invalid layout, answered with
         # valid: false (exit 1) like any other; only text that is no MIG profile at all is a usage error.
         if name not in profiles and not _PROFILE_NAME.fullmatch(name):
-            raise ToolError(f"not a MIG profile name: {name!r} (profiles of {gpu}: {', '.join(profiles)})")
+            raise ToolError(f"not a MIG profile name: {name!r} (profiles of {gpu}: {', '.join(profiles)})"
+                            f"{did_you_mean(name, profiles)}")
         layout[name] = layout.get(name, 0) + int(count)
     return layout
 
 
-@command.command(name="validate")
+@command.command(name="validate", epilog=exit_codes(ok="0 the layout is valid", findings="1 it is not"))
 @_repo_option
 @click.option("--gpu", required=True, help=_GPU_HELP)
 @click.argument("items", nargs=-1, metavar="PROFILE=COUNT ...")
@@ -72,7 +75,7 @@ def validate(repo: Path, gpu: str, items: tuple[str, ...], fmt: str | None) -> N
     sys.exit(EXIT_OK if valid else EXIT_FINDINGS)
 
 
-@command.command(name="layouts")
+@command.command(name="layouts", epilog=exit_codes(ok="0 the layouts printed", findings="1 not used"))
 @_repo_option
 @click.option("--gpu", required=True, help=_GPU_HELP)
 @format_option("text", "json")

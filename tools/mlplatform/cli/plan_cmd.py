@@ -17,6 +17,7 @@ from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
     cluster_option,
+    exit_codes,
     format_option,
     guarded,
     open_config,
@@ -25,7 +26,8 @@ from .common import (
 )
 
 
-@click.command(name="plan")
+@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed and every pool fits its max_size",
+                                             findings="1 something does not fit (unplaced, or max_size too small)"))
 @repo_option
 @cluster_option
 @click.option(

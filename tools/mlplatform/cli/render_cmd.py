@@ -14,7 +14,7 @@ from ..check import render_cluster
 from ..model import Severity
 from ..render import find_kustomize
 from .check_cmd import format_output
-from .common import EXIT_FINDINGS, EXIT_OK, guarded, open_config, repo_option
+from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, open_config, repo_option
 
 
 def _dump(objects: list[dict]) -> str:
@@ -23,7 +23,8 @@ def _dump(objects: list[dict]) -> str:
     )
 
 
-@click.command(name="render")
+@click.command(name="render", epilog=exit_codes(
+    ok="0 rendered without errors", findings="1 rendering reported errors (on stderr; --out writes nothing)"))
 @repo_option
 @click.option("--cluster", "cluster", required=True, help="Cluster name.")
 @click.option(

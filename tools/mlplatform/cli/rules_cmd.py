@@ -10,7 +10,7 @@ import click
 
 from ..errors import ToolError
 from ..rules import RULES
-from .common import cluster_option, format_option, guarded, open_config, repo_option, resolve_format
+from .common import cluster_option, exit_codes, format_option, guarded, open_config, repo_option, resolve_format
 
 
 def _rows() -> list[dict]:
@@ -84,7 +84,8 @@ def _known_clusters(available: list[str], wanted: tuple[str, ...]) -> list[str] 
     return list(dict.fromkeys(wanted))
 
 
-@click.command(name="rules")
+@click.command(name="rules", epilog=exit_codes(ok="0 the catalog (or the placements) printed",
+                                              findings="1 not used"))
 @repo_option
 @cluster_option
 @click.option(

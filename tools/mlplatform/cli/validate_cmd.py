@@ -10,7 +10,7 @@ import click
 from ..check import run_validate
 from ..errors import ToolError
 from .check_cmd import common_options, finish, open_check_config
-from .common import cluster_option, guarded, repo_option
+from .common import EXIT_CODES_HELP, cluster_option, guarded, repo_option
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -39,7 +39,7 @@ def expand_arguments(files: tuple[Path, ...]) -> list[Path]:
     return list(dict.fromkeys(p.absolute() for p in expanded))
 
 
-@click.command(name="validate")
+@click.command(name="validate", epilog=EXIT_CODES_HELP)
 @repo_option
 @cluster_option
 @common_options
@@ -53,12 +53,14 @@ def command(
     kubernetes_version: str | None,
     strict: bool | None,
     jobs: int | None,
+    min_severity: str,
+    quiet: bool,
     files: tuple[Path, ...],
 ) -> None:
     """Validate YAML and schemas of FILES as they are (a directory: every *.yaml/*.yml below it), or (no FILES)
     of every rendered cluster."""
     config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
     result = run_validate(config.repo, config, expand_arguments(files) or None, list(clusters) or None)
-    if not files:
+    if not files and not quiet:
         click.echo(f"kustomize: {result.kustomize}", err=True)
-    finish(result, fmt)
+    finish(result, fmt, min_severity, quiet)

@@ -158,12 +158,15 @@ class RuleContext:
         *,
         tpl: PodTemplate | None = None,
         fix: list[dict[str, Any]] | None = None,
+        fix_note: str | None = None,
     ) -> Finding | None:
-        """A finding on `manifest`, or None when the object has an exemption for the rule with a reason."""
+        """A finding on `manifest`, or None when the object has an exemption for the rule with a reason.
+
+        `fix_note` says, in one line, why there is no `fix` (shown by `mlplatform fix`)."""
         reason = self.exemptions_of(manifest, tpl).get(rule_id)
         if reason and reason.strip():
             return None
-        return Finding.on(manifest, rule_id, severity, message, fix=fix)
+        return Finding.on(manifest, rule_id, severity, message, fix=fix, fix_note=None if fix else fix_note)
 
 
 def _exemption_annotations(annotations: Any) -> dict[str, str]:

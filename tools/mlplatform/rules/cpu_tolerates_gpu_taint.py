@@ -16,8 +16,9 @@ FIXABLE = True
 RATIONALE = (
     "GPU pools are tainted so that only GPU work lands there. A toleration such as {key: gpu, operator: "
     "Exists} (or an empty key with Exists) on a pod that requests no GPU lets it fill GPU nodes and keeps "
-    "them from scaling down. Only GPU system DaemonSets tolerate GPU taints broadly (REFERENCE.md section "
-    "1); DaemonSets are therefore exempt. Fix: remove the tolerations that match a GPU taint."
+    "them from scaling down. Only GPU system DaemonSets tolerate GPU taints broadly "
+    "(docs/facts.md#known-failure-modes); DaemonSets are therefore exempt. Fix: remove the tolerations that "
+    "match a GPU taint."
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Manifest, Severity
+from ..suggest import did_you_mean
 from ._base import EXEMPT_PREFIX, RuleContext, _exemption_annotations
 
 ID = "exemption-reason"
@@ -41,7 +42,10 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
                     continue
                 seen.add(rule_id)
                 if rule_id not in known:
-                    message = f"{EXEMPT_PREFIX}{rule_id} names no known rule (see `mlplatform rules`)"
+                    message = (
+                        f"{EXEMPT_PREFIX}{rule_id} names no known rule (see `mlplatform rules`)"
+                        f"{did_you_mean(rule_id, known)}"
+                    )
                 elif not reason.strip():
                     message = f"{EXEMPT_PREFIX}{rule_id} has no reason; the exemption is ignored until it has one"
                 else:

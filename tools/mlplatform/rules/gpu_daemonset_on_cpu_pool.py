@@ -16,7 +16,7 @@ RATIONALE = (
     "A device plugin, GFD or DCGM exporter pod on a node without GPUs finds no NVML library and "
     "crash-loops (eksctl#8858), taking CPU and memory on every CPU node and paging on-call. GPU-only "
     'DaemonSets must select GPU nodes, e.g. nodeSelector nvidia.com/gpu.present: "true" or the GPU '
-    "Operator's nvidia.com/gpu.deploy.<operand> labels (REFERENCE.md section 7)."
+    "Operator's nvidia.com/gpu.deploy.<operand> labels (docs/facts.md#known-failure-modes)."
 )
 
 

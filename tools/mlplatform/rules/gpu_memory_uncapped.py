@@ -30,6 +30,7 @@ RATIONALE = (
     "run its program, an annotation, or a variable no framework reads is not a cap. Offline we prove the "
     "setting is there and small enough; that the image really runs the program, and that the process stays "
     "under it (CUDA context and NCCL buffers sit outside the allocators' limits), only a real GPU shows. "
+    "docs/facts.md#device-plugin-time-slicing. "
     "Fix: lower an explicit cap that is too high (in the mechanism's own unit)."
 )
 

@@ -16,8 +16,9 @@ FIXABLE = True
 RATIONALE = (
     "Extended resources such as nvidia.com/gpu and nvidia.com/mig-* cannot be overcommitted: the API server "
     "rejects a container whose request differs from its limit, or that sets a request without a limit. "
-    "Setting the limit alone is enough (the request defaults to it). Fix: make the request equal the limit "
-    "(or add the missing limit)."
+    "Setting the limit alone is enough (the request defaults to it). Fix: add a missing limit equal to the "
+    "request. A request that differs from its limit is left to a person: which count is right is a choice "
+    "(a GPU count is never changed automatically)."
 )
 
 
@@ -46,6 +47,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             base = info.tpl.pointer + pointer(fieldname, index, "resources")
             problems: list[str] = []
             fix: list[dict] = []
+            mismatched = False
             missing_limits: dict = {}
             for resource in gpu_requested:
                 if resource not in limits:
@@ -53,11 +55,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     missing_limits[resource] = requests[resource]
                 elif _num(resource, requests[resource]) != _num(resource, limits[resource]):
                     problems.append(f"{resource} request {requests[resource]} != limit {limits[resource]}")
-                    path = f"{base}/requests{pointer(resource)}"
-                    fix += [
-                        {"op": "test", "path": path, "value": requests[resource]},
-                        {"op": "replace", "path": path, "value": limits[resource]},
-                    ]
+                    mismatched = True
             if missing_limits and isinstance(resources.get("limits"), dict):
                 fix += [
                     {"op": "add", "path": f"{base}/limits{pointer(r)}", "value": v} for r, v in missing_limits.items()
@@ -67,5 +65,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if problems:
                 name = container.get("name", f"#{index}")
                 message = f"{fieldname[:-1]} {name}{info.where}: {'; '.join(problems)}"
-                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+                note = None
+                if mismatched:  # a partial fix would leave the finding: all or nothing
+                    fix = []
+                    note = "a GPU count is never changed automatically: set the request equal to the limit you mean"
+                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix or None,
+                                     fix_note=note):
                     yield found

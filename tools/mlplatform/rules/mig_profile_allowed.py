@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ..scheduling import MIG_RESOURCE_PREFIX
 from ._base import RuleContext
+from .mig_profile_not_offered import unoffered_profiles
 
 ID = "mig-profile-allowed"
 TITLE = "MIG profile not allowed for the workload type"
@@ -24,10 +25,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         wtype = ctx.policy.types.get(info.workload_type or "")
         if wtype is None or wtype.mig_profiles is None:
             continue
+        # A profile no pool offers (usually a typo) is mig-profile-not-offered's to report, once.
+        unoffered = set(unoffered_profiles(ctx, info)[0])
         bad = [
             r[len(MIG_RESOURCE_PREFIX) :]
             for r in info.gpu_requests
-            if r.startswith(MIG_RESOURCE_PREFIX) and r[len(MIG_RESOURCE_PREFIX) :] not in wtype.mig_profiles
+            if r.startswith(MIG_RESOURCE_PREFIX)
+            and r[len(MIG_RESOURCE_PREFIX) :] not in wtype.mig_profiles
+            and r[len(MIG_RESOURCE_PREFIX) :] not in unoffered
         ]
         if bad:
             message = (

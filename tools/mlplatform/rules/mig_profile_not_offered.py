@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Pool, Severity
 from ..scheduling import MIG_RESOURCE_PREFIX
+from ..suggest import did_you_mean
 from ._base import RuleContext, TemplateInfo
 
 ID = "mig-profile-not-offered"
@@ -23,20 +24,24 @@ def _layout(pool: Pool) -> dict[str, int]:
     return (pool.gpu.mig_layout or {}) if pool.gpu and pool.gpu.sharing == "mig" else {}
 
 
-def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
-    """Messages for each requested MIG profile that no MIG pool the template reaches offers."""
+def unoffered_profiles(ctx: RuleContext, info: TemplateInfo) -> tuple[list[str], list[Pool]]:
+    """(requested MIG profiles no MIG pool the template reaches offers, the MIG pools it was compared with)."""
     wanted = [r[len(MIG_RESOURCE_PREFIX) :] for r in info.gpu_requests if r.startswith(MIG_RESOURCE_PREFIX)]
     if not wanted:
-        return []
+        return [], []
     mig_pools = [p for p in ctx.pools.values() if _layout(p)]
     reachable = [p for p in mig_pools if p.name in info.placement.selectable]
     candidates = reachable or mig_pools
+    return [w for w in wanted if not any(w in _layout(p) for p in candidates)], candidates
+
+
+def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
+    """Messages for each requested MIG profile that no MIG pool the template reaches offers."""
+    unoffered, candidates = unoffered_profiles(ctx, info)
     problems = []
-    for profile in wanted:
-        if any(profile in _layout(p) for p in candidates):
-            continue
+    for profile in unoffered:
         if not candidates:
-            problems.append(f"requests nvidia.com/mig-{profile} but cluster {ctx.name} has no MIG pool")
+            problems.append(f"requests nvidia.com/mig-{profile} but this cluster has no MIG pool")
             continue
         details = []
         for pool in candidates:
@@ -46,11 +51,17 @@ def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
             if model is not None and profile not in model.mig_profiles:
                 note = f"; {model.name} has no profile {profile}"
             details.append(f"{pool.name} offers {layout}{note}")
-        problems.append(f"requests nvidia.com/mig-{profile}, which no target MIG pool offers ({'; '.join(details)})")
+        offered = {name for pool in candidates for name in _layout(pool)}
+        problems.append(
+            f"requests nvidia.com/mig-{profile}, which no target MIG pool offers ({'; '.join(details)})"
+            f"{did_you_mean(profile, offered)}"
+        )
     return problems
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
+    if not ctx.pools:
+        return  # no (usable) pool file: pools/missing or pools/invalid says so once
     for info in ctx.templates:
         for problem in missing_mig_resources(ctx, info):
             if found := ctx.emit(ID, SEVERITY, info.manifest, f"pod{info.where} {problem}", tpl=info.tpl):

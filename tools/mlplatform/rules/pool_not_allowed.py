@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
+from ..suggest import closest, did_you_mean
 from ._base import RuleContext
+from ._placement_fix import placement_fix
 
 ID = "pool-not-allowed"
 TITLE = "Workload can land on a pool its type is not allowed on"
 SEVERITY = Severity.ERROR
-FIXABLE = False
+FIXABLE = True
 RATIONALE = (
     "policies/workload-pools.yaml maps each workload type (pod label mlplatform.example.com/workload-type) "
     "to the pools it may use, so that production inference keeps its MIG isolation, spot capacity only runs "
     "work that checkpoints, and expensive GPUs do not run CPU work. The scheduling simulation lists every "
     "pool the pod could be bound to; any pool outside the type's list is a finding. A pod without a type "
     "may only use the untyped pools; an unknown type is a finding. DaemonSets are exempt (see "
-    "gpu-daemonset-coverage)."
+    "gpu-daemonset-coverage). Fix: add the nodeSelector (and tolerations) of the type's pools."
 )
 
 
@@ -39,17 +41,25 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 ID,
                 SEVERITY,
                 info.manifest,
-                f"pod{info.where} has unknown workload type {wtype!r} (known: {known})",
+                f"pod{info.where} has unknown workload type {wtype!r} (known: {known})"
+                f"{did_you_mean(wtype, policy.types)}",
                 tpl=info.tpl,
+                fix_note="the workload type is a choice: set a known one",
             ):
                 yield found
             continue
         wrong = [p for p in info.placement.fits if p not in allowed]
         if wrong:
+            # An allowed pool that the cluster does not have is most likely misspelt in the policy file.
+            typos = [f"{a!r} is no pool here, did you mean {m!r}?" for a in allowed
+                     if a not in ctx.pools and (m := closest(a, ctx.pools))]
             message = (
                 f"pod{info.where} {what} can land on pool(s) {', '.join(wrong)}; allowed: "
                 f"{', '.join(allowed) or 'none'} (select the allowed pool with a nodeSelector and "
-                f"tolerate only its taint)"
+                f"tolerate only its taint)" + (f"; policies/workload-pools.yaml: {'; '.join(typos)}" if typos else "")
             )
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
+            fix, note = placement_fix(ctx, info) if wtype is not None else (None, None)
+            if wtype is None:
+                note = f"pods without a type may use {', '.join(allowed) or 'no pool'}; select one, or set the type"
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, fix_note=note):
                 yield found

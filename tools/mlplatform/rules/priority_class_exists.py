@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
+from ..suggest import did_you_mean
 from ._base import RuleContext
 
 ID = "priority-class-exists"
@@ -26,7 +27,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     )
     for info in ctx.templates:
         name = info.spec.get("priorityClassName")
+        wtype = ctx.policy.types.get(info.workload_type or "")
+        if wtype is not None and wtype.priority_class and name != wtype.priority_class:
+            continue  # rule priority-class names the class this type requires, with a fix: one finding
         if isinstance(name, str) and name and name not in defined:
-            message = f"pod{info.where} names PriorityClass {name!r}, which cluster {ctx.name} does not define"
+            message = (
+                f"pod{info.where} names PriorityClass {name!r}, which this cluster does not define"
+                f"{did_you_mean(name, defined)}"
+            )
             if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
                 yield found

@@ -7,16 +7,18 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ..quantity import QuantityError
 from ..scheduling import GPU_RESOURCE, amount
-from ._base import RuleContext, iter_containers, pointer
+from ._base import RuleContext, iter_containers
 
 ID = "timeslice-multiple-gpus"
 TITLE = "More than one time-sliced GPU per container"
 SEVERITY = Severity.ERROR
-FIXABLE = True
+FIXABLE = False  # the count is often tied to the program (--tensor-parallel-size=2): a person decides
 RATIONALE = (
     "On a time-sliced pool nvidia.com/gpu counts replicas, not GPUs: two replicas may be slices of the same "
     "GPU and give no more compute than one, and with failRequestsGreaterThanOne the device plugin rejects "
-    "the pod at admission (UnexpectedAdmissionError). REFERENCE.md section 4. Fix: request 1."
+    "the pod at admission (UnexpectedAdmissionError). docs/facts.md#device-plugin-time-slicing. Remedy: "
+    "request 1 (and lower the program's parallelism to match), or run the workload on a pool that is not "
+    "time-sliced."
 )
 
 
@@ -36,7 +38,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             resources = container.get("resources")
             if not isinstance(resources, dict):
                 continue
-            fix: list[dict] = []
             most = 0
             for table in ("limits", "requests"):
                 values = resources.get(table)
@@ -48,16 +49,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     continue
                 if wanted > 1:
                     most = max(most, wanted)
-                    path = info.tpl.pointer + pointer(fieldname, index, "resources", table, GPU_RESOURCE)
-                    fix += [
-                        {"op": "test", "path": path, "value": values[GPU_RESOURCE]},
-                        {"op": "replace", "path": path, "value": 1},
-                    ]
             if most:
                 name = container.get("name", f"#{index}")
                 message = (
                     f"{fieldname[:-1]} {name}{info.where} requests {most} nvidia.com/gpu on time-sliced "
                     f"pool(s) {', '.join(targets)}; a time-sliced replica is a share of one GPU, request 1"
                 )
-                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+                note = (f"a GPU count is never changed automatically: {name} may need {most} GPUs (tensor "
+                        "parallelism); request 1 and lower its parallelism, or move it to a pool without time-slicing")
+                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix_note=note):
                     yield found
