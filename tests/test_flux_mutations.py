@@ -56,7 +56,7 @@ def test_flux_faults_fail_check_at_the_mutated_files(repo_copy: Path, crd_schema
     assert short["object"]["name"] == "infra-configs" and "HelmRelease linkerd-viz/linkerd-viz" in short["message"]
 
     gate = [f for f in findings if f["rule"] == "flux-strict-substitutions"]
-    assert {f["cluster"] for f in gate} == {"production", "staging"}  # both bootstrap through the module
+    assert {c for f in gate for c in f["clusters"]} == {"production", "staging"}  # both bootstrap through the module
     assert all(f["file"] == BOOTSTRAP and f["severity"] == "error" for f in gate)
     assert all(f["line"] < gate_line for f in gate)  # at the helm_release, above where the flag was
 

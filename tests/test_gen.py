@@ -177,6 +177,7 @@ def test_a_new_pool_gets_its_own_entry(repo_copy: Path) -> None:
     labels:
       mlplatform.example.com/pool: l4-timeslice
       nvidia.com/device-plugin.config: l4-timeslice
+      k8s.amazonaws.com/accelerator: nvidia-l4
     taints:
       - {key: gpu, value: l4, effect: NoSchedule}
     gpu:

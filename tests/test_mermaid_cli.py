@@ -51,12 +51,13 @@ def test_plan_markdown_against_main_and_graph_of_the_change_render(repo_copy: Pa
     git(repo_copy, "init", "--quiet", "--initial-branch=main")
     git(repo_copy, "add", "-A")
     git(repo_copy, "commit", "--quiet", "-m", "base")
-    # The pull request: a second a100-timeslice node kept warm (min_size 1 -> 2): the cost moves.
+    # The pull request: a third a100-mig node kept warm (min_size 2 -> 3; maximum demand needs 2): the cost at
+    # maximum demand moves.
     pools = repo_copy / "terraform/environments/production/node-pools.yaml"
     text = pools.read_text()
-    start = text.index("  a100-timeslice:")
-    at = text.index("min_size: 1", start)
-    pools.write_text(text[:at] + "min_size: 2" + text[at + len("min_size: 1"):])
+    start = text.index("  a100-mig:")
+    at = text.index("min_size: 2", start)
+    pools.write_text(text[:at] + "min_size: 3" + text[at + len("min_size: 2"):])
     plan = run_cli("plan", "--repo", str(repo_copy), "--base", "main", "--format", "markdown")
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.startswith("## Capacity change against main")

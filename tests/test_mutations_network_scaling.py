@@ -53,7 +53,7 @@ def test_each_fault_is_an_error_at_its_file(repo_copy: Path, crd_schemas: Path) 
         return [f for f in findings if f["rule"] == rule and f["file"] == file]
 
     cni = hits("networkpolicy-not-enforced", PLATFORM_TF)
-    assert {f["cluster"] for f in cni} == {"production", "staging"}, json.dumps(findings, indent=1)
+    assert {c for f in cni for c in f["clusters"]} == {"production", "staging"}, json.dumps(findings, indent=1)
     cni_line = (repo_copy / PLATFORM_TF).read_text().splitlines()[cni[0]["line"] - 1]
     assert "configuration_values" in cni_line and cni[0]["object"]["kind"] == "NetworkPolicy"
 

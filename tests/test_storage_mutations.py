@@ -62,7 +62,7 @@ def test_efs_class_without_iam_and_schedule_snapshotting_efs(repo_copy: Path, cr
     errors = _errors(repo_copy, crd_schemas)
 
     efs = errors["efs-mount-policy"]
-    assert {f["cluster"] for f in efs} == {"production", "staging"}
+    assert {c for f in efs for c in f["clusters"]} == {"production", "staging"}
     for finding in efs:
         assert finding["file"] == STORAGE_CLASSES and finding["object"]["name"] == "efs"
         assert finding["line"] == _line(repo_copy, STORAGE_CLASSES, "apiVersion:", start_at="# Shared, multi-AZ")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .check_cmd import open_check_config
-from .common import cluster_option, guarded, repo_option
+from .common import cluster_option, exit_codes, guarded, repo_option
 
 if TYPE_CHECKING:
     from ..graph import ClusterGraph
@@ -33,7 +33,8 @@ def markdown(graphs: list[ClusterGraph], title: str, note: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-@click.command(name="graph")
+@click.command(name="graph", epilog=exit_codes(
+    ok="0 the graph is written (findings are drawn on it, not judged: `check` judges)", findings="1 not used"))
 @repo_option
 @cluster_option
 @click.option(

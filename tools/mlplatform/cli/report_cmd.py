@@ -11,7 +11,7 @@ import click
 from ..capacity.plan import DEFAULT_TIME_LIMIT_S  # loaded with the CLI already (plan_cmd)
 from ..errors import ToolError
 from .check_cmd import open_check_config
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, guarded, repo_option
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, repo_option
 
 DEFAULT_NAME = "report.html"
 
@@ -21,7 +21,9 @@ def output_path(out: Path) -> Path:
     return out if out.suffix.lower() in (".html", ".htm") else out / DEFAULT_NAME
 
 
-@click.command(name="report")
+@click.command(name="report", epilog=exit_codes(
+    ok="0 the page is written; the check has no error and every plan fits",
+    findings="1 the page is written; the check has errors or a plan does not fit"))
 @repo_option
 @cluster_option
 @click.option(
