@@ -130,9 +130,9 @@ def _render_plain_directory(
     out = KustomizationRender(ks=ks, tree=KustTree(root=directory))
     assert out.tree is not None
 
-    def escape(entry: Path, message: str) -> None:
+    def escape(entry: Path, message: str, rule: str = "render/outside-repository") -> None:
         out.findings.append(
-            ks.finding("render/outside-repository", Severity.ERROR, cluster, ks.line_of("spec", "path"),
+            ks.finding(rule, Severity.ERROR, cluster, ks.line_of("spec", "path"),
                        f"Kustomization {ks.id}: {rel(repo, entry)} {message}")
         )
 
@@ -142,9 +142,10 @@ def _render_plain_directory(
         if item.kind == "outside":
             escape(entry, "is a symlink that leaves the repository; it is not read")
         elif item.kind == "loop":
-            escape(entry, "is a symlink loop (a directory reached twice); it is not read again")
+            escape(entry, "is a symlink loop (a directory reached twice); it is not read again",
+                   "render/unreadable-input")
         elif item.kind in ("bad-name", "limit"):
-            escape(entry, f"cannot be read: {item.detail}")
+            escape(entry, f"cannot be read: {item.detail}", "render/unreadable-input")
         elif item.kind == "directory":
             sub = walk_kustomization(repo, entry, cluster, cache)
             out.findings.extend(sub.findings)

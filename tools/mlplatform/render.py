@@ -467,16 +467,15 @@ def walk_components(
 ) -> None:
     """A Flux Kustomization's spec.components (relative to its path), walked and checked like the
     kustomization's own entries; kustomize is given only what this walk has seen (docs/security.md)."""
-    def refuse(message: str) -> None:
+    def refuse(rule: str, message: str) -> None:
         tree.findings.append(
-            Finding(rule="render/outside-repository" if "outside" in message else "render/missing-reference",
-                    severity=Severity.ERROR, message=message, cluster=cluster, file=file, line=line)
+            Finding(rule=rule, severity=Severity.ERROR, message=message, cluster=cluster, file=file, line=line)
         )
 
     for component in components:
         problem = contain.bad_name(component)
         if problem:
-            refuse(f"component {printable(repr(component))[:200]} {problem}")
+            refuse("render/unreadable-input", f"component {printable(repr(component))[:200]} {problem}")
             continue
         if _REMOTE.search(component):
             tree.findings.append(Finding(rule="render/remote-reference", severity=Severity.ERROR,
@@ -485,10 +484,10 @@ def walk_components(
             continue
         target = Path(os.path.normpath(directory / component))
         if contain.resolve_inside(repo, target) is None:
-            refuse(f"component '{component}' resolves outside the repository")
+            refuse("render/outside-repository", f"component '{component}' resolves outside the repository")
             continue
         if not target.is_dir() or kustomization_file(target) is None:
-            refuse(f"component '{component}' is not a directory with a kustomization.yaml")
+            refuse("render/missing-reference", f"component '{component}' is not a directory with a kustomization.yaml")
             continue
         sub = walk_kustomization(repo, target, cluster, cache)
         tree.findings.extend(sub.findings)
