@@ -197,7 +197,7 @@ def test_hanging_kustomize_times_out(repo: Path, tmp_path: Path) -> None:
     proc = run_cli("check", "--repo", str(repo), "--format", "json", env={"MLPLATFORM_KUSTOMIZE": str(fake)})
     assert time.perf_counter() - started < 20
     assert proc.returncode == 1
-    [finding] = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "render/kustomize-error"]
+    [finding] = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "render/kustomize-limit"]
     assert (
         "timed out after 1s" in finding["message"] and finding["file"] == "clusters/demo/kustomization.yaml"
     )

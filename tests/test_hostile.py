@@ -2,7 +2,8 @@
 
 The base is a small synthetic repository (benchmarks/synth.py: one cluster, ten apps, real Flux layout)
 that checks clean; each case copies it, injects one piece of hostile input (tests/hostile/cases.py) and
-runs the installed console script with HOME and TMPDIR pointed into the test's own directory.
+runs the installed console script with HOME and TMPDIR pointed into the test's own directory, limited to
+30 s and 1 GiB of address space (RLIMIT_AS, inherited by kustomize).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -28,6 +30,12 @@ sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import synth  # noqa: E402 - a script directory, not a package
 
 TIME_LIMIT_SECONDS = 30
+MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024  # the address space of the CLI and of every process it starts
+
+
+def limit_memory() -> None:
+    """Runs in the child before exec: a case that needs more than 1 GiB fails instead of passing slowly."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
 FILE_AND_LINE = re.compile(r"[^\s:]+:\d+")
 
 
@@ -92,6 +100,7 @@ def run_check(repo: Path, sandbox: Path, crd_schemas: Path, kustomize_bin: str) 
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=limit_memory,  # noqa: PLW1509 - the test process runs no threads of its own here
     )
     try:
         stdout, stderr = process.communicate(timeout=TIME_LIMIT_SECONDS)

@@ -124,6 +124,7 @@ def test_discovery_order_and_errors(promtool_bin: str, tmp_path: Path, monkeypat
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.delenv("MLPLATFORM_PROMTOOL", raising=False)
+    monkeypatch.setattr("mlplatform.promtool.SETUP_BIN", tmp_path / "no-set-up")
     assert find_promtool(tmp_path, Config(repo=tmp_path)) is None
     monkeypatch.setenv("MLPLATFORM_PROMTOOL", str(tmp_path / "missing"))
     with pytest.raises(ToolError, match="promtool not found"):
@@ -134,8 +135,9 @@ def test_discovery_order_and_errors(promtool_bin: str, tmp_path: Path, monkeypat
     monkeypatch.setenv("MLPLATFORM_PROMTOOL", str(not_promtool))
     with pytest.raises(ToolError, match="not a working promtool"):
         find_promtool(tmp_path, Config(repo=tmp_path))
-    # the setting wins over the environment
-    config = Config(repo=tmp_path, extra={"promtool": promtool_bin})
+    # a setting left in extra (the config loader refuses it anyway) never beats the environment
+    monkeypatch.setenv("MLPLATFORM_PROMTOOL", promtool_bin)
+    config = Config(repo=tmp_path, extra={"promtool": str(not_promtool)})
     assert find_promtool(tmp_path, config).path == str(Path(promtool_bin).resolve())
 
 

@@ -35,17 +35,35 @@ KUST = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
 
 
-def test_discovery_prefers_config_then_environment(kustomize_bin: str, tmp_path: Path, monkeypatch) -> None:
+def test_discovery_prefers_the_environment_then_the_caller(kustomize_bin: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MLPLATFORM_KUSTOMIZE", kustomize_bin)
     tool = find_kustomize(tmp_path, Config(repo=tmp_path))
     assert Path(tool.path).resolve() == Path(shutil.which(kustomize_bin) or kustomize_bin).resolve()
     assert "kustomize v" in tool.version
+    # the environment (the set-up's choice) wins over any binary a caller passes along
+    tool = find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=str(tmp_path / "no-such-kubectl")))
+    assert Path(tool.path).resolve() == Path(shutil.which(kustomize_bin) or kustomize_bin).resolve()
+    monkeypatch.delenv("MLPLATFORM_KUSTOMIZE")
     with pytest.raises(ToolError, match="not found"):
         find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=str(tmp_path / "no-such-kubectl")))
 
 
+def test_a_kubectl_committed_into_the_repository_is_never_run(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / ".tools" / "bin" / "kubectl"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(f"#!/bin/sh\ntouch {tmp_path}/pwned\n")
+    fake.chmod(0o755)
+    monkeypatch.delenv("MLPLATFORM_KUSTOMIZE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr("mlplatform.render.SETUP_BIN", tmp_path / "no-set-up")
+    with pytest.raises(ToolError, match="no kustomize found"):
+        find_kustomize(tmp_path, Config(repo=tmp_path))
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_missing_kustomize_is_a_tool_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("MLPLATFORM_KUSTOMIZE", raising=False)
+    monkeypatch.setattr("mlplatform.render.SETUP_BIN", tmp_path / "no-set-up")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolError, match="no kustomize found"):
         find_kustomize(tmp_path, Config(repo=tmp_path))

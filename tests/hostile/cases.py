@@ -99,6 +99,44 @@ def use_var_as_image(repo: Path, name: str) -> None:
     path.write_text(text.replace(f"image: {image}", "image: ${" + name + "}"))
 
 
+def pwn_script(repo: Path, outside: Path, name: str = "pwn.sh") -> str:
+    """An executable in the repository that leaves a marker outside it when run (it must never run)."""
+    marker = outside / "pwned"
+    path = repo / name
+    path.write_text(f"#!/bin/sh\ntouch {marker}\nexit 0\n")
+    path.chmod(0o755)
+    return f"./{name}"
+
+
+def set_config(repo: Path, extra: str) -> None:
+    path = repo / ".mlplatform.yaml"
+    path.write_text(path.read_text() + extra)
+
+
+def flux_kustomization(name: str, path: str, extra_spec: str = "") -> str:
+    return (
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        f"metadata:\n  name: {name}\n  namespace: flux-system\n"
+        "spec:\n  interval: 10m\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+        f"  path: {path}\n  prune: true\n{extra_spec}"
+    )
+
+
+def add_flux_kustomization(repo: Path, name: str, path: str, extra_spec: str = "") -> None:
+    put(repo, f"clusters/{CLUSTER}/{name}.yaml", flux_kustomization(name, path, extra_spec))
+
+
+def plain_flux_path(repo: Path) -> Path:
+    """A Flux path without kustomization.yaml (Flux generates one from the files under it)."""
+    directory = repo / "apps/plain"
+    directory.mkdir(parents=True)
+    (directory / "configmap.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: plain, namespace: agents}\ndata: {a: b}\n"
+    )
+    add_flux_kustomization(repo, "plain", "./apps/plain")
+    return directory
+
+
 # ---------------------------------------------------------------- the injections
 
 
@@ -332,6 +370,110 @@ def huge_integer(repo: Path, outside: Path) -> None:
     path.write_text(path.read_text().replace("maxReplicaCount: 4", "maxReplicaCount: " + "9" * 400))
 
 
+# ---- code execution: the repository never chooses a program to run
+
+
+def config_names_kustomize(repo: Path, outside: Path) -> None:
+    set_config(repo, f"kustomize: {pwn_script(repo, outside)}\n")
+
+
+def config_names_promtool(repo: Path, outside: Path) -> None:
+    set_config(repo, f"promtool: {pwn_script(repo, outside)}\n")
+
+
+def config_names_some_binary(repo: Path, outside: Path) -> None:
+    set_config(repo, f"checkov_binary: {pwn_script(repo, outside)}\n")
+
+
+def config_names_kubectl_absolute(repo: Path, outside: Path) -> None:
+    set_config(repo, f"kubectl: {repo / pwn_script(repo, outside)}\n")
+
+
+# ---- reads outside the repository
+
+
+def flux_component_outside(repo: Path, outside: Path) -> None:
+    component = outside / "component"
+    component.mkdir()
+    (component / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [../configmap.yaml]\n"
+    )
+    rel = os.path.relpath(component, repo / f"apps/{CLUSTER}")
+    add_flux_kustomization(repo, "component-escape", f"./apps/{CLUSTER}",
+                           f"  components:\n  - {rel}\n")
+
+
+def flux_component_symlink_outside(repo: Path, outside: Path) -> None:
+    component = outside / "component"
+    component.mkdir()
+    (component / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [../configmap.yaml]\n"
+    )
+    (repo / "apps/components").mkdir(parents=True)
+    (repo / "apps/components/linked").symlink_to(component)
+    add_flux_kustomization(repo, "component-link", f"./apps/{CLUSTER}",
+                           "  components:\n  - ../components/linked\n")
+
+
+def plain_path_symlink_outside(repo: Path, outside: Path) -> None:
+    (plain_flux_path(repo) / "secret.yaml").symlink_to(outside / "configmap.yaml")
+
+
+def plain_path_directory_symlink_outside(repo: Path, outside: Path) -> None:
+    (plain_flux_path(repo) / "elsewhere").symlink_to(outside)
+
+
+def plain_path_symlink_loop(repo: Path, outside: Path) -> None:
+    directory = plain_flux_path(repo)
+    (directory / "sub").mkdir()
+    (directory / "sub/again").symlink_to("..")
+
+
+# ---- resource exhaustion
+
+
+def flux_component_alias_bomb(repo: Path, outside: Path) -> None:
+    put(repo, "apps/components/bomb/kustomization.yaml", seed("billion-laughs.yaml"), referenced=False)
+    add_flux_kustomization(repo, "component-bomb", f"./apps/{CLUSTER}",
+                           "  components:\n  - ../components/bomb\n")
+
+
+def plain_path_too_many_entries(repo: Path, outside: Path) -> None:
+    directory = plain_flux_path(repo) / "many"
+    directory.mkdir()
+    for index in range(20_100):
+        (directory / f"f{index}.txt").touch()
+
+
+def config_jobs_too_many(repo: Path, outside: Path) -> None:
+    set_config(repo, "jobs: 100000\n")
+
+
+# ---- crashes: wrong types and impossible names become one line or a finding
+
+
+def config_wrong_type_jobs(repo: Path, outside: Path) -> None:
+    set_config(repo, "jobs: [1, 2]\n")
+
+
+def config_wrong_type_strict(repo: Path, outside: Path) -> None:
+    path = repo / ".mlplatform.yaml"
+    path.write_text(path.read_text().replace("strict: true", "strict: {yes: please}"))
+
+
+def config_nul_in_schema_location(repo: Path, outside: Path) -> None:
+    set_config(repo, 'schema_locations: ["crd\\0schemas"]\n')
+
+
+def flux_component_nul(repo: Path, outside: Path) -> None:
+    add_flux_kustomization(repo, "component-nul", f"./apps/{CLUSTER}", '  components:\n  - "comp\\0nent"\n')
+
+
+def flux_component_long_name(repo: Path, outside: Path) -> None:
+    add_flux_kustomization(repo, "component-long", f"./apps/{CLUSTER}", "  components:\n  - " + "c" * 300 + "\n")
+
+
+
 CASES = [
     Case("billion-laughs", billion_laughs, ("laughs.yaml",)),
     Case("billion-laughs-unreferenced", billion_laughs_unreferenced, ("laughs.yaml",)),
@@ -390,4 +532,27 @@ CASES = [
     Case("flux-var-unset", flux_var_unset, ("no_such_variable",)),
     Case("max-int32-replicas", max_int32_replicas, ("scaledobject.yaml", "app-00000")),
     Case("huge-integer", huge_integer, ("scaledobject.yaml", "app-00000")),
+    # issue 16, code execution
+    Case("config-names-kustomize", config_names_kustomize, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-names-promtool", config_names_promtool, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-names-some-binary", config_names_some_binary, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-names-kubectl-absolute", config_names_kubectl_absolute, (".mlplatform.yaml",), frozenset({2})),
+    # issue 16, reads outside the repository
+    Case("flux-component-outside", flux_component_outside, ("component-escape.yaml",), frozenset({1})),
+    Case("flux-component-symlink-outside", flux_component_symlink_outside, ("component-link.yaml",),
+         frozenset({1})),
+    Case("plain-path-symlink-outside", plain_path_symlink_outside, ("secret.yaml",), frozenset({1})),
+    Case("plain-path-directory-symlink-outside", plain_path_directory_symlink_outside, ("elsewhere",),
+         frozenset({1})),
+    Case("plain-path-symlink-loop", plain_path_symlink_loop, ("again",), frozenset({1})),
+    # issue 16, resource exhaustion
+    Case("flux-component-alias-bomb", flux_component_alias_bomb, ("bomb/kustomization.yaml",), frozenset({1})),
+    Case("plain-path-too-many-entries", plain_path_too_many_entries, ("plain.yaml", "20000"), frozenset({1})),
+    Case("config-jobs-too-many", config_jobs_too_many, (".mlplatform.yaml",), frozenset({2})),
+    # issue 16, crashes
+    Case("config-wrong-type-jobs", config_wrong_type_jobs, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-wrong-type-strict", config_wrong_type_strict, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-nul-in-schema-location", config_nul_in_schema_location, (".mlplatform.yaml",), frozenset({2})),
+    Case("flux-component-nul", flux_component_nul, ("component-nul.yaml",), frozenset({1})),
+    Case("flux-component-long-name", flux_component_long_name, ("component-long.yaml",), frozenset({1})),
 ]

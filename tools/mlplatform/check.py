@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from . import flux, hygiene
+from . import contain, flux, hygiene
 from .config import DEFAULT_KUBERNETES_VERSION, Config
 from .consolidate import consolidate
 from .context import ClusterContext
@@ -36,6 +36,7 @@ from .render import (
     kustomization_file,
     rel,
     timeout_of,
+    walk_components,
     walk_kustomization,
 )
 from .substitute import DISABLED_KEY, Variables, collect_variables, disabled, substitute_text
@@ -130,39 +131,47 @@ def _render_plain_directory(
     out = KustomizationRender(ks=ks, tree=KustTree(root=directory))
     assert out.tree is not None
 
-    def visit(d: Path) -> None:
-        for entry in sorted(d.iterdir()):
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir():
-                if kustomization_file(entry) is not None:
-                    sub = walk_kustomization(repo, entry, cluster, cache)
-                    out.findings.extend(sub.findings)
-                    out.tree.resource_files.extend(sub.resource_files)
-                    out.tree.patch_files.extend(sub.patch_files)
-                    out.tree.generators.extend(sub.generators)
-                    out.tree.name_prefixes |= sub.name_prefixes
-                    out.tree.name_suffixes |= sub.name_suffixes
-                    if not sub.blocking:
-                        built = build(
-                            tool, repo, entry, sub, flux.FluxBuildOptions(), cluster=cluster, timeout=timeout,
-                            memo=cache.builds,
-                        )
-                        out.docs.extend(built.docs)
-                        out.findings.extend(built.findings)
-                else:
-                    visit(entry)
-            elif entry.suffix in (".yaml", ".yml", ".json") and entry.is_file():
-                docs = cache.documents(entry)
-                if isinstance(docs, InputError):
-                    continue  # hygiene reports unreadable files
-                out.tree.resource_files.append(entry)
-                for doc in docs:
-                    if isinstance(doc.data, dict) and doc.data.get("kind") and doc.data.get("apiVersion"):
-                        obj = plain(doc.data)
-                        out.docs.append(RenderedDoc(obj, yaml.safe_dump(obj, sort_keys=False)))
+    def escape(entry: Path, message: str, rule: str = "render/outside-repository") -> None:
+        out.findings.append(
+            ks.finding(rule, Severity.ERROR, cluster, ks.line_of("spec", "path"),
+                       f"Kustomization {ks.id}: {rel(repo, entry)} {message}")
+        )
 
-    visit(directory)
+    # contain.walk: iterative, never through a symlink out of the repository, each real directory once
+    for item in contain.walk(repo, directory, lambda d: kustomization_file(d) is None):
+        entry = item.path
+        if item.kind == "outside":
+            escape(entry, "is a symlink that leaves the repository; it is not read")
+        elif item.kind == "loop":
+            escape(entry, "is a symlink loop (a directory reached twice); it is not read again",
+                   "render/unreadable-input")
+        elif item.kind in ("bad-name", "limit"):
+            escape(entry, f"cannot be read: {item.detail}", "render/unreadable-input")
+        elif item.kind == "directory":
+            sub = walk_kustomization(repo, entry, cluster, cache)
+            out.findings.extend(sub.findings)
+            out.tree.resource_files.extend(sub.resource_files)
+            out.tree.patch_files.extend(sub.patch_files)
+            out.tree.generators.extend(sub.generators)
+            out.tree.name_prefixes |= sub.name_prefixes
+            out.tree.name_suffixes |= sub.name_suffixes
+            if not sub.blocking:
+                built = build(
+                    tool, repo, entry, sub, flux.FluxBuildOptions(), cluster=cluster, timeout=timeout,
+                    memo=cache.builds,
+                )
+                out.docs.extend(built.docs)
+                out.findings.extend(built.findings)
+        elif item.kind == "file" and entry.suffix in (".yaml", ".yml", ".json"):
+            docs = cache.documents(entry)
+            if isinstance(docs, InputError):
+                continue  # hygiene reports unreadable files
+            out.tree.resource_files.append(entry)
+            for doc in docs:
+                if isinstance(doc.data, dict) and doc.data.get("kind") and doc.data.get("apiVersion"):
+                    obj = plain(doc.data)
+                    out.docs.append(RenderedDoc(obj, yaml.safe_dump(obj, sort_keys=False)))
+
     options = ks.options
     if options.target_namespace:
         for doc in out.docs:
@@ -198,6 +207,9 @@ def _render_one(
         out = _render_plain_directory(tool, repo, directory, ks, cache, cluster, timeout)
     else:
         tree = walk_kustomization(repo, directory, cluster, cache)
+        if ks.options.components:
+            walk_components(repo, tree, directory, ks.options.components, ks.file,
+                            ks.line_of("spec", "components"), cluster, cache)
         out = KustomizationRender(ks=ks, tree=tree, findings=list(tree.findings))
         if not tree.blocking:
             built = build(tool, repo, directory, tree, ks.options, cluster=cluster, timeout=timeout, memo=cache.builds)

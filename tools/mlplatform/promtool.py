@@ -1,8 +1,8 @@
-"""The real promtool, found the way kustomize is: the `promtool` setting, $MLPLATFORM_PROMTOOL, PATH, .tools/bin.
+"""The real promtool, found the way kustomize is: $MLPLATFORM_PROMTOOL, PATH, the set-up's .tools/bin.
 
 `make` provides one (scripts/ensure-promtool.sh: Debian's prometheus package, pinned). Without any, the
 PrometheusRule step reports that it could not run promtool instead of failing the whole check; a binary that
-is named explicitly (setting or environment) but does not run is a tool error (exit 2), as for kustomize.
+is named explicitly (environment) but does not run is a tool error (exit 2), as for kustomize.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from .config import Config
 from .errors import ToolError
 
 ENV_VAR = "MLPLATFORM_PROMTOOL"
+# Where `make setup` (scripts/ensure-promtool.sh) puts promtool: the tool's own checkout, not the repository.
+SETUP_BIN = Path(__file__).resolve().parents[2] / ".tools" / "bin"
 TIMEOUT_SECONDS = 120
 
 
@@ -68,24 +70,21 @@ def _probe(path: str) -> Promtool:
 
 
 def find_promtool(repo: Path, config: Config) -> Promtool | None:
-    """The first of: the `promtool` setting, $MLPLATFORM_PROMTOOL, promtool on PATH, .tools/bin; else None."""
-    explicit: list[tuple[str, str]] = []
-    setting = config.extra.get("promtool")
-    if setting:
-        explicit.append(("setting promtool", str(setting)))
+    """The first of: $MLPLATFORM_PROMTOOL, promtool on PATH, the set-up's .tools/bin; else None.
+
+    Never a path from the repository (its .mlplatform.yaml refuses a `promtool` setting, and a
+    <repo>/.tools/bin/promtool could be committed by a pull request): see docs/security.md."""
     if os.environ.get(ENV_VAR):
-        explicit.append((ENV_VAR, os.environ[ENV_VAR]))
-    if explicit:
-        origin, path = explicit[0]
+        path = os.environ[ENV_VAR]
         resolved = shutil.which(path) or path
         if not Path(resolved).is_file():
-            raise ToolError(f"promtool not found: {path} (from {origin})")
+            raise ToolError(f"promtool not found: {path} (from {ENV_VAR})")
         # absolute: promtool runs in a scratch directory
         return _probe(str(Path(resolved).resolve()))
     found = shutil.which("promtool")
     if found:
         return _probe(found)
-    local = repo / ".tools" / "bin" / "promtool"
+    local = SETUP_BIN / "promtool"
     if local.is_file():
         return _probe(str(local))
     return None

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from . import contain
 from .config import Config
 from .errors import InputError, ToolError
 from .model import Finding, Severity
@@ -24,6 +25,7 @@ from .yamlio import Document, LineDict, LineList, load_documents
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_TIMEOUT_SECONDS = 120
+LIMIT_EXIT = 124  # run_kustomize's code for a build stopped by its time or memory limit
 _DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
 # kustomize writes top-level keys at column 0 and everything below them indented
 _METADATA_BLOCK = re.compile(r"^metadata:[ \t]*\n(?:[ \t]+.*\n?|[ \t]*\n)*", re.MULTILINE)
@@ -179,20 +181,26 @@ def _probe(path: str) -> KustomizeTool:
     return KustomizeTool(path=path, flavour=flavour, version=version)
 
 
+# Where `make setup` (scripts/ensure-kustomize.sh) installs kubectl: the tool's own checkout, never the
+# repository under check (a pull request could commit an executable at <repo>/.tools/bin/kubectl).
+SETUP_BIN = Path(__file__).resolve().parents[2] / ".tools" / "bin"
+
+
 def find_kustomize(repo: Path, config: Config) -> KustomizeTool:
-    """The first of: config.kustomize, $MLPLATFORM_KUSTOMIZE, kustomize/kubectl on PATH, .tools/bin."""
+    """The first of: $MLPLATFORM_KUSTOMIZE, a binary chosen by the caller's code, kustomize/kubectl on PATH,
+    the set-up's .tools/bin. Never a path from a repository file (docs/security.md)."""
     candidates: list[tuple[str, str]] = []
-    if config.kustomize:
-        candidates.append(("config", config.kustomize))
     if os.environ.get("MLPLATFORM_KUSTOMIZE"):
         candidates.append(("MLPLATFORM_KUSTOMIZE", os.environ["MLPLATFORM_KUSTOMIZE"]))
+    if config.kustomize:
+        candidates.append(("caller", config.kustomize))
     for name in ("kustomize", "kubectl"):
         found = shutil.which(name)
         if found:
             candidates.append(("PATH", found))
-    local = repo / ".tools" / "bin" / "kubectl"
+    local = SETUP_BIN / "kubectl"
     if local.exists():
-        candidates.append(("repo", str(local)))
+        candidates.append(("set-up", str(local)))
     if not candidates:
         raise ToolError(
             "no kustomize found: install kubectl or kustomize, or run `make check` which provides one"
@@ -447,6 +455,49 @@ def walk_kustomization(
     return tree
 
 
+def walk_components(
+    repo: Path,
+    tree: KustTree,
+    directory: Path,
+    components: list[str],
+    file: str,
+    line: int,
+    cluster: str | None = None,
+    cache: SourceCache | None = None,
+) -> None:
+    """A Flux Kustomization's spec.components (relative to its path), walked and checked like the
+    kustomization's own entries; kustomize is given only what this walk has seen (docs/security.md)."""
+    def refuse(rule: str, message: str) -> None:
+        tree.findings.append(
+            Finding(rule=rule, severity=Severity.ERROR, message=message, cluster=cluster, file=file, line=line)
+        )
+
+    for component in components:
+        problem = contain.bad_name(component)
+        if problem:
+            refuse("render/unreadable-input", f"component {printable(repr(component))[:200]} {problem}")
+            continue
+        if _REMOTE.search(component):
+            tree.findings.append(Finding(rule="render/remote-reference", severity=Severity.ERROR,
+                                         message=f"component '{component}' is remote; rendering is offline",
+                                         cluster=cluster, file=file, line=line))
+            continue
+        target = Path(os.path.normpath(directory / component))
+        if contain.resolve_inside(repo, target) is None:
+            refuse("render/outside-repository", f"component '{component}' resolves outside the repository")
+            continue
+        if not target.is_dir() or kustomization_file(target) is None:
+            refuse("render/missing-reference", f"component '{component}' is not a directory with a kustomization.yaml")
+            continue
+        sub = walk_kustomization(repo, target, cluster, cache)
+        tree.findings.extend(sub.findings)
+        tree.kustomization_files.extend(sub.kustomization_files)
+        tree.resource_files.extend(sub.resource_files)
+        tree.patch_files.extend(sub.patch_files)
+        tree.generators.extend(sub.generators)
+        tree.references.extend(sub.references)
+
+
 # ---------------------------------------------------------------- building
 
 
@@ -667,6 +718,7 @@ class _MemoEntry:
 
 
 def run_kustomize(tool: KustomizeTool, directory: Path, timeout: float) -> tuple[int, str, str]:
+    """kustomize on a tree walk_kustomization has checked, bounded in time and address space."""
     try:
         proc = subprocess.run(
             tool.command(directory),
@@ -675,11 +727,15 @@ def run_kustomize(tool: KustomizeTool, directory: Path, timeout: float) -> tuple
             timeout=timeout,
             env=_offline_env(),
             stdin=subprocess.DEVNULL,
+            preexec_fn=contain.subprocess_limits(),  # noqa: PLW1509 - it only calls setrlimit
         )
     except subprocess.TimeoutExpired:
-        return 124, "", f"kustomize timed out after {timeout:.0f}s"
+        return LIMIT_EXIT, "", f"kustomize timed out after {timeout:.0f}s (the limit per build)"
     except OSError as exc:
         raise ToolError(f"cannot run {tool.path}: {exc.strerror}") from exc
+    if proc.returncode != 0 and contain.out_of_memory(proc.returncode, proc.stderr):
+        limit = contain.KUSTOMIZE_MEMORY_BYTES // (1024 * 1024)
+        return LIMIT_EXIT, "", f"kustomize ran out of memory (limit {limit} MiB per build)"
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -714,7 +770,7 @@ def build(
         file, line = _locate_error(repo, tree, message)
         result.findings.append(
             Finding(
-                rule="render/kustomize-error",
+                rule="render/kustomize-limit" if code == LIMIT_EXIT else "render/kustomize-error",
                 severity=Severity.ERROR,
                 message=f"kustomize build failed: {message}",
                 cluster=cluster,
@@ -740,8 +796,11 @@ def build(
 
 
 def timeout_of(config: Config) -> float:
+    # the repository may shorten the limit, never lengthen it past the default (a runner is shared)
     value = config.extra.get("kustomize_timeout")
-    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_TIMEOUT_SECONDS
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value:
+        return min(float(value), DEFAULT_TIMEOUT_SECONDS)
+    return DEFAULT_TIMEOUT_SECONDS
 
 
 def jobs_of(config: Config) -> int:

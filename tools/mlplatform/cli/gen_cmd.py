@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import gen
-from ..atomic import write_text_atomically
+from ..atomic import refuse_links, write_text_atomically
 from ..errors import ToolError
 from .common import (
     EXIT_FINDINGS,
@@ -72,9 +72,10 @@ def command(repo: Path, clusters: tuple[str, ...], check_only: bool) -> None:
     written = 0
     for gen_set in generation.sets:
         for path, text in gen_set.files.items():
+            refuse_links(root, path)  # before reading too: a linked folder may lead anywhere
             if path.is_file() and path.read_text(encoding="utf-8") == text:
                 continue
-            write_text_atomically(path, text, mode=0o644)
+            write_text_atomically(path, text, mode=0o644, root=root)
             written += 1
             click.echo(f"wrote {path.relative_to(root).as_posix()}")
     click.echo(f"{written} file(s) written" if written else "generated files are up to date")
