@@ -17,10 +17,11 @@ from typing import Any
 
 import yaml
 
+from . import fastyaml
 from .config import Config
 from .errors import InputError, ToolError
 from .model import Finding, Severity
-from .yamlio import Document, LineDict, LineList, load_documents
+from .yamlio import Document, LineDict, LineList, load_documents, load_documents_fast
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -71,14 +72,21 @@ def rel(repo: Path, path: Path) -> str:
 
 
 class SourceCache:
-    """Parsed YAML files shared by hygiene and provenance of every cluster: each file is read once per run."""
+    """Parsed YAML files shared by hygiene and provenance of every cluster: each file is read once per run.
+
+    Two views of a file: `documents` with line numbers inside (LineDict/LineList, for the few files whose
+    fields findings name: kustomizations, Flux objects, objects with findings) and `fast_documents`
+    without them where the fast parser vouches for the text (every other source file). A file read fast is
+    read again with line numbers only when asked for them."""
 
     def __init__(self) -> None:
         self._docs: dict[Path, list[Document] | InputError] = {}
+        self._fast: dict[Path, list[Document] | InputError] = {}
         # The same file is asked for thousands of times (every kustomization and object that names it);
         # resolving its path each time (an lstat per component) cost more than parsing it. Keyed by the path
         # as given, then by the resolved path so two spellings of one file still share one parse.
         self._by_given: dict[Path, list[Document] | InputError] = {}
+        self._fast_by_given: dict[Path, list[Document] | InputError] = {}
         self.builds = BuildMemo()
         self._lock = threading.Lock()
         # one lock per file, so that hygiene and a render thread never parse the same file twice at once
@@ -88,21 +96,31 @@ class SourceCache:
         cached = self._by_given.get(path)
         if cached is not None:
             return cached
-        result = self._documents_resolved(path)
+        result = self._documents_resolved(path, fast=False)
         self._by_given[path] = result
         return result
 
-    def _documents_resolved(self, path: Path) -> list[Document] | InputError:
+    def fast_documents(self, path: Path) -> list[Document] | InputError:
+        """The documents of a file, without line numbers inside when the fast path read them (Document.lines
+        says which); the same documents, start lines, errors and limits as `documents`."""
+        cached = self._by_given.get(path) or self._fast_by_given.get(path)
+        if cached is not None:
+            return cached
+        result = self._documents_resolved(path, fast=True)
+        self._fast_by_given[path] = result
+        return result
+
+    def _documents_resolved(self, path: Path, *, fast: bool) -> list[Document] | InputError:
         key = safe_resolve(path)
         if key is None:
             return InputError("symlink loop", str(path), 1)
-        cached = self._docs.get(key)
+        cached = self._docs.get(key) or (self._fast.get(key) if fast else None)
         if cached is not None:
             return cached
         with self._lock:
             file_lock = self._file_locks.setdefault(key, threading.Lock())
         with file_lock:
-            cached = self._docs.get(key)
+            cached = self._docs.get(key) or (self._fast.get(key) if fast else None)
             if cached is not None:
                 return cached
             result: list[Document] | InputError
@@ -110,12 +128,14 @@ class SourceCache:
                 result = InputError("not a regular file", str(path), 1)
             else:
                 try:
-                    result = load_documents(path)
+                    result = load_documents_fast(path) if fast else load_documents(path)
                 except InputError as exc:
                     result = exc
                 except RecursionError:
                     result = InputError("nesting too deep", str(path), 1)
-            self._docs[key] = result
+            if fast and not (isinstance(result, list) and any(not doc.lines for doc in result)):
+                self._docs[key] = result  # the fast path fell back: this is the line-aware parse
+            (self._fast if fast else self._docs)[key] = result
         return result
 
 
@@ -489,10 +509,12 @@ class RenderedDoc:
     @property
     def obj(self) -> dict[str, Any]:
         if self._obj is None:
-            try:
-                parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - derives from the safe loader
-            except Exception as exc:  # noqa: BLE001 - PyYAML constructors raise more than YAMLError
-                parsed, self.error = None, f"{type(exc).__name__}: {exc}"
+            fast, parsed = fastyaml.load(self.text)  # the compiled parser, where it reads the text as we do
+            if not fast:
+                try:
+                    parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - a safe loader
+                except Exception as exc:  # noqa: BLE001 - PyYAML constructors raise more than YAMLError
+                    parsed, self.error = None, f"{type(exc).__name__}: {exc}"
             self._obj = parsed if isinstance(parsed, dict) else {}
         return self._obj
 
@@ -505,10 +527,12 @@ class RenderedDoc:
         if self._obj is None:
             match = _METADATA_BLOCK.search(self.text)
             if match:
-                try:
-                    parsed = yaml.load(match.group(0), Loader=PlainLoader)  # noqa: S506 - safe loader
-                except yaml.YAMLError:
-                    parsed = None
+                fast, parsed = fastyaml.load(match.group(0))
+                if not fast:
+                    try:
+                        parsed = yaml.load(match.group(0), Loader=PlainLoader)  # noqa: S506 - safe loader
+                    except yaml.YAMLError:
+                        parsed = None
                 if isinstance(parsed, dict) and isinstance(parsed.get("metadata"), dict):
                     return parsed["metadata"]
         meta = self.obj.get("metadata")
