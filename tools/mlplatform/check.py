@@ -800,7 +800,7 @@ def run_validate(
                 if isinstance(doc.data, dict) and not _is_build_input(doc.data):
                     # read fast: already plain dicts, and line numbers come only for objects with findings
                     obj = plain(doc.data) if doc.lines else doc.data
-                    source = source_doc(repo, path, doc, cache)
+                    source = source_doc(shown, path, doc, cache)
                     manifests.append(Manifest("", obj, SourceProvenance(shown, doc.line, document=source)))
         counts["files"] = len(manifests)
         # files outside any cluster have no pool file: the version comes from the config or the default

@@ -68,11 +68,12 @@ class SourceDoc:
         return f"SourceDoc(file={self.file!r}, line={self.line})"
 
 
-def source_doc(repo: Path, path: Path, doc: Document, cache: SourceCache) -> SourceDoc:
-    """The SourceDoc of a document from `cache.fast_documents(path)`: line numbers re-read on demand."""
+def source_doc(file: str, path: Path, doc: Document, cache: SourceCache) -> SourceDoc:
+    """The SourceDoc of a document from `cache.fast_documents(path)` (`file`: its path as findings show it):
+    line numbers re-read on demand."""
     if doc.lines:
-        return SourceDoc(rel(repo, path), doc.line, doc.data)
-    return SourceDoc(rel(repo, path), doc.line, None, reread=(cache, path, doc.index))
+        return SourceDoc(file, doc.line, doc.data)
+    return SourceDoc(file, doc.line, None, reread=(cache, path, doc.index))
 
 
 @dataclass
@@ -159,6 +160,7 @@ def build_index(
         docs = cache.fast_documents(path)
         if isinstance(docs, InputError):
             continue
+        file = rel(repo, path)
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
@@ -166,7 +168,7 @@ def build_index(
             meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
             name = str(meta.get("name") or "")
             group, kind = _group(data.get("apiVersion")), str(data.get("kind") or "")
-            source = source_doc(repo, path, doc, cache)
+            source = source_doc(file, path, doc, cache)
             index.by_key.setdefault((group, kind, meta.get("namespace") or None, name), source)
             index.by_name.setdefault((group, kind, name), source)
             pattern = _template_regex(name)
@@ -181,7 +183,7 @@ def build_index(
                 meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
                 index.patches_by_name.setdefault(
                     (str(doc.data.get("kind") or ""), str(meta.get("name") or "")),
-                    source_doc(repo, path, doc, cache),
+                    source_doc(rel(repo, path), path, doc, cache),
                 )
     for generator in tree.generators:
         index.generators.setdefault(
