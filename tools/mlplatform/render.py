@@ -43,6 +43,9 @@ except AttributeError:  # pragma: no cover - libyaml missing
 class PlainLoader(_FastLoader):  # type: ignore[misc, valid-type]
     """libyaml's loader, with timestamps kept as strings (Kubernetes treats them as strings)."""
 
+    # fastyaml.load reads every text it accepts exactly as this loader does (tests/test_fastyaml.py)
+    fastyaml_equivalent = True
+
 
 PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
@@ -91,6 +94,58 @@ class SourceCache:
         self._lock = threading.Lock()
         # one lock per file, so that hygiene and a render thread never parse the same file twice at once
         self._file_locks: dict[Path, threading.Lock] = {}
+        # Resolved paths and file kinds of this run: the walks of every cluster ask for the same paths, and
+        # resolving one costs an lstat per component (most of a 10-cluster check was spent there).
+        self._resolved: dict[Path, Path | None] = {}
+        self._kinds: dict[Path, str] = {}
+
+    def resolve(self, path: Path) -> Path | None:
+        """safe_resolve(path), with every directory resolved once per run: a path is its resolved parent
+        plus its name unless its last component is a link (or `..`), which safe_resolve then follows."""
+        known = self._resolved.get(path, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        parent = path.parent
+        if not path.is_absolute() or parent == path or path.name in ("", ".", ".."):
+            result = safe_resolve(path)
+        else:
+            base = self.resolve(parent)
+            candidate = base / path.name if base is not None else None
+            if candidate is not None and self.kind(candidate) != "link":
+                result = candidate  # the resolved directory holds no link by that name: resolved
+            else:
+                result = safe_resolve(path)  # a link (or a loop above): let realpath follow it
+        self._resolved[path] = result
+        return result
+
+    def kind(self, path: Path) -> str:
+        """"file", "dir", "link", "other" or "missing" (lstat: a link is not followed), once per run."""
+        known = self._kinds.get(path)
+        if known is None:
+            try:
+                mode = os.lstat(path).st_mode
+            except (OSError, ValueError):
+                known = "missing"
+            else:
+                known = ("link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode)
+                         else "file" if stat.S_ISREG(mode) else "other")
+            self._kinds[path] = known
+        return known
+
+    def followed_kind(self, path: Path) -> str:
+        """kind() of what the path leads to (links followed, as Path.is_file/is_dir/exists do)."""
+        known = self.kind(path)
+        if known != "link":
+            return known
+        real = self.resolve(path)
+        return self.kind(real) if real is not None and real != path else "missing"
+
+    def kustomization_file(self, directory: Path) -> Path | None:
+        for name in KUSTOMIZATION_FILES:
+            candidate = directory / name
+            if self.followed_kind(candidate) == "file":
+                return candidate
+        return None
 
     def documents(self, path: Path) -> list[Document] | InputError:
         cached = self._by_given.get(path)
@@ -111,7 +166,7 @@ class SourceCache:
         return result
 
     def _documents_resolved(self, path: Path, *, fast: bool) -> list[Document] | InputError:
-        key = safe_resolve(path)
+        key = self.resolve(path)
         if key is None:
             return InputError("symlink loop", str(path), 1)
         cached = self._docs.get(key) or (self._fast.get(key) if fast else None)
@@ -324,7 +379,7 @@ def walk_kustomization(
             )
             return None
         target = Path(os.path.normpath(kfile.parent / entry))
-        real = safe_resolve(target)
+        real = cache.resolve(target)
         if real is None:
             finding("render/missing-reference", f"{what} '{entry}' is a symlink loop", kfile, line)
             return None
@@ -336,15 +391,16 @@ def walk_kustomization(
                 line,
             )
             return None
-        if not target.exists():
+        if cache.followed_kind(target) == "missing":
             finding("render/missing-reference", f"{what} '{entry}' does not exist", kfile, line)
             return None
         tree.references.append((entry, kfile, line))
         return target
 
     def readable(path: Path, entry: str, kfile: Path, line: int) -> bool:
-        # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first
-        docs = cache.documents(path)
+        # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first.
+        # Read fast: only whether it can be read matters here (provenance reads the same parse).
+        docs = cache.fast_documents(path)
         if isinstance(docs, InputError):
             where = f"{rel(repo, path)}:{docs.line}" if docs.line else rel(repo, path)
             message = f"'{entry}' cannot be used ({where}: {docs.message})"
@@ -353,11 +409,11 @@ def walk_kustomization(
         return True
 
     def visit(d: Path, via: tuple[Path, int] | None) -> None:
-        real = safe_resolve(d) or d
+        real = cache.resolve(d) or d
         if real in seen:
             return
         seen.add(real)
-        kfile = kustomization_file(d)
+        kfile = cache.kustomization_file(d)
         if kfile is None:
             if via is not None:
                 finding(
@@ -369,7 +425,11 @@ def walk_kustomization(
             return
         tree.kustomization_files.append(kfile)
         try:
-            docs = [doc for doc in load_documents(kfile) if doc.data is not None]
+            # every cluster's walk reaches the shared bases: parse each kustomization once per run
+            loaded = cache.documents(kfile)
+            if isinstance(loaded, InputError):
+                raise loaded
+            docs = [doc for doc in loaded if doc.data is not None]
         except InputError as exc:
             # the same finding hygiene makes (no cluster), so the two collapse into one
             tree.findings.append(
@@ -414,7 +474,7 @@ def walk_kustomization(
                 target = local(entry, kfile, line, key.rstrip("s") if key != "crds" else "crd")
                 if target is None:
                     continue
-                if target.is_dir():
+                if cache.followed_kind(target) == "dir":
                     visit(target, (kfile, line))
                 elif readable(target, entry, kfile, line):
                     tree.resource_files.append(target)
@@ -424,7 +484,11 @@ def walk_kustomization(
                 if isinstance(entry, str) and "\n" not in entry and ":" not in entry:
                     line = _item_line(spec[key], i, spec.line_of(key))
                     target = local(entry, kfile, line, "patch")
-                    if target is not None and target.is_file() and readable(target, entry, kfile, line):
+                    if (
+                        target is not None
+                        and cache.followed_kind(target) == "file"
+                        and readable(target, entry, kfile, line)
+                    ):
                         tree.patch_files.append(target)
         for key in ("patches", "patchesJson6902", "replacements"):
             items = spec.get(key) or []
@@ -434,7 +498,7 @@ def walk_kustomization(
                     target = local(item["path"], kfile, line, "patch")
                     if (
                         target is not None
-                        and target.is_file()
+                        and cache.followed_kind(target) == "file"
                         and readable(target, item["path"], kfile, line)
                     ):
                         tree.patch_files.append(target)
@@ -460,7 +524,7 @@ def walk_kustomization(
             for i, entry in enumerate(spec.get(key) or []):
                 if isinstance(entry, str) and "\n" not in entry:
                     target = local(entry, kfile, _item_line(spec[key], i, spec.line_of(key)), key.rstrip("s"))
-                    if target is not None and target.is_dir():
+                    if target is not None and cache.followed_kind(target) == "dir":
                         visit(target, (kfile, spec.line_of(key)))
 
     visit(directory, None)
