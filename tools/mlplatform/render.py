@@ -556,6 +556,9 @@ class FluxBuildOptions:
         )
 
 
+_KIND_LINE = re.compile(r"^kind: (.*?)[ \t]*$", re.MULTILINE)
+
+
 class RenderedDoc:
     """One object of kustomize's output and its exact YAML text (Flux substitutes on the text).
 
@@ -605,7 +608,8 @@ class RenderedDoc:
     def has_kind(self, kinds: tuple[str, ...]) -> bool:
         if self._obj is not None:
             return self._obj.get("kind") in kinds
-        return any(re.search(rf"^kind: {re.escape(kind)}[ \t]*$", self.text, re.MULTILINE) for kind in kinds)
+        # one search for the `kind:` line, then a set lookup (a search per kind asked cost 100k searches)
+        return any(kind in kinds for kind in _KIND_LINE.findall(self.text))
 
 
 @dataclass
@@ -691,6 +695,7 @@ class BuildMemo:
         self._lock = threading.Lock()
         self._entries: dict[str, _MemoEntry] = {}
         self._digests: dict[Path, bytes] = {}
+        self._listings: dict[Path, list[Path] | None] = {}
         self.hits = 0
 
     def _digest(self, path: Path) -> bytes:
@@ -712,14 +717,32 @@ class BuildMemo:
         self._digests[path] = digest
         return digest
 
+    def _listing(self, top: Path) -> list[Path] | None:
+        """Every file below `top` (hidden directories skipped, links not followed), listed once per run: the
+        builds of every cluster reach the same bases. None when there are more than MAX_FILES."""
+        with self._lock:
+            if top in self._listings:
+                return self._listings[top]
+        files: list[Path] | None = []
+        for root, dirs, names in os.walk(top):  # does not follow directory links
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            files.extend(Path(root) / name for name in names)
+            if len(files) > self.MAX_FILES:
+                files = None
+                break
+        with self._lock:
+            self._listings[top] = files
+        return files
+
     def key(self, directory: Path, tree: KustTree, options: FluxBuildOptions) -> str | None:
         files: set[Path] = set(tree.resource_files) | set(tree.patch_files) | set(tree.kustomization_files)
         for kfile in tree.kustomization_files:
-            for root, dirs, names in os.walk(kfile.parent):  # does not follow directory links
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                files.update(Path(root) / name for name in names)
-                if len(files) > self.MAX_FILES:
-                    return None
+            listing = self._listing(kfile.parent)
+            if listing is None:
+                return None
+            files.update(listing)
+            if len(files) > self.MAX_FILES:
+                return None
         digest = hashlib.sha256(repr(options).encode())
         for path in sorted(files):
             digest.update(os.path.relpath(path, directory).encode("utf-8", "surrogateescape") + b"\0")
