@@ -1,14 +1,19 @@
-"""Benchmark: schema validation rate of mlplatform against the `kubernetes-validate` command, on one core.
+"""Benchmark: `mlplatform validate` of N manifests against merely loading them, and against `kubernetes-validate`.
 
 Usage: python benchmarks/validate.py [N] [--subset M] [--kubernetes-version 1.34] [--crd-schemas DIR]
+                                     [--repeat R] [--no-kubernetes-validate]
 
 Generates N manifests (Deployments, Services, ConfigMaps and KEDA ScaledObjects, a CRD kind validated with
-the vendored CRD schemas) into a temporary directory, then prints resources per second for
-  - mlplatform: reading and parsing the YAML (with line numbers), schema validation cold (compiling the
-    schemas of each kind, then validating), the same again warm (compiled validators cached), end to end;
+the vendored CRD schemas) into a temporary directory, then prints, from one run on one core:
+  - issue 14's ratio: `validate` end to end in this process (read, parse, hygiene, schema validation, the
+    JSON report) over loading the same files with PyYAML's CSafeLoader (yaml.load_all, nothing else),
+    measured alternately R times, best of each (noise on a shared machine only ever adds time); goal
+    <= 1.0, target 0.5; and the first, cold run (schemas compiled) as well;
+  - the parts: the fast parse (yaml-rs where it vouches for the text), the line-aware parse (what every
+    document cost before issue 14), schema validation cold and warm;
   - the `kubernetes-validate` command (strict, same Kubernetes version) on the same files, or on the first
-    files holding about M resources when N is larger (it takes tens of milliseconds per resource);
-and the ratios. Everything runs pinned to one CPU. Prints numbers; asserts nothing.
+    files holding about M resources when N is larger (it takes tens of milliseconds per resource).
+Prints numbers and the load average; asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ from pathlib import Path
 
 import yaml
 
+from mlplatform.check import run_validate
+from mlplatform.config import load_config
 from mlplatform.model import Manifest, Provenance
+from mlplatform.report import format_findings
 from mlplatform.schema import SchemaValidator, validate_manifests, validate_with
-from mlplatform.yamlio import load_documents
+from mlplatform.yamlio import load_documents, load_documents_fast
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESOURCES_PER_FILE = 50
@@ -148,10 +156,10 @@ def generate(count: int, directory: Path) -> list[tuple[Path, int]]:
     return files
 
 
-def load(files: list[Path]) -> list[Manifest]:
+def load(files: list[Path], reader=load_documents) -> list[Manifest]:  # noqa: ANN001 - a loader function
     manifests = []
     for path in files:
-        for doc in load_documents(path):
+        for doc in reader(path):
             if doc.data is not None:
                 manifests.append(Manifest("bench", doc.data, Provenance(path.name, doc.line)))
     return manifests
@@ -173,6 +181,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--subset", type=int, default=500, help="most resources to give kubernetes-validate")
     parser.add_argument("--kubernetes-version", default="1.34")
     parser.add_argument("--crd-schemas", type=Path, default=default_crd_schemas())
+    parser.add_argument("--repeat", type=int, default=5, help="alternate runs of ours and PyYAML's (best of)")
+    parser.add_argument("--no-kubernetes-validate", action="store_true", help="skip the slow comparison")
     args = parser.parse_args(argv)
 
     kv = shutil.which("kubernetes-validate", path=str(Path(sys.executable).parent)) or shutil.which(
@@ -186,17 +196,57 @@ def main(argv: list[str]) -> int:
         print(f"generated: {args.count} resources in {len(files)} files ({RESOURCES_PER_FILE} per file)")
         locations = [str(args.crd_schemas)] if args.crd_schemas.is_dir() else []
 
+        # .mlplatform.yaml of the temporary "repository": the CRD schemas, as CI passes them
+        (Path(tmp) / ".mlplatform.yaml").write_text(f"schema_locations: {locations!r}\n", encoding="utf-8")
+        config = load_config(Path(tmp), kubernetes_version=args.kubernetes_version)
+
+        def ours() -> tuple[float, int]:
+            started = time.perf_counter()
+            result = run_validate(Path(tmp), config, files=paths)
+            format_findings(result.findings, "json", info={"objects": result.object_counts})
+            return time.perf_counter() - started, len(result.findings)
+
+        def pyyaml_load() -> float:
+            started = time.perf_counter()
+            for path in paths:
+                list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
+            return time.perf_counter() - started
+
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        cold, found = ours()
+        mine, theirs_load = [], []
+        for _ in range(args.repeat):
+            theirs_load.append(pyyaml_load())
+            mine.append(ours()[0])
+        best_ours, best_load = min(mine), min(theirs_load)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"mlplatform validate, end to end (read, parse, hygiene, schemas, JSON report): cold {cold:.3f} s, "
+              f"best of {args.repeat} {best_ours:.3f} s = {args.count / best_ours:,.0f} resources/s; "
+              f"{found} findings")
+        print(f"PyYAML CSafeLoader load_all of the same files (nothing else): best of {args.repeat} "
+              f"{best_load:.3f} s = {args.count / best_load:,.0f} resources/s")
+        print(f"RATIO validate / PyYAML load: {best_ours / best_load:.2f} (best of each; cold run "
+              f"{cold / best_load:.2f}; issue 14: <= 1.0, target 0.5)")
+
+        start = time.perf_counter()
+        load(paths, load_documents_fast)
+        fast_parse = time.perf_counter() - start
         start = time.perf_counter()
         manifests = load(paths)
-        parsed = time.perf_counter()
+        parsed = time.perf_counter() - start
+        start = time.perf_counter()
         findings = validate_manifests(
             manifests, kubernetes_version=args.kubernetes_version, schema_locations=locations, strict=False
         )
-        done = time.perf_counter()
-        ours_parse, ours_cold, ours_e2e = parsed - start, done - parsed, done - start
+        ours_cold = time.perf_counter() - start
+        ours_parse, ours_e2e = parsed, best_ours
         count = len(manifests)
         problems = sorted({f.message for f in findings})[:3]
         print(f"mlplatform findings on the generated files: {len(findings)} {problems}")
+        print(
+            f"mlplatform read + fast parse (no line numbers): {fast_parse:.3f} s = "
+            f"{count / fast_parse:,.0f} resources/s"
+        )
         print(
             f"mlplatform read + parse YAML (with line numbers): {ours_parse:.3f} s = "
             f"{count / ours_parse:,.0f} resources/s"
@@ -218,11 +268,8 @@ def main(argv: list[str]) -> int:
             f"mlplatform schema validation, warm (validators cached, best of 3): {ours_warm:.3f} s = "
             f"{count / ours_warm:,.0f} resources/s"
         )
-        print(
-            f"mlplatform end to end (read + parse + compile + validate): {ours_e2e:.3f} s = "
-            f"{count / ours_e2e:,.0f} resources/s"
-        )
-
+        if args.no_kubernetes_validate:
+            return 0
         if not kv:
             print("kubernetes-validate: command not found; no comparison")
             return 0

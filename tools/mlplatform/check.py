@@ -23,7 +23,7 @@ from .flux_bootstrap import strict_substitutions
 from .model import Finding, Manifest, ObjectRef, PoolFile, Severity
 from .progress import progress
 from .promtool import Promtool, find_promtool
-from .provenance import ProvenanceIndex, SourceProvenance, build_index, field_line
+from .provenance import ProvenanceIndex, SourceProvenance, build_index, field_line, source_doc
 from .render import (
     KustomizeTool,
     KustTree,
@@ -543,7 +543,7 @@ def _collect_manifests(result: ClusterRender) -> None:
             source = render.index.locate(doc.obj)
             # the source document goes along so findings about one field can name that field's line
             manifest = Manifest(
-                result.cluster, doc.obj, SourceProvenance(source.file, source.line, ks.name, source.data)
+                result.cluster, doc.obj, SourceProvenance(source.file, source.line, ks.name, source)
             )
             ref = manifest.ref
             key = (flux.api_group(ref.api_version), ref.kind, ref.namespace, ref.name)
@@ -839,16 +839,17 @@ def run_validate(
             findings.extend(
                 _step("hygiene", timings, hygiene.check_files, repo, [path], cache=cache, expect_objects=True)
             )
-            docs = cache.documents(path)
+            docs = cache.fast_documents(path)
             if isinstance(docs, InputError):
                 continue
             shown = rel(repo, path)
             for doc in docs:
                 # kustomize's own files (kustomization.yaml, components) are build inputs, not objects
                 if isinstance(doc.data, dict) and not _is_build_input(doc.data):
-                    manifests.append(
-                        Manifest("", plain(doc.data), SourceProvenance(shown, doc.line, document=doc.data))
-                    )
+                    # read fast: already plain dicts, and line numbers come only for objects with findings
+                    obj = plain(doc.data) if doc.lines else doc.data
+                    source = source_doc(shown, path, doc, cache)
+                    manifests.append(Manifest("", obj, SourceProvenance(shown, doc.line, document=source)))
         counts["files"] = len(manifests)
         # files outside any cluster have no pool file: the version comes from the config or the default
         findings.extend(_schema_step(timings, config, manifests, None))

@@ -120,7 +120,7 @@ def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bo
                 "MiB limit for a YAML file",
             )
         ]
-    docs = cache.documents(path)
+    docs = cache.fast_documents(path)  # only documents' kinds and start lines are needed here
     if isinstance(docs, InputError):
         return [_error(yaml_rule(docs.message), file, docs.line or 1, docs.message)]
     findings: list[Finding] = []

@@ -11,7 +11,7 @@ from typing import Any
 from .errors import InputError
 from .model import Manifest, Provenance
 from .render import KustTree, SourceCache, kustomization_file, rel
-from .yamlio import LineDict, LineList
+from .yamlio import Document, LineDict, LineList
 
 __all__ = [
     "ProvenanceIndex",
@@ -19,6 +19,7 @@ __all__ = [
     "SourceDoc",
     "SourceProvenance",
     "build_index",
+    "source_doc",
     "field_line",
     "path_parts",
 ]
@@ -32,11 +33,47 @@ def _group(api_version: Any) -> str:
     return text.split("/", 1)[0] if "/" in text else ""
 
 
-@dataclass
 class SourceDoc:
-    file: str  # repository-relative POSIX path
-    line: int  # first line of the document (1-based)
-    data: Any  # the document with line numbers (LineDict)
+    """A source document: its repository-relative POSIX `file`, its first `line` (1-based) and `data`, the
+    document with line numbers inside (LineDict).
+
+    Provenance is lazy: the index is built from documents read fast, without line numbers; `data` re-reads
+    the file with line numbers the first time it is asked for, which happens only for documents that
+    something names a field of (a finding, a Flux Kustomization). Files are re-read through the run's
+    SourceCache, so each is parsed with line numbers at most once."""
+
+    __slots__ = ("_data", "_index", "_path", "_cache", "file", "line")
+
+    def __init__(self, file: str, line: int, data: Any, *, reread: tuple[SourceCache, Path, int] | None = None):
+        self.file, self.line, self._data = file, line, data
+        self._cache, self._path, self._index = reread if reread is not None else (None, None, 0)
+
+    @property
+    def data(self) -> Any:
+        if self._cache is not None:
+            docs = self._cache.documents(self._path)
+            if isinstance(docs, list) and self._index < len(docs):
+                self._data = docs[self._index].data
+            self._cache = None
+        return self._data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SourceDoc):
+            return NotImplemented
+        return (self.file, self.line, self.data) == (other.file, other.line, other.data)
+
+    __hash__ = None  # type: ignore[assignment] - mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"SourceDoc(file={self.file!r}, line={self.line})"
+
+
+def source_doc(file: str, path: Path, doc: Document, cache: SourceCache) -> SourceDoc:
+    """The SourceDoc of a document from `cache.fast_documents(path)` (`file`: its path as findings show it):
+    line numbers re-read on demand."""
+    if doc.lines:
+        return SourceDoc(file, doc.line, doc.data)
+    return SourceDoc(file, doc.line, None, reread=(cache, path, doc.index))
 
 
 @dataclass
@@ -120,7 +157,7 @@ def build_index(
     )
     index.name_prefixes.update(p for p in extra_prefixes if p)
     for path in [*tree.resource_files, *(extra_files or [])]:
-        docs = cache.documents(path)
+        docs = cache.fast_documents(path)
         if isinstance(docs, InputError):
             continue
         file = rel(repo, path)
@@ -131,14 +168,14 @@ def build_index(
             meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
             name = str(meta.get("name") or "")
             group, kind = _group(data.get("apiVersion")), str(data.get("kind") or "")
-            source = SourceDoc(file, doc.line, data)
+            source = source_doc(file, path, doc, cache)
             index.by_key.setdefault((group, kind, meta.get("namespace") or None, name), source)
             index.by_name.setdefault((group, kind, name), source)
             pattern = _template_regex(name)
             if pattern is not None:
                 index.templated.setdefault((group, kind), []).append((pattern, source))
     for path in tree.patch_files:
-        docs = cache.documents(path)
+        docs = cache.fast_documents(path)
         if isinstance(docs, InputError):
             continue
         for doc in docs:
@@ -146,7 +183,7 @@ def build_index(
                 meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
                 index.patches_by_name.setdefault(
                     (str(doc.data.get("kind") or ""), str(meta.get("name") or "")),
-                    SourceDoc(rel(repo, path), doc.line, doc.data),
+                    source_doc(rel(repo, path), path, doc, cache),
                 )
     for generator in tree.generators:
         index.generators.setdefault(
@@ -232,6 +269,8 @@ def field_line(manifest: Manifest, path: str) -> int:
     source document has (kustomize patches may have changed the structure), else the object's first line."""
     line = manifest.source.line
     node = getattr(manifest.source, "document", None)
+    if isinstance(node, SourceDoc):
+        node = node.data  # read with line numbers now: a finding names this object
     parts = path_parts(path) if path else None
     if not parts or not isinstance(node, LineDict):
         return line

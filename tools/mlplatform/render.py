@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 
-from . import contain
+from . import contain, fastyaml
 from .config import Config
 from .errors import InputError, ToolError
 from .model import Finding, Severity
-from .yamlio import Document, LineDict, LineList, load_documents
+from .yamlio import Document, LineDict, LineList, load_documents, load_documents_fast
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -43,6 +43,9 @@ except AttributeError:  # pragma: no cover - libyaml missing
 
 class PlainLoader(_FastLoader):  # type: ignore[misc, valid-type]
     """libyaml's loader, with timestamps kept as strings (Kubernetes treats them as strings)."""
+
+    # fastyaml.load reads every text it accepts exactly as this loader does (tests/test_fastyaml.py)
+    fastyaml_equivalent = True
 
 
 PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
@@ -73,38 +76,107 @@ def rel(repo: Path, path: Path) -> str:
 
 
 class SourceCache:
-    """Parsed YAML files shared by hygiene and provenance of every cluster: each file is read once per run."""
+    """Parsed YAML files shared by hygiene and provenance of every cluster: each file is read once per run.
+
+    Two views of a file: `documents` with line numbers inside (LineDict/LineList, for the few files whose
+    fields findings name: kustomizations, Flux objects, objects with findings) and `fast_documents`
+    without them where the fast parser vouches for the text (every other source file). A file read fast is
+    read again with line numbers only when asked for them."""
 
     def __init__(self) -> None:
         self._docs: dict[Path, list[Document] | InputError] = {}
+        self._fast: dict[Path, list[Document] | InputError] = {}
         # The same file is asked for thousands of times (every kustomization and object that names it);
         # resolving its path each time (an lstat per component) cost more than parsing it. Keyed by the path
         # as given, then by the resolved path so two spellings of one file still share one parse.
         self._by_given: dict[Path, list[Document] | InputError] = {}
+        self._fast_by_given: dict[Path, list[Document] | InputError] = {}
         self.builds = BuildMemo()
         self._lock = threading.Lock()
         # one lock per file, so that hygiene and a render thread never parse the same file twice at once
         self._file_locks: dict[Path, threading.Lock] = {}
+        # Resolved paths and file kinds of this run: the walks of every cluster ask for the same paths, and
+        # resolving one costs an lstat per component (most of a 10-cluster check was spent there).
+        self._resolved: dict[Path, Path | None] = {}
+        self._kinds: dict[Path, str] = {}
+
+    def resolve(self, path: Path) -> Path | None:
+        """safe_resolve(path), with every directory resolved once per run: a path is its resolved parent
+        plus its name unless its last component is a link (or `..`), which safe_resolve then follows."""
+        known = self._resolved.get(path, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        parent = path.parent
+        if not path.is_absolute() or parent == path or path.name in ("", ".", ".."):
+            result = safe_resolve(path)
+        else:
+            base = self.resolve(parent)
+            candidate = base / path.name if base is not None else None
+            if candidate is not None and self.kind(candidate) != "link":
+                result = candidate  # the resolved directory holds no link by that name: resolved
+            else:
+                result = safe_resolve(path)  # a link (or a loop above): let realpath follow it
+        self._resolved[path] = result
+        return result
+
+    def kind(self, path: Path) -> str:
+        """"file", "dir", "link", "other" or "missing" (lstat: a link is not followed), once per run."""
+        known = self._kinds.get(path)
+        if known is None:
+            try:
+                mode = os.lstat(path).st_mode
+            except (OSError, ValueError):
+                known = "missing"
+            else:
+                known = ("link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode)
+                         else "file" if stat.S_ISREG(mode) else "other")
+            self._kinds[path] = known
+        return known
+
+    def followed_kind(self, path: Path) -> str:
+        """kind() of what the path leads to (links followed, as Path.is_file/is_dir/exists do)."""
+        known = self.kind(path)
+        if known != "link":
+            return known
+        real = self.resolve(path)
+        return self.kind(real) if real is not None and real != path else "missing"
+
+    def kustomization_file(self, directory: Path) -> Path | None:
+        for name in KUSTOMIZATION_FILES:
+            candidate = directory / name
+            if self.followed_kind(candidate) == "file":
+                return candidate
+        return None
 
     def documents(self, path: Path) -> list[Document] | InputError:
         cached = self._by_given.get(path)
         if cached is not None:
             return cached
-        result = self._documents_resolved(path)
+        result = self._documents_resolved(path, fast=False)
         self._by_given[path] = result
         return result
 
-    def _documents_resolved(self, path: Path) -> list[Document] | InputError:
-        key = safe_resolve(path)
+    def fast_documents(self, path: Path) -> list[Document] | InputError:
+        """The documents of a file, without line numbers inside when the fast path read them (Document.lines
+        says which); the same documents, start lines, errors and limits as `documents`."""
+        cached = self._by_given.get(path) or self._fast_by_given.get(path)
+        if cached is not None:
+            return cached
+        result = self._documents_resolved(path, fast=True)
+        self._fast_by_given[path] = result
+        return result
+
+    def _documents_resolved(self, path: Path, *, fast: bool) -> list[Document] | InputError:
+        key = self.resolve(path)
         if key is None:
             return InputError("symlink loop", str(path), 1)
-        cached = self._docs.get(key)
+        cached = self._docs.get(key) or (self._fast.get(key) if fast else None)
         if cached is not None:
             return cached
         with self._lock:
             file_lock = self._file_locks.setdefault(key, threading.Lock())
         with file_lock:
-            cached = self._docs.get(key)
+            cached = self._docs.get(key) or (self._fast.get(key) if fast else None)
             if cached is not None:
                 return cached
             result: list[Document] | InputError
@@ -112,12 +184,14 @@ class SourceCache:
                 result = InputError("not a regular file", str(path), 1)
             else:
                 try:
-                    result = load_documents(path)
+                    result = load_documents_fast(path) if fast else load_documents(path)
                 except InputError as exc:
                     result = exc
                 except RecursionError:
                     result = InputError("nesting too deep", str(path), 1)
-            self._docs[key] = result
+            if fast and not (isinstance(result, list) and any(not doc.lines for doc in result)):
+                self._docs[key] = result  # the fast path fell back: this is the line-aware parse
+            (self._fast if fast else self._docs)[key] = result
         return result
 
 
@@ -312,7 +386,7 @@ def walk_kustomization(
             )
             return None
         target = Path(os.path.normpath(kfile.parent / entry))
-        real = safe_resolve(target)
+        real = cache.resolve(target)
         if real is None:
             finding("render/missing-reference", f"{what} '{entry}' is a symlink loop", kfile, line)
             return None
@@ -324,15 +398,16 @@ def walk_kustomization(
                 line,
             )
             return None
-        if not target.exists():
+        if cache.followed_kind(target) == "missing":
             finding("render/missing-reference", f"{what} '{entry}' does not exist", kfile, line)
             return None
         tree.references.append((entry, kfile, line))
         return target
 
     def readable(path: Path, entry: str, kfile: Path, line: int) -> bool:
-        # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first
-        docs = cache.documents(path)
+        # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first.
+        # Read fast: only whether it can be read matters here (provenance reads the same parse).
+        docs = cache.fast_documents(path)
         if isinstance(docs, InputError):
             where = f"{rel(repo, path)}:{docs.line}" if docs.line else rel(repo, path)
             message = f"'{entry}' cannot be used ({where}: {docs.message})"
@@ -341,11 +416,11 @@ def walk_kustomization(
         return True
 
     def visit(d: Path, via: tuple[Path, int] | None) -> None:
-        real = safe_resolve(d) or d
+        real = cache.resolve(d) or d
         if real in seen:
             return
         seen.add(real)
-        kfile = kustomization_file(d)
+        kfile = cache.kustomization_file(d)
         if kfile is None:
             if via is not None:
                 finding(
@@ -357,7 +432,11 @@ def walk_kustomization(
             return
         tree.kustomization_files.append(kfile)
         try:
-            docs = [doc for doc in load_documents(kfile) if doc.data is not None]
+            # every cluster's walk reaches the shared bases: parse each kustomization once per run
+            loaded = cache.documents(kfile)
+            if isinstance(loaded, InputError):
+                raise loaded
+            docs = [doc for doc in loaded if doc.data is not None]
         except InputError as exc:
             # the same finding hygiene makes (no cluster), so the two collapse into one
             tree.findings.append(
@@ -402,7 +481,7 @@ def walk_kustomization(
                 target = local(entry, kfile, line, key.rstrip("s") if key != "crds" else "crd")
                 if target is None:
                     continue
-                if target.is_dir():
+                if cache.followed_kind(target) == "dir":
                     visit(target, (kfile, line))
                 elif readable(target, entry, kfile, line):
                     tree.resource_files.append(target)
@@ -412,7 +491,11 @@ def walk_kustomization(
                 if isinstance(entry, str) and "\n" not in entry and ":" not in entry:
                     line = _item_line(spec[key], i, spec.line_of(key))
                     target = local(entry, kfile, line, "patch")
-                    if target is not None and target.is_file() and readable(target, entry, kfile, line):
+                    if (
+                        target is not None
+                        and cache.followed_kind(target) == "file"
+                        and readable(target, entry, kfile, line)
+                    ):
                         tree.patch_files.append(target)
         for key in ("patches", "patchesJson6902", "replacements"):
             items = spec.get(key) or []
@@ -422,7 +505,7 @@ def walk_kustomization(
                     target = local(item["path"], kfile, line, "patch")
                     if (
                         target is not None
-                        and target.is_file()
+                        and cache.followed_kind(target) == "file"
                         and readable(target, item["path"], kfile, line)
                     ):
                         tree.patch_files.append(target)
@@ -448,7 +531,7 @@ def walk_kustomization(
             for i, entry in enumerate(spec.get(key) or []):
                 if isinstance(entry, str) and "\n" not in entry:
                     target = local(entry, kfile, _item_line(spec[key], i, spec.line_of(key)), key.rstrip("s"))
-                    if target is not None and target.is_dir():
+                    if target is not None and cache.followed_kind(target) == "dir":
                         visit(target, (kfile, spec.line_of(key)))
 
     visit(directory, None)
@@ -523,6 +606,9 @@ class FluxBuildOptions:
         )
 
 
+_KIND_LINE = re.compile(r"^kind: (.*?)[ \t]*$", re.MULTILINE)
+
+
 class RenderedDoc:
     """One object of kustomize's output and its exact YAML text (Flux substitutes on the text).
 
@@ -540,10 +626,12 @@ class RenderedDoc:
     @property
     def obj(self) -> dict[str, Any]:
         if self._obj is None:
-            try:
-                parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - derives from the safe loader
-            except Exception as exc:  # noqa: BLE001 - PyYAML constructors raise more than YAMLError
-                parsed, self.error = None, f"{type(exc).__name__}: {exc}"
+            fast, parsed = fastyaml.load(self.text)  # the compiled parser, where it reads the text as we do
+            if not fast:
+                try:
+                    parsed = yaml.load(self.text, Loader=PlainLoader)  # noqa: S506 - a safe loader
+                except Exception as exc:  # noqa: BLE001 - PyYAML constructors raise more than YAMLError
+                    parsed, self.error = None, f"{type(exc).__name__}: {exc}"
             self._obj = parsed if isinstance(parsed, dict) else {}
         return self._obj
 
@@ -556,10 +644,12 @@ class RenderedDoc:
         if self._obj is None:
             match = _METADATA_BLOCK.search(self.text)
             if match:
-                try:
-                    parsed = yaml.load(match.group(0), Loader=PlainLoader)  # noqa: S506 - safe loader
-                except yaml.YAMLError:
-                    parsed = None
+                fast, parsed = fastyaml.load(match.group(0))
+                if not fast:
+                    try:
+                        parsed = yaml.load(match.group(0), Loader=PlainLoader)  # noqa: S506 - safe loader
+                    except yaml.YAMLError:
+                        parsed = None
                 if isinstance(parsed, dict) and isinstance(parsed.get("metadata"), dict):
                     return parsed["metadata"]
         meta = self.obj.get("metadata")
@@ -568,7 +658,8 @@ class RenderedDoc:
     def has_kind(self, kinds: tuple[str, ...]) -> bool:
         if self._obj is not None:
             return self._obj.get("kind") in kinds
-        return any(re.search(rf"^kind: {re.escape(kind)}[ \t]*$", self.text, re.MULTILINE) for kind in kinds)
+        # one search for the `kind:` line, then a set lookup (a search per kind asked cost 100k searches)
+        return any(kind in kinds for kind in _KIND_LINE.findall(self.text))
 
 
 @dataclass
@@ -654,6 +745,7 @@ class BuildMemo:
         self._lock = threading.Lock()
         self._entries: dict[str, _MemoEntry] = {}
         self._digests: dict[Path, bytes] = {}
+        self._listings: dict[Path, list[Path] | None] = {}
         self.hits = 0
 
     def _digest(self, path: Path) -> bytes:
@@ -675,14 +767,32 @@ class BuildMemo:
         self._digests[path] = digest
         return digest
 
+    def _listing(self, top: Path) -> list[Path] | None:
+        """Every file below `top` (hidden directories skipped, links not followed), listed once per run: the
+        builds of every cluster reach the same bases. None when there are more than MAX_FILES."""
+        with self._lock:
+            if top in self._listings:
+                return self._listings[top]
+        files: list[Path] | None = []
+        for root, dirs, names in os.walk(top):  # does not follow directory links
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            files.extend(Path(root) / name for name in names)
+            if len(files) > self.MAX_FILES:
+                files = None
+                break
+        with self._lock:
+            self._listings[top] = files
+        return files
+
     def key(self, directory: Path, tree: KustTree, options: FluxBuildOptions) -> str | None:
         files: set[Path] = set(tree.resource_files) | set(tree.patch_files) | set(tree.kustomization_files)
         for kfile in tree.kustomization_files:
-            for root, dirs, names in os.walk(kfile.parent):  # does not follow directory links
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                files.update(Path(root) / name for name in names)
-                if len(files) > self.MAX_FILES:
-                    return None
+            listing = self._listing(kfile.parent)
+            if listing is None:
+                return None
+            files.update(listing)
+            if len(files) > self.MAX_FILES:
+                return None
         digest = hashlib.sha256(repr(options).encode())
         for path in sorted(files):
             digest.update(os.path.relpath(path, directory).encode("utf-8", "surrogateescape") + b"\0")

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from . import fastyaml
 from .model import Finding, Severity
 
 DISABLED_KEY = "kustomize.toolkit.fluxcd.io/substitute"
@@ -415,8 +416,11 @@ def substitute_text(text: str, variables: Variables, loader: type) -> Substitute
         return Substituted(error=exc.message, line=line_of_offset(text, exc.offset), variable=exc.variable)
     if output == text:
         return Substituted()
+    # the compiled parser where it reads the text exactly as the loader would (render.PlainLoader says so)
+    fast, obj = fastyaml.load(output) if getattr(loader, "fastyaml_equivalent", False) else (False, None)
     try:
-        obj = yaml.load(output, Loader=loader)  # noqa: S506 - a safe loader is passed in
+        if not fast:
+            obj = yaml.load(output, Loader=loader)  # noqa: S506 - a safe loader is passed in
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from . import fastyaml
 from .errors import InputError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a manifest larger than this is a mistake, not configuration
@@ -173,6 +174,9 @@ class Document:
     data: Any
     line: int
     index: int
+    # False when read by the fast path: plain dicts and lists without line numbers inside (the document's
+    # own start line is still exact); load_documents gives the line-aware version of the same document.
+    lines: bool = True
 
 
 @dataclass
@@ -295,7 +299,10 @@ def error_message(exc: BaseException) -> str:
 
 def load_documents(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Document]:
     """All documents of a file; raise InputError naming file and line on any problem."""
-    text = read_text(path, max_bytes)
+    return _load_text(read_text(path, max_bytes), path)
+
+
+def _load_text(text: str, path: Path) -> list[Document]:
     try:
         return list(iter_documents(text))
     except yaml.YAMLError as exc:
@@ -305,6 +312,16 @@ def load_documents(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Document
     except (ValueError, TypeError, IndexError, KeyError, OverflowError, AttributeError) as exc:
         # PyYAML's constructors raise these for explicit tags they cannot apply (`!!int` of nothing, ...)
         raise InputError(f"invalid YAML value: {type(exc).__name__}: {exc}", str(path), 1) from exc
+
+
+def load_documents_fast(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Document]:
+    """All documents of a file as load_documents gives them, but without line numbers inside when the fast
+    parser can vouch for the text (fastyaml.py); the same limits, errors and lines otherwise."""
+    text = read_text(path, max_bytes)
+    fast = fastyaml.documents(text)
+    if fast is None:
+        return _load_text(text, path)
+    return [Document(data, line, index, lines=False) for index, (data, line) in enumerate(fast)]
 
 
 def load_one(path: Path) -> Any:

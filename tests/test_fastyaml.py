@@ -1,0 +1,337 @@
+"""The fast YAML path (fastyaml.py, yaml-rs) against the line-aware PyYAML loader, which is the reference.
+
+Differential: a corpus of YAML edge cases (YAML 1.1 vs 1.2 scalars, timestamps, merge keys, anchors,
+multi-document streams, unicode, very long strings), the same cases after the real kustomize has rendered
+them, and hypothesis-generated documents must read identically through both paths: the same documents, the
+same start lines, the same values of the same types in the same order. Fallback: without the compiled
+parser every path gives the same results, and findings still name their field's line.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlplatform import fastyaml, yamlio
+from mlplatform.errors import InputError
+from mlplatform.render import PlainLoader, RenderedDoc, SourceCache, split_documents
+
+pytestmark = pytest.mark.skipif(not fastyaml.available(), reason="yaml-rs has no wheel for this platform")
+
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def typed(value: Any) -> Any:
+    """A value with every type spelled out: 1, 1.0 and True compare equal in Python, not here; NaN == NaN."""
+    if isinstance(value, dict):
+        return ("map", [(typed(k), typed(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("seq", [typed(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, value)
+
+
+def reference(text: str) -> list[tuple[Any, int]] | None:
+    """What the line-aware loader gives (None when it refuses the text)."""
+    try:
+        return [(typed(yamlio.plain(d.data)), d.line) for d in yamlio.iter_documents(text)]
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError):
+        return None
+
+
+def fast(text: str) -> list[tuple[Any, int]] | None:
+    found = fastyaml.documents(text)
+    return None if found is None else [(typed(data), line) for data, line in found]
+
+
+def same_reading(text: str) -> bool:
+    """Assert the fast path agrees with the reference where it reads the text; True when it read it."""
+    ours = fast(text)
+    if ours is None:
+        return False
+    assert ours == reference(text), text
+    return True
+
+
+# Scalars a plain YAML 1.1 reader and a YAML 1.2 reader resolve differently, or that look as if they might.
+EDGE_SCALARS = [
+    "on", "off", "On", "OFF", "yes", "no", "Yes", "NO", "y", "n", "true", "True", "TRUE", "tRUE", "false",
+    "null", "Null", "NULL", "~", "0755", "-0755", "0o17", "0x1F", "0b101", "1_000", "1e3", "1E3", "1.5e3",
+    "1.5e+3", "6.8523015e+5", ".inf", "-.Inf", ".NAN", ".5", "1.", "+12", "-0", "00", "190:20:30",
+    "1:20", "2001-12-14", "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5", "=", "<<", "1.2.3",
+    "10.0.0.1", "512Mi", "100m", "0.5", "-1.5", "12345678901234567890123", "v1.2.3", "nginx:1.27",
+    "app-00001", "*/5 * * * *", "é ü 日本 🚀",
+]  # fmt: skip
+
+# Whole documents: structure the fast path must read exactly, or leave to the line-aware loader.
+EDGE_DOCUMENTS = [
+    "",
+    "# only a comment\n",
+    "---\n",
+    "---",
+    "a: 1\n---\n---\nb: 2\n",
+    "# head\n---\na: 1\n---\n# tail\n",
+    "a: 1\n---\n# c",
+    "--- # a comment on the marker\na: 1\n",
+    "--- {a: 1}\n",
+    "a: 1\n...\n---\nb: 2\n",
+    "%YAML 1.1\n---\na: 1\n",
+    "base: &b {k: 1}\nd:\n  <<: *b\n  j: 2\n",
+    "x: &x [1, 2]\ny: *x\n",
+    "a: !!str 1\n",
+    "a: !!binary aGVsbG8=\n",
+    "a: !custom x\n",
+    "a: 1\na: 2\n",
+    "true: 1\nTrue: 2\n",
+    "1: a\n'1': b\n",
+    "? [a]\n: 1\n",
+    "a:\tb\n",
+    "a: b\r\nc: d\r\n",
+    "a: \x07\n",
+    "\ufeffa: 1\n",
+    "a: é\u2028b\n",
+    'a: "\\x41\\u00e9\\N\\/"\n',
+    "a: 'it''s'\n",
+    "a: |\n  x\n   y\n",
+    "a: |2-\n   x\n",
+    "a: >+\n  x\n  y\n\n",
+    "a: plain\n  continued\n  lines\n",
+    'a: "double\n  folded"\n',
+    "a: [a, b, {c: d},]\n",
+    "a: {a, b}\n",
+    "- a\n -b\n",
+    "a: b: c\n",
+    "a: `x\n",
+    "a: @x\n",
+    "[" * 300 + "]" * 300 + "\n",
+    "".join("  " * i + "k:\n" for i in range(200)),
+    "a: " + "x" * 200_000 + "\n",
+    "a: '" + "y " * 50_000 + "'\n",
+    "key with spaces: value with: colon\nurl: http://example.com:8080/x?y=1#z\n",
+    "a: b #comment\nc: d#not-a-comment\n",
+    "empty:\nlist: []\nmap: {}\nquoted: ''\n",
+]
+
+
+@pytest.mark.parametrize("scalar", EDGE_SCALARS)
+@pytest.mark.parametrize("shape", ["value: {s}\n", "{s}: key\n", "- {s}\n", "flow: [{s}, x]\n", "m: {{k: {s}}}\n"])
+def test_edge_scalars_read_as_the_line_aware_loader_reads_them(scalar: str, shape: str) -> None:
+    text = shape.format(s=scalar)
+    same_reading(text)
+    quoted = shape.format(s='"' + scalar.replace('"', '\\"') + '"')
+    same_reading(quoted)
+
+
+def test_plain_scalars_both_readers_agree_on_take_the_fast_path() -> None:
+    # without this, a fast path that always declined would pass every differential test
+    for text in ["a: 1\n", "a: '0755'\n", 'a: "on"\n', "a: 512Mi\n", "a: 0.5\n", "a: true\n", "a: null\n",
+                 "a: 2001-12-14\n", "a: nginx:1.27\n", "a: é ü 日本\n", "a: 1.2.3\n", "a: [x, {b: c}]\n"]:
+        assert same_reading(text), text
+
+
+@pytest.mark.parametrize("text", EDGE_DOCUMENTS, ids=range(len(EDGE_DOCUMENTS)))
+def test_edge_documents_read_as_the_line_aware_loader_reads_them(text: str) -> None:
+    same_reading(text)
+
+
+@pytest.mark.parametrize("text", EDGE_DOCUMENTS, ids=range(len(EDGE_DOCUMENTS)))
+def test_files_give_the_same_documents_or_the_same_error(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+
+    def outcome(load: Any) -> Any:
+        try:
+            return [(typed(yamlio.plain(d.data)), d.line, d.index) for d in load(path)]
+        except InputError as exc:
+            return ("error", exc.message, exc.line)
+
+    assert outcome(yamlio.load_documents_fast) == outcome(yamlio.load_documents)
+
+
+# ------------------------------------------------------------------ the hostile-input guarantees
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: &a [1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+         + "".join(f"c{i}: &c{i} [{', '.join([f'*{p}'] * 10)}]\n"
+                   for i, p in enumerate(["b", *[f"c{j}" for j in range(6)]])), "alias bomb"),
+        ("a: 1\nb: 2\na: 3\n", "duplicate key 'a'"),
+        ("[" * 5000 + "]" * 5000 + "\n", None),
+        ("".join("  " * i + "k:\n" for i in range(3000)), "nesting"),
+    ],
+    ids=["aliases", "duplicate-keys", "flow-depth", "block-depth"],
+)
+def test_hostile_input_is_refused_on_the_fast_path_too(text: str, message: str | None, tmp_path: Path) -> None:
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    assert fastyaml.documents(text) is None
+    with pytest.raises(InputError) as fast_error:
+        yamlio.load_documents_fast(path)
+    with pytest.raises(InputError) as reference_error:
+        yamlio.load_documents(path)
+    assert (fast_error.value.message, fast_error.value.line) == (reference_error.value.message,
+                                                                  reference_error.value.line)
+    if message:
+        assert message in fast_error.value.message
+
+
+def test_oversized_files_are_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("a: b\n" * 10)
+    with pytest.raises(InputError, match="limit"):
+        yamlio.load_documents_fast(path, max_bytes=20)
+
+
+# ------------------------------------------------------------------ through the real kustomize
+
+
+def _edge_objects() -> str:
+    """Objects carrying every edge scalar as values, keys and list items, plus anchors and merge keys."""
+    docs = []
+    for index, scalar in enumerate(EDGE_SCALARS):
+        if scalar in {".inf", "-.Inf", ".NAN", "<<", "="}:
+            continue  # kustomize refuses NaN/Inf (JSON) and a merge key or `=` without a mapping
+        doc = (
+            f"apiVersion: example.com/v1\nkind: Edge\nmetadata:\n  name: edge-{index}\n"
+            f"spec:\n  plain: {scalar}\n  quoted: '{scalar}'\n  list: [{scalar}, x]\n"
+        )
+        if reference(doc) is not None:  # `*/5 * * * *` is an alias, not a plain scalar: not YAML at all
+            docs.append(doc)
+    # kustomize refuses keys it reads as anything but strings; these are strings to it (YAML 1.1 words too)
+    keys = ["on", "off", "yes", "NO", "y", "n", "1.2.3", "nginx:1.27", "app-00001", "512Mi", "190:20:30", "é"]
+    docs.append("apiVersion: example.com/v1\nkind: Edge\nmetadata:\n  name: keys\nspec:\n"
+                + "".join(f"  {key}: as-key\n" for key in keys))
+    docs.append(
+        "apiVersion: example.com/v1\nkind: Edge\nmetadata:\n  name: anchors\n"
+        "base: &b\n  x: 1\nspec:\n  <<: *b\n  y: *b\n  long: " + "z" * 50_000 + "\n"
+        "  text: |\n    line one\n    line: two\n  unicode: \"é ü 日本 \\u00e9\"\n"
+    )
+    return "---\n".join(docs)
+
+
+def test_kustomize_output_reads_the_same_through_both_loaders(kustomize_bin: str, tmp_path: Path) -> None:
+    (tmp_path / "objects.yaml").write_text(_edge_objects())
+    (tmp_path / "kustomization.yaml").write_text("resources:\n- objects.yaml\n")
+    command = [kustomize_bin, "kustomize" if "kubectl" in Path(kustomize_bin).name else "build", str(tmp_path)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout
+    texts = split_documents(out)
+    assert len(texts) == len(_edge_objects().split("---\n"))
+    fast_count = 0
+    for text in texts:
+        read, value = fastyaml.load(text)
+        if read:
+            fast_count += 1
+            assert typed(value) == typed(yaml.load(text, Loader=PlainLoader)), text  # noqa: S506 - safe loader
+        assert typed(RenderedDoc(None, text).obj) == typed(yaml.load(text, Loader=PlainLoader)), text  # noqa: S506
+    # kustomize quotes what YAML 1.1 would read as another type, so most of its output takes the fast path
+    assert fast_count >= len(texts) // 2, fast_count
+
+
+# ------------------------------------------------------------------ generated documents
+
+_KEYS = st.sampled_from(["a", "b", "name", "on", "yes", "1", "0755", "true", "null", "x.y/z", "é", "-", "a b"])
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(EDGE_SCALARS)
+    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+)
+_DOCS = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS | st.text(max_size=8), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@PROPERTY
+@given(docs=st.lists(_DOCS, min_size=1, max_size=3), flow=st.sampled_from([None, True, False]),
+       unicode=st.booleans(), start=st.booleans())
+def test_generated_documents_read_the_same(docs: list[Any], flow: bool | None, unicode: bool, start: bool) -> None:
+    text = yaml.safe_dump_all(docs, default_flow_style=flow, allow_unicode=unicode, explicit_start=start,
+                              sort_keys=False)
+    same_reading(text)
+
+
+_PLAIN_PIECES = st.sampled_from([*EDGE_SCALARS, "a", "b c", "x:y", "'q'", '"d"', "[1, 2]", "{k: v}", "", "# c"])
+
+
+@PROPERTY
+@given(lines=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["k: ", "- ", "", "k2: ", "- k: "]),
+                                _PLAIN_PIECES), min_size=1, max_size=12),
+       separators=st.lists(st.integers(0, 11), max_size=2))
+def test_handwritten_style_text_reads_the_same(lines: list[tuple[int, str, str]], separators: list[int]) -> None:
+    out = []
+    for number, (indent, lead, piece) in enumerate(lines):
+        if number in separators:
+            out.append("---")
+        out.append("  " * indent + lead + piece)
+    same_reading("\n".join(out) + "\n")
+
+
+# ------------------------------------------------------------------ without the compiled parser
+
+
+@pytest.fixture
+def no_fast_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastyaml, "_rs", None)  # as on a platform yaml-rs has no wheel for
+
+
+def test_without_the_compiled_parser_every_text_takes_the_line_aware_path(no_fast_parser: None) -> None:
+    assert not fastyaml.available()
+    assert fastyaml.documents("a: 1\n") is None
+    assert fastyaml.load("a: 1\n") == (False, None)
+    assert RenderedDoc(None, "kind: A\nspec:\n  on: 0755\n").obj == {"kind": "A", "spec": {True: 493}}
+
+
+@pytest.mark.parametrize("text", EDGE_DOCUMENTS[:12] + ["a: 1\nb: [x, y]\n---\nc: d\n"])
+def test_fallback_gives_the_same_documents(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+
+    def read() -> Any:
+        docs = SourceCache().fast_documents(path)
+        if isinstance(docs, InputError):
+            return ("error", docs.message, docs.line)
+        return [(typed(yamlio.plain(d.data)), d.line, d.index) for d in docs]
+
+    with_fast = read()
+    monkeypatch.setattr(fastyaml, "_rs", None)
+    assert read() == with_fast
+
+
+VALIDATE_ME = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\ndata:\n  a: b\n---\n"
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: many\n"
+    "  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n"
+    "    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n        ports:\n"
+    "        - containerPort: eighty\n"
+)
+
+
+@pytest.mark.parametrize("fast_parser", [True, False], ids=["yaml-rs", "fallback"])
+def test_findings_name_the_field_line_with_and_without_the_fast_parser(
+    fast_parser: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlplatform.check import run_validate
+    from mlplatform.config import load_config
+
+    if not fast_parser:
+        monkeypatch.setattr(fastyaml, "_rs", None)
+    (tmp_path / "m.yaml").write_text(VALIDATE_ME)
+    assert fastyaml.documents(VALIDATE_ME) is not None or not fast_parser  # the case the fast path takes
+    result = run_validate(tmp_path, load_config(tmp_path), files=[tmp_path / "m.yaml"])
+    lines = sorted((f.file, f.line) for f in result.findings if f.severity.value == "error")
+    # replicas on line 13, containerPort on line 24: the fields' own lines, re-read lazily
+    assert lines == [("m.yaml", 13), ("m.yaml", 24)], [(f.line, f.message) for f in result.findings]

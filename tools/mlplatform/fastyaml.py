@@ -1,0 +1,126 @@
+"""The fast path of YAML loading: a compiled parser (yaml-rs) for the documents it reads exactly as we do.
+
+Our reference semantics are PyYAML's safe loader (YAML 1.1 scalars, timestamps kept as strings, duplicate
+keys refused) as yamlio.py and render.PlainLoader apply them. yaml-rs implements YAML 1.2, so a text is
+given to it only when nothing in it can be read differently: a conservative scan of the text sends a
+document that holds any YAML 1.1-only scalar (`on`, `yes`, `0755`, `1e3`, `1:20`, ...), any anchor, alias,
+tag, merge key, directive, complex key, tab, CR, backslash escape, special character or deep indentation to
+the line-aware loader instead. What the scan lets through is plain maps, lists, strings, plain decimal
+numbers, `true`/`false`/`null`: the subset kustomize writes and people write. A false alarm costs speed,
+never correctness; the differential tests (tests/test_fastyaml.py) hold both paths to identical results.
+
+Every error goes to the line-aware loader too, so messages and lines come from one place; duplicate keys
+make yaml-rs fail, and so reach it. Without yaml-rs (a platform with no wheel) everything takes that path.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+try:  # a compiled wheel; absent on platforms it is not built for, then every text takes the PyYAML path
+    import yaml_rs as _yaml_rs
+except ImportError:  # pragma: no cover - exercised by tests/test_fastyaml.py through monkeypatching
+    _yaml_rs = None
+
+_rs: Any = _yaml_rs
+_DUPLICATES_FAIL = _rs.DuplicateKeyPolicy.Error if _rs is not None else None
+
+# Characters PyYAML's reader refuses or treats as line breaks (\x85, \u2028, \u2029), the BOM (stripped at
+# the start by PyYAML only), tabs and CRs (whitespace rules differ between the two), and backslashes
+# (escape sets differ between YAML 1.1 and 1.2).
+_RISKY_CHAR = re.compile("[\x00-\x08\t\x0b-\x1f\x7f-\x9f\\\\\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+# Document-level syntax the fast path leaves alone: directives, `...`, `---` followed by content, complex
+# keys (`? `), empty keys (`: x`), and indentation (block nesting) deep enough to approach the recursion
+# limits of the line-aware loader, which turns them into a "nesting too deep" error. The texts searched
+# start with a line break of their own (see _scan), so a line start is a `\n`: a literal first character
+# lets the regex engine skip ahead instead of trying every position (4x faster on manifests).
+_RISKY_LINE = re.compile(r"\n(?:%|\.\.\.|---[ \t]*\S|[ \t]*[?:](?:[ \t]|$)|[ \t-]{160,})", re.MULTILINE)
+
+# A token where a plain scalar may stand (after whitespace, a line break or a flow/indicator character)
+# that ends where a plain scalar may end. Quoted scalars never match: their first character is a quote.
+# The lookahead on the token's first character makes the many non-matching positions fail at once.
+_START = r"[\s\[{,?](?=[&*!yYnNoO<=+\-.0-9])"
+_END = r"(?=[ \t]*(?:$|[,\]}#]|:(?:[ \t]|$)))"
+# Numbers both loaders read alike: plain decimal integers and decimals, and dotted versions (strings).
+_SAFE_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?" + _END + r"|[0-9]+(?:\.[0-9]+){2,}" + _END
+_RISKY_TOKEN = re.compile(
+    _START
+    + r"(?:"
+    # anchors, aliases and tags: alias expansion limits and tag semantics stay with the line-aware loader
+    + r"[&*!][^\s]"
+    # YAML 1.1 booleans that YAML 1.2 reads as strings; the merge key and the value key
+    + r"|(?:yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|<<|=)" + _END
+    # anything number-like that is not a plain decimal: octal 0755, 1_000, 1e3, 0x1F, 0o17, 1:20, .inf
+    + r"|(?!" + _SAFE_NUMBER + r")[-+]?(?:[0-9._:]*[0-9][0-9._:]*(?:[eE][-+]?[0-9]+)?"
+    + r"|0[xXoObB][0-9a-fA-F_]+|\.[A-Za-z]+)" + _END
+    + r")",
+    re.MULTILINE,
+)
+
+# The `---` lines between documents (PyYAML's document start marker on a line of its own), searched from a
+# literal line break in "\n" + text (as _RISKY_LINE: many times faster than `^` in MULTILINE mode).
+_ANY_DOC_START = re.compile(r"\n---[ \t]*(?:#[^\n]*)?(?=\n|$)")
+_CONTENT_LINE = re.compile(r"^[ \t]*[^\s#]", re.MULTILINE)
+
+
+def available() -> bool:
+    return _rs is not None
+
+
+def vouches_for(text: str) -> bool:
+    """True when the text holds nothing the two loaders could read differently (see the module doc)."""
+    if _RISKY_CHAR.search(text) is not None:
+        return False
+    framed = "\n" + text  # the first line starts after a line break too
+    return _RISKY_LINE.search(framed) is None and _RISKY_TOKEN.search(framed) is None
+
+
+def _parse(text: str) -> tuple[bool, Any]:
+    try:
+        return True, _rs.loads(text, parse_datetime=False, duplicate_key_policy=_DUPLICATES_FAIL)
+    except Exception:  # noqa: BLE001 - any failure goes to the line-aware loader, which reports it
+        return False, None
+
+
+def load(text: str) -> tuple[bool, Any]:
+    """One document without line numbers: (True, value) when the fast path read it, else (False, None)."""
+    if _rs is None or not vouches_for(text) or _ANY_DOC_START.search("\n" + text) is not None:
+        return False, None
+    ok, value = _parse(text)
+    if not ok or (value is None and _CONTENT_LINE.search(text) is not None):
+        return False, None  # `null` or `~` as a whole document: rare, and its line is the node's
+    return True, value
+
+
+def documents(text: str) -> list[tuple[Any, int]] | None:
+    """(data, start line) of each document, as yamlio.iter_documents gives them but without line numbers
+    inside; None when the fast path cannot vouch for the text (the caller then uses the line-aware loader)."""
+    if _rs is None or not vouches_for(text):
+        return None
+    result: list[tuple[Any, int]] = []
+    position, line, first = 0, 1, True
+    # searched in "\n" + text: a match starts at the line break before `---`, which is where `---` starts
+    # in the text itself, and ends one character later than the marker does in the text
+    for marker in [*_ANY_DOC_START.finditer("\n" + text), None]:
+        end = marker.start() if marker is not None else len(text)
+        chunk = text[position:end]
+        content = _CONTENT_LINE.search(chunk)
+        if content is None:
+            # PyYAML: text before the first `---` is a document only if it has content; after a `---`, an
+            # empty document is None, placed where the next token is: the next `---`, or the end of the
+            # stream (libyaml ends an unterminated last line with a line break of its own)
+            if not first:
+                unterminated = 1 if marker is None and chunk and not chunk.endswith("\n") else 0
+                result.append((None, line + chunk.count("\n") + unterminated))
+        else:
+            ok, value = _parse(chunk)
+            if not ok or value is None:
+                return None
+            result.append((value, line + chunk.count("\n", 0, content.start())))
+        if marker is not None:
+            line += chunk.count("\n") + 1  # the chunk's lines and the marker's line
+            position = marker.end()  # past the marker's line break (marker.end() - 1 in the text)
+        first = False
+    return result
