@@ -24,6 +24,7 @@ SKIP_DIR_NAMES = frozenset(
         ".ruff_cache",
         ".terraform",
         ".hypothesis",
+        ".mutation",  # make mutation's staging copies (tests and fixtures, broken YAML on purpose)
     }
 )
 SKIP_REL_DIRS = frozenset({"tests/hostile", "tests/fixtures"})
