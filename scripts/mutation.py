@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -187,6 +188,29 @@ def changed_lines(diff: str) -> tuple[str, str]:
     return "\n".join(old), "\n".join(new)
 
 
+# One process shows every survivor's diff (one `mutmut show` per mutant costs seconds of start-up each).
+_SHOW_ALL = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+path = find_mutant(names[0]).path if names else None
+json.dump({n: get_diff_for_mutant(n, path=path) for n in names}, sys.stdout)
+"""
+
+
+def diffs(module: str, names: list[str]) -> dict[str, str]:
+    """mutant name -> its diff against the original, for mutants of one module (one source file)."""
+    if not names:
+        return {}
+    shown = subprocess.run(
+        [sys.executable, "-c", _SHOW_ALL], cwd=stage_dir(module), input=json.dumps(names), text=True,
+        capture_output=True, check=False,
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"showing the mutants of {module} failed:\n{shown.stderr}")
+    return json.loads(shown.stdout)
+
+
 def load_equivalents() -> list[dict[str, str]]:
     return tomllib.loads(EQUIVALENT_FILE.read_text())["equivalent"] if EQUIVALENT_FILE.exists() else []
 
@@ -212,6 +236,9 @@ def report(modules: list[str]) -> int:
     used = [False] * len(equivalents)
     counts = {m: Counter() for m in modules}
     open_survivors: list[tuple[str, str]] = []
+    shown: dict[str, str] = {}
+    for module in modules:
+        shown.update(diffs(module, [n for n, st in status.items() if st in SURVIVED and module_of(n) == module]))
     for name, state in sorted(status.items()):
         module = module_of(name)
         assert module is not None
@@ -222,7 +249,7 @@ def report(modules: list[str]) -> int:
             counts[module]["not run"] += 1
             open_survivors.append((name, f"status: {state}"))
             continue
-        diff = mutmut(module, "show", name, capture=True).stdout
+        diff = shown[name]
         old, new = changed_lines(diff)
         short = module.rsplit(".", 1)[1]
         match = next(
