@@ -269,6 +269,7 @@ def test_exact_solve_is_skipped_above_the_variable_limit(monkeypatch) -> None:
     skipped = pack(groups, capacity)
     assert (skipped.nodes, skipped.method, skipped.proven_optimal) == (3, "ffd", False)
     assert skipped.note == "exact solve skipped: 6 groups x 3 nodes is above 17 variables"
+    assert 0 <= skipped.seconds < 30
     monkeypatch.setattr(packing, "MAX_EXACT_VARIABLES", 18)  # at the limit: solved
     solved = pack(groups, capacity, time_limit_s=5)
     assert (solved.nodes, solved.method, solved.proven_optimal, solved.lower_bound) == (2, "cp-sat", True, 2)
@@ -391,3 +392,37 @@ def test_a_demand_not_aligned_with_the_resources_is_an_error_not_truncated() -> 
         packing.spread_fill([Group("a", (1, 2, 3), 1)], (10, 10), [0])
     with pytest.raises(ValueError, match="zip"):
         packing._volume_bound([Group("a", (1, 1), 4), Group("b", (1, 1), 1)], [4], (10, 10))
+
+
+def test_martello_toth_thresholds_and_free_space() -> None:
+    # three 51s and three 50s in bins of 100: no 50 fits beside a 51, two 50s share a bin: 3 + 2 = 5 bins.
+    # Only the threshold k = 50 = capacity / 2 sees it (the 51s alone, the 50s two per bin).
+    assert _martello_toth_l2([(51, 3), (50, 3)], 100) == 5
+    assert _martello_toth_l2([(10, 2)], 10) == 2  # items the size of a bin: one bin each
+    assert _martello_toth_l2([(1, 3)], 1) == 3
+    assert _martello_toth_l2([(1, 25)], 10) == 3  # 25 units of size 1
+    # two 6s take a bin each and leave 4 + 4 free; the three 4s (12) need one more bin: 3
+    assert _martello_toth_l2([(6, 2), (4, 3)], 10) == 3
+
+
+def test_fekete_schepers_counts_every_group() -> None:
+    # three 6s (over half a bin each) and two 5s (a 5 does not fit beside a 6; two 5s share a bin): 4 bins,
+    # in whichever order the groups come
+    assert packing._fekete_schepers([(6, 3), (5, 2)], 10) == 4
+    assert packing._fekete_schepers([(5, 2), (6, 3)], 10) == 4
+
+
+def test_packing_details_pinned() -> None:
+    # a resource no group requests is skipped, not the end of the bound
+    assert lower_bound([Group("a", (0, 3), 4)], (10, 10)) == 2
+    assert packing._volume_bound([Group("a", (1,), 3)], [3], (1,)) == 3
+    # shares are requests over capacity: a is half the CPU, b half the memory (a tie on the largest share is
+    # broken by the key, decreasing)
+    assert packing._orders([Group("a", (50, 1), 1), Group("b", (10, 5), 1)], (100, 10)) == [[1, 0], [0, 1]]
+    # a group with no pods is skipped, not the end of the packing
+    assert first_fit_decreasing([Group("empty", (9,), 0), Group("a", (6,), 1)], (10,), [0, 1]) == [{1: 1}]
+    over = pack([Group("g", (1,), MAX_PACKED_NODES + 1)], (1,))
+    assert over.heuristic_nodes == MAX_PACKED_NODES + 1
+    # a misaligned demand is an error even when the demand is too large to pack
+    with pytest.raises(ValueError, match="zip"):
+        pack([Group("a", (1, 1, 1), 2**31)], (1, 1))
