@@ -1,12 +1,16 @@
 """Mutation testing of the core modules with mutmut (pinned in the dev extras), and a per-module report.
 
-    python scripts/mutation.py             stage, run mutmut, report (what `make mutation` does)
-    python scripts/mutation.py --report    report the last run again (after editing the equivalence list)
+    python scripts/mutation.py                     stage, run mutmut, report (what `make mutation` does)
+    python scripts/mutation.py --module mig        only that module (repeatable); the others keep their last run
+    python scripts/mutation.py --again [--module]  after adding tests: re-test the last run's survivors
+    python scripts/mutation.py --report            report the last run again (after editing the equivalence list)
 
 mutmut 3 names a mutant after the dotted path of its file and only strips a `src/` prefix, while this package
-lives in tools/: so the run happens in a staging copy (.mutation/, ignored by git) with the package under
-src/mlplatform, the selected tests and the repository files those tests read. mutmut runs the selected tests
-once to learn which test reaches which function, then runs each mutant against only those tests.
+lives in tools/: so the run happens in a staging copy (.mutation/<module>/, ignored by git) with the package
+under src/mlplatform, the module's tests and the repository files those tests read. One staging copy per
+module, so a module can be run (or re-run) alone and its verdicts survive a run of another module. mutmut
+runs the module's tests once to learn which test reaches which function, then runs each mutant against only
+those tests.
 
 Two adaptations in the staged copy, neither changing behaviour:
 - mutmut does not mutate decorated functions, which would leave out the memoised MIG search (`_place`,
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -102,39 +107,44 @@ def _memo_after_definition(text: str) -> str:
 IGNORE = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache")
 
 
-def _copy_sources_and_tests() -> None:
-    shutil.copytree(REPO / "tools" / "mlplatform", STAGE / "src" / "mlplatform", ignore=IGNORE, dirs_exist_ok=True)
-    for module in MODULES:
-        path = STAGE / "src" / (module.replace(".", "/") + ".py")
-        path.write_text(_memo_after_definition((REPO / "tools" / (module.replace(".", "/") + ".py")).read_text()))
-    shutil.copytree(REPO / "tests", STAGE / "tests", ignore=IGNORE, dirs_exist_ok=True)
-    (STAGE / "conftest.py").write_text(ROOT_CONFTEST)
+def stage_dir(module: str) -> Path:
+    return STAGE / module.removeprefix("mlplatform.")
 
 
-def restage() -> None:
-    """Refresh the staged sources and tests of the last run, keeping mutmut's verdicts. Changed functions get new
-    mutants; the test-to-function statistics are collected again (new tests reach old functions)."""
-    _copy_sources_and_tests()
-    (STAGE / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+def _copy_sources_and_tests(module: str) -> None:
+    root = stage_dir(module)
+    shutil.copytree(REPO / "tools" / "mlplatform", root / "src" / "mlplatform", ignore=IGNORE, dirs_exist_ok=True)
+    path = root / "src" / (module.replace(".", "/") + ".py")
+    path.write_text(_memo_after_definition((REPO / "tools" / (module.replace(".", "/") + ".py")).read_text()))
+    shutil.copytree(REPO / "tests", root / "tests", ignore=IGNORE, dirs_exist_ok=True)
+    (root / "conftest.py").write_text(ROOT_CONFTEST)
 
 
-def stage() -> None:
-    if STAGE.exists():
-        shutil.rmtree(STAGE)
-    _copy_sources_and_tests()
+def restage(module: str) -> None:
+    """Refresh the staged sources and tests of the module's last run, keeping mutmut's verdicts. Changed
+    functions get new mutants; the test-to-function statistics are collected again (new tests reach old
+    functions)."""
+    _copy_sources_and_tests(module)
+    (stage_dir(module) / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+
+
+def stage(module: str) -> None:
+    root = stage_dir(module)
+    if root.exists():
+        shutil.rmtree(root)
+    _copy_sources_and_tests(module)
     for name in ALSO_COPY:
-        shutil.copytree(REPO / name, STAGE / name, ignore=IGNORE)
-    tests = sorted({t for files in MODULES.values() for t in files})
-    only = [f"src/{m.replace('.', '/')}.py" for m in MODULES]
+        shutil.copytree(REPO / name, root / name, ignore=IGNORE)
     pytest_opts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    (STAGE / "pyproject.toml").write_text(
+    source = "src/" + module.replace(".", "/") + ".py"
+    (root / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
         f"testpaths = {_toml_list(pytest_opts['testpaths'])}\n"
         f"addopts = {_toml_str(pytest_opts['addopts'])}\n\n"
         "[tool.mutmut]\n"
         'source_paths = ["src/mlplatform"]\n'
-        f"only_mutate = {_toml_list(only)}\n"
-        f"pytest_add_cli_args_test_selection = {_toml_list([*tests, '-k', DESELECT])}\n"
+        f"only_mutate = {_toml_list([source])}\n"
+        f"pytest_add_cli_args_test_selection = {_toml_list([*MODULES[module], '-k', DESELECT])}\n"
         f"also_copy = {_toml_list(['conftest.py', *ALSO_COPY])}\n"
         # CP-SAT tests are timed: a mutant that makes them slow is caught by the timeout, not waited for.
         "timeout_multiplier = 5.0\n"
@@ -149,10 +159,10 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(_toml_str(v) for v in values) + "]"
 
 
-def mutmut(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+def mutmut(module: str, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).parent / "mutmut"
     return subprocess.run(
-        [str(exe), *args], cwd=STAGE, text=True, check=False, capture_output=capture, env=dict(os.environ)
+        [str(exe), *args], cwd=stage_dir(module), text=True, check=False, capture_output=capture, env=dict(os.environ)
     )
 
 
@@ -178,29 +188,57 @@ def changed_lines(diff: str) -> tuple[str, str]:
     return "\n".join(old), "\n".join(new)
 
 
+# One process shows every survivor's diff (one `mutmut show` per mutant costs seconds of start-up each).
+_SHOW_ALL = """
+import json, sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+names = json.load(sys.stdin)
+path = find_mutant(names[0]).path if names else None
+json.dump({n: get_diff_for_mutant(n, path=path) for n in names}, sys.stdout)
+"""
+
+
+def diffs(module: str, names: list[str]) -> dict[str, str]:
+    """mutant name -> its diff against the original, for mutants of one module (one source file)."""
+    if not names:
+        return {}
+    shown = subprocess.run(
+        [sys.executable, "-c", _SHOW_ALL], cwd=stage_dir(module), input=json.dumps(names), text=True,
+        capture_output=True, check=False,
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"showing the mutants of {module} failed:\n{shown.stderr}")
+    return json.loads(shown.stdout)
+
+
 def load_equivalents() -> list[dict[str, str]]:
     return tomllib.loads(EQUIVALENT_FILE.read_text())["equivalent"] if EQUIVALENT_FILE.exists() else []
 
 
-def results() -> dict[str, str]:
-    """mutant name -> mutmut's status for the last run."""
-    listed = mutmut("results", "--all", "true", capture=True)
+def results(module: str) -> dict[str, str]:
+    """mutant name -> mutmut's status for the module's last run (empty if it never ran)."""
+    if not (stage_dir(module) / "mutants").is_dir():
+        return {}
+    listed = mutmut(module, "results", "--all", "true", capture=True)
     if listed.returncode != 0:
         raise SystemExit(f"mutmut results failed:\n{listed.stdout}{listed.stderr}")
     status: dict[str, str] = {}
     for line in listed.stdout.splitlines():
         name, sep, state = line.strip().rpartition(": ")
-        if sep and module_of(name):
+        if sep and module_of(name) == module:
             status[name] = state
     return status
 
 
-def report() -> int:
-    status = results()
+def report(modules: list[str]) -> int:
+    status = {name: state for module in modules for name, state in results(module).items()}
     equivalents = load_equivalents()
     used = [False] * len(equivalents)
-    counts = {m: Counter() for m in MODULES}
+    counts = {m: Counter() for m in modules}
     open_survivors: list[tuple[str, str]] = []
+    shown: dict[str, str] = {}
+    for module in modules:
+        shown.update(diffs(module, [n for n, st in status.items() if st in SURVIVED and module_of(n) == module]))
     for name, state in sorted(status.items()):
         module = module_of(name)
         assert module is not None
@@ -211,7 +249,7 @@ def report() -> int:
             counts[module]["not run"] += 1
             open_survivors.append((name, f"status: {state}"))
             continue
-        diff = mutmut("show", name, capture=True).stdout
+        diff = shown[name]
         old, new = changed_lines(diff)
         short = module.rsplit(".", 1)[1]
         match = next(
@@ -232,7 +270,7 @@ def report() -> int:
     for name, diff in open_survivors:
         print(f"\n--- survived: {name}\n{diff.rstrip()}")
     for entry, hit in zip(equivalents, used, strict=True):
-        if not hit:
+        if not hit and entry["module"] in {m.rsplit(".", 1)[1] for m in modules}:
             print(f"\nnote: equivalence entry matched no survivor: {entry['module']}.{entry['function']}: "
                   f"{entry['original']!r} -> {entry['mutant']!r}")
     print(f"\n{'module':<28}{'mutants':>8}{'killed':>8}{'survived':>9}{'equivalent':>11}{'score':>8}")
@@ -241,7 +279,7 @@ def report() -> int:
         total = sum(c.values())
         meaningful = total - c["equivalent"]
         score = c["killed"] / meaningful if meaningful else 1.0
-        failed |= score < THRESHOLD or c["not run"] > 0
+        failed |= score < THRESHOLD or c["not run"] > 0 or total == 0
         print(f"{module:<28}{total:>8}{c['killed']:>8}{c['survived'] + c['not run']:>9}{c['equivalent']:>11}"
               f"{score:>8.1%}")
     print(f"\nscore = killed / (mutants - equivalent); every module must reach {THRESHOLD:.0%}")
@@ -258,17 +296,25 @@ def main() -> int:
         "mutants are kept, since tests were only added), then report",
     )
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument(
+        "--module",
+        action="append",
+        choices=[m.removeprefix("mlplatform.") for m in MODULES],
+        help="only this module (repeatable): run it, re-test it (--again) or report it (--report)",
+    )
     args = parser.parse_args()
-    if args.again:
-        names = [name for name, state in results().items() if state not in KILLED]
-        restage()
-        if names and mutmut("run", "--max-children", str(args.max_children), *names).returncode != 0:
-            return 2
-    elif not args.report:
-        stage()
-        if mutmut("run", "--max-children", str(args.max_children)).returncode != 0:
-            return 2
-    return report()
+    selected = [f"mlplatform.{m}" for m in args.module] if args.module else list(MODULES)
+    for module in selected:
+        if args.again:
+            names = [name for name, state in results(module).items() if state not in KILLED]
+            restage(module)
+            if names and mutmut(module, "run", "--max-children", str(args.max_children), *names).returncode != 0:
+                return 2
+        elif not args.report:
+            stage(module)
+            if mutmut(module, "run", "--max-children", str(args.max_children)).returncode != 0:
+                return 2
+    return report(selected)
 
 
 if __name__ == "__main__":

@@ -324,3 +324,67 @@ def test_unknown_gpu_lists_the_known_models() -> None:
         f"unknown GPU 'Z9000' (known: {known}, or a GPU Feature Discovery product name)"
     )
     assert resolve_gpu("NVIDIA-A100-SXM4-40GB-SHARED").name == "A100-40GB"
+
+
+def test_placement_resolves_a_name_in_the_given_catalog() -> None:
+    catalog, _ = _synthetic_catalog()
+    # Z1 exists only in the synthetic catalog: resolving it in the packaged one would be "unknown GPU"
+    assert placement("Z1", {"small": 2}, catalog) == [("small", 2), ("small", 3)]
+    assert placement("NVIDIA-Z1", {"big": 1}, catalog) == [("big", 1)]
+
+
+def test_no_instance_is_placed_past_the_last_memory_slice() -> None:
+    # A GPU of 4 memory slices whose profile lists start 3 first: two slices from 3 would need slice 4, which
+    # the GPU does not have, so the only placement is at 0. The packaged catalog (8 slices) would accept 3.
+    catalog = replace(load_catalog(), compute_slices_per_gpu=4, memory_slices_per_gpu=4)
+    model = GpuModel(
+        name="Z4",
+        memory_mib=512,
+        product_names=(),
+        mig_profiles={"edge": MigProfile("edge", "2g", compute_slices=2, memory_slices=2, starts=(3, 0), max_count=2)},
+    )
+    assert placement(model, {"edge": 1}, catalog) == [("edge", 0)]
+    assert validate_layout(model, {"edge": 1}, catalog) == (True, "fits one Z4 (instance@first memory slice: edge@0)")
+    # two of them need slices 0-3: the second cannot start at 3 either
+    assert validate_layout(model, {"edge": 2}, catalog)[0] is False
+
+
+EVERY_START = tuple(range(8))
+
+
+def test_the_instance_with_most_memory_slices_is_placed_first() -> None:
+    # NVIDIA's advice: create the largest GPU instances first so that small ones do not fragment the memory.
+    # The printed placement follows it: `wide` (4 slices) takes slice 0 even though `narrow` is listed last.
+    catalog = load_catalog()
+    model = GpuModel(
+        name="Z2",
+        memory_mib=1024,
+        product_names=(),
+        mig_profiles={
+            "wide": MigProfile("wide", "3g", compute_slices=3, memory_slices=4, starts=(0, 4), max_count=2),
+            "narrow": MigProfile("narrow", "1g", compute_slices=1, memory_slices=1, starts=EVERY_START, max_count=7),
+        },
+    )
+    assert placement(model, {"narrow": 1, "wide": 1}, catalog) == [("wide", 0), ("narrow", 4)]
+    # Equal memory (2 slices each): the profile with fewer allowed starts (2g.20gb: 0, 2, 4) goes first, and
+    # the more flexible 1g.20gb (0, 2, 4, 6) takes the next free pair.
+    assert validate_layout("A100-80GB", {"1g.20gb": 1, "2g.20gb": 1}) == (
+        True,
+        "fits one A100-80GB (instance@first memory slice: 2g.20gb@0, 1g.20gb@2)",
+    )
+
+
+def test_valid_layouts_respect_the_compute_slices_where_memory_would_allow_more() -> None:
+    # Each `dense` instance takes 2 of the 7 compute slices but only 1 of the 8 memory slices: compute, not
+    # memory, stops the count at 3 (6 slices); 4 would need 8.
+    catalog = load_catalog()
+    model = GpuModel(
+        name="Z3",
+        memory_mib=1024,
+        product_names=(),
+        mig_profiles={
+            "dense": MigProfile("dense", "2g", compute_slices=2, memory_slices=1, starts=EVERY_START, max_count=7)
+        },
+    )
+    assert valid_layouts(model, catalog) == [{"dense": 3}, {"dense": 2}, {"dense": 1}]
+    assert validate_layout(model, {"dense": 4}, catalog) == (False, "needs 8 compute slices; a GPU has 7")

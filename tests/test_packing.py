@@ -269,6 +269,7 @@ def test_exact_solve_is_skipped_above_the_variable_limit(monkeypatch) -> None:
     skipped = pack(groups, capacity)
     assert (skipped.nodes, skipped.method, skipped.proven_optimal) == (3, "ffd", False)
     assert skipped.note == "exact solve skipped: 6 groups x 3 nodes is above 17 variables"
+    assert 0 <= skipped.seconds < 30
     monkeypatch.setattr(packing, "MAX_EXACT_VARIABLES", 18)  # at the limit: solved
     solved = pack(groups, capacity, time_limit_s=5)
     assert (solved.nodes, solved.method, solved.proven_optimal, solved.lower_bound) == (2, "cp-sat", True, 2)
@@ -300,3 +301,128 @@ def test_gap() -> None:
     assert PackResult(3, 2, 3, "x", False).gap == 0.5
     assert PackResult(0, 0, 0, "none", True).gap == 0.0
     assert PackResult(1, 0, 1, "x", False).gap == math.inf
+
+
+def test_dot_product_greedy_pairs_pods_whose_requests_complement_each_other() -> None:
+    # Node (100 CPU, 10 GiB); a = (50, 1) is CPU-heavy, b = (10, 5) memory-heavy: both score 0.6 on an empty
+    # node (normalised requests . normalised free), the first wins the tie; on what a leaves (50, 9) b scores
+    # 0.5 against a's 0.34, and after b nothing fits (a needs 50 CPU of 40, b 5 GiB of 4). So each node takes
+    # one of each, where FFD by CPU would put both a's on one node.
+    groups = [Group("a", (50, 1), 2), Group("b", (10, 5), 2)]
+    assert packing.dot_product_greedy(groups, (100, 10)) == [{0: 1, 1: 1}, {0: 1, 1: 1}]
+    # a pod exactly the size of a node fits it; a group with no pods left is no error even if too big
+    assert packing.dot_product_greedy([Group("full", (10, 10), 2)], (10, 10)) == [{0: 1}, {0: 1}]
+    assert packing.dot_product_greedy([Group("gone", (11, 1), 0), Group("a", (5, 5), 3)], (10, 10)) == [
+        {1: 2},
+        {1: 1},
+    ]
+    with pytest.raises(PackingError, match="^a pod does not fit an empty node$"):
+        packing.dot_product_greedy([Group("a", (5, 5), 1), Group("huge", (11, 1), 1)], (10, 10))
+
+
+def test_spread_fill_gives_every_node_its_share_of_each_group() -> None:
+    # 2 nodes by volume: each takes half of a (5, 1) x2 and half of b (1, 5) x2. FFD in the same order would
+    # put both a's on the first node and both b's on the second.
+    groups = [Group("a", (5, 1), 2), Group("b", (1, 5), 2)]
+    assert packing.spread_fill(groups, (10, 10), [0, 1]) == [{0: 1, 1: 1}, {0: 1, 1: 1}]
+    assert first_fit_decreasing(groups, (10, 10), [0, 1]) == [{0: 2}, {1: 2}]
+    with pytest.raises(PackingError, match="^a pod does not fit an empty node$"):
+        packing.spread_fill([Group("huge", (11, 1), 1)], (10, 10), [0])
+
+
+def test_orders_try_each_decreasing_key_once() -> None:
+    # shares of (10, 10): a (0.6, 0.1), b (0.2, 0.8), c (0.5, 0.5)
+    groups = [Group("a", (6, 1), 1), Group("b", (2, 8), 1), Group("c", (5, 5), 1)]
+    assert packing._orders(groups, (10, 10)) == [
+        [1, 0, 2],  # largest share: b 0.8, a 0.6, c 0.5
+        [2, 1, 0],  # total share: c 1.0 and b 1.0 (c before b by key, decreasing), a 0.7
+        [0, 2, 1],  # CPU share
+        [1, 2, 0],  # memory share
+    ]
+    # one resource: every key gives the same order, tried once; a resource without capacity has no share
+    assert packing._orders([Group("a", (6,), 1), Group("b", (3,), 1)], (10,)) == [[0, 1]]
+    assert packing._orders([Group("a", (6, 0), 1), Group("b", (3, 0), 1)], (10, 0)) == [[0, 1]]
+
+
+def test_solve_exact_returns_the_optimum_and_says_it_is_proven() -> None:
+    groups = [Group(f"g{i}", (8_000, 64_000, 1, g), 1) for i, g in enumerate((4, 3, 3, 2, 2, 2))]
+    capacity = (95_690, 1_170_000, 737, 8)
+    hint = first_fit_decreasing(groups, capacity, range(6))  # 3 nodes
+    bins, proven, optimal, note = packing._solve_exact(groups, capacity, hint, 0, 5)
+    assert (len(bins), proven, optimal, note) == (2, 2, True, "")
+    assert sorted(sorted(groups[gi].demand[3] for gi in b) for b in bins) == [[2, 2, 4], [2, 3, 3]]
+
+
+def test_pack_reports_its_time_and_the_empty_result() -> None:
+    empty = pack([Group("gone", (1, 1), 0)], (10, 10))
+    assert (empty.nodes, empty.lower_bound, empty.heuristic_nodes, empty.method, empty.proven_optimal) == (
+        0,
+        0,
+        0,
+        "none",
+        True,
+    )
+    assert empty.bins == [] and 0 <= empty.seconds < 5
+    groups = [Group(f"g{i}", (8_000, 64_000, 1, g), 1) for i, g in enumerate((4, 3, 3, 2, 2, 2))]
+    capacity = (95_690, 1_170_000, 737, 8)
+    for result in (
+        pack([Group("g", (1,), MAX_PACKED_NODES + 1)], (1,)),  # lower bound only
+        pack([Group("g", (4,), 5)], (10,)),  # heuristic at the bound
+        pack(groups, capacity, exact=False),  # heuristic, exact solve not asked for
+        pack(groups, capacity, time_limit_s=5),  # exact
+    ):
+        assert 0 <= result.seconds < 30
+
+
+def test_lower_bound_of_a_resource_without_capacity_is_no_bound() -> None:
+    # the pods' CPU says 2 nodes (12 of 10); the second resource has no capacity and adds nothing
+    assert lower_bound([Group("a", (3, 1), 4)], (10, 0)) == 2
+    assert packing._fekete_schepers([], 10) == 0
+    # three items over half a bin: one bin each; only u^(1) of Fekete-Schepers (k = 1) sees it
+    assert packing._fekete_schepers([(6, 3)], 10) == 3
+    assert packing._volume_bound([Group("a", (3, 1), 4), Group("b", (5, 0), 1)], [4, 1], (10, 0)) == 2
+    assert packing._volume_bound([Group("a", (3, 1), 4)], [0], (10, 10)) == 0
+
+
+def test_a_demand_not_aligned_with_the_resources_is_an_error_not_truncated() -> None:
+    # A request vector one entry longer than the resource list would lose a resource if zipped short.
+    with pytest.raises(ValueError, match="zip"):
+        pack([Group("a", (1, 2, 3), 1)], (10, 10))
+    with pytest.raises(ValueError, match="zip"):
+        packing.spread_fill([Group("a", (1, 2, 3), 1)], (10, 10), [0])
+    with pytest.raises(ValueError, match="zip"):
+        packing._volume_bound([Group("a", (1, 1), 4), Group("b", (1, 1), 1)], [4], (10, 10))
+
+
+def test_martello_toth_thresholds_and_free_space() -> None:
+    # three 51s and three 50s in bins of 100: no 50 fits beside a 51, two 50s share a bin: 3 + 2 = 5 bins.
+    # Only the threshold k = 50 = capacity / 2 sees it (the 51s alone, the 50s two per bin).
+    assert _martello_toth_l2([(51, 3), (50, 3)], 100) == 5
+    assert _martello_toth_l2([(10, 2)], 10) == 2  # items the size of a bin: one bin each
+    assert _martello_toth_l2([(1, 3)], 1) == 3
+    assert _martello_toth_l2([(1, 25)], 10) == 3  # 25 units of size 1
+    # two 6s take a bin each and leave 4 + 4 free; the three 4s (12) need one more bin: 3
+    assert _martello_toth_l2([(6, 2), (4, 3)], 10) == 3
+
+
+def test_fekete_schepers_counts_every_group() -> None:
+    # three 6s (over half a bin each) and two 5s (a 5 does not fit beside a 6; two 5s share a bin): 4 bins,
+    # in whichever order the groups come
+    assert packing._fekete_schepers([(6, 3), (5, 2)], 10) == 4
+    assert packing._fekete_schepers([(5, 2), (6, 3)], 10) == 4
+
+
+def test_packing_details_pinned() -> None:
+    # a resource no group requests is skipped, not the end of the bound
+    assert lower_bound([Group("a", (0, 3), 4)], (10, 10)) == 2
+    assert packing._volume_bound([Group("a", (1,), 3)], [3], (1,)) == 3
+    # shares are requests over capacity: a is half the CPU, b half the memory (a tie on the largest share is
+    # broken by the key, decreasing)
+    assert packing._orders([Group("a", (50, 1), 1), Group("b", (10, 5), 1)], (100, 10)) == [[1, 0], [0, 1]]
+    # a group with no pods is skipped, not the end of the packing
+    assert first_fit_decreasing([Group("empty", (9,), 0), Group("a", (6,), 1)], (10,), [0, 1]) == [{1: 1}]
+    over = pack([Group("g", (1,), MAX_PACKED_NODES + 1)], (1,))
+    assert over.heuristic_nodes == MAX_PACKED_NODES + 1
+    # a misaligned demand is an error even when the demand is too large to pack
+    with pytest.raises(ValueError, match="zip"):
+        pack([Group("a", (1, 1, 1), 2**31)], (1, 1))
