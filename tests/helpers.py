@@ -37,3 +37,13 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
+def edit_copy(repo: Path, rel: str, old: str, new: str, count: int = 1) -> int:
+    """Replace `old`, which must occur exactly `count` times, in a file of a repository copy (a mutated-copy
+    test reintroducing a fault); returns the 1-based line where the first occurrence starts."""
+    path = repo / rel
+    text = path.read_text()
+    assert text.count(old) == count, (rel, old, text.count(old))
+    path.write_text(text.replace(old, new))
+    return text[: text.index(old)].count("\n") + 1

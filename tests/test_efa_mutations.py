@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import edit_copy, run_cli
 
 pytestmark = pytest.mark.xdist_group("mutated-copies")
 
@@ -23,16 +23,9 @@ PRETRAIN = "apps/base/training/llm-pretrain-spot/pytorchjob.yaml"
 VLLM = "apps/base/inference/vllm/deployment.yaml"
 
 
-def _edit(repo: Path, rel: str, old: str, new: str, count: int = 1) -> None:
-    path = repo / rel
-    text = path.read_text()
-    assert text.count(old) == count, (rel, old, text.count(old))
-    path.write_text(text.replace(old, new))
-
-
 def test_reintroduced_efa_faults_fail_check_at_their_files(repo_copy: Path, crd_schemas: Path):
-    _edit(repo_copy, PRETRAIN, "                  vpc.amazonaws.com/efa: 4\n", "", count=2)
-    _edit(
+    edit_copy(repo_copy, PRETRAIN, "                  vpc.amazonaws.com/efa: 4\n", "", count=2)
+    edit_copy(
         repo_copy, VLLM,
         "              nvidia.com/mig-3g.40gb: 1\n",
         "              nvidia.com/mig-3g.40gb: 1\n              vpc.amazonaws.com/efa: 1\n",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import edit_copy, run_cli
 
 # Full check runs: keep the mutated copies on one xdist worker, next to each other.
 pytestmark = pytest.mark.xdist_group("mutated-copies")
@@ -22,24 +22,15 @@ PRODUCTION_POOLS = "terraform/environments/production/node-pools.yaml"
 STAGING_POOLS = "terraform/environments/staging/node-pools.yaml"
 
 
-def _edit(repo: Path, rel: str, old: str, new: str) -> int:
-    """Replace the one occurrence of `old`; returns the 1-based line where the edit starts."""
-    path = repo / rel
-    text = path.read_text()
-    assert text.count(old) == 1, (rel, old)
-    path.write_text(text.replace(old, new))
-    return text[: text.index(old)].count("\n") + 1
-
-
 def test_each_fault_is_an_error_at_its_file(repo_copy: Path, crd_schemas: Path) -> None:
     # The VPC CNI add-on without enableNetworkPolicy: every NetworkPolicy is decoration again.
-    _edit(repo_copy, PLATFORM_TF, '        enableNetworkPolicy = "true"\n', "")
+    edit_copy(repo_copy, PLATFORM_TF, '        enableNetworkPolicy = "true"\n', "")
     # A time-sliced pool without the autoscaler's GPU label; the label on the MIG pool.
-    label_line = _edit(repo_copy, PRODUCTION_POOLS, "      k8s.amazonaws.com/accelerator: nvidia-h100\n", "")
-    mig_line = _edit(repo_copy, STAGING_POOLS, "      nvidia.com/mig.config: a100-mig\n",
+    label_line = edit_copy(repo_copy, PRODUCTION_POOLS, "      k8s.amazonaws.com/accelerator: nvidia-h100\n", "")
+    mig_line = edit_copy(repo_copy, STAGING_POOLS, "      nvidia.com/mig.config: a100-mig\n",
                      "      nvidia.com/mig.config: a100-mig\n      k8s.amazonaws.com/accelerator: nvidia-tesla-a100\n")
     # An EFA pool whose nodes would not get the EFA device plugin.
-    _edit(repo_copy, STAGING_POOLS,
+    edit_copy(repo_copy, STAGING_POOLS,
           '      nvidia.com/device-plugin.config: a100-timeslice-spot\n      k8s.amazonaws.com/accelerator: '
           'nvidia-tesla-a100\n      mlplatform.example.com/efa: "true"\n',
           "      nvidia.com/device-plugin.config: a100-timeslice-spot\n      k8s.amazonaws.com/accelerator: "

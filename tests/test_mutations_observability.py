@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from helpers import edit_copy, run_cli
 
 # Each test runs a full `check` of a repository copy: keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("observability-mutations")
@@ -23,15 +23,6 @@ TGI_SERVICE = "apps/base/inference/tgi/service.yaml"
 TGI_SCALEDOBJECT = "apps/base/inference/tgi/scaledobject.yaml"
 GPU_ALERTS = "infrastructure/configs/base/monitoring/gpu-alerts.yaml"
 GPU_TESTS = "infrastructure/configs/base/monitoring/tests/gpu-alerts.test.yaml"
-
-
-def replace(repo: Path, file: str, old: str, new: str) -> int:
-    """Replace `old` (present exactly once) in a file of the copy; returns the 1-based line it starts on."""
-    path = repo / file
-    text = path.read_text()
-    assert text.count(old) == 1, (file, old)
-    path.write_text(text.replace(old, new))
-    return text[: text.index(old)].count("\n") + 1
 
 
 def check(repo: Path, crd_schemas: Path, promtool_bin: str) -> list[dict]:
@@ -48,7 +39,7 @@ def errors(findings: list[dict], rule: str, file: str) -> list[dict]:
 
 
 def test_keda_triggers_on_metrics_nothing_exports(repo_copy: Path, crd_schemas: Path, promtool_bin: str):
-    query_line = replace(
+    query_line = edit_copy(
         repo_copy,
         TGI_BATCH,
         'query: sum(tgi_queue_size{namespace="inference", service="tgi-batch"})',
@@ -73,7 +64,7 @@ def test_gpu_alerts_that_break_on_mig_nodes_fail_their_unit_tests(
     repo_copy: Path, crd_schemas: Path, promtool_bin: str
 ):
     # the join this repository had: several nvidia_com_mig_* series per node on the `one` side
-    replace(
+    edit_copy(
         repo_copy,
         GPU_ALERTS,
         '              max by (node) (kube_node_labels{label_nvidia_com_gpu_present="true"})\n'
@@ -83,7 +74,7 @@ def test_gpu_alerts_that_break_on_mig_nodes_fail_their_unit_tests(
         '              * on (node) group_left () (kube_node_status_capacity{resource=~"nvidia_com_.*"} > 0)\n',
     )
     # increase() on the gauge of the last XID
-    replace(
+    edit_copy(
         repo_copy,
         GPU_ALERTS,
         "            max by (node, gpu, modelName) (DCGM_FI_DEV_XID_ERRORS) > 0\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import run_cli
+from helpers import edit_copy, run_cli
 
 PRETRAIN = "apps/base/training/llm-pretrain-spot/pytorchjob.yaml"
 RECSYS = "apps/base/training/recsys-tfjob/tfjob.yaml"
@@ -22,34 +22,27 @@ NAMESPACES = "infrastructure/configs/base/workloads/namespaces.yaml"
 POLICIES = "infrastructure/configs/base/workloads/network-policies/training/policies.yaml"
 
 
-def _edit(repo: Path, rel: str, old: str, new: str, count: int = 1) -> None:
-    path = repo / rel
-    text = path.read_text()
-    assert text.count(old) == count, (rel, old, text.count(old))
-    path.write_text(text.replace(old, new))
-
-
 def _errors(findings: list[dict], rule: str, file: str) -> list[str]:
     return [f["message"] for f in findings if f["rule"] == rule and f["severity"] == "error" and f["file"] == file]
 
 
 def test_reintroduced_training_faults_fail_check_at_their_files(repo_copy: Path, crd_schemas: Path):
     # Item 10: back to the variable nothing reads, without the launcher.
-    _edit(repo_copy, PRETRAIN, "MLPLATFORM_GPU_MEMORY_FRACTION", "PYTORCH_GPU_MEMORY_FRACTION")
-    _edit(repo_copy, PRETRAIN, "/opt/mlplatform/gpu-memory-cap/torch_memory_cap.py\n", "\n")
+    edit_copy(repo_copy, PRETRAIN, "MLPLATFORM_GPU_MEMORY_FRACTION", "PYTORCH_GPU_MEMORY_FRACTION")
+    edit_copy(repo_copy, PRETRAIN, "/opt/mlplatform/gpu-memory-cap/torch_memory_cap.py\n", "\n")
     # Item 10: the launcher's variable stays, the launcher goes.
-    _edit(repo_copy, RECSYS, "exec python /opt/mlplatform/gpu-memory-cap/tf_memory_cap.py ", "exec python ")
+    edit_copy(repo_copy, RECSYS, "exec python /opt/mlplatform/gpu-memory-cap/tf_memory_cap.py ", "exec python ")
     # Item 6: Push without the downward-API namespace file (the pod mounts no token).
-    _edit(
+    edit_copy(
         repo_copy, EXPERIMENT,
         "                  - {name: katib-trial-namespace, mountPath: /var/run/secrets/kubernetes.io/serviceaccount, "
         "readOnly: true}\n",
         "",
     )
     # Item 6: the namespace loses the label Katib's pod webhook selects on.
-    _edit(repo_copy, NAMESPACES, "    katib.kubeflow.org/metrics-collector-injection: enabled\n", "")
+    edit_copy(repo_copy, NAMESPACES, "    katib.kubeflow.org/metrics-collector-injection: enabled\n", "")
     # Item 6: egress to the DB manager on the wrong port.
-    _edit(repo_copy, POLICIES, "          port: 6789\n", "          port: 6790\n", count=2)
+    edit_copy(repo_copy, POLICIES, "          port: 6789\n", "          port: 6790\n", count=2)
 
     proc = run_cli("check", "--repo", str(repo_copy), "--format", "json", "--schema-location", str(crd_schemas))
     assert proc.returncode == 1, proc.stderr + proc.stdout[-2000:]
