@@ -10,7 +10,7 @@ from mlplatform.rules.keda_metric_exported import EXPORTS_ANNOTATION
 def test_good_and_bad(good_and_bad):
     bad = good_and_bad("keda-metric-exported")
     by_object = {f.object.name: f.message for f in bad}
-    assert "batch_queue_depth, which no workload of cluster production exports" in by_object["bad-nothing-exports"]
+    assert "batch_queue_depth, which no workload of this cluster exports" in by_object["bad-nothing-exports"]
     assert EXPORTS_ANNOTATION in by_object["bad-nothing-exports"]
     assert "Deployment serving/batch-server declares it, but no ServiceMonitor" in by_object["bad-unscraped"]
     assert "Deployment serving/api declares it" in by_object["bad-wrong-port"]

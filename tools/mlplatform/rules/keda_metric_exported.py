@@ -268,10 +268,10 @@ def _missing(ctx: RuleContext, exports: Exports, index: int, selector: Selector,
     if source is not None:
         return (
             f"trigger {index} queries {name}: {source} declares it, but no ServiceMonitor or PodMonitor of "
-            f"cluster {ctx.name} scrapes that workload (selector, namespace and port name must match)"
+            f"this cluster scrapes that workload (selector, namespace and port name must match)"
         )
     return (
-        f"trigger {index} queries {name}, which no workload of cluster {ctx.name} exports to Prometheus: "
+        f"trigger {index} queries {name}, which no workload of this cluster exports to Prometheus: "
         f"KEDA would read no data. Declare it with the annotation {EXPORTS_ANNOTATION} on the workload that "
         "exports it, scraped by a ServiceMonitor or PodMonitor (mlplatform rules shows the details)"
     )

@@ -95,7 +95,7 @@ class _Checker:
                 None,
                 pool,
                 "gpu",
-                f"pool {pool.name}: no device-plugin ConfigMap {self.dp_name} is rendered for cluster {self.ctx.name}",
+                f"pool {pool.name}: no device-plugin ConfigMap {self.dp_name} is rendered for this cluster",
             )
             return None, None
         text = as_dict(cm.obj.get("data")).get(key)
