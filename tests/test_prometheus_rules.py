@@ -267,3 +267,34 @@ def test_the_old_gpu_alerts_fail_on_mig_nodes(tmp_path: Path, promtool) -> None:
     evaluation = [f for f in findings if f.rule == RULE_TEST and f.file == GPU_ALERTS]
     assert evaluation and all("many-to-many" in f.message for f in evaluation), findings
     assert evaluation[0].line == line_of((repo / GPU_ALERTS).read_text(), "sum by (node) (kube_node_labels") - 1
+
+
+def test_identical_promtool_runs_are_made_once_and_changed_inputs_again(promtool_bin: str, tmp_path: Path):
+    """Both clusters render the same rules: the second identical run reuses the first's result, and any change
+    of a byte in the scratch directory (what promtool reads) runs promtool again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlplatform.promtool import Promtool
+
+    calls = tmp_path / "calls"
+    wrapper = tmp_path / "counting-promtool"
+    wrapper.write_text(f'#!/bin/sh\necho run >> "{calls}"\nexec "{promtool_bin}" "$@"\n')
+    wrapper.chmod(0o755)
+    tool = Promtool(str(wrapper), "test")
+
+    def scratch(name: str, expr: str) -> Path:
+        directory = tmp_path / name
+        directory.mkdir()
+        rule = {"groups": [{"name": "g", "rules": [{"alert": "A", "expr": expr}]}]}
+        (directory / "r.rules.yaml").write_text(textwrap.dedent(str(rule).replace("'", '"')))
+        return directory
+
+    first, second, changed = scratch("one", "up == 0"), scratch("two", "up == 0"), scratch("three", "up == 1")
+    with ThreadPoolExecutor(2) as pool:  # the clusters run at the same time: the second waits for the first
+        results = list(pool.map(lambda d: tool.run(["check", "rules", "r.rules.yaml"], d), [first, second]))
+    assert [r.returncode for r in results] == [0, 0] and results[0].stdout == results[1].stdout
+    assert calls.read_text().count("run") == 1
+    broken = scratch("four", "up ==")
+    assert tool.run(["check", "rules", "r.rules.yaml"], changed).returncode == 0
+    assert tool.run(["check", "rules", "r.rules.yaml"], broken).returncode == 1
+    assert calls.read_text().count("run") == 3

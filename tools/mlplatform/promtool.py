@@ -8,9 +8,12 @@ is named explicitly (environment) but does not run is a tool error (exit 2), as 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +35,32 @@ class Promtool:
         return f"{self.path} ({self.version})"
 
     def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-        """Run promtool in `cwd`; stdout and stderr together, in order, as promtool interleaves them."""
+        """Run promtool in `cwd`; stdout and stderr together, in order, as promtool interleaves them.
+
+        Both clusters render the same PrometheusRules from apps/base and infrastructure/*/base, and `test
+        rules` is the slowest step of check (about a second a cluster). A run whose arguments and whole
+        scratch directory (every file's relative path and bytes: all promtool reads) equal an earlier one's
+        in this process gets that run's result; clusters checked at the same time wait for the first.
+        """
+        key = (self.path, tuple(args), _tree_digest(cwd))
+        with _MEMO_LOCK:
+            pending = _MEMO.get(key)
+            owner = pending is None
+            if pending is None:
+                pending = _MEMO[key] = Future()
+        if not owner:
+            return pending.result()
+        try:
+            result = self._run(args, cwd)
+        except BaseException as exc:
+            with _MEMO_LOCK:
+                del _MEMO[key]  # a later call tries again rather than inheriting a time-out
+            pending.set_exception(exc)
+            raise
+        pending.set_result(result)
+        return result
+
+    def _run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         try:
             return subprocess.run(
                 [self.path, *args],
@@ -47,6 +75,18 @@ class Promtool:
             raise ToolError(f"promtool {' '.join(args[:2])} did not finish in {TIMEOUT_SECONDS}s") from exc
         except OSError as exc:
             raise ToolError(f"promtool {self.path} does not run: {exc}") from exc
+
+
+_MEMO: dict[tuple[str, tuple[str, ...], str], Future[subprocess.CompletedProcess]] = {}
+_MEMO_LOCK = threading.Lock()
+
+
+def _tree_digest(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _offline_env() -> dict[str, str]:
