@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from helpers import copy_repo, run_cli
+from mlplatform.capacity.facts import ClusterFacts
 from mlplatform.capacity.fit import RULE_MAX_SIZE, RULE_UNPLACED, check_fit
 from mlplatform.capacity.plan import plan_cluster
 from mlplatform.catalog import load_catalog
@@ -114,7 +115,8 @@ def test_time_sliced_units_nodes_and_cost() -> None:
     # no Terraform says the node group carries the scale-from-zero resource tags: that asks for an action
     assert any("cannot scale this pool from zero" in w and "nvidia.com/gpu=32" in w for w in a100["warnings"])
     assert plan.ok
-    tagged = plan_cluster("test", [gpu_deployment("vllm", 40)], pool_file(), CATALOG, scale_from_zero_tags=True)
+    tagged = plan_cluster("test", [gpu_deployment("vllm", 40)], pool_file(), CATALOG,
+                          facts=ClusterFacts(scale_from_zero_tags=True))
     assert next(p for p in tagged.to_json()["pools"] if p["pool"] == "a100-timeslice")["warnings"] == []
 
 

@@ -58,3 +58,20 @@ def test_module_outside_repository_is_refused(tmp_path: Path):
     (env / "main.tf").write_text('module "m" {\n  source = "../../../../outside"\n}\n')
     with pytest.raises(InputError, match="outside the repository"):
         load_terraform(tmp_path / "repo", "c1")
+
+
+def test_variable_value_prefers_tfvars_then_the_environments_default(tmp_path: Path):
+    env = tmp_path / "terraform" / "environments" / "c1"
+    module = tmp_path / "terraform" / "modules" / "m"
+    env.mkdir(parents=True)
+    module.mkdir(parents=True)
+    (env / "main.tf").write_text('module "m" {\n  source = "../../modules/m"\n}\n')
+    (env / "variables.tf").write_text('variable "zones" {\n  default = ["a"]\n}\nvariable "size" {\n  default = 2\n}\n')
+    (module / "variables.tf").write_text('variable "only_in_module" {\n  default = 7\n}\n')
+    (env / "terraform.tfvars").write_text('zones = ["x", "y"]\n')
+    tf = load_terraform(tmp_path, "c1")
+    assert [unquote(z) for z in tf.variable_value("zones")] == ["x", "y"]
+    assert tf.variable_value("size") == 2
+    assert tf.variable_value("only_in_module") is None  # a module's input, not the environment's
+    (env / "terraform.tfvars").write_text("zones = [\n")  # unparsable: the defaults answer
+    assert [unquote(z) for z in load_terraform(tmp_path, "c1").variable_value("zones")] == ["a"]

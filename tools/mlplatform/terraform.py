@@ -63,6 +63,19 @@ class TerraformConfig:
 
     root: str  # repository-relative environment directory
     files: dict[str, TfFile] = field(default_factory=dict)
+    tfvars: TfFile | None = None  # the environment's terraform.tfvars, when present and parsable
+
+    def variable_value(self, name: str) -> Any:
+        """A root variable's value: terraform.tfvars, else the environment's `variable` default (else None)."""
+        if self.tfvars is not None and name in self.tfvars.data:
+            return self.tfvars.data[name]
+        for path, tf in self.files.items():
+            if path.rpartition("/")[0] != self.root:
+                continue  # a module's variables are its inputs, not the environment's
+            for block in _blocks_in(tf, "variable", name):
+                if "default" in block.body:
+                    return block.body["default"]
+        return None
 
     def blocks(self, kind: str, block_type: str | None = None) -> Iterator[TfBlock]:
         """Every block of a kind (resource, module, data, ...), optionally of one type (first label)."""
@@ -194,4 +207,10 @@ def load_terraform(repo: Path, cluster: str) -> TerraformConfig | None:
                         )
                     if target.is_dir():
                         pending.append(target)
+    tfvars = env / "terraform.tfvars"
+    if tfvars.is_file():
+        try:
+            config.tfvars = _parse(repo, tfvars)
+        except InputError:
+            pass  # values then come from the variables' defaults; `terraform validate` (CI) reports the file
     return config

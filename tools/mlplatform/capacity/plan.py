@@ -329,14 +329,11 @@ def plan_cluster(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     demand: Demand | None = None,
     facts: ClusterFacts | None = None,
-    scale_from_zero_tags: bool = False,
 ) -> ClusterPlan:
     """The plan of one cluster from its rendered objects and (possibly overridden) pool file.
 
     `facts` (zones, VPC CNI mode, managed node groups) come from the cluster's Terraform (facts.py); without
-    them every pool has three assumed zones and the ENI pod limit. `scale_from_zero_tags`: the cluster's node
-    groups carry cluster-autoscaler's node-template resource tags (found in its Terraform), so time-sliced and
-    MIG pools need no warning about them."""
+    them every pool has three assumed zones and the ENI pod limit."""
     demand = demand or build_demand(manifests)
     facts = facts or ClusterFacts()
     pools = list(pool_file.pools.values())
@@ -470,7 +467,7 @@ def plan_cluster(
                 pool,
                 per_node_gpu,
                 catalog.instance_types[pool.planning_instance_type].gpu_count,
-                scale_from_zero_tags,
+                facts.scale_from_zero_tags,
             )
         )
         idle = pool.min_size - at_min.nodes

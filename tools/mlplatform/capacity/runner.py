@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,22 +24,6 @@ def default_renderer(repo: Path, config: Config, cluster: str) -> tuple[list[Man
     from ..check import render_cluster_manifests  # the real kustomize + Flux substitution (issue 1)
 
     return render_cluster_manifests(repo, config, cluster)
-
-
-# cluster-autoscaler's tag for what a node of an empty group would offer (kubernetes/autoscaler
-# cluster-autoscaler/cloudprovider/aws/README.md, "Auto-Discovery Setup" / scaling from 0).
-NODE_TEMPLATE_RESOURCES_TAG = "k8s.io/cluster-autoscaler/node-template/resources/"
-
-
-def has_scale_from_zero_tags(repo: Path, cluster: str) -> bool:
-    """Does the cluster's Terraform (environment and local modules) tag node groups with the GPU resources?"""
-    from ..terraform import load_terraform
-
-    try:
-        terraform = load_terraform(repo, cluster)
-    except ToolError:
-        return False  # a file that does not parse: `check` reports it (terraform-parse)
-    return terraform is not None and bool(terraform.search(re.escape(NODE_TEMPLATE_RESOURCES_TAG)))
 
 
 def cluster_names(config: Config, wanted: list[str] | tuple[str, ...] | None) -> list[str]:
@@ -85,7 +68,6 @@ def plan_repo(
         plan = plan_cluster(
             cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s,
             facts=read_facts(config.repo, cluster),
-            scale_from_zero_tags=has_scale_from_zero_tags(config.repo, cluster),
         )
         errors = [f for f in findings if f.severity is Severity.ERROR]
         if errors:

@@ -31,6 +31,15 @@ def cluster_option(fn: Callable) -> Callable:
     return click.option("--cluster", "clusters", multiple=True, help="Cluster name (repeatable; default: all).")(fn)
 
 
+def time_limit_option(fn: Callable) -> Callable:
+    """The capacity planner's per-pool solver budget (plan, diff, report)."""
+    from ..capacity.plan import DEFAULT_TIME_LIMIT_S
+
+    return click.option("--time-limit", type=click.FloatRange(0.05, 600), default=DEFAULT_TIME_LIMIT_S,
+                        show_default=True,
+                        help="Seconds the exact packing solver may spend per pool and demand level.")(fn)
+
+
 def format_option(*choices: str) -> Callable:
     def decorate(fn: Callable) -> Callable:
         return click.option("--format", "fmt", type=click.Choice(choices, case_sensitive=False), default=None,

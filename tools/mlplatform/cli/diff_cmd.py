@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from ..capacity.plan import DEFAULT_TIME_LIMIT_S
 from ..renderdiff import build_report, format_markdown, format_text
 from .common import (
     EXIT_OK,
@@ -19,6 +18,7 @@ from .common import (
     open_config,
     repo_option,
     resolve_format,
+    time_limit_option,
 )
 
 
@@ -29,13 +29,7 @@ from .common import (
 @cluster_option
 @click.option("--base", "base_ref", required=True, metavar="REF", help="Git ref to compare with (e.g. origin/main).")
 @click.option("--no-plan", is_flag=True, help="Only the rendered objects, not the capacity plan change.")
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(0.05, 600),
-    default=DEFAULT_TIME_LIMIT_S,
-    show_default=True,
-    help="Seconds the exact packing solver may spend per pool and demand level.",
-)
+@time_limit_option
 @format_option("text", "json", "markdown")
 @guarded
 def command(repo: Path, clusters: tuple[str, ...], base_ref: str, no_plan: bool, time_limit: float,

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from ..capacity.output import diff_text, plan_markdown, plan_text
-from ..capacity.plan import DEFAULT_TIME_LIMIT_S
 from ..capacity.runner import plan_against_base, plan_repo
 from ..capacity.whatif import parse_override
 from .common import (
@@ -23,6 +22,7 @@ from .common import (
     open_config,
     repo_option,
     resolve_format,
+    time_limit_option,
 )
 
 
@@ -44,13 +44,7 @@ from .common import (
     metavar="POOL.KEY=VALUE",
     help="What-if: override a pool setting, e.g. a100-timeslice.max_size=8 (repeatable).",
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(0.05, 600),
-    default=DEFAULT_TIME_LIMIT_S,
-    show_default=True,
-    help="Seconds the exact solver may spend per pool and demand level.",
-)
+@time_limit_option
 @format_option("text", "json", "markdown")
 @guarded
 def command(

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..capacity.plan import DEFAULT_TIME_LIMIT_S  # loaded with the CLI already (plan_cmd)
 from ..errors import ToolError
 from .check_cmd import open_check_config
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, repo_option
+from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, repo_option, time_limit_option
 
 DEFAULT_NAME = "report.html"
 
@@ -39,13 +38,7 @@ def output_path(out: Path) -> Path:
     multiple=True,
     help="CRD schema directory or URL template for the check (repeatable; replaces the config's list).",
 )
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(0.05, 600),
-    default=DEFAULT_TIME_LIMIT_S,
-    show_default=True,
-    help="Seconds the exact packing solver may spend per pool and demand level.",
-)
+@time_limit_option
 @guarded
 def command(
     repo: Path, clusters: tuple[str, ...], out: Path, schema_locations: tuple[str, ...], time_limit: float
