@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from mlplatform.check import render_cluster_manifests
+from mlplatform.cluster_render import render_cluster_manifests
 from mlplatform.config import load_config
 from mlplatform.errors import ToolError
 from mlplatform.model import Manifest, ObjectRef

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplatform.catalog import Catalog, load_catalog
-from mlplatform.check import render_cluster_manifests
+from mlplatform.cluster_render import render_cluster_manifests
 from mlplatform.config import load_config
 from mlplatform.errors import ToolError
 from mlplatform.model import Manifest, Pool

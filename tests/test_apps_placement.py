@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mlplatform.catalog import Catalog, load_catalog
-from mlplatform.check import render_cluster_manifests
+from mlplatform.cluster_render import render_cluster_manifests
 from mlplatform.config import load_config
 from mlplatform.model import Manifest, Pool
 from mlplatform.pools import load_pool_file, pool_file_path

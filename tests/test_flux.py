@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlplatform import flux
-from mlplatform.check import render_cluster
+from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
 from mlplatform.model import Severity
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import run_cli
-from mlplatform.check import render_cluster
+from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
 from mlplatform.model import Manifest, Provenance
 from mlplatform.provenance import SourceCache, SourceProvenance, build_index, field_line, path_parts

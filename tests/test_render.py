@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from helpers import run_cli
-from mlplatform.check import render_cluster
+from mlplatform.cluster_render import render_cluster
 from mlplatform.config import Config, load_config
 from mlplatform.errors import ToolError
 from mlplatform.render import FluxBuildOptions, build, find_kustomize, split_documents, walk_kustomization
@@ -212,7 +212,7 @@ def test_offline_environment_has_no_route_out() -> None:
 
 
 def test_render_cluster_manifests_is_the_shared_entry_point(repo: Path) -> None:
-    from mlplatform.check import render_cluster_manifests
+    from mlplatform.cluster_render import render_cluster_manifests
     from mlplatform.model import Manifest
 
     manifests, findings = render_cluster_manifests(repo, load_config(repo), "demo")

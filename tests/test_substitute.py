@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlplatform.check import render_cluster
+from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
 from mlplatform.model import Severity
 from mlplatform.substitute import (

@@ -183,7 +183,7 @@ def rule_findings(
 
     Errors and warnings only, one per mistake (a shared file's finding once for all its clusters). Errors of
     rendering itself (the rules then see only what rendered) are added to `render_errors` when given."""
-    from .check import render_cluster_manifests
+    from .cluster_render import render_cluster_manifests
     from .consolidate import consolidate
     from .context import ClusterContext
     from .pools import load_pool_file, pool_file_path

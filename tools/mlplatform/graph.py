@@ -1,6 +1,6 @@
 """The Flux graph of a cluster as data: sources, Kustomizations, HelmReleases, and what orders them.
 
-Built from the rendering `check` judged (check.ClusterRender): the Flux Kustomizations and sources that
+Built from the rendering `check` judged (cluster_render.ClusterRender): the Flux Kustomizations and sources that
 discovery found (flux.py), the HelmReleases in each Kustomization's output, `dependsOn` of both kinds,
 chart sources, and CRD ordering (a Kustomization applying custom resources after whatever installs their
 CRD). Findings of the check are attached to the node they concern. `diff_graphs` compares two such graphs
@@ -153,7 +153,7 @@ def _groups(annotation: Any) -> list[str]:
 
 
 def build_graph(render: Any, findings: Iterable[Finding] = (), extra_preinstalled: Iterable[str] = ()) -> ClusterGraph:
-    """The graph of one rendered cluster (a check.ClusterRender) with `findings` attached to their nodes."""
+    """The graph of one rendered cluster (a cluster_render.ClusterRender) with `findings` attached to their nodes."""
     fgraph: flux.FluxGraph = render.graph
     cluster = render.cluster
     graph = ClusterGraph(cluster)

@@ -72,7 +72,7 @@ def redact_secrets(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _default_renderer(repo: Path, config: Config, cluster: str) -> tuple[list[Manifest], list[Finding]]:
-    from .check import render_cluster_manifests
+    from .cluster_render import render_cluster_manifests
 
     return render_cluster_manifests(repo, config, cluster)
 

@@ -21,7 +21,7 @@ Renderer = Callable[[Path, Config, str], tuple[list[Manifest], list[Finding]]]
 
 
 def default_renderer(repo: Path, config: Config, cluster: str) -> tuple[list[Manifest], list[Finding]]:
-    from ..check import render_cluster_manifests  # the real kustomize + Flux substitution (issue 1)
+    from ..cluster_render import render_cluster_manifests  # the real kustomize + Flux substitution (issue 1)
 
     return render_cluster_manifests(repo, config, cluster)
 

@@ -10,7 +10,7 @@ import click
 import yaml
 
 from ..atomic import write_text_atomically
-from ..check import render_cluster
+from ..cluster_render import render_cluster
 from ..model import Severity
 from ..render import find_kustomize
 from .check_cmd import format_output

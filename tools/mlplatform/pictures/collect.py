@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..capacity.plan import DEFAULT_TIME_LIMIT_S, ClusterPlan
-from ..check import CheckResult, ClusterRender, render_cluster, run_check
+from ..check import CheckResult, run_check
+from ..cluster_render import ClusterRender, render_cluster
 from ..config import Config, load_config
 from ..errors import InputError, ToolError
 from ..graph import ClusterGraph, build_graph, changed_only, diff_graphs

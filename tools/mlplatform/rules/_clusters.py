@@ -11,7 +11,7 @@ from ..context import ClusterContext
 
 def cluster_contexts(repo: Path, config: Config, clusters: list[str] | None = None) -> Iterator[ClusterContext]:
     """One ClusterContext per cluster: the rendered objects (real kustomize) and the pool file."""
-    from ..check import render_cluster_manifests
+    from ..cluster_render import render_cluster_manifests
     from ..pools import load_pool_file, pool_file_path
 
     for cluster in clusters or config.clusters():
