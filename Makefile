@@ -51,8 +51,8 @@ check: setup
 	$(BIN)/python scripts/crd_schemas.py check
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
-	$(MAKE) --no-print-directory typecheck
 	$(MAKE) --no-print-directory checkov
+	$(MAKE) --no-print-directory typecheck
 
 # mypy --strict on tools/mlplatform; the settings are [tool.mypy] in pyproject.toml.
 typecheck: setup
