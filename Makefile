@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: check test setup lint checkov bench mutation clean pictures-setup images
+.PHONY: check test setup typecheck lint checkov bench mutation clean pictures-setup images
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ check: setup
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov
+	$(MAKE) --no-print-directory typecheck
+
+# mypy --strict on tools/mlplatform; the settings are [tool.mypy] in pyproject.toml.
+typecheck: setup
+	$(BIN)/mypy
 
 checkov: setup
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform --framework terraform

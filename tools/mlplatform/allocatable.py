@@ -45,18 +45,18 @@ def max_pods(it: InstanceType) -> int:
 def kube_reserved_cpu_millicores(vcpu: int, catalog: Catalog) -> int:
     """Sum of a fraction of each core, by core index (config.go): 6% of core 1, 1% of core 2, ..."""
     total = 0.0
-    for band in catalog.eks["cpu_reserved_fractions"]:
-        first = band["from_core"]
-        last = vcpu if band["to_core"] is None else min(band["to_core"], vcpu)
+    for band in catalog.eks.cpu_reserved_fractions:
+        first = band.from_core
+        last = vcpu if band.to_core is None else min(band.to_core, vcpu)
         cores = max(0, last - first + 1)
-        total += cores * 1000 * band["fraction"]
+        total += cores * 1000 * band.fraction
     # Fractions like 0.0025 x 1000 are not exact in binary floating point; round to the nearest millicore.
     return round(total)
 
 
 def kube_reserved_memory_bytes(pods: int, catalog: Catalog) -> int:
     eks = catalog.eks
-    return (eks["memory_reserved_mib_per_pod"] * pods + eks["memory_reserved_mib_base"]) * MIB
+    return (eks.memory_reserved_mib_per_pod * pods + eks.memory_reserved_mib_base) * MIB
 
 
 def node_allocatable(pool: Pool, catalog: Catalog) -> dict[str, int]:
@@ -68,7 +68,7 @@ def node_allocatable(pool: Pool, catalog: Catalog) -> dict[str, int]:
     memory = (
         it.memory_gib * GIB
         - kube_reserved_memory_bytes(pods, catalog)
-        - catalog.eks["eviction_hard_memory_mib"] * MIB
+        - catalog.eks.eviction_hard_memory_mib * MIB
     )
     allocatable = {"cpu": cpu, "memory": memory, "pods": pods}
     allocatable.update(gpu_units(pool, catalog))
@@ -117,9 +117,9 @@ def pod_limit(
         row = catalog.max_pods.get(name)
         value = getattr(row, mode) if row else max_pods(it)
         if managed_node_group:
-            cap = catalog.eks.get("managed_node_group_max_pods") or {}
+            cap = catalog.eks.managed_node_group_max_pods
             if cap:
-                value = min(value, cap["above"] if it.vcpu > cap["vcpu_threshold"] else cap["at_or_below"])
+                value = min(value, cap.above if it.vcpu > cap.vcpu_threshold else cap.at_or_below)
         limits.append(value)
     limit = min(limits) if limits else max_pods(planning)
     basis = "VPC CNI prefix delegation" if prefix_delegation else "VPC CNI secondary IPs"

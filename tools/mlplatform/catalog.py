@@ -56,12 +56,43 @@ class MaxPods:
 
 
 @dataclass(frozen=True)
+class CpuReservedBand:
+    """kube-reserved CPU: `fraction` of each core from `from_core` to `to_core` (1-based, inclusive; None:
+    every core above)."""
+
+    from_core: int
+    to_core: int | None
+    fraction: float
+
+
+@dataclass(frozen=True)
+class ManagedNodeGroupMaxPods:
+    """The maxPods cap EKS writes into a managed node group's user data, by vCPU count."""
+
+    vcpu_threshold: int
+    at_or_below: int
+    above: int
+
+
+@dataclass(frozen=True)
+class EksAllocatable:
+    """The constants of node allocatable on EKS (catalog.yaml `eks_allocatable`)."""
+
+    cpu_reserved_fractions: tuple[CpuReservedBand, ...]
+    memory_reserved_mib_per_pod: int
+    memory_reserved_mib_base: int
+    eviction_hard_memory_mib: int
+    ephemeral_reserved_gib: int
+    managed_node_group_max_pods: ManagedNodeGroupMaxPods | None
+
+
+@dataclass(frozen=True)
 class Catalog:
     instance_types: dict[str, InstanceType]
     gpu_models: dict[str, GpuModel]
     compute_slices_per_gpu: int
     memory_slices_per_gpu: int
-    eks: dict[str, Any]
+    eks: EksAllocatable
     sources: dict[str, str]
     max_pods: dict[str, MaxPods] = field(default_factory=dict)  # instance type -> pod limits (eks_max_pods)
 
@@ -85,6 +116,23 @@ class Catalog:
 
 def _public(table: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in table.items() if not k.startswith("_")}
+
+
+def _eks_allocatable(row: dict[str, Any]) -> EksAllocatable:
+    cap = row.get("managed_node_group_max_pods")
+    return EksAllocatable(
+        cpu_reserved_fractions=tuple(
+            CpuReservedBand(band["from_core"], band["to_core"], band["fraction"])
+            for band in row["cpu_reserved_fractions"]
+        ),
+        memory_reserved_mib_per_pod=row["memory_reserved_mib_per_pod"],
+        memory_reserved_mib_base=row["memory_reserved_mib_base"],
+        eviction_hard_memory_mib=row["eviction_hard_memory_mib"],
+        ephemeral_reserved_gib=row["ephemeral_reserved_gib"],
+        managed_node_group_max_pods=(
+            ManagedNodeGroupMaxPods(cap["vcpu_threshold"], cap["at_or_below"], cap["above"]) if cap else None
+        ),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -131,7 +179,7 @@ def load_catalog() -> Catalog:
         gpu_models=gpu_models,
         compute_slices_per_gpu=raw["mig_shapes"]["compute_slices_per_gpu"],
         memory_slices_per_gpu=raw["mig_shapes"]["memory_slices_per_gpu"],
-        eks=_public(raw["eks_allocatable"]),
+        eks=_eks_allocatable(raw["eks_allocatable"]),
         sources=sources,
         max_pods={
             name: MaxPods(eni=row["eni"], prefix_delegation=row["prefix_delegation"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import Finding, Severity
+from .model import Finding, ObjectRef, Severity
 
 # consequence rule -> rules whose error on the same cluster and object already explains it
 CONSEQUENCES: dict[str, frozenset[str]] = {
@@ -33,14 +33,18 @@ ABSENCE_RULES = frozenset({
 })
 
 
-def _object_key(f: Finding) -> tuple:
+# (cluster, file, object): the findings about one object
+_ObjectKey = tuple[str | None, str | None, ObjectRef | None]
+
+
+def _object_key(f: Finding) -> _ObjectKey:
     return (f.cluster, f.file, f.object)
 
 
 def drop_consequences(findings: Iterable[Finding]) -> list[Finding]:
     """The findings without those a cause on the same cluster and object already explains."""
     findings = list(findings)
-    causes: dict[tuple, set[str]] = {}
+    causes: dict[_ObjectKey, set[str]] = {}
     for f in findings:
         if f.severity is Severity.ERROR and f.object is not None:
             causes.setdefault(_object_key(f), set()).add(f.rule)
@@ -80,7 +84,7 @@ def fold_into_unrendered(findings: Iterable[Finding]) -> list[Finding]:
 
 def merge_clusters(findings: Iterable[Finding]) -> list[Finding]:
     """Findings equal but for their cluster (same rule, severity, message, file, line, object) become one."""
-    merged: dict[tuple, Finding] = {}
+    merged: dict[tuple[str, Severity, str, str, int | None, ObjectRef | None], Finding] = {}
     out: list[Finding] = []
     for f in findings:
         if not f.cluster or not f.file:

@@ -16,14 +16,19 @@ make yaml-rs fail, and so reach it. Without yaml-rs (a platform with no wheel) e
 from __future__ import annotations
 
 import re
+from types import ModuleType
 from typing import Any
 
+# The module or None (tests set None to take the path of a platform without the wheel); typed as a module
+# so the None case is checked, its calls return the parsed YAML (Any, the YAML boundary).
+_rs: ModuleType | None
 try:  # a compiled wheel; absent on platforms it is not built for, then every text takes the PyYAML path
     import yaml_rs as _yaml_rs
-except ImportError:  # pragma: no cover - exercised by tests/test_fastyaml.py through monkeypatching
-    _yaml_rs = None
 
-_rs: Any = _yaml_rs
+    _rs = _yaml_rs
+except ImportError:  # pragma: no cover - exercised by tests/test_fastyaml.py through monkeypatching
+    _rs = None
+
 _DUPLICATES_FAIL = _rs.DuplicateKeyPolicy.Error if _rs is not None else None
 
 # Characters PyYAML's reader refuses or treats as line breaks (\x85, \u2028, \u2029), the BOM (stripped at
@@ -78,6 +83,8 @@ def vouches_for(text: str) -> bool:
 
 
 def _parse(text: str) -> tuple[bool, Any]:
+    if _rs is None:  # the callers ask available() first
+        return False, None
     try:
         return True, _rs.loads(text, parse_datetime=False, duplicate_key_policy=_DUPLICATES_FAIL)
     except Exception:  # noqa: BLE001 - any failure goes to the line-aware loader, which reports it

@@ -96,7 +96,7 @@ def _gates(block: TfBlock) -> dict[str, bool]:
     return gates
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -120,7 +120,7 @@ def _args_in_values(item: Any) -> list[str]:
     return _args_in_mapping(data) if isinstance(data, dict) else []
 
 
-def _args_in_mapping(data: dict) -> list[str]:
+def _args_in_mapping(data: dict[str, Any]) -> list[str]:
     node: Any = data
     for key in _ARGS_PATH.split("."):
         node = node.get(key) if isinstance(node, dict) else None

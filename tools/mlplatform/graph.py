@@ -20,6 +20,7 @@ from typing import Any
 
 from . import flux
 from .model import Finding, Manifest, ObjectRef, Severity
+from .yamlio import mapping
 
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
@@ -133,10 +134,9 @@ def _spec(obj: dict[str, Any]) -> dict[str, Any]:
 def _chart(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(chart and version text, the chart's sourceRef) of a HelmRelease: spec.chart.spec or spec.chartRef."""
     spec = _spec(obj)
-    chart = spec.get("chart") if isinstance(spec.get("chart"), dict) else {}
-    chart_spec = chart.get("spec") if isinstance(chart.get("spec"), dict) else {}
+    chart_spec = mapping(mapping(spec.get("chart")).get("spec"))
     if chart_spec:
-        ref = chart_spec.get("sourceRef") if isinstance(chart_spec.get("sourceRef"), dict) else {}
+        ref = mapping(chart_spec.get("sourceRef"))
         version = chart_spec.get("version")
         name = str(chart_spec.get("chart", "?"))
         # the chart name only when it differs from the release (most releases carry their chart's name)
@@ -144,7 +144,7 @@ def _chart(obj: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             version or "(any version)"
         )
         return text, ref
-    ref = spec.get("chartRef") if isinstance(spec.get("chartRef"), dict) else {}
+    ref = mapping(spec.get("chartRef"))
     return (f"chart from {ref.get('kind', '?')} {ref.get('name', '?')}" if ref else ""), ref
 
 

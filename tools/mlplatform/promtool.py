@@ -34,7 +34,7 @@ class Promtool:
     def describe(self) -> str:
         return f"{self.path} ({self.version})"
 
-    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         """Run promtool in `cwd`; stdout and stderr together, in order, as promtool interleaves them.
 
         Both clusters render the same PrometheusRules from apps/base and infrastructure/*/base, and `test
@@ -60,7 +60,7 @@ class Promtool:
         pending.set_result(result)
         return result
 
-    def _run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    def _run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(
                 [self.path, *args],
@@ -77,7 +77,7 @@ class Promtool:
             raise ToolError(f"promtool {self.path} does not run: {exc}") from exc
 
 
-_MEMO: dict[tuple[str, tuple[str, ...], str], Future[subprocess.CompletedProcess]] = {}
+_MEMO: dict[tuple[str, tuple[str, ...], str], Future[subprocess.CompletedProcess[str]]] = {}
 _MEMO_LOCK = threading.Lock()
 
 

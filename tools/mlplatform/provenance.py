@@ -11,7 +11,7 @@ from typing import Any
 from .errors import InputError
 from .model import Manifest, Provenance
 from .render import KustTree, SourceCache, kustomization_file, rel
-from .yamlio import Document, LineDict, LineList
+from .yamlio import Document, LineDict, LineList, mapping
 
 __all__ = [
     "ProvenanceIndex",
@@ -42,19 +42,20 @@ class SourceDoc:
     something names a field of (a finding, a Flux Kustomization). Files are re-read through the run's
     SourceCache, so each is parsed with line numbers at most once."""
 
-    __slots__ = ("_data", "_index", "_path", "_cache", "file", "line")
+    __slots__ = ("_data", "_reread", "file", "line")
 
     def __init__(self, file: str, line: int, data: Any, *, reread: tuple[SourceCache, Path, int] | None = None):
         self.file, self.line, self._data = file, line, data
-        self._cache, self._path, self._index = reread if reread is not None else (None, None, 0)
+        self._reread = reread  # (cache, file, index of the document) until `data` has re-read it
 
     @property
     def data(self) -> Any:
-        if self._cache is not None:
-            docs = self._cache.documents(self._path)
-            if isinstance(docs, list) and self._index < len(docs):
-                self._data = docs[self._index].data
-            self._cache = None
+        if self._reread is not None:
+            cache, path, index = self._reread
+            docs = cache.documents(path)
+            if isinstance(docs, list) and index < len(docs):
+                self._data = docs[index].data
+            self._reread = None
         return self._data
 
     def __eq__(self, other: object) -> bool:
@@ -62,7 +63,8 @@ class SourceDoc:
             return NotImplemented
         return (self.file, self.line, self.data) == (other.file, other.line, other.data)
 
-    __hash__ = None  # type: ignore[assignment] - mutable, like the dataclass it replaces
+    # mutable, like the dataclass it replaces: unhashable (typeshed declares object.__hash__ a method)
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"SourceDoc(file={self.file!r}, line={self.line})"
@@ -95,7 +97,7 @@ class ProvenanceIndex:
 
     def locate(self, obj: dict[str, Any]) -> SourceDoc:
         group, kind = _group(obj.get("apiVersion")), str(obj.get("kind") or "")
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = mapping(obj.get("metadata"))
         name, namespace = str(meta.get("name") or ""), meta.get("namespace") or None
         for candidate in self._names(name):
             found = self.by_key.get((group, kind, namespace, candidate)) or self.by_name.get(
@@ -165,7 +167,7 @@ def build_index(
             data = doc.data
             if not isinstance(data, dict):
                 continue
-            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            meta = mapping(data.get("metadata"))
             name = str(meta.get("name") or "")
             group, kind = _group(data.get("apiVersion")), str(data.get("kind") or "")
             source = source_doc(file, path, doc, cache)
@@ -180,7 +182,7 @@ def build_index(
             continue
         for doc in docs:
             if isinstance(doc.data, dict):
-                meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
+                meta = mapping(doc.data.get("metadata"))
                 index.patches_by_name.setdefault(
                     (str(doc.data.get("kind") or ""), str(meta.get("name") or "")),
                     source_doc(rel(repo, path), path, doc, cache),
@@ -284,7 +286,9 @@ def field_line(manifest: Manifest, path: str) -> int:
             node = node[key]
             rendered = rendered.get(part) if isinstance(rendered, dict) else None
         else:
-            found = _source_index(node, rendered, part) if isinstance(node, LineList) else None
+            if not isinstance(node, LineList):
+                break
+            found = _source_index(node, rendered, part)
             if found is None or found >= len(node.item_lines):
                 break
             line = node.item_lines[found]

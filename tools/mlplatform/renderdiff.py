@@ -22,6 +22,7 @@ import yaml
 from .config import Config, load_config
 from .errors import ToolError
 from .model import Finding, Manifest, Severity
+from .yamlio import mapping
 
 MAX_MARKDOWN_CHARS = 60_000  # GitHub rejects comments over 65,536 characters
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -51,7 +52,7 @@ def api_group(api_version: str) -> str:
 
 
 def object_key(cluster: str, obj: dict[str, Any]) -> Key:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = mapping(obj.get("metadata"))
     return (cluster, api_group(str(obj.get("apiVersion", ""))), str(obj.get("kind", "")),
             str(meta.get("namespace") or ""), str(meta.get("name") or ""))
 
@@ -166,7 +167,7 @@ def build_report(config: Config, ref: str, clusters: list[str], *, with_plan: bo
     return DiffReport(ref, tree.commit, objects, plan)
 
 
-def _plans(config: Config, manifests: dict[str, list[Manifest]], time_limit_s: float | None) -> list[dict]:
+def _plans(config: Config, manifests: dict[str, list[Manifest]], time_limit_s: float | None) -> list[dict[str, Any]]:
     """Capacity plans of the clusters that have a pool file, from the objects already rendered."""
     from .capacity.plan import DEFAULT_TIME_LIMIT_S
     from .capacity.runner import plan_repo

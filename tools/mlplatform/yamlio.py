@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -19,13 +19,16 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # a manifest larger than this is a mistake, n
 # ends in RecursionError, which the loaders below turn into a one-line error.
 MAX_EXPANDED_NODES = 1_000_000
 
-try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
+if TYPE_CHECKING:  # one static base for the checker: both loaders have SafeConstructor's API, all we use
     _BaseLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _BaseLoader = yaml.SafeLoader
+else:
+    try:  # the C loader is ~10x faster; fall back to pure Python where libyaml is missing
+        _BaseLoader = yaml.CSafeLoader
+    except AttributeError:  # pragma: no cover
+        _BaseLoader = yaml.SafeLoader
 
 
-class LineDict(dict):
+class LineDict(dict[Any, Any]):
     """A mapping that remembers the line of itself and of each key (1-based)."""
 
     __slots__ = ("line", "key_lines")
@@ -39,7 +42,7 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
-class LineList(list):
+class LineList(list[Any]):
     __slots__ = ("line", "item_lines")
 
     def __init__(self) -> None:
@@ -339,3 +342,9 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """The value when it is a mapping, else an empty one: reads optional sections of a manifest
+    (`spec.strategy`, ...) without a check at every step."""
+    return value if isinstance(value, dict) else {}

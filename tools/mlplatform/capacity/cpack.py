@@ -393,7 +393,7 @@ def _order(problem: Problem, counts: Sequence[int]) -> list[int]:
         it = problem.items[i]
         return max((d / c for d, c in zip(it.demand, cap, strict=True) if c > 0), default=0.0)
 
-    def rank(i: int) -> tuple:
+    def rank(i: int) -> tuple[bool, float, str]:
         it = problem.items[i]
         constrained = it.node_cap is not None or it.zone_bound or it.host_skew is not None
         return (not constrained, -size(i), it.key)
@@ -437,8 +437,8 @@ def _preplace_even(problem: Problem, counts: list[int], even: list[int], nodes: 
     """`nodes` bins over the zones in turn, each holding its share (floor or ceil) of every even item."""
     packer = _Packer(problem, counts)
     zones = problem.zones
-    for b in range(nodes):
-        packer.add_bin(_Bin(zones[b % len(zones)], problem.capacity))
+    for node in range(nodes):
+        packer.add_bin(_Bin(zones[node % len(zones)], problem.capacity))
     start = 0
     for i in even:
         n = counts[i]
@@ -674,7 +674,7 @@ def bounds(problem: Problem, placed: Sequence[int]) -> list[Bound]:
                                              f"{rule.skew} per zone)", (i,)))
     if forced:
         per_zone = lower_bound([Group(items[i].key, items[i].demand, m) for i, m in forced.items()], cap)
-        per_zone = max([per_zone, *(-(-m // items[i].node_cap) for i, m in forced.items() if items[i].node_cap)])
+        per_zone = max([per_zone, *(-(-m // cap_i) for i, m in forced.items() if (cap_i := items[i].node_cap))])
         if per_zone * k > 1:
             names = ", ".join(items[i].key for i in forced)
             out.append(Bound(per_zone * k, f"zone spread puts pods of {names} in each of {k} zones", tuple(forced)))
@@ -697,32 +697,32 @@ def _solve_exact(
     per_zone_slots = len(hint)
     slots = [(z, s) for z in zones for s in range(per_zone_slots)]
     model = cp_model.CpModel()
-    used = {slot: model.NewBoolVar(f"u{slot}") for slot in slots}
+    used = {slot: model.new_bool_var(f"u{slot}") for slot in slots}
     x: dict[tuple[int, tuple[str, int]], cp_model.IntVar] = {}
     p: dict[tuple[int, tuple[str, int]], cp_model.IntVar] = {}
     for i in live:
         it = items[i]
         top = min(placed[i], _alone_per_node(it, problem.capacity))
         for slot in slots:
-            x[i, slot] = model.NewIntVar(0, top, f"x{i}_{slot}")
-            p[i, slot] = model.NewBoolVar(f"p{i}_{slot}")
-            model.Add(x[i, slot] >= 1).OnlyEnforceIf(p[i, slot])
-            model.Add(x[i, slot] == 0).OnlyEnforceIf(p[i, slot].Not())
-            model.AddImplication(p[i, slot], used[slot])
-        model.Add(sum(x[i, slot] for slot in slots) == placed[i])
+            x[i, slot] = model.new_int_var(0, top, f"x{i}_{slot}")
+            p[i, slot] = model.new_bool_var(f"p{i}_{slot}")
+            model.add(x[i, slot] >= 1).only_enforce_if(p[i, slot])
+            model.add(x[i, slot] == 0).only_enforce_if(p[i, slot].negated())
+            model.add_implication(p[i, slot], used[slot])
+        model.add(sum(x[i, slot] for slot in slots) == placed[i])
     for slot in slots:
         for r, c in enumerate(problem.capacity):
             terms = [items[i].demand[r] * x[i, slot] for i in live if items[i].demand[r]]
             if terms:
-                model.Add(sum(terms) <= c * used[slot])
+                model.add(sum(terms) <= c * used[slot])
     for z in zones:
         for s in range(per_zone_slots - 1):
-            model.AddImplication(used[z, s + 1], used[z, s])  # nodes of a zone are identical: a prefix
+            model.add_implication(used[z, s + 1], used[z, s])  # nodes of a zone are identical: a prefix
     for pair in problem.host_conflicts:
         a, b = tuple(pair)
         if placed[a] and placed[b]:
             for slot in slots:
-                model.AddBoolOr([p[a, slot].Not(), p[b, slot].Not()])
+                model.add_bool_or([p[a, slot].negated(), p[b, slot].negated()])
     n_used = sum(used.values())
     for i in live:
         it = items[i]
@@ -730,79 +730,80 @@ def _solve_exact(
             others = [j for j in term - {i} if placed[j]]
             if others:
                 for slot in slots:
-                    model.AddBoolOr([p[i, slot].Not(), *(p[j, slot] for j in others)])
+                    model.add_bool_or([p[i, slot].negated(), *(p[j, slot] for j in others)])
             elif i in term:
-                model.Add(sum(p[i, slot] for slot in slots) <= 1)
+                model.add(sum(p[i, slot] for slot in slots) <= 1)
         if it.host_skew is not None:
-            low = model.NewIntVar(0, placed[i], f"low{i}")
-            enough = model.NewBoolVar(f"enough{i}")
-            model.Add(n_used >= it.host_min_domains).OnlyEnforceIf(enough)
-            model.Add(n_used <= it.host_min_domains - 1).OnlyEnforceIf(enough.Not())
+            low = model.new_int_var(0, placed[i], f"low{i}")
+            enough = model.new_bool_var(f"enough{i}")
+            model.add(n_used >= it.host_min_domains).only_enforce_if(enough)
+            model.add(n_used <= it.host_min_domains - 1).only_enforce_if(enough.negated())
             for slot in slots:
-                model.Add(x[i, slot] <= low + it.host_skew).OnlyEnforceIf(enough)
-                model.Add(x[i, slot] >= low).OnlyEnforceIf([enough, used[slot]])
-                model.Add(x[i, slot] <= it.host_skew).OnlyEnforceIf(enough.Not())
+                model.add(x[i, slot] <= low + it.host_skew).only_enforce_if(enough)
+                model.add(x[i, slot] >= low).only_enforce_if([enough, used[slot]])
+                model.add(x[i, slot] <= it.host_skew).only_enforce_if(enough.negated())
     if zoned:
-        c: dict[tuple[int, str], cp_model.LinearExpr] = {}
+        # sum() of variables is a LinearExpr; typed as sum() returns it (0 for no term, never the case here)
+        in_zone: dict[tuple[int, str], cp_model.LinearExpr | int] = {}
         q: dict[tuple[int, str], cp_model.IntVar] = {}
         for i in live:
             for z in zones:
-                c[i, z] = sum(x[i, (z, s)] for s in range(per_zone_slots))
-                q[i, z] = model.NewBoolVar(f"q{i}_{z}")
-                model.Add(c[i, z] >= 1).OnlyEnforceIf(q[i, z])
-                model.Add(c[i, z] == 0).OnlyEnforceIf(q[i, z].Not())
+                in_zone[i, z] = sum(x[i, (z, s)] for s in range(per_zone_slots))
+                q[i, z] = model.new_bool_var(f"q{i}_{z}")
+                model.add(in_zone[i, z] >= 1).only_enforce_if(q[i, z])
+                model.add(in_zone[i, z] == 0).only_enforce_if(q[i, z].negated())
         for i in live:
             it = items[i]
             rule = it.zone_rule
             if rule is not None:
                 if rule.kind == CAP:
                     for z in zones:
-                        model.Add(c[i, z] <= rule.skew)
+                        model.add(in_zone[i, z] <= rule.skew)
                 elif rule.kind == ONE:
-                    model.Add(sum(q[i, z] for z in zones) <= 1)
+                    model.add(sum(q[i, z] for z in zones) <= 1)
                 else:
-                    low = model.NewIntVar(0, placed[i], f"zlow{i}")
+                    low = model.new_int_var(0, placed[i], f"zlow{i}")
                     for z in zones:
-                        model.Add(c[i, z] <= low + rule.skew)
-                        model.Add(c[i, z] >= low)
+                        model.add(in_zone[i, z] <= low + rule.skew)
+                        model.add(in_zone[i, z] >= low)
             for term in it.zone_affinity:
                 others = [j for j in term - {i} if placed[j]]
                 if others:
                     for z in zones:
-                        model.AddBoolOr([q[i, z].Not(), *(q[j, z] for j in others)])
+                        model.add_bool_or([q[i, z].negated(), *(q[j, z] for j in others)])
                 elif i in term:
-                    model.Add(sum(q[i, z] for z in zones) <= 1)
+                    model.add(sum(q[i, z] for z in zones) <= 1)
         for pair in problem.zone_conflicts:
             a, b = tuple(pair)
             if placed[a] and placed[b]:
                 for z in zones:
-                    model.AddBoolOr([q[a, z].Not(), q[b, z].Not()])
-    model.Add(n_used >= bound)
-    model.Minimize(n_used)
+                    model.add_bool_or([q[a, z].negated(), q[b, z].negated()])
+    model.add(n_used >= bound)
+    model.minimize(n_used)
     filled = {z: 0 for z in zones}
-    for b in hint:
-        z = b.zone if zoned else zones[0]
+    for hinted in hint:
+        z = hinted.zone if zoned else zones[0]
         slot = (z, filled[z])
         filled[z] += 1
-        model.AddHint(used[slot], 1)
+        model.add_hint(used[slot], 1)
         for i in live:
-            model.AddHint(x[i, slot], b.content.get(i, 0))
+            model.add_hint(x[i, slot], hinted.content.get(i, 0))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.05, time_limit_s)
     solver.parameters.num_workers = 2  # CI runs on 2 cores
-    status = solver.Solve(model)
-    proven = max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6))
+    status = solver.solve(model)
+    proven = max(bound, math.ceil(solver.best_objective_bound - 1e-6))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, proven, False, f"cp-sat: {solver.StatusName(status).lower()} within {time_limit_s:g}s"
+        return None, proven, False, f"cp-sat: {solver.status_name(status).lower()} within {time_limit_s:g}s"
     out: list[_Bin] = []
     for slot in slots:
-        if solver.Value(used[slot]):
-            b = _Bin(slot[0], problem.capacity)
+        if solver.value(used[slot]):
+            node = _Bin(slot[0], problem.capacity)
             for i in live:
-                k = solver.Value(x[i, slot])
+                k = solver.value(x[i, slot])
                 if k:
-                    b.add(i, k, items[i].demand)
-            out.append(b)
+                    node.add(i, k, items[i].demand)
+            out.append(node)
     optimal = status == cp_model.OPTIMAL
     return out, (len(out) if optimal else proven), optimal, "" if optimal else "cp-sat stopped at its time limit"
 
@@ -893,7 +894,7 @@ class Extender:
         base = self.base
         allowed = base.allowed_zones(item)
         quotas = base.quotas(item, extra, allowed)
-        per_zone: dict[str | None, int] = dict(quotas) if quotas is not None else {None: extra}
+        per_zone: dict[str | None, int] = {z: n for z, n in quotas.items()} if quotas is not None else {None: extra}
         missing = extra - sum(per_zone.values())
         why = ""
         if missing:

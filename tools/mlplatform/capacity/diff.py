@@ -65,7 +65,7 @@ def base_worktree(repo: Path, ref: str) -> Iterator[BaseTree]:
         subprocess.run(["git", "worktree", "prune"], cwd=toplevel, capture_output=True, timeout=GIT_TIMEOUT_S)
 
 
-def plan_at_ref(repo: Path, ref: str, plan: Callable[[Path], list[dict[str, Any]]]) -> tuple[str, list[dict]]:
+def plan_at_ref(repo: Path, ref: str, plan: Callable[[Path], list[dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:
     """(commit, cluster plans as JSON) of `ref`, computed by `plan(root of the base tree)`."""
     with base_worktree(repo, ref) as base:
         try:
@@ -80,7 +80,7 @@ def _delta(base: float | int | None, head: float | int | None) -> dict[str, Any]
     return {"base": base, "head": head, "delta": delta}
 
 
-def _pool_diff(name: str, base: dict | None, head: dict | None) -> dict[str, Any]:
+def _pool_diff(name: str, base: dict[str, Any] | None, head: dict[str, Any] | None) -> dict[str, Any]:
     status = "added" if base is None else "removed" if head is None else "changed"
     b, h = base or {}, head or {}
     out: dict[str, Any] = {"pool": name, "status": status}

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import Pool
+from ..yamlio import mapping
 from .demand import PodDemand
-from .poolpack import Level, PoolContext, PoolPacker, as_json_shortages
+from .poolpack import Level, PoolContext, PoolPacker, Shortage, as_json_shortages
 
 DEFAULT_SURGE = "25%"
 DEFAULT_UNAVAILABLE = "25%"
@@ -53,7 +54,7 @@ def rollout_fenceposts(w: PodDemand, replicas: int) -> tuple[int, int] | None:
     strategy = strategy if isinstance(strategy, dict) else {}
     if strategy.get("type") == "Recreate":
         return None
-    rolling = strategy.get("rollingUpdate") if isinstance(strategy.get("rollingUpdate"), dict) else {}
+    rolling = mapping(strategy.get("rollingUpdate"))
     surge = _resolve(rolling.get("maxSurge", DEFAULT_SURGE), replicas, True)
     unavailable = _resolve(rolling.get("maxUnavailable", DEFAULT_UNAVAILABLE), replicas, False)
     if surge == 0 and unavailable == 0:
@@ -140,7 +141,7 @@ class Scenario:
         return out
 
 
-def _new_shortages(level: Level, base: Level) -> list:
+def _new_shortages(level: Level, base: Level) -> list[Shortage]:
     """Shortages of `level` beyond those already at maximum demand (per workload and constraint)."""
     before: dict[tuple[int, str], int] = {}
     for s in base.shortages:

@@ -300,7 +300,8 @@ class ClusterModel:
     def _domain_pools(self, w: PodDemand, spread: Spread) -> list[str]:
         """Pools whose nodes are domains of the spread (nodeAffinityPolicy / nodeTaintsPolicy)."""
         spec = w.template.pod_spec
-        tolerations = spec.get("tolerations") if isinstance(spec.get("tolerations"), list) else []
+        tolerations = spec.get("tolerations")
+        tolerations = tolerations if isinstance(tolerations, list) else []
         out = []
         for name, view in self.views.items():
             if spread.node_affinity_policy != "Ignore" and match_node_selection(spec, view.labels) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -23,7 +24,7 @@ def _label(finding: Finding) -> str:
 @cluster_option
 @click.option("--dry-run", is_flag=True, help="Print the changes as a unified diff; write nothing.")
 @guarded
-def command(repo, clusters, dry_run: bool) -> None:
+def command(repo: Path, clusters: tuple[str, ...], dry_run: bool) -> None:
     """Apply the fixes the policy rules suggest, in place (atomically, one document at a time).
 
     A fix only adds what keeps a workload working (a toleration, a nodeSelector, a limit equal to the

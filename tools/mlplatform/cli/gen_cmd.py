@@ -10,6 +10,7 @@ import click
 from .. import gen
 from ..atomic import refuse_links, write_text_atomically
 from ..errors import ToolError
+from ..model import Finding
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -21,7 +22,7 @@ from .common import (
 )
 
 
-def _print(findings: list) -> None:
+def _print(findings: list[Finding]) -> None:
     for f in findings:
         where = f"{f.file}:{f.line}" if f.line else f.file
         click.echo(f"{where}: {f.severity.value}: {f.rule}: {f.message}")

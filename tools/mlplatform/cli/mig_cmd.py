@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -16,10 +17,12 @@ from ..mig import resolve_gpu, valid_layouts, validate_layout
 from ..suggest import did_you_mean
 from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, format_option, guarded, resolve_format
 
+_Command = TypeVar("_Command", bound=Callable[..., Any])  # a decorator keeps the signature it is given
+
 _GPU_HELP = "GPU model: A100-40GB, A100-80GB, H100-80GB, H200-141GB (any case) or a GFD product name."
 
 
-def _repo_option(fn: Callable) -> Callable:
+def _repo_option(fn: _Command) -> _Command:
     """Every command takes --repo (README.md); MIG geometry comes from the tool's catalog, not the repo."""
     return click.option(
         "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,

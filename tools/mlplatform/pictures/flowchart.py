@@ -119,8 +119,8 @@ def to_mermaid(graphs: list[ClusterGraph], direction: str = "LR") -> str:
     for severity, colour in SEVERITY_STYLE.items():
         dash = ",stroke-dasharray:5 3" if severity == "info" else ""
         out.append(f"  classDef {severity} stroke:{colour},stroke-width:3px{dash}")
-    for name, members in classes.items():
-        out.append(f"  class {','.join(members)} {name}")
+    for name, mermaid_ids in classes.items():
+        out.append(f"  class {','.join(mermaid_ids)} {name}")
     by_style: dict[str, list[str]] = {}
     for index, (_, edge) in enumerate(edges):
         style = "crds-bad" if edge.kind == "crds" and not edge.ok else edge.kind
@@ -130,7 +130,7 @@ def to_mermaid(graphs: list[ClusterGraph], direction: str = "LR") -> str:
     return "\n".join(out) + "\n"
 
 
-def _member_order(node: Node) -> tuple:
+def _member_order(node: Node) -> tuple[int, str, str]:
     return (0 if node.is_source else 1, node.namespace, node.name)
 
 
@@ -180,7 +180,10 @@ def to_dot(graphs: list[ClusterGraph], direction: str = "LR") -> str:
     ]
     for graph in graphs:
         prefix = graph.cluster
-        ident = lambda nid, p=prefix: _dot_string(f"{p}/{nid}")  # noqa: E731 - one line, used below
+
+        def ident(nid: str, p: str = prefix) -> str:  # p bound now: the function is defined per cluster
+            return _dot_string(f"{p}/{nid}")
+
         indent = "  "
         if len(graphs) > 1:
             out.append(f"  subgraph {_dot_string('cluster_' + graph.cluster)} {{")

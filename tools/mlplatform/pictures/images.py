@@ -22,7 +22,8 @@ IMAGES = {
 
 
 def _cluster(data: dict[str, Any]) -> dict[str, Any]:
-    for cluster in data["clusters"]:
+    clusters: list[dict[str, Any]] = data["clusters"]
+    for cluster in clusters:
         if cluster["name"] == CLUSTER:
             return cluster
     raise KeyError(f"the report has no cluster {CLUSTER}")

@@ -41,13 +41,13 @@ def _git_commit(repo: Path) -> str | None:
 
 
 def _check_summary(findings: list[Finding]) -> dict[str, Any]:
-    by_rule: dict[str, Counter] = {}
-    by_file: dict[str, Counter] = {}
+    by_rule: dict[str, Counter[str]] = {}
+    by_file: dict[str, Counter[str]] = {}
     for f in findings:
         by_rule.setdefault(f.rule, Counter())[f.severity.value] += 1
         by_file.setdefault(f.file or "(no file)", Counter())[f.severity.value] += 1
 
-    def rows(table: dict[str, Counter], key: str) -> list[dict[str, Any]]:
+    def rows(table: dict[str, Counter[str]], key: str) -> list[dict[str, Any]]:
         out = [{key: name, **{s.value: c.get(s.value, 0) for s in Severity}} for name, c in table.items()]
         return sorted(out, key=lambda r: (-r["error"], -r["warning"], -r["info"], r[key]))
 
