@@ -283,7 +283,7 @@ def test_yaml_syntax_error_in_a_pool_file_is_a_finding_for_gen_check(repo_copy: 
     # The other cluster is still compared (and is up to date).
     assert "production" not in result.stdout
     findings = gen.check_drift(repo_copy)
-    assert [(f.rule, f.cluster) for f in findings] == [("pools/invalid", "staging")]
+    assert [(f.rule, f.cluster) for f in findings] == [("pool/file-invalid", "staging")]
     assert findings[0].line and findings[0].line > 1
 
 
@@ -345,4 +345,4 @@ def test_gen_refuses_a_mig_layout_check_calls_invalid_and_writes_nothing(repo_co
         assert "wrote " not in result.stdout and "nothing written" in result.stderr
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     check = run_cli("check", "--repo", str(repo_copy), "--format", "json")
-    assert any(f["rule"] == "pool-mig-layout" for f in json.loads(check.stdout)["findings"])
+    assert any(f["rule"] == "pool/mig-layout" for f in json.loads(check.stdout)["findings"])

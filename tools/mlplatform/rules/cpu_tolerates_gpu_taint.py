@@ -9,7 +9,7 @@ from ..scheduling import BLOCKING_EFFECTS, tolerates
 from ..yamlio import plain
 from ._base import RuleContext
 
-ID = "cpu-tolerates-gpu-taint"
+ID = "policy/cpu-tolerates-gpu-taint"
 TITLE = "CPU-only workload tolerates a GPU taint"
 SEVERITY = Severity.ERROR
 FIXABLE = True

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ._base import RuleContext
 
-ID = "pool-sharing-range"
+ID = "policy/pool-sharing-range"
 TITLE = "Pool GPU sharing outside the allowed range"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,6 +17,7 @@ RATIONALE = (
     "layout needs at least one instance per GPU. The ranges are in policies/gpu-sharing.yaml; MIG geometry "
     "itself (placements, profile names) is checked by the pool file checks."
 )
+REMEDIATION = "Set the pool's time-slicing replicas or MIG layout within the range of policies/gpu-sharing.yaml."
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -8,7 +8,7 @@ from ..model import Finding, Severity
 from ..suggest import did_you_mean
 from ._base import RuleContext
 
-ID = "priority-class-exists"
+ID = "policy/priority-class-exists"
 TITLE = "PriorityClass not defined in the cluster"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,6 +17,7 @@ RATIONALE = (
     "controller never creates its pods. Every class a pod template names must be rendered for the cluster "
     "(infrastructure/configs) or be built in (system-cluster-critical, system-node-critical)."
 )
+REMEDIATION = "Define the PriorityClass in infrastructure/configs for the cluster, or name an existing one."
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
