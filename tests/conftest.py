@@ -41,6 +41,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if missing:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
+            reporter.ensure_newline()
             reporter.write_line(f"finding ids not in the rule catalog (tools/mlplatform/rulecatalog.py): {missing}",
                                 red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
