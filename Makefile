@@ -49,6 +49,8 @@ check: setup
 	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
 	  $(BIN)/mlplatform check
 	$(BIN)/python scripts/crd_schemas.py check
+	# docs/rules.md is generated from the rule catalog: fail when it drifts (regenerate with the same command)
+	$(BIN)/mlplatform rules --format markdown | diff -u docs/rules.md -
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov

@@ -11,7 +11,40 @@ from pathlib import Path
 
 import pytest
 
+import idrecorder
 from helpers import REPO_ROOT, copy_repo, crd_schema_dir
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    idrecorder.start()
+
+
+def _id_base(config: pytest.Config) -> Path | None:
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return None
+    base = factory.getbasetemp()
+    # an xdist worker's base is <controller base>/popen-gwN: the ids go to the controller's
+    return base.parent if hasattr(config, "workerinput") else base
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every finding id the suite saw must be in the rule catalog (idrecorder.py)."""
+    base = _id_base(session.config)
+    if base is None:
+        return
+    worker = getattr(session.config, "workerinput", {}).get("workerid")
+    if worker is not None:
+        idrecorder.save(base, worker)
+        return
+    missing = idrecorder.unknown(idrecorder.load_all(base))
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(f"finding ids not in the rule catalog (tools/mlplatform/rulecatalog.py): {missing}",
+                                red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

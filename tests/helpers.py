@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import idrecorder
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Directories a copy of the repository does not need (environments, caches, provisioned binaries).
@@ -36,7 +38,9 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     exe = shutil.which("mlplatform") or str(Path(sys.executable).parent / "mlplatform")
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+    idrecorder.record_output(proc.stdout)  # ids the CLI reported, checked against the catalog at session end
+    return proc
 
 
 def edit_copy(repo: Path, rel: str, old: str, new: str, count: int = 1) -> int:

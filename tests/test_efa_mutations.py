@@ -18,7 +18,7 @@ from helpers import edit_copy, run_cli
 
 pytestmark = pytest.mark.xdist_group("mutated-copies")
 
-RULE = "efa-not-requested"
+RULE = "policy/efa-not-requested"
 PRETRAIN = "apps/base/training/llm-pretrain-spot/pytorchjob.yaml"
 VLLM = "apps/base/inference/vllm/deployment.yaml"
 
@@ -49,6 +49,6 @@ def test_reintroduced_efa_faults_fail_check_at_their_files(repo_copy: Path, crd_
     vllm = [f for f in ours if f["file"] == VLLM]
     assert vllm and all("only be placed on pool(s) a100-mig" in f["message"] for f in vllm), vllm
     # The EFA request is this rule's to explain; fits-no-pool does not report the same template again.
-    assert not [f for f in findings if f["rule"] == "fits-no-pool" and f["file"] == VLLM]
+    assert not [f for f in findings if f["rule"] == "policy/fits-no-pool" and f["file"] == VLLM]
     # Nothing else of this rule: the other jobs keep their requests.
     assert {f["file"] for f in ours} == {PRETRAIN, VLLM}

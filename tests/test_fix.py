@@ -49,7 +49,7 @@ spec:
 
 def _finding(fix: list[dict], line: int = 8, kind: str = "Deployment") -> Finding:
     return Finding(
-        "priority-class",
+        "policy/priority-class",
         Severity.ERROR,
         "m",
         cluster="production",
@@ -164,7 +164,7 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
         ),
     )
     _edit(path, "priorityClassName: production-inference", "priorityClassName: batch")
-    injected[path] = "priority-class"
+    injected[path] = "policy/priority-class"
     # 2. A CPU-only mlops Deployment tolerates every GPU taint.
     path = _find_doc(
         repo_copy,
@@ -182,7 +182,7 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
         f"\n{indent}containers:\n",
         f"\n{indent}tolerations:\n{indent}  - {{key: gpu, operator: Exists}}\n{indent}containers:\n",
     )
-    injected[path] = "cpu-tolerates-gpu-taint"
+    injected[path] = "policy/cpu-tolerates-gpu-taint"
     # 3. A batch-inference server asks for two time-sliced GPUs and caps its memory too high: fix lowers the
     #    cap but never the GPU count (the program may need both GPUs); that finding stays, with its reason.
     path = _find_doc(
@@ -200,7 +200,7 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
     # 4. The spot training job would no longer be restarted after an interruption.
     path = _find_doc(repo_copy, lambda o: o.get("kind") == "PyTorchJob" and _workload_type(o) == "training-spot")
     _edit(path, "restartPolicy: OnFailure", "restartPolicy: Never")
-    injected[path] = "spot-restart"
+    injected[path] = "policy/spot-restart"
 
     # 5. The GPU operator's DaemonSets lose their toleration for the `gpu` taint (the fix appends one).
     operator_path = _find_doc(
@@ -223,7 +223,7 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
     proc = run_cli("fix", "--repo", str(repo_copy))
     assert proc.returncode == 1, proc.stderr  # the two GPUs are left to a person
     [left] = [line for line in proc.stderr.splitlines() if ": not fixed: " in line]
-    assert "timeslice-multiple-gpus" in left and "never changed automatically" in left
+    assert "policy/timeslice-multiple-gpus" in left and "never changed automatically" in left
     assert timesliced.read_text() == two_gpus  # memory cap fixed, both GPU counts still 2
     for path in injected:
         rel = path.relative_to(repo_copy)
@@ -245,9 +245,9 @@ def test_fix_on_a_repo_copy_restores_the_files_and_check_is_clean(repo_copy: Pat
             assert path.read_bytes() == (repo_root / path.relative_to(repo_copy)).read_bytes(), path
 
     after = _check(repo_copy, crd_schemas)
-    fixed_rules = set(injected.values()) | {"gpu-memory-uncapped", "gpu-daemonset-coverage"}
+    fixed_rules = set(injected.values()) | {"policy/gpu-memory-uncapped", "policy/gpu-daemonset-coverage"}
     assert [f for f in after["findings"] if f["rule"] in fixed_rules] == []
-    assert {f["rule"] for f in after["findings"] if f["severity"] == "error"} == {"timeslice-multiple-gpus"}
+    assert {f["rule"] for f in after["findings"] if f["severity"] == "error"} == {"policy/timeslice-multiple-gpus"}
 
 
 # ---------------------------------------------------------------- fixes that keep the workload working
@@ -305,11 +305,11 @@ def test_every_finding_fix_leaves_has_a_one_line_reason_without_python_internals
     stale = [{"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "research"},
              {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "x"}]
     wrong_doc = [{"op": "add", "path": "/spec/replicas", "value": 2}]
-    unfixable = Finding("ha-pdb", Severity.ERROR, "m", "production", "apps/x.yaml", 8,
+    unfixable = Finding("policy/ha-pdb", Severity.ERROR, "m", "production", "apps/x.yaml", 8,
                         ObjectRef("apps/v1", "Deployment", None, "web"))
-    noted = Finding("fits-no-pool", Severity.ERROR, "m", "production", "apps/x.yaml", 8,
+    noted = Finding("policy/fits-no-pool", Severity.ERROR, "m", "production", "apps/x.yaml", 8,
                     ObjectRef("apps/v1", "Deployment", None, "web"), fix_note="set the workload type first")
-    outside = Finding("priority-class", Severity.ERROR, "m", "production", "../elsewhere.yaml", 1,
+    outside = Finding("policy/priority-class", Severity.ERROR, "m", "production", "../elsewhere.yaml", 1,
                       ObjectRef("apps/v1", "Deployment", None, "web"), fix=wrong_doc)
     findings = [_finding(stale), _finding(wrong_doc, line=2), unfixable, noted, outside]
     result = apply_fixes(repo, findings)

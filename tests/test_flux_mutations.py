@@ -51,11 +51,11 @@ def test_flux_faults_fail_check_at_the_mutated_files(repo_copy: Path, crd_schema
     assert proc.returncode == 1, proc.stderr + proc.stdout[-2000:]
     findings = json.loads(proc.stdout)["findings"]
 
-    [short] = [f for f in findings if f["rule"] == "flux-timeout-shorter-than-helmrelease"]
+    [short] = [f for f in findings if f["rule"] == "policy/flux-timeout-shorter-than-helmrelease"]
     assert (short["file"], short["line"], short["severity"]) == (INFRA, timeout_line, "error")
     assert short["object"]["name"] == "infra-configs" and "HelmRelease linkerd-viz/linkerd-viz" in short["message"]
 
-    gate = [f for f in findings if f["rule"] == "flux-strict-substitutions"]
+    gate = [f for f in findings if f["rule"] == "policy/flux-strict-substitutions"]
     assert {c for f in gate for c in f["clusters"]} == {"production", "staging"}  # both bootstrap through the module
     assert all(f["file"] == BOOTSTRAP and f["severity"] == "error" for f in gate)
     assert all(f["line"] < gate_line for f in gate)  # at the helm_release, above where the flag was

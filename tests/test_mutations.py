@@ -175,32 +175,32 @@ def test_each_mutation_is_an_error_on_the_mutated_object(repo_copy: Path, crd_sc
         )
 
     # Remove the pool toleration of a production inference server: it fits no pool.
-    expect("fits-no-pool", mig_inference, _drop_gpu_toleration)
+    expect("policy/fits-no-pool", mig_inference, _drop_gpu_toleration)
     # Request a MIG profile the MIG pool's layout lacks.
-    expect("mig-profile-not-offered", mig_inference, _mig_to_4g)
+    expect("policy/mig-profile-not-offered", mig_inference, _mig_to_4g)
     # Tolerate `gpu` with Exists on a CPU-only workload.
     expect(
-        "cpu-tolerates-gpu-taint",
+        "policy/cpu-tolerates-gpu-taint",
         lambda d: d.get("kind") == "Deployment" and _type(d) in ("mlops", "agents") and not _gpu_resources(d),
         _tolerate_gpu_exists,
     )
     # Ask for two time-sliced GPUs.
     expect(
-        "timeslice-multiple-gpus",
+        "policy/timeslice-multiple-gpus",
         lambda d: _type(d) == "batch-inference" and "nvidia.com/gpu" in _gpu_resources(d),
         _two_gpus,
     )
     # Drop the memory cap of a time-sliced GPU workload.
     expect(
-        "gpu-memory-uncapped",
+        "policy/gpu-memory-uncapped",
         lambda d: _type(d) in ("training", "fine-tuning", "research") and "nvidia.com/gpu" in _gpu_resources(d),
         _uncap,
     )
     # Spot training without a checkpoint.
-    expect("spot-checkpoint", lambda d: _type(d) == "training-spot", _no_checkpoint)
+    expect("policy/spot-checkpoint", lambda d: _type(d) == "training-spot", _no_checkpoint)
     # The GPU operator's DaemonSets lose their toleration for the `gpu` taint.
     expect(
-        "gpu-daemonset-coverage",
+        "policy/gpu-daemonset-coverage",
         lambda d: (
             d.get("kind") == "HelmRelease" and d["spec"].get("chart", {}).get("spec", {}).get("chart") == "gpu-operator"
         ),
@@ -227,7 +227,7 @@ def test_each_mutation_is_an_error_on_the_mutated_object(repo_copy: Path, crd_sc
         )
 
     mutate(repo_copy, protects, lambda doc: "delete", taken)
-    expected.append(("ha-pdb", deployment_file, "Deployment", deployment["metadata"]["name"]))
+    expected.append(("policy/ha-pdb", deployment_file, "Deployment", deployment["metadata"]["name"]))
 
     findings = _check(repo_copy, crd_schemas, expect_exit=1)["findings"]
     for rule, file, kind, name in expected:

@@ -43,14 +43,14 @@ def test_each_fault_is_an_error_at_its_file(repo_copy: Path, crd_schemas: Path) 
     def hits(rule: str, file: str) -> list[dict]:
         return [f for f in findings if f["rule"] == rule and f["file"] == file]
 
-    cni = hits("networkpolicy-not-enforced", PLATFORM_TF)
+    cni = hits("policy/networkpolicy-not-enforced", PLATFORM_TF)
     assert {c for f in cni for c in f["clusters"]} == {"production", "staging"}, json.dumps(findings, indent=1)
     cni_line = (repo_copy / PLATFORM_TF).read_text().splitlines()[cni[0]["line"] - 1]
     assert "configuration_values" in cni_line and cni[0]["object"]["kind"] == "NetworkPolicy"
 
-    (missing,) = hits("pool-autoscaler-gpu-label", PRODUCTION_POOLS)
+    (missing,) = hits("pool/autoscaler-gpu-label", PRODUCTION_POOLS)
     assert "h100-timeslice" in missing["message"] and missing["line"] < label_line
-    (on_mig,) = hits("pool-autoscaler-gpu-label", STAGING_POOLS)
+    (on_mig,) = hits("pool/autoscaler-gpu-label", STAGING_POOLS)
     assert on_mig["line"] == mig_line + 1 and "MIG" in on_mig["message"]
-    (efa,) = hits("pool-efa", STAGING_POOLS)
+    (efa,) = hits("pool/efa", STAGING_POOLS)
     assert "a100-timeslice-spot" in efa["message"]

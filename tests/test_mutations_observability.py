@@ -51,12 +51,12 @@ def test_keda_triggers_on_metrics_nothing_exports(repo_copy: Path, crd_schemas: 
     (repo_copy / TGI_SERVICE).write_text(text[:start])
     findings = check(repo_copy, crd_schemas, promtool_bin)
 
-    batch = errors(findings, "keda-metric-exported", TGI_BATCH)
+    batch = errors(findings, "policy/keda-metric-exported", TGI_BATCH)
     assert batch and {f["line"] for f in batch} == {query_line}, batch
     assert all("batch_queue_depth" in f["message"] and f["object"]["name"] == "tgi-batch" for f in batch)
     assert {c for f in batch for c in f["clusters"]} == {"production", "staging"}
 
-    realtime = errors(findings, "keda-metric-exported", TGI_SCALEDOBJECT)
+    realtime = errors(findings, "policy/keda-metric-exported", TGI_SCALEDOBJECT)
     assert realtime and all("only from Deployment inference/tgi-batch" in f["message"] for f in realtime), realtime
 
 

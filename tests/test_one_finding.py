@@ -44,27 +44,29 @@ def errors(report: str) -> list[dict]:
 
 
 def test_the_same_finding_in_two_clusters_becomes_one_listing_both() -> None:
-    [merged] = merge_clusters([finding("fits-no-pool", "staging"), finding("fits-no-pool", "production")])
+    [merged] = merge_clusters([finding("policy/fits-no-pool", "staging"), finding("policy/fits-no-pool", "production")])
     assert merged.clusters == ("production", "staging") and merged.cluster == "production"
     assert merged.to_json()["clusters"] == ["production", "staging"]
     assert merged.to_json()["cluster"] == "production"  # the contract before `clusters` existed still holds
 
 
 def test_findings_that_differ_stay_apart() -> None:
-    kept = merge_clusters([finding("fits-no-pool", "production", "a"), finding("fits-no-pool", "staging", "b")])
+    kept = merge_clusters(
+        [finding("policy/fits-no-pool", "production", "a"), finding("policy/fits-no-pool", "staging", "b")]
+    )
     assert [(f.cluster, f.all_clusters) for f in kept] == [("production", ("production",)), ("staging", ("staging",))]
 
 
 def test_unplaced_is_folded_into_the_rule_that_says_why() -> None:
-    findings = [finding("fits-no-pool", "production"), finding("capacity/unplaced", "production"),
+    findings = [finding("policy/fits-no-pool", "production"), finding("capacity/unplaced", "production"),
                 finding("capacity/unplaced", "staging")]
     # staging has no cause on the object: its unplaced finding is the only report of the problem and stays
     assert [(f.rule, f.cluster) for f in drop_consequences(findings)] == [
-        ("fits-no-pool", "production"), ("capacity/unplaced", "staging")]
+        ("policy/fits-no-pool", "production"), ("capacity/unplaced", "staging")]
 
 
 def test_every_format_shows_a_merged_finding_once_with_both_clusters() -> None:
-    [merged] = consolidate([finding("fits-no-pool", "production"), finding("fits-no-pool", "staging")])
+    [merged] = consolidate([finding("policy/fits-no-pool", "production"), finding("policy/fits-no-pool", "staging")])
     text = format_findings([merged], "text").splitlines()
     assert text[0].endswith("[production, staging, Deployment inference/vllm]") and len(text) == 2
     [result] = json.loads(format_findings([merged], "sarif"))["runs"][0]["results"]
@@ -90,7 +92,9 @@ def test_a_missing_toleration_in_apps_base_is_one_error_for_both_clusters(repo_c
     code, report = check(repo_copy)
     assert code == 1
     [error] = errors(report)
-    assert (error["rule"], error["file"], error["clusters"]) == ("fits-no-pool", VLLM_FILE, ["production", "staging"])
+    assert (error["rule"], error["file"], error["clusters"]) == (
+        "policy/fits-no-pool", VLLM_FILE, ["production", "staging"]
+    )
     assert error["cluster"] == "production"
     _, sarif = check(repo_copy, "sarif")
     results = [r for r in json.loads(sarif)["runs"][0]["results"] if r["level"] == "error"]
@@ -106,7 +110,7 @@ def test_a_mig_profile_typo_is_one_error_that_suggests_the_profile(repo_copy: Pa
     edit(repo_copy, VLLM_FILE, "nvidia.com/mig-3g.40gb: 1", "nvidia.com/mig-3g.80gb: 1", count=2)
     code, report = check(repo_copy)
     [error] = errors(report)
-    assert code == 1 and error["rule"] == "mig-profile-not-offered"
+    assert code == 1 and error["rule"] == "policy/mig-profile-not-offered"
     assert error["clusters"] == ["production", "staging"]
     assert error["message"].endswith("did you mean '3g.40gb'?")
 
@@ -129,7 +133,7 @@ def test_a_pool_file_key_typo_names_the_key_and_suggests_the_right_one(repo_copy
     line = next(i for i, text in enumerate((repo_copy / pool_file).read_text().splitlines(), 1) if "max_szie" in text)
     code, report = check(repo_copy)
     [error] = errors(report)  # no findings about the pools the broken file could not describe
-    assert code == 1 and (error["rule"], error["file"], error["line"]) == ("pools/invalid", pool_file, line)
+    assert code == 1 and (error["rule"], error["file"], error["line"]) == ("pool/file-invalid", pool_file, line)
     assert "'max_szie'" in error["message"] and "did you mean 'max_size'?" in error["message"]
 
 
@@ -138,7 +142,7 @@ def test_a_scaled_object_typo_is_a_schema_error_not_a_capacity_error(repo_copy: 
     edit(repo_copy, "apps/base/inference/vllm/scaledobject.yaml", "  maxReplicaCount: 8", "  maxReplicaCont: 8")
     code, report = check(repo_copy)
     [error] = errors(report)
-    assert code == 1 and error["rule"] == "schema" and "maxReplicaCont" in error["message"]
+    assert code == 1 and error["rule"] == "schema/invalid" and "maxReplicaCont" in error["message"]
     assert not [f for f in json.loads(report)["findings"] if f["rule"].startswith("capacity/")]
 
 
@@ -146,7 +150,7 @@ def test_a_scaled_object_typo_is_a_schema_error_not_a_capacity_error(repo_copy: 
     ("rel", "old", "new", "rule", "suggestion"),
     [
         (VLLM_FILE, "priorityClassName: production-inference", "priorityClassName: production-inferenc",
-         "priority-class", "required: 'production-inference'"),
+         "policy/priority-class", "required: 'production-inference'"),
         ("clusters/staging/infrastructure.yaml", "    name: flux-system", "    name: flux-sytem",
          "flux/source-missing", "did you mean 'flux-system'?"),
     ],

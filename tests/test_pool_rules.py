@@ -14,7 +14,7 @@ from mlplatform.pool_rules import RULES, check_pool_file, label_key_problem, lab
 from mlplatform.pools import load_pool_file, pool_file_path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pools"
-EXPECT = re.compile(r"^# expect: (?P<rule>[a-z-]+) (?P<line>\d+)$", re.M)
+EXPECT = re.compile(r"^# expect: (?P<rule>[a-z/-]+) (?P<line>\d+)$", re.M)
 RULE_FIXTURES = sorted(p for p in FIXTURES.glob("*.yaml") if EXPECT.search(p.read_text()))
 
 
@@ -56,7 +56,7 @@ def test_every_rule_has_a_fixture() -> None:
 def test_only_advice_is_a_warning() -> None:
     # An untainted GPU pool and an unread field are suspicious, not broken; everything else breaks a cluster.
     warnings = {rule for rule, r in RULES.items() if r.severity is Severity.WARNING}
-    assert warnings == {"pool-gpu-taint", "pool-unknown-field"}
+    assert warnings == {"pool/gpu-taint", "pool/unknown-field"}
 
 
 def test_duplicate_label_key_is_an_input_error_with_line() -> None:
@@ -86,7 +86,7 @@ def test_cluster_must_match_its_directory(tmp_path: Path) -> None:
     path.write_text((FIXTURES / "valid.yaml").read_text())
     findings = _findings(path, tmp_path)
     assert [(f.rule, f.line, f.file) for f in findings] == [
-        ("pool-file", 2, "terraform/environments/staging/node-pools.yaml")]
+        ("pool/file", 2, "terraform/environments/staging/node-pools.yaml")]
 
 
 @pytest.mark.parametrize(("key", "ok"), [
@@ -116,7 +116,7 @@ def test_gpu_replicas_finding_points_at_the_replicas_line(repo_root: Path, tmp_p
     path.write_text(text.replace("replicas: 4\n", "replicas: 1\n", 1))
     replicas_line = path.read_text().splitlines().index("      replicas: 1") + 1
     findings = _findings(path, tmp_path)
-    assert [(f.rule, f.line) for f in findings] == [("pool-timeslice-replicas", replicas_line)]
+    assert [(f.rule, f.line) for f in findings] == [("pool/timeslice-replicas", replicas_line)]
     lines = path.read_text().splitlines()
     assert lines[replicas_line - 3].strip() == "gpu:"  # the line it used to name
 

@@ -97,7 +97,11 @@ def test_a_finding_on_a_rendered_object_names_its_source(repo: Path) -> None:
 
 
 def _schema_lines(report: dict) -> set[tuple[str, str, int]]:
-    return {(f["message"].split(":", 1)[0], f["file"], f["line"]) for f in report["findings"] if f["rule"] == "schema"}
+    return {
+        (f["message"].split(":", 1)[0], f["file"], f["line"])
+        for f in report["findings"]
+        if f["rule"] == "schema/invalid"
+    }
 
 
 def test_a_schema_finding_names_the_line_of_its_field(repo: Path) -> None:

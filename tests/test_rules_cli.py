@@ -5,30 +5,39 @@ from __future__ import annotations
 import json
 
 from helpers import run_cli
-from mlplatform.rules import RULES
+from mlplatform import rulecatalog
+from mlplatform.rules import RULES, RULES_BY_ID
 
 
 def test_catalog_lists_every_rule_with_rationale():
     proc = run_cli("rules", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rules"]
-    assert [r["id"] for r in rows] == [r.ID for r in RULES]
-    assert all(r["rationale"] and r["severity"] in ("error", "warning", "info") for r in rows)
-    assert {r["id"] for r in rows if r["fixable"]} >= {"cpu-tolerates-gpu-taint", "fits-no-pool", "pool-not-allowed"}
+    ids = [r["id"] for r in rows]
+    # every id of the catalog, each once; the policy rules among them in their registry order
+    assert ids == list(rulecatalog.specs()) and len(ids) == len(set(ids))
+    assert [i for i in ids if i.startswith("policy/") and i in RULES_BY_ID] == [r.ID for r in RULES]
+    assert all(r["description"] and r["remediation"] and r["severity"] in ("error", "warning", "info") for r in rows)
+    fixable = {r["id"] for r in rows if r["fixable"]}
+    assert fixable >= {"policy/cpu-tolerates-gpu-taint", "policy/fits-no-pool", "policy/pool-not-allowed"}
     # a GPU count is never changed by a fix: the rules about counts leave the choice to a person
-    assert "timeslice-multiple-gpus" not in {r["id"] for r in rows if r["fixable"]}
+    assert "policy/timeslice-multiple-gpus" not in fixable
     text = run_cli("rules").stdout
-    assert all(f"{r.ID} (" in text for r in RULES)
+    assert all(f"  {i} (" in text for i in ids)
+    # by category, in the catalog's order
+    headers = [line.split(":")[0] for line in text.splitlines() if line and not line.startswith(" ")][:-1]
+    assert headers == list(rulecatalog.CATEGORIES)
     markdown = run_cli("rules", "--format", "markdown").stdout
-    assert markdown.startswith("| Rule |") and "`gpu-memory-uncapped`" in markdown
+    assert markdown.startswith("# Rule catalog") and "### policy/gpu-memory-uncapped" in markdown
 
 
 def test_rule_modules_have_the_contract():
     ids = [r.ID for r in RULES]
     assert len(ids) == len(set(ids))
     for rule in RULES:
-        # usable as the name part of an annotation key
-        assert rule.ID.replace("-", "").isalnum() and rule.ID == rule.ID.lower()
+        # policy/<name>, the name usable as the name part of an annotation key
+        category, name = rule.ID.split("/")
+        assert category == "policy" and name.replace("-", "").isalnum() and rule.ID == rule.ID.lower()
         assert rule.TITLE and len(rule.RATIONALE) > 80 and callable(rule.check)
         assert rule.__doc__ and rule.__doc__.strip()
 

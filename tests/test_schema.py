@@ -67,7 +67,7 @@ def test_core_unknown_field_and_wrong_type_name_the_path_file_and_line():
         "spec.template.spec.containers[0].resourcez: unknown field",
     ]
     for finding in findings:
-        assert (finding.rule, finding.severity) == ("schema", Severity.ERROR)
+        assert (finding.rule, finding.severity) == ("schema/invalid", Severity.ERROR)
         assert (finding.cluster, finding.file, finding.line) == (
             "production",
             "tests/fixtures/schema/core-bad.yaml",

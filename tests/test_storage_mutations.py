@@ -48,7 +48,7 @@ def _errors(repo: Path, crd_schemas: Path) -> dict[str, list[dict]]:
     for finding in json.loads(proc.stdout)["findings"]:
         if finding["severity"] == "error":
             by_rule.setdefault(finding["rule"], []).append(finding)
-    assert set(by_rule) == {"efs-mount-policy", "backup-volume-mechanism"}, by_rule
+    assert set(by_rule) == {"policy/efs-mount-policy", "policy/backup-volume-mechanism"}, by_rule
     return by_rule
 
 
@@ -61,14 +61,14 @@ def test_efs_class_without_iam_and_schedule_snapshotting_efs(repo_copy: Path, cr
     _replace(repo_copy, BACKUPS, policy, "", start_at="name: workloads-daily")
     errors = _errors(repo_copy, crd_schemas)
 
-    efs = errors["efs-mount-policy"]
+    efs = errors["policy/efs-mount-policy"]
     assert {c for f in efs for c in f["clusters"]} == {"production", "staging"}
     for finding in efs:
         assert finding["file"] == STORAGE_CLASSES and finding["object"]["name"] == "efs"
         assert finding["line"] == _line(repo_copy, STORAGE_CLASSES, "apiVersion:", start_at="# Shared, multi-AZ")
         assert f"{STORAGE_MODULE}:" in finding["message"]
 
-    backup = errors["backup-volume-mechanism"]
+    backup = errors["policy/backup-volume-mechanism"]
     assert {f["object"]["name"] for f in backup} == {"workloads-daily"}
     line = _line(repo_copy, BACKUPS, "snapshotVolumes:", start_at="name: workloads-daily")
     assert {(f["file"], f["line"]) for f in backup} == {(BACKUPS, line)}
@@ -86,11 +86,11 @@ def test_efs_node_without_identity_and_velero_without_csi(repo_copy: Path, crd_s
 
     # The policy that admits only IAM principals is the line to read: it names who may mount.
     policy_line = _line(repo_copy, STORAGE_MODULE, 'resource "aws_efs_file_system_policy"')
-    efs = errors["efs-mount-policy"]
+    efs = errors["policy/efs-mount-policy"]
     assert {(f["file"], f["line"]) for f in efs} == {(STORAGE_MODULE, policy_line)}
     assert all("efs-csi-node-sa" in f["message"] for f in efs)
 
-    backup = errors["backup-volume-mechanism"]
+    backup = errors["policy/backup-volume-mechanism"]
     assert {f["object"]["name"] for f in backup} == {"workloads-daily", "mlops-4h"}  # not cluster-weekly
     line = _line(repo_copy, VELERO_RELEASE, "configuration:")
     assert {(f["file"], f["line"]) for f in backup} == {(VELERO_RELEASE, line)}

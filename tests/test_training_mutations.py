@@ -48,17 +48,17 @@ def test_reintroduced_training_faults_fail_check_at_their_files(repo_copy: Path,
     assert proc.returncode == 1, proc.stderr + proc.stdout[-2000:]
     findings = json.loads(proc.stdout)["findings"]
 
-    pretrain = _errors(findings, "gpu-memory-uncapped", PRETRAIN)
+    pretrain = _errors(findings, "policy/gpu-memory-uncapped", PRETRAIN)
     assert pretrain and all("PYTORCH_GPU_MEMORY_FRACTION is not a cap" in m for m in pretrain), pretrain
-    recsys = _errors(findings, "gpu-memory-uncapped", RECSYS)
+    recsys = _errors(findings, "policy/gpu-memory-uncapped", RECSYS)
     assert recsys and all("MLPLATFORM_GPU_MEMORY_LIMIT_MB is read by tf-memory-cap" in m for m in recsys), recsys
 
-    experiment = _errors(findings, "katib-metrics-collector", EXPERIMENT)
+    experiment = _errors(findings, "policy/katib-metrics-collector", EXPERIMENT)
     assert any("/var/run/secrets/kubernetes.io/serviceaccount/namespace" in m for m in experiment), experiment
     assert any(POLICIES in m and "katib-db-manager.kubeflow:6789" in m for m in experiment), experiment
-    namespace = _errors(findings, "katib-metrics-collector", NAMESPACES)
+    namespace = _errors(findings, "policy/katib-metrics-collector", NAMESPACES)
     assert any("Namespace training" in m and "metrics-collector-injection" in m for m in namespace), namespace
     # Both clusters render these files; every finding carries a line to go to.
-    katib = [f for f in findings if f["rule"] == "katib-metrics-collector"]
+    katib = [f for f in findings if f["rule"] == "policy/katib-metrics-collector"]
     assert {c for f in katib for c in f["clusters"]} == {"production", "staging"}
     assert all(isinstance(f["line"], int) and f["line"] >= 1 for f in findings if f["file"] in (PRETRAIN, EXPERIMENT))

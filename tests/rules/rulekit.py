@@ -1,6 +1,7 @@
 """Helpers for the rule tests: good and bad YAML per rule, against a frozen pool file and the policies.
 
-Layout: tests/rules/fixtures/<rule-id>/{good,bad}.yaml. Every object named `bad-*` in bad.yaml must get at
+Layout: tests/rules/fixtures/<name>/{good,bad}.yaml, <name> being the rule id after its category
+(`policy/ha-pdb` -> ha-pdb/; the catalog keeps names unique). Every object named `bad-*` in bad.yaml must get at
 least one finding of the rule; good.yaml must get none. tests/test_admission.py reads the same files. The
 pools are the frozen fixtures/node-pools.yaml, or <rule-id>/node-pools.yaml where a rule keeps its own.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlplatform import suppress
 from mlplatform.catalog import load_catalog
 from mlplatform.config import Config
 from mlplatform.context import ClusterContext
@@ -65,22 +67,29 @@ def run_rule(
 ) -> list[Finding]:
     assert rule_id in RULES_BY_ID, rule_id
     ctx = make_context(manifests, pool_file, repo)
-    return run_rules_with(ctx, load_policy(REPO, "production"), only={rule_id})
+    found = run_rules_with(ctx, load_policy(REPO, "production"), only={rule_id})
+    # As in `check`: exemption annotations are applied by the reporting layer, for every rule.
+    suppress.mark_annotated(found, manifests)
+    return [f for f in found if f.suppression is None]
+
+
+def fixture_dir(rule_id: str) -> Path:
+    return RULE_FIXTURES / rule_id.split("/", 1)[-1]
 
 
 def fixture_pool_file(rule_id: str) -> Path | None:
     """A rule whose fixtures need pools the frozen file lacks (EFA pools, ...) keeps a node-pools.yaml of its own."""
-    own = RULE_FIXTURES / rule_id / "node-pools.yaml"
+    own = fixture_dir(rule_id) / "node-pools.yaml"
     return own if own.is_file() else None
 
 
 def fixture_findings(rule_id: str, which: str) -> tuple[list[Manifest], list[Finding]]:
-    tree = RULE_FIXTURES / rule_id / which
+    tree = fixture_dir(rule_id) / which
     pools = fixture_pool_file(rule_id)
     if tree.is_dir():  # a cross-layer fixture: manifests plus the repository tree the rule reads
         manifests = load_tree(tree)
         return manifests, run_rule(rule_id, manifests, pool_file=pools, repo=tree)
-    manifests = load_fixture(RULE_FIXTURES / rule_id / f"{which}.yaml")
+    manifests = load_fixture(fixture_dir(rule_id) / f"{which}.yaml")
     return manifests, run_rule(rule_id, manifests, pool_file=pools)
 
 

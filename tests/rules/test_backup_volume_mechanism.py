@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from rulekit import RULE_FIXTURES, fixture_findings, load_fixture, run_rule
+from rulekit import fixture_dir, fixture_findings, load_fixture, run_rule
 
-RULE = "backup-volume-mechanism"
-GOOD = RULE_FIXTURES / RULE / "good.yaml"
-BAD = RULE_FIXTURES / RULE / "bad.yaml"
+RULE = "policy/backup-volume-mechanism"
+GOOD = fixture_dir(RULE) / "good.yaml"
+BAD = fixture_dir(RULE) / "bad.yaml"
 
 
 def _values(manifests) -> dict:
@@ -113,7 +113,8 @@ def test_label_filtered_schedules_are_checked_for_a_mechanism_only():
 def test_exemption_with_reason():
     manifests = load_fixture(BAD)
     schedule = next(m for m in manifests if m.ref.name == "bad-unset")
-    schedule.obj["metadata"]["annotations"] = {f"mlplatform.example.com/exempt-{RULE}": "restores objects only"}
+    key = f"mlplatform.example.com/exempt-{RULE.split('/', 1)[1]}"
+    schedule.obj["metadata"]["annotations"] = {key: "restores objects only"}
     assert "bad-unset" not in {f.object.name for f in run_rule(RULE, manifests)}
 
 

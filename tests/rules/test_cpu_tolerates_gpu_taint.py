@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 def test_good_and_bad(good_and_bad):
-    good_and_bad("cpu-tolerates-gpu-taint")
+    good_and_bad("policy/cpu-tolerates-gpu-taint")
 
 
 def test_fix_removes_only_the_gpu_tolerations(good_and_bad):
-    bad = {f.object.name: f for f in good_and_bad("cpu-tolerates-gpu-taint")}
+    bad = {f.object.name: f for f in good_and_bad("policy/cpu-tolerates-gpu-taint")}
     finding = bad["bad-gpu-exists"]
     assert "tolerations[1] {key: gpu, operator: Exists} matches the taints of a100-mig, a100-timeslice" in (
         finding.message

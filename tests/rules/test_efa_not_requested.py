@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import copy
 
-from rulekit import RULE_FIXTURES, fixture_pool_file, load_fixture, make_context, run_rule
+from rulekit import RULE_FIXTURES, fixture_dir, fixture_pool_file, load_fixture, make_context, run_rule
 
 from mlplatform.model import Severity
 from mlplatform.rules import load_policy
 from mlplatform.rules._base import build_context
 from mlplatform.rules.efa_not_requested import efa_pools
 
-RULE = "efa-not-requested"
+RULE = "policy/efa-not-requested"
 POOLS = fixture_pool_file(RULE)
 
 
 def _bad():
-    return load_fixture(RULE_FIXTURES / RULE / "bad.yaml")
+    return load_fixture(fixture_dir(RULE) / "bad.yaml")
 
 
 def _by_name(findings) -> dict[str, list]:
@@ -87,29 +87,29 @@ def test_without_efa_pools_the_rule_is_silent_about_missing_requests():
 
 def test_fits_no_pool_leaves_the_efa_misfit_to_this_rule():
     manifests = _bad()
-    names = {f.object.name for f in run_rule("fits-no-pool", manifests, POOLS)}
+    names = {f.object.name for f in run_rule("policy/fits-no-pool", manifests, POOLS)}
     assert "bad-efa-on-the-mig-pool" not in names
     # When more than EFA keeps the pod off every pool, fits-no-pool still reports it.
     big = copy.deepcopy(next(m for m in manifests if m.ref.name == "bad-efa-on-the-mig-pool"))
     big.obj["metadata"]["name"] = "too-big"
     big.obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "500"
-    assert "too-big" in {f.object.name for f in run_rule("fits-no-pool", [big], POOLS)}
+    assert "too-big" in {f.object.name for f in run_rule("policy/fits-no-pool", [big], POOLS)}
     assert "too-big" not in {f.object.name for f in run_rule(RULE, [big], POOLS)}
 
 
 def test_more_efa_than_the_node_has_is_fits_no_pool():
     """32 interfaces on a p4d pool: the count is wrong, not the pool; fits-no-pool names the shortfall."""
-    manifests = load_fixture(RULE_FIXTURES / RULE / "good.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "good.yaml")
     job = next(m for m in manifests if m.ref.name == "spot-pretrain-with-efa")
     limits = job.obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["resources"]
     limits["limits"]["vpc.amazonaws.com/efa"] = 32
     assert run_rule(RULE, [job], POOLS) == []
-    (finding,) = [f for f in run_rule("fits-no-pool", [job], POOLS) if "replica Master" in f.message]
+    (finding,) = [f for f in run_rule("policy/fits-no-pool", [job], POOLS) if "replica Master" in f.message]
     assert "vpc.amazonaws.com/efa: requests 32, a node has 4 allocatable" in finding.message
 
 
 def test_an_exemption_needs_a_reason():
-    manifests = load_fixture(RULE_FIXTURES / RULE / "good.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "good.yaml")
     job = next(m for m in manifests if m.ref.name == "gloo-smoke-test")
     job.obj["metadata"]["annotations"]["mlplatform.example.com/exempt-efa-not-requested"] = " "
     assert {f.object.name for f in run_rule(RULE, [job], POOLS)} == {"gloo-smoke-test"}

@@ -6,10 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from rulekit import RULE_FIXTURES, fixture_findings, load_fixture, run_rule
+from rulekit import fixture_dir, fixture_findings, load_fixture, run_rule
 
-RULE = "efs-mount-policy"
-GOOD = RULE_FIXTURES / RULE / "good"
+RULE = "policy/efs-mount-policy"
+GOOD = fixture_dir(RULE) / "good"
 POLICY_FILE = "terraform/modules/storage/main.tf"
 
 
@@ -38,8 +38,8 @@ def test_good_and_bad(good_and_bad):
 
 def test_findings_name_the_policy_and_point_at_the_field():
     _, findings = fixture_findings(RULE, "bad")
-    manifests = RULE_FIXTURES / RULE / "bad" / "manifests.yaml"
-    policy = RULE_FIXTURES / RULE / "bad" / POLICY_FILE
+    manifests = fixture_dir(RULE) / "bad" / "manifests.yaml"
+    policy = fixture_dir(RULE) / "bad" / POLICY_FILE
     policy_line = _line(policy, 'resource "aws_efs_file_system_policy"')
     by_name = {f.object.name: f for f in findings}
     # The policy is the module's (the environment's same-named document admits anyone and must not be used).
@@ -88,7 +88,7 @@ def test_other_ways_to_give_the_node_a_role(tree: Path, association: str):
 def test_a_policy_admitting_anonymous_clients_needs_no_iam(tree: Path):
     policy = tree / POLICY_FILE
     policy.write_text(policy.read_text().replace("identifiers = var.client_role_arns", 'identifiers = ["*"]'))
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad" / "manifests.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad" / "manifests.yaml")
     findings = run_rule(RULE, manifests, repo=tree)
     # IAM is optional now; TLS is still required, so only the plain-NFS volume is left.
     assert {f.object.name for f in findings} == {"bad-plain-nfs"}
@@ -98,7 +98,7 @@ def test_no_file_system_policy_means_the_default_one(tree: Path):
     policy = tree / POLICY_FILE
     text = policy.read_text()
     policy.write_text(text[: text.index('resource "aws_efs_file_system_policy"')])
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad" / "manifests.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad" / "manifests.yaml")
     assert run_rule(RULE, manifests, repo=tree) == []
 
 
@@ -110,7 +110,7 @@ def test_a_policy_it_cannot_evaluate_is_not_guessed(tree: Path):
             "policy         = jsonencode({ Statement = [] })",
         )
     )
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad" / "manifests.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad" / "manifests.yaml")
     assert run_rule(RULE, manifests, repo=tree) == []
 
 
@@ -124,20 +124,21 @@ def test_a_literal_json_policy_is_read(tree: Path):
         "EOF"
     )
     policy.write_text(text.replace("data.aws_iam_policy_document.efs.json", heredoc))
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad" / "manifests.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad" / "manifests.yaml")
     findings = run_rule(RULE, manifests, repo=tree)
     # IAM required (no anonymous allow), TLS not (no Deny on aws:SecureTransport).
     assert {f.object.name for f in findings} == {"bad-no-iam", "bad-other-options", "bad-pv-no-iam"}
 
 
 def test_exemption_with_reason(tree: Path):
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad" / "manifests.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad" / "manifests.yaml")
     target = next(m for m in manifests if m.ref.name == "bad-no-iam")
-    target.obj["metadata"]["annotations"] = {f"mlplatform.example.com/exempt-{RULE}": "mounted by a legacy node"}
-    findings = run_rule(RULE, manifests, repo=RULE_FIXTURES / RULE / "bad")
+    key = f"mlplatform.example.com/exempt-{RULE.split('/', 1)[1]}"
+    target.obj["metadata"]["annotations"] = {key: "mounted by a legacy node"}
+    findings = run_rule(RULE, manifests, repo=fixture_dir(RULE) / "bad")
     assert "bad-no-iam" not in {f.object.name for f in findings}
 
 
 def test_without_terraform_the_rule_is_silent(tmp_path: Path):
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad" / "manifests.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad" / "manifests.yaml")
     assert run_rule(RULE, manifests, repo=tmp_path) == []

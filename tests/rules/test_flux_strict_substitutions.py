@@ -11,7 +11,7 @@ from rulekit import fixture_findings
 from mlplatform.flux_bootstrap import STRICT_SUBSTITUTIONS, flux_release, strict_substitutions
 from mlplatform.terraform import load_terraform
 
-ID = "flux-strict-substitutions"
+ID = "policy/flux-strict-substitutions"
 MODULE = "terraform/modules/flux-bootstrap/main.tf"
 
 

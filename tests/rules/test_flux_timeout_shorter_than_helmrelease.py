@@ -4,12 +4,12 @@ and the timeouts as kustomize-controller v1.8.3 and helm-controller v1.5.3 compu
 from __future__ import annotations
 
 import pytest
-from rulekit import REPO, RULE_FIXTURES, fixture_findings
+from rulekit import REPO, fixture_dir, fixture_findings
 
 from mlplatform.rules.flux_timeout_shorter_than_helmrelease import kustomization_timeout, release_time
 
-ID = "flux-timeout-shorter-than-helmrelease"
-BAD = RULE_FIXTURES / ID / "bad" / "manifests.yaml"
+ID = "policy/flux-timeout-shorter-than-helmrelease"
+BAD = fixture_dir(ID) / "bad" / "manifests.yaml"
 
 
 def _line_of(path, needle: str, after: str) -> int:

@@ -4,4 +4,4 @@ from __future__ import annotations
 
 
 def test_good_and_bad(good_and_bad):
-    good_and_bad("gpu-daemonset-on-cpu-pool")
+    good_and_bad("policy/gpu-daemonset-on-cpu-pool")

@@ -27,18 +27,18 @@ def _replace(finding) -> dict:
 
 
 def test_good_and_bad(good_and_bad):
-    good_and_bad("gpu-memory-uncapped")
+    good_and_bad("policy/gpu-memory-uncapped")
 
 
 def test_fix_splices_the_cap_into_shell_text_with_braces(good_and_bad):
-    bad = good_and_bad("gpu-memory-uncapped")
+    bad = good_and_bad("policy/gpu-memory-uncapped")
     replace = _replace(_finding(bad, "bad-shell-braces"))
     # a100-timeslice shares each GPU 4 ways: the cap becomes 0.25, the shell variable stays as written
     assert replace["value"] == "vllm serve /models/m --gpu-memory-utilization=0.25 --shard=${JOB_COMPLETION_INDEX}"
 
 
 def test_fix_of_a_megabyte_cap_writes_megabytes(good_and_bad):
-    finding = _finding(good_and_bad("gpu-memory-uncapped"), "bad-tf-limit-high")
+    finding = _finding(good_and_bad("policy/gpu-memory-uncapped"), "bad-tf-limit-high")
     assert "MLPLATFORM_GPU_MEMORY_LIMIT_MB=61440 (tf-memory-cap)" in finding.message
     assert "10240 MB" in finding.message
     replace = _replace(finding)
@@ -48,7 +48,7 @@ def test_fix_of_a_megabyte_cap_writes_megabytes(good_and_bad):
 
 
 def test_annotations_and_unread_variables_are_named_as_not_caps(good_and_bad):
-    bad = good_and_bad("gpu-memory-uncapped")
+    bad = good_and_bad("policy/gpu-memory-uncapped")
     annotation = _finding(bad, "bad-annotation-only")
     assert "annotation mlplatform.example.com/gpu-memory-fraction is not a cap" in annotation.message
     assert annotation.fix is None
@@ -57,7 +57,7 @@ def test_annotations_and_unread_variables_are_named_as_not_caps(good_and_bad):
 
 
 def test_a_setting_counts_only_in_a_container_running_its_program(good_and_bad):
-    bad = good_and_bad("gpu-memory-uncapped")
+    bad = good_and_bad("policy/gpu-memory-uncapped")
     flag = _finding(bad, "bad-flag-on-another-program")
     assert "--gpu-memory-utilization is read by vllm, which this container does not run" in flag.message
     variable = _finding(bad, "bad-launcher-variable-without-launcher")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 
-from rulekit import RULE_FIXTURES, load_fixture, run_rule
+from rulekit import fixture_dir, load_fixture, run_rule
 
 from mlplatform.model import Manifest, Provenance
 
-RULE = "katib-metrics-collector"
+RULE = "policy/katib-metrics-collector"
 
 
 def _by_name(findings) -> dict[str, list[str]]:
@@ -48,7 +48,7 @@ def test_each_fault_is_named(good_and_bad):
 
 
 def _good() -> list[Manifest]:
-    return load_fixture(RULE_FIXTURES / RULE / "good.yaml")
+    return load_fixture(fixture_dir(RULE) / "good.yaml")
 
 
 def _extra(obj: dict) -> Manifest:
@@ -82,7 +82,7 @@ def test_the_db_manager_side_of_the_network_counts_too():
 
 
 def test_an_exemption_with_a_reason_silences_the_experiment():
-    manifests = load_fixture(RULE_FIXTURES / RULE / "bad.yaml")
+    manifests = load_fixture(fixture_dir(RULE) / "bad.yaml")
     target = next(m for m in manifests if m.ref.name == "bad-stdout-exec")
     target.obj["metadata"]["annotations"] = {
         "mlplatform.example.com/exempt-katib-metrics-collector": "the image's entrypoint writes the marker itself"

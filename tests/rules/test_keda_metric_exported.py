@@ -8,7 +8,7 @@ from mlplatform.rules.keda_metric_exported import EXPORTS_ANNOTATION
 
 
 def test_good_and_bad(good_and_bad):
-    bad = good_and_bad("keda-metric-exported")
+    bad = good_and_bad("policy/keda-metric-exported")
     by_object = {f.object.name: f.message for f in bad}
     assert "batch_queue_depth, which no workload of this cluster exports" in by_object["bad-nothing-exports"]
     assert EXPORTS_ANNOTATION in by_object["bad-nothing-exports"]
@@ -33,7 +33,7 @@ def test_the_fix_for_each_bad_trigger_passes():
             obj["spec"]["endpoints"][0]["port"] = "http"
         if obj["kind"] == "PodMonitor":
             obj["spec"]["namespaceSelector"] = {"matchNames": ["jobs"]}
-    findings = run_rule("keda-metric-exported", manifests)
+    findings = run_rule("policy/keda-metric-exported", manifests)
     assert {f.object.name for f in findings} == {
         "bad-nothing-exports", "bad-unscraped", "bad-unreadable", "bad-wrong-service", "bad-wrong-namespace"
     }
@@ -43,5 +43,5 @@ def test_a_meshed_pod_opted_out_is_not_scraped_by_the_proxy_monitor():
     manifests = load_fixture(RULE_FIXTURES / "keda-metric-exported" / "good.yaml")
     frontend = next(m for m in manifests if m.ref.name == "frontend")
     frontend.obj["spec"]["template"]["metadata"]["annotations"] = {"linkerd.io/inject": "disabled"}
-    findings = run_rule("keda-metric-exported", manifests)
+    findings = run_rule("policy/keda-metric-exported", manifests)
     assert [(f.object.name, "request_total" in f.message) for f in findings] == [("good-requests", True)]

@@ -145,7 +145,7 @@ def test_rules_survive_junk_supporting_objects(values, data, pdb_spec, scaler_sp
 def test_a_template_the_rules_cannot_read_is_reported_not_ignored():
     manifest = _deployment({"containers": [{"name": "a", "resources": {"limits": ["nvidia.com/gpu"]}}]}, {})
     findings = [f for f in run_rules_with(make_context([manifest]), POLICY) if f.object is not None]
-    assert [(f.rule, f.severity.value) for f in findings] == [("policy-input", "warning")]
+    assert [(f.rule, f.severity.value) for f in findings] == [("policy/template-unreadable", "warning")]
     assert "template.spec.containers[0].resources.limits" in findings[0].message
 
 

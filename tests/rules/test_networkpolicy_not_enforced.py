@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rulekit import RULE_FIXTURES, fixture_findings, load_fixture, run_rule
+from rulekit import fixture_dir, fixture_findings, load_fixture, run_rule
 
 from mlplatform.model import Manifest, Provenance
 
-RULE = "networkpolicy-not-enforced"
-FIXTURES = RULE_FIXTURES / RULE
+RULE = "policy/networkpolicy-not-enforced"
+FIXTURES = fixture_dir(RULE)
 MODULE = '''module "eks" {{
   source = "git::https://github.com/terraform-aws-modules/terraform-aws-eks.git?ref=bef29c4d9523523e57fe898643fde2895106b339"
   name   = "production"

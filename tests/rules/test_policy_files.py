@@ -49,7 +49,7 @@ def test_without_policies_the_rules_run_on_defaults(tmp_path: Path):
     ctx = make_context([])
     ctx.repo = tmp_path
     findings = run_rules(ctx)
-    notes = [f for f in findings if f.rule == "policy-config"]
+    notes = [f for f in findings if f.rule == "policy/defaults-used"]
     assert len(notes) == 1 and notes[0].severity.value == "info"
 
 

@@ -7,12 +7,12 @@ from rulekit import RULE_FIXTURES, load_fixture, run_rule
 
 def test_good_pool_file():
     good = load_fixture(RULE_FIXTURES / "pool-sharing-range" / "good.yaml")
-    assert run_rule("pool-sharing-range", good) == []
+    assert run_rule("policy/pool-sharing-range", good) == []
 
 
 def test_bad_pool_file_points_at_the_pool():
     bad_file = RULE_FIXTURES / "pool-sharing-range" / "node-pools-bad.yaml"
-    findings = run_rule("pool-sharing-range", [], pool_file=bad_file)
+    findings = run_rule("policy/pool-sharing-range", [], pool_file=bad_file)
     assert len(findings) == 1
     finding = findings[0]
     assert "pool a100-timeslice: time-slicing replicas 16 outside 2..8" in finding.message

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hygiene
+from . import hygiene, suppress
 from .cluster_render import ClusterRender, dedupe_findings, render_cluster
 from .config import DEFAULT_KUBERNETES_VERSION, Config
 from .consolidate import consolidate
@@ -47,6 +47,8 @@ class CheckResult:
     kustomize: str
     timings: dict[str, float]
     promtool: str | None = None  # None: none found, PrometheusRules were not checked by promtool
+    # Findings an exemption covers (suppress.py): not counted, still reported with their reason.
+    suppressed: list[Finding] = field(default_factory=list)
 
     @property
     def errors(self) -> int:
@@ -88,7 +90,7 @@ def _load_pools(repo: Path, cluster: str) -> tuple[PoolFile | None, list[Finding
     if not path.is_file():
         return None, [
             Finding(
-                rule="pools/missing",
+                rule="pool/file-missing",
                 severity=Severity.WARNING,
                 cluster=cluster,
                 file=rel(repo, path),
@@ -101,7 +103,7 @@ def _load_pools(repo: Path, cluster: str) -> tuple[PoolFile | None, list[Finding
     except InputError as exc:
         return None, [
             Finding(
-                rule="pools/invalid",
+                rule="pool/file-invalid",
                 severity=Severity.ERROR,
                 cluster=cluster,
                 file=exc.file or rel(repo, path),
@@ -174,6 +176,8 @@ def _check_cluster(
         findings.extend(_step("capacity", timings, fit.check_fit, fit_ctx))
     # promtool runs as subprocesses, outside the lock (its scratch directory is per cluster).
     findings.extend(_step("promtool", timings, prometheus_rules.check_cluster, ctx, cache, promtool))
+    # Exemption annotations on the rendered objects, for every rule's findings (suppress.py).
+    suppress.mark_annotated(findings, rendered.manifests)
     for finding in findings:
         # a YAML problem belongs to its file, not to a cluster (hygiene reports it once for the repository)
         if finding.cluster is None and not finding.rule.startswith("yaml/"):
@@ -259,8 +263,10 @@ def run_check(
                 timings[f"{name}.{key}"] = value
             bar.advance(note=name)
     timings["total"] = time.perf_counter() - started
+    active, suppressed = suppress.apply(consolidate(dedupe_findings(findings)), config.rule_settings)
     return CheckResult(
-        findings=consolidate(dedupe_findings(findings)),
+        findings=active,
+        suppressed=suppressed,
         clusters=names,
         object_counts=counts,
         kustomize=tool.describe(),
@@ -338,10 +344,14 @@ def run_validate(
             findings.extend(f for f in rendered.findings if f.rule not in GRAPH_RULES)
             counts[name] = len(rendered.manifests)
             pool_file, _ = _load_pools(repo, name)
-            findings.extend(_schema_step(timings, config, rendered.manifests, pool_file))
+            cluster_findings = _schema_step(timings, config, rendered.manifests, pool_file)
+            suppress.mark_annotated(cluster_findings, rendered.manifests)
+            findings.extend(cluster_findings)
     timings["total"] = time.perf_counter() - started
+    active, suppressed = suppress.apply(consolidate(dedupe_findings(findings)), config.rule_settings)
     return CheckResult(
-        findings=consolidate(dedupe_findings(findings)),
+        findings=active,
+        suppressed=suppressed,
         clusters=list(counts),
         object_counts=counts,
         kustomize=kustomize,

@@ -42,6 +42,8 @@ class Config:
     # file: see BINARY_SETTINGS); None: discover
     kustomize: str | None = None
     jobs: int = 0  # parallel renders; 0: one per core
+    # `rules:` (suppress.py): disabled rules, severity overrides, exemptions of findings on files
+    rule_settings: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def clusters(self) -> list[str]:
@@ -122,5 +124,10 @@ def _apply_setting(config: Config, data: Any, key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JOBS:
             raise InputError(f"{key}: expected a whole number from 0 to {MAX_JOBS}", CONFIG_FILE, line)
         config.jobs = value
+    elif attr == "rules":
+        # The rule catalog's block (suppress.py owns the format and its errors with lines).
+        from .suppress import parse_settings
+
+        config.rule_settings = parse_settings(value, CONFIG_FILE, line)
     else:
         config.extra[key] = value

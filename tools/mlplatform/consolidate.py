@@ -18,7 +18,7 @@ from .model import Finding, ObjectRef, Severity
 
 # consequence rule -> rules whose error on the same cluster and object already explains it
 CONSEQUENCES: dict[str, frozenset[str]] = {
-    "capacity/unplaced": frozenset({"fits-no-pool", "mig-profile-not-offered"}),
+    "capacity/unplaced": frozenset({"policy/fits-no-pool", "policy/mig-profile-not-offered"}),
 }
 
 
@@ -27,9 +27,9 @@ UNRENDERED_CAUSES = frozenset({"flux/source-missing", "flux/path-missing", "flux
 # Findings that report something missing from the rendered objects: unreliable while objects are missing.
 ABSENCE_RULES = frozenset({
     "flux/crd-not-installed-first",
-    "sharing-config-drift",
-    "priority-class-exists",
-    "gpu-daemonset-coverage",
+    "policy/sharing-config-drift",
+    "policy/priority-class-exists",
+    "policy/gpu-daemonset-coverage",
 })
 
 

@@ -183,6 +183,7 @@ def rule_findings(
 
     Errors and warnings only, one per mistake (a shared file's finding once for all its clusters). Errors of
     rendering itself (the rules then see only what rendered) are added to `render_errors` when given."""
+    from . import suppress
     from .cluster_render import render_cluster_manifests
     from .consolidate import consolidate
     from .context import ClusterContext
@@ -197,8 +198,11 @@ def rule_findings(
         path = pool_file_path(repo, cluster)
         pool_file = load_pool_file(path, repo) if path.is_file() else None
         ctx = ClusterContext(repo=repo, config=config, cluster=cluster, manifests=manifests, pool_file=pool_file)
-        findings.extend(f for f in run_rules(ctx) if f.severity is not Severity.INFO)
-    return consolidate(sorted(findings, key=lambda f: (f.sort_key(), f.cluster or "")))
+        found = run_rules(ctx)
+        suppress.mark_annotated(found, manifests)  # an exempted finding is not "fixed"
+        findings.extend(f for f in found if f.severity is not Severity.INFO)
+    active, _ = suppress.apply(findings, config.rule_settings)
+    return consolidate(sorted(active, key=lambda f: (f.sort_key(), f.cluster or "")))
 
 
 def why_not_fixable(finding: Finding) -> str:

@@ -18,7 +18,7 @@ from .errors import InputError
 from .model import Finding, Pool, PoolFile, Severity
 from .pools import load_pool_file, pool_file_path
 
-RULE_DRIFT = "GEN001"
+RULE_DRIFT = "gen/drift"
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
 DEVICE_PLUGIN_CONFIGMAP = "device-plugin-config"
 MIG_PARTED_CONFIGMAP = "mig-parted-config"
@@ -185,7 +185,7 @@ def render_kustomization(pool_file: PoolFile) -> str:
     return "\n".join(lines) + "\n"
 
 
-RULE_POOLS_INVALID = "pools/invalid"  # the rule `check` reports an unloadable pool file with
+RULE_POOLS_INVALID = "pool/file-invalid"  # the rule `check` reports an unloadable pool file with
 
 
 def _clusters(repo: Path) -> list[str]:

@@ -80,6 +80,18 @@ class Manifest:
         return (meta.get("labels") or {}) if isinstance(meta, dict) else {}
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """Why a finding is reported as suppressed (suppress.py): SARIF's suppression kind and justification."""
+
+    kind: str  # "inSource": an annotation on the object; "external": an entry in .mlplatform.yaml
+    justification: str
+    where: str = ""  # the annotation or the config entry that suppressed it
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "justification": self.justification, "where": self.where}
+
+
 @dataclass
 class Finding:
     rule: str
@@ -96,6 +108,8 @@ class Finding:
     clusters: tuple[str, ...] = ()
     # Why there is no `fix` (one line a person can act on), when the rule could say more than its rationale.
     fix_note: str | None = None
+    # Set when an exemption applies (suppress.py): the finding stays visible as suppressed, with its reason.
+    suppression: Suppression | None = None
 
     @property
     def all_clusters(self) -> tuple[str, ...]:

@@ -62,37 +62,79 @@ class PoolRule:
     id: str
     severity: Severity
     title: str
+    remediation: str
+    # Why it matters on a real cluster (the catalog's description); the title when it says enough.
+    why: str = ""
+
+    @property
+    def rationale(self) -> str:
+        return self.why or f"The pool file must hold: {self.title}. Terraform creates the node group from it."
 
 
+# Every pool-file rule; rulecatalog collects them (ids `pool/<name>`).
 RULES: dict[str, PoolRule] = {r.id: r for r in (
-    PoolRule("pool-file", Severity.ERROR, "cluster name and Kubernetes version of the pool file"),
-    PoolRule("pool-name", Severity.ERROR, "pool name is a valid EKS node group name"),
-    PoolRule("pool-unknown-field", Severity.WARNING, "field that neither Terraform nor the tools read"),
-    PoolRule("pool-instance-type-unknown", Severity.ERROR, "instance type is in the catalog"),
-    PoolRule("pool-instance-types-mixed", Severity.ERROR, "all instance types of a pool have the same GPUs"),
-    PoolRule("pool-gpu-instance-mismatch", Severity.ERROR, "GPU pools on GPU instances only"),
-    PoolRule("pool-sharing", Severity.ERROR, "GPU sharing mode is none, time-slicing or mig"),
-    PoolRule("pool-timeslice-replicas", Severity.ERROR, "time-slicing replicas are set and at least 2"),
-    PoolRule("pool-replicas-not-timeslicing", Severity.ERROR, "replicas only on time-sliced pools"),
-    PoolRule("pool-mig-unsupported", Severity.ERROR, "MIG only on GPUs that support it"),
-    PoolRule("pool-mig-profile-unknown", Severity.ERROR, "MIG profiles exist on the pool's GPU model"),
-    PoolRule("pool-mig-layout", Severity.ERROR, "MIG layout can be placed on one GPU"),
-    PoolRule("pool-label-key", Severity.ERROR, "label keys are valid Kubernetes label keys"),
-    PoolRule("pool-label-value", Severity.ERROR, "label values are single valid Kubernetes label values"),
-    PoolRule("pool-label-reserved", Severity.ERROR, "no labels kubelet refuses to set"),
-    PoolRule("pool-identity-label", Severity.ERROR, f"{POOL_LABEL} equals the pool name"),
-    PoolRule("pool-gpu-config-label", Severity.ERROR, "GPU stack labels on time-sliced and MIG pools"),
-    PoolRule("pool-taint-effect", Severity.ERROR, "taint effect is a Kubernetes effect"),
-    PoolRule("pool-taint-syntax", Severity.ERROR, "taint keys and values are valid"),
-    PoolRule("pool-taint-duplicate", Severity.ERROR, "one taint per key"),
-    PoolRule("pool-gpu-taint", Severity.WARNING, "GPU pools are tainted"),
-    PoolRule("pool-sizes", Severity.ERROR, "0 <= min_size <= desired_size <= max_size"),
-    PoolRule("pool-capacity-type", Severity.ERROR, "capacity type is on-demand or spot"),
-    PoolRule("pool-disk-zones", Severity.ERROR, "disk size and zones are well formed"),
-    PoolRule("pool-autoscaler-gpu-label", Severity.ERROR,
-             f"{AUTOSCALER_GPU_LABEL} on whole-GPU and time-sliced pools, never on MIG or CPU pools"),
-    PoolRule("pool-efa", Severity.ERROR, "EFA pools: EFA instance types, one zone, the EFA label"),
-    PoolRule("pool-capacity-reservation", Severity.ERROR, "capacity reservation or Capacity Block is well formed"),
+    PoolRule("pool/file", Severity.ERROR, "cluster name and Kubernetes version of the pool file",
+             "Set cluster to the directory's name and kubernetes_version to a minor version such as '1.34'."),
+    PoolRule("pool/name", Severity.ERROR, "pool name is a valid EKS node group name",
+             "Rename the pool: 1-63 letters, digits, '-' or '_', starting with a letter or digit.",
+             "EKS CreateNodegroup refuses other names, and the name is also the pool label's value."),
+    PoolRule("pool/unknown-field", Severity.WARNING, "field that neither Terraform nor the tools read",
+             "Fix the spelling to a known field (docs/pools.md) or remove it.",
+             "A field nobody reads is most likely a typo of one that matters."),
+    PoolRule("pool/instance-type-unknown", Severity.ERROR, "instance type is in the catalog",
+             "Use an instance type from tools/mlplatform/data (or add it there with its source)."),
+    PoolRule("pool/instance-types-mixed", Severity.ERROR, "all instance types of a pool have the same GPUs",
+             "Split the pool so each holds instance types with one GPU model and count.",
+             "The device plugin config and the scheduler's view assume one GPU shape per pool."),
+    PoolRule("pool/gpu-instance-mismatch", Severity.ERROR, "GPU pools on GPU instances only",
+             "Remove the gpu section from a CPU pool, or use GPU instance types."),
+    PoolRule("pool/sharing", Severity.ERROR, "GPU sharing mode is none, time-slicing or mig",
+             "Set gpu.sharing to none, time-slicing or mig."),
+    PoolRule("pool/timeslice-replicas", Severity.ERROR, "time-slicing replicas are set and at least 2",
+             "Set gpu.replicas to 2 or more, or use sharing: none."),
+    PoolRule("pool/replicas-not-timeslicing", Severity.ERROR, "replicas only on time-sliced pools",
+             "Remove gpu.replicas or set sharing: time-slicing."),
+    PoolRule("pool/mig-unsupported", Severity.ERROR, "MIG only on GPUs that support it",
+             "Use time-slicing or none on this GPU model, or a MIG-capable instance type."),
+    PoolRule("pool/mig-profile-unknown", Severity.ERROR, "MIG profiles exist on the pool's GPU model",
+             "Use profiles the GPU model offers (docs/facts.md)."),
+    PoolRule("pool/mig-layout", Severity.ERROR, "MIG layout can be placed on one GPU",
+             "Choose a layout NVIDIA's placement rules allow on one GPU (mlplatform explains the slots)."),
+    PoolRule("pool/label-key", Severity.ERROR, "label keys are valid Kubernetes label keys",
+             "Fix the label key (prefix/name, 63 characters per name)."),
+    PoolRule("pool/label-value", Severity.ERROR, "label values are single valid Kubernetes label values",
+             "Fix the label value (63 characters, alphanumerics, '-', '_', '.')."),
+    PoolRule("pool/label-reserved", Severity.ERROR, "no labels kubelet refuses to set",
+             "Use a label outside kubernetes.io/k8s.io, or under node.kubernetes.io/.",
+             "NodeRestriction makes kubelet refuse to register a node with such labels: the node never joins."),
+    PoolRule("pool/identity-label", Severity.ERROR, f"{POOL_LABEL} equals the pool name",
+             f"Set {POOL_LABEL} to the pool's name (or leave it out: the module sets it)."),
+    PoolRule("pool/gpu-config-label", Severity.ERROR, "GPU stack labels on time-sliced and MIG pools",
+             "Add the device-plugin/MIG config labels the pool's sharing mode needs (docs/pools.md)."),
+    PoolRule("pool/taint-effect", Severity.ERROR, "taint effect is a Kubernetes effect",
+             "Use NoSchedule, PreferNoSchedule or NoExecute."),
+    PoolRule("pool/taint-syntax", Severity.ERROR, "taint keys and values are valid",
+             "Fix the taint key or value syntax."),
+    PoolRule("pool/taint-duplicate", Severity.ERROR, "one taint per key",
+             "Keep one taint per key."),
+    PoolRule("pool/gpu-taint", Severity.WARNING, "GPU pools are tainted",
+             "Taint the GPU pool (nvidia.com/gpu=true:NoSchedule) so CPU pods stay off expensive nodes."),
+    PoolRule("pool/sizes", Severity.ERROR, "0 <= min_size <= desired_size <= max_size",
+             "Order the sizes: 0 <= min_size <= desired_size <= max_size.",
+             "EKS UpdateNodegroupConfig refuses sizes out of order."),
+    PoolRule("pool/capacity-type", Severity.ERROR, "capacity type is on-demand or spot",
+             "Set capacity_type to on-demand or spot."),
+    PoolRule("pool/disk-zones", Severity.ERROR, "disk size and zones are well formed",
+             f"Give disk_size_gib >= {MIN_DISK_SIZE_GIB} and zones as AWS zone names of the region."),
+    PoolRule("pool/autoscaler-gpu-label", Severity.ERROR,
+             f"{AUTOSCALER_GPU_LABEL} on whole-GPU and time-sliced pools, never on MIG or CPU pools",
+             f"Add {AUTOSCALER_GPU_LABEL} to whole-GPU and time-sliced pools; remove it from MIG and CPU pools.",
+             "cluster-autoscaler counts a node with this label unready until it advertises nvidia.com/gpu; "
+             "MIG nodes never do, so it would keep adding nodes."),
+    PoolRule("pool/efa", Severity.ERROR, "EFA pools: EFA instance types, one zone, the EFA label",
+             "Use EFA-capable instance types, one zone and the EFA label on EFA pools."),
+    PoolRule("pool/capacity-reservation", Severity.ERROR, "capacity reservation or Capacity Block is well formed",
+             "Give capacity_reservation an id (cr-...) or a resource group ARN of the pool's region."),
 )}
 
 Check = Callable[[PoolFile, Pool, Catalog], Iterator[Finding]]
@@ -157,7 +199,7 @@ def _pool_gpu_models(pool: Pool, catalog: Catalog) -> list[tuple[str, GpuModel |
 
 def check_name(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     if not NODE_GROUP_NAME.match(pool.name):
-        yield _finding("pool-name", pool_file, pool.line,
+        yield _finding("pool/name", pool_file, pool.line,
                        f"pool {pool.name!r}: the pool name is the EKS node group name: 1-63 letters, digits, "
                        "'-' or '_', starting with a letter or digit")
 
@@ -166,13 +208,13 @@ def check_unknown_fields(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
     for key in sorted(set(pool.extra) - KNOWN_FIELDS, key=str):
         match = closest(str(key), KNOWN_FIELDS)
         hint = f"did you mean {match!r}?" if match else f"known: {', '.join(sorted(KNOWN_FIELDS))}"
-        yield _on("pool-unknown-field", pool_file, pool, key, f"unknown field {key!r} ({hint})")
+        yield _on("pool/unknown-field", pool_file, pool, key, f"unknown field {key!r} ({hint})")
 
 
 def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     for index, name in enumerate(pool.instance_types):
         if name not in catalog.instance_types:
-            yield _on("pool-instance-type-unknown", pool_file, pool, f"instance_types[{index}]",
+            yield _on("pool/instance-type-unknown", pool_file, pool, f"instance_types[{index}]",
                       f"instance type {name!r} is not in the catalog "
                       f"(known: {', '.join(sorted(catalog.instance_types))}; "
                       "add it to data/catalog.yaml "
@@ -181,17 +223,17 @@ def check_instance_types(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
     if len(shapes) > 1:
         described = ", ".join(f"{n}: {f'{c}x {m.name}' if m else 'no GPU'}"
                               for n, m, c in _pool_gpu_models(pool, catalog))
-        yield _on("pool-instance-types-mixed", pool_file, pool, "instance_types",
+        yield _on("pool/instance-types-mixed", pool_file, pool, "instance_types",
                   f"instance types differ in GPUs ({described}); the GPU-sharing config, "
                   "the autoscaler's node template and the capacity plan assume one GPU shape per pool")
     for name, model, _ in _pool_gpu_models(pool, catalog):
         if pool.is_gpu and model is None:
-            yield _on("pool-gpu-instance-mismatch", pool_file, pool,
+            yield _on("pool/gpu-instance-mismatch", pool_file, pool,
                       f"instance_types[{pool.instance_types.index(name)}]",
                       f"has a gpu section but {name} has no GPU (remove `gpu` or use a "
                       "GPU instance type)")
         elif not pool.is_gpu and model is not None:
-            yield _on("pool-gpu-instance-mismatch", pool_file, pool,
+            yield _on("pool/gpu-instance-mismatch", pool_file, pool,
                       f"instance_types[{pool.instance_types.index(name)}]",
                       f"{name} has {model.name} GPUs but the pool has no gpu section "
                       "(the node group would get no GPU AMI and no GPU taint)")
@@ -202,21 +244,21 @@ def check_gpu_sharing(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iter
     if gpu is None:
         return
     if gpu.sharing not in SHARING_MODES:
-        yield _on("pool-sharing", pool_file, pool, "gpu.sharing",
+        yield _on("pool/sharing", pool_file, pool, "gpu.sharing",
                   f"gpu.sharing {gpu.sharing!r} is not one of {', '.join(SHARING_MODES)}")
         return
     if gpu.sharing == "time-slicing":
         if gpu.replicas is None or gpu.replicas < 2:
             got = "missing" if gpu.replicas is None else str(gpu.replicas)
-            yield _on("pool-timeslice-replicas", pool_file, pool, "gpu.replicas",
+            yield _on("pool/timeslice-replicas", pool_file, pool, "gpu.replicas",
                       f"time-slicing needs gpu.replicas >= 2 (got {got}); the device "
                       "plugin rejects fewer")
     elif gpu.replicas is not None:
-        yield _on("pool-replicas-not-timeslicing", pool_file, pool, "gpu.replicas",
+        yield _on("pool/replicas-not-timeslicing", pool_file, pool, "gpu.replicas",
                   f"gpu.replicas is set but sharing is {gpu.sharing}; replicas apply to "
                   "time-slicing only")
     if gpu.sharing != "mig" and gpu.mig_layout is not None:
-        yield _on("pool-mig-layout", pool_file, pool, "gpu.mig_layout",
+        yield _on("pool/mig-layout", pool_file, pool, "gpu.mig_layout",
                   f"gpu.mig_layout is set but sharing is {gpu.sharing}")
 
 
@@ -229,24 +271,24 @@ def check_mig(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fin
         return  # unknown or mixed instance types are reported above; no single GPU model to check against
     model = next(iter(models.values()))
     if not model.supports_mig:
-        yield _on("pool-mig-unsupported", pool_file, pool, "gpu.sharing",
+        yield _on("pool/mig-unsupported", pool_file, pool, "gpu.sharing",
                   f"{model.name} does not support MIG")
         return
     if not gpu.mig_layout:
-        yield _on("pool-mig-layout", pool_file, pool, "gpu.mig_layout",
+        yield _on("pool/mig-layout", pool_file, pool, "gpu.mig_layout",
                   "sharing is mig but gpu.mig_layout is missing or empty")
         return
     unknown = [name for name in gpu.mig_layout if name not in model.mig_profiles]
     if unknown:
         match = closest(unknown[0], model.mig_profiles)
         hint = f"; did you mean {match!r}?" if match else ""
-        yield _on("pool-mig-profile-unknown", pool_file, pool, f"gpu.mig_layout.{unknown[0]}",
+        yield _on("pool/mig-profile-unknown", pool_file, pool, f"gpu.mig_layout.{unknown[0]}",
                   f"MIG profile(s) {', '.join(unknown)} do not exist on {model.name} "
                   f"(its profiles: {', '.join(model.mig_profiles)}){hint}")
         return
     valid, reason = validate_layout(model, gpu.mig_layout, catalog)
     if not valid:
-        yield _on("pool-mig-layout", pool_file, pool, "gpu.mig_layout",
+        yield _on("pool/mig-layout", pool_file, pool, "gpu.mig_layout",
                   f"MIG layout {_layout_text(gpu.mig_layout)} cannot be placed on one {model.name}: "
                   f"{reason}")
 
@@ -259,16 +301,16 @@ def check_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[
     for key, value in pool.labels.items():
         problem = label_key_problem(key)
         if problem:
-            yield _on("pool-label-key", pool_file, pool, f"labels.{key}", f"label key {key!r}: {problem}")
+            yield _on("pool/label-key", pool_file, pool, f"labels.{key}", f"label key {key!r}: {problem}")
         prefix = key.rpartition("/")[0]
         if (prefix.endswith(RESERVED_LABEL_SUFFIXES)
                 and not any(prefix == p or prefix.endswith("." + p) for p in ALLOWED_RESERVED_PREFIXES)):
-            yield _on("pool-label-reserved", pool_file, pool, f"labels.{key}",
+            yield _on("pool/label-reserved", pool_file, pool, f"labels.{key}",
                       f"label {key!r} is in a namespace kubelet may not set on its own "
                       "node (NodeRestriction); the node would not register")
         if value in ("True", "False"):
             # pools.py turns a YAML boolean into str(); Kubernetes wants the string "true" or "false".
-            yield _on("pool-label-value", pool_file, pool, f"labels.{key}",
+            yield _on("pool/label-value", pool_file, pool, f"labels.{key}",
                       f"label {key!r} has a YAML boolean; quote it: \"{value.lower()}\"")
             continue
         problem = label_value_problem(value)
@@ -277,7 +319,7 @@ def check_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[
             if "," in value or value.startswith("["):
                 hint = (" - a label key holds one value: give each workload type its own key "
                         "(workload-type.mlplatform.example.com/<type>: \"true\"), see docs/pools.md")
-            yield _on("pool-label-value", pool_file, pool, f"labels.{key}",
+            yield _on("pool/label-value", pool_file, pool, f"labels.{key}",
                       f"label {key!r} value {value!r} {problem}{hint}")
 
 
@@ -285,7 +327,7 @@ def check_identity_label(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
     value = pool.labels.get(POOL_LABEL)
     if value != pool.name:
         got = "missing" if value is None else f"{value!r}"
-        yield _on("pool-identity-label", pool_file, pool, f"labels.{POOL_LABEL}",
+        yield _on("pool/identity-label", pool_file, pool, f"labels.{POOL_LABEL}",
                   f"label {POOL_LABEL} must equal the pool name {pool.name!r} (got {got}); "
                   "workloads select their pool with it")
 
@@ -297,12 +339,12 @@ def check_gpu_config_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -
     wanted = {"time-slicing": DEVICE_PLUGIN_LABEL, "mig": MIG_CONFIG_LABEL}.get(gpu.sharing)
     if wanted and not pool.labels.get(wanted):
         what = "device plugin's time-slicing config" if gpu.sharing == "time-slicing" else "MIG layout"
-        yield _on("pool-gpu-config-label", pool_file, pool, "labels",
+        yield _on("pool/gpu-config-label", pool_file, pool, "labels",
                   f"{gpu.sharing} pool needs label {wanted}: {pool.name} (it selects the "
                   f"{what} for this pool's nodes)")
     for label, mode in ((DEVICE_PLUGIN_LABEL, "time-slicing"), (MIG_CONFIG_LABEL, "mig")):
         if label in pool.labels and gpu.sharing != mode:
-            yield _on("pool-gpu-config-label", pool_file, pool, f"labels.{label}",
+            yield _on("pool/gpu-config-label", pool_file, pool, f"labels.{label}",
                       f"label {label} belongs on {mode} pools, this one is {gpu.sharing}")
 
 
@@ -311,38 +353,38 @@ def check_taints(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[
     for index, taint in enumerate(pool.taints):
         at = f"taints[{index}]"
         if taint.effect not in TAINT_EFFECTS:
-            yield _on("pool-taint-effect", pool_file, pool, f"{at}.effect",
+            yield _on("pool/taint-effect", pool_file, pool, f"{at}.effect",
                       f"taint {taint.key} effect {taint.effect!r} is not one of "
                       f"{', '.join(TAINT_EFFECTS)}")
         problem = label_key_problem(taint.key)
         if problem:
-            yield _on("pool-taint-syntax", pool_file, pool, f"{at}.key", f"taint key {taint.key!r}: {problem}")
+            yield _on("pool/taint-syntax", pool_file, pool, f"{at}.key", f"taint key {taint.key!r}: {problem}")
         if taint.value is not None:
             problem = label_value_problem(taint.value)
             if problem:
-                yield _on("pool-taint-syntax", pool_file, pool, f"{at}.value",
+                yield _on("pool/taint-syntax", pool_file, pool, f"{at}.value",
                           f"taint {taint.key} value {taint.value!r} {problem}")
         if taint.key in seen:
-            yield _on("pool-taint-duplicate", pool_file, pool, f"{at}.key",
+            yield _on("pool/taint-duplicate", pool_file, pool, f"{at}.key",
                       f"two taints with key {taint.key}; the cluster-autoscaler's node template (an ASG tag "
                       "per taint key) can describe only one")
         seen.add(taint.key)
     if pool.is_gpu and not pool.taints:
-        yield _on("pool-gpu-taint", pool_file, pool, "taints",
+        yield _on("pool/gpu-taint", pool_file, pool, "taints",
                   "GPU pool without a taint; any pod may land on its expensive nodes")
 
 
 def check_sizes(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     lo, want, hi = pool.min_size, pool.desired_size, pool.max_size
     if lo < 0 or not lo <= want <= hi or hi < 1:
-        yield _on("pool-sizes", pool_file, pool, "min_size",
+        yield _on("pool/sizes", pool_file, pool, "min_size",
                   f"sizes must satisfy 0 <= min_size <= desired_size <= max_size and "
                   f"max_size >= 1 (got min {lo}, desired {want}, max {hi})")
 
 
 def check_capacity_type(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     if pool.capacity_type not in CAPACITY_TYPES:
-        yield _on("pool-capacity-type", pool_file, pool, "capacity_type",
+        yield _on("pool/capacity-type", pool_file, pool, "capacity_type",
                   f"capacity_type {pool.capacity_type!r} is not one of "
                   f"{', '.join(CAPACITY_TYPES)}")
 
@@ -351,7 +393,7 @@ def check_disk_and_zones(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
     if "disk_size_gib" in pool.extra:
         disk = pool.extra["disk_size_gib"]
         if not isinstance(disk, int) or isinstance(disk, bool) or disk < MIN_DISK_SIZE_GIB:
-            yield _on("pool-disk-zones", pool_file, pool, "disk_size_gib",
+            yield _on("pool/disk-zones", pool_file, pool, "disk_size_gib",
                       f"disk_size_gib must be a whole number >= {MIN_DISK_SIZE_GIB}, "
                       f"got {disk!r}")
     if "zones" in pool.extra:
@@ -359,7 +401,7 @@ def check_disk_and_zones(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
         if (not isinstance(zones, list) or not zones
                 or not all(isinstance(z, str) and ZONE.match(z) and z.startswith(pool_file.region)
                            for z in zones)):
-            yield _on("pool-disk-zones", pool_file, pool, "zones",
+            yield _on("pool/disk-zones", pool_file, pool, "zones",
                       f"zones must be a non-empty list of availability zones of "
                       f"{pool_file.region} (e.g. {pool_file.region}a), got {zones!r}")
 
@@ -376,7 +418,7 @@ def check_autoscaler_gpu_label(pool_file: PoolFile, pool: Pool, catalog: Catalog
     gpu = pool.gpu
     if gpu is None or gpu.sharing not in SHARING_MODES:
         if value is not None and gpu is None:
-            yield _on("pool-autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
+            yield _on("pool/autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
                       f"label {AUTOSCALER_GPU_LABEL} on a pool without GPUs: cluster-autoscaler would count its "
                       "nodes as unready forever (no GPU resource ever appears); remove it")
         return
@@ -386,14 +428,14 @@ def check_autoscaler_gpu_label(pool_file: PoolFile, pool: Pool, catalog: Catalog
     model = next(iter(models.values()))
     if gpu.sharing == "mig":
         if value is not None:
-            yield _on("pool-autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
+            yield _on("pool/autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
                       f"label {AUTOSCALER_GPU_LABEL} on a MIG pool: with the mixed strategy its nodes advertise "
                       "nvidia.com/mig-<profile> and never nvidia.com/gpu, so cluster-autoscaler would count "
                       "every node of the pool as unready forever; remove it (docs/layers/scaling.md)")
         return
     if not value:
         suggested = model.autoscaler_gpu_type or f"nvidia-{model.name.split('-')[0].lower()}"
-        yield _on("pool-autoscaler-gpu-label", pool_file, pool, "labels",
+        yield _on("pool/autoscaler-gpu-label", pool_file, pool, "labels",
                   f"{gpu.sharing} GPU pool without label {AUTOSCALER_GPU_LABEL} (e.g. \"{suggested}\"): "
                   "cluster-autoscaler counts a new node as ready before the device plugin advertises "
                   "nvidia.com/gpu and launches more nodes for the same pending pods (docs/layers/scaling.md)")
@@ -403,27 +445,27 @@ def check_efa(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Fin
     """EFA pools: every instance type has EFA, one zone (a cluster placement group), the plugin's label."""
     raw = pool.extra.get("efa")
     if raw is not None and not isinstance(raw, bool):
-        yield _on("pool-efa", pool_file, pool, "efa", f"efa must be true or false, got {raw!r}")
+        yield _on("pool/efa", pool_file, pool, "efa", f"efa must be true or false, got {raw!r}")
         return
     label = pool.labels.get(EFA_LABEL)
     if not pool.efa:
         if label is not None:
-            yield _on("pool-efa", pool_file, pool, f"labels.{EFA_LABEL}",
+            yield _on("pool/efa", pool_file, pool, f"labels.{EFA_LABEL}",
                       f"label {EFA_LABEL} without efa: true: the EFA device plugin would run on nodes that have "
                       "no EFA interfaces; set efa: true or remove the label")
         return
     for index, name in enumerate(pool.instance_types):
         it = catalog.instance_types.get(name)
         if it is not None and it.efa == 0:
-            yield _on("pool-efa", pool_file, pool, f"instance_types[{index}]",
+            yield _on("pool/efa", pool_file, pool, f"instance_types[{index}]",
                       f"efa: true but {name} has no EFA interfaces (catalog: data/catalog.yaml)")
     zones = pool.extra.get("zones")
     if not (isinstance(zones, list) and len(zones) == 1):
-        yield _on("pool-efa", pool_file, pool, "zones" if "zones" in pool.extra else "efa",
+        yield _on("pool/efa", pool_file, pool, "zones" if "zones" in pool.extra else "efa",
                   "an EFA pool needs exactly one zone (zones: [<zone>]): its nodes share a cluster placement "
                   "group, which lives in one zone, and EFA traffic does not cross zones")
     if label != "true":
-        yield _on("pool-efa", pool_file, pool, f"labels.{EFA_LABEL}" if label is not None else "labels",
+        yield _on("pool/efa", pool_file, pool, f"labels.{EFA_LABEL}" if label is not None else "labels",
                   f"an EFA pool needs label {EFA_LABEL}: \"true\" (it puts the EFA device plugin on its nodes)")
 
 
@@ -432,7 +474,7 @@ def check_capacity_reservation(pool_file: PoolFile, pool: Pool, catalog: Catalog
     if "capacity_reservation" not in pool.extra:
         return
     raw = pool.extra["capacity_reservation"]
-    rule, key = "pool-capacity-reservation", "capacity_reservation"
+    rule, key = "pool/capacity-reservation", "capacity_reservation"
     if not isinstance(raw, dict):
         yield _on(rule, pool_file, pool, key,
                   "capacity_reservation must be a mapping: {id: cr-...} or {resource_group_arn: arn:...}, "
@@ -489,15 +531,15 @@ POOL_CHECKS: tuple[Check, ...] = (
 def _check_file(pool_file: PoolFile) -> Iterator[Finding]:
     parts = PurePosixPath(pool_file.file).parts
     if len(parts) >= 3 and parts[-3:-2] == ("environments",) and parts[-2] != pool_file.cluster:
-        yield _finding("pool-file", pool_file, pool_file.line_of_cluster,
+        yield _finding("pool/file", pool_file, pool_file.line_of_cluster,
                        f"cluster {pool_file.cluster!r} differs from the pool file's directory {parts[-2]!r}")
     version = pool_file.kubernetes_version
     if version is None or not KUBERNETES_VERSION.match(version):
-        yield _finding("pool-file", pool_file, pool_file.line_of_cluster,
+        yield _finding("pool/file", pool_file, pool_file.line_of_cluster,
                        f"kubernetes_version must be a quoted minor version like \"1.34\" (got {version!r}); "
                        "Terraform creates the EKS cluster at this version")
     if not pool_file.pools:
-        yield _finding("pool-file", pool_file, pool_file.line_of_cluster, "the pool file defines no pools")
+        yield _finding("pool/file", pool_file, pool_file.line_of_cluster, "the pool file defines no pools")
 
 
 def check_pool_file(pool_file: PoolFile, catalog: Catalog) -> list[Finding]:

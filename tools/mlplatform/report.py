@@ -30,8 +30,18 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def format_findings(findings: list[Finding], fmt: str, *, info: dict[str, Any] | None = None) -> str:
+def format_findings(
+    findings: list[Finding],
+    fmt: str,
+    *,
+    info: dict[str, Any] | None = None,
+    suppressed: list[Finding] | None = None,
+) -> str:
     """Render findings; `info` carries run facts (tool version, kustomize version, clusters, counts).
+
+    `suppressed`: findings an exemption covers (suppress.py). They never count; JSON lists them under
+    "suppressed" (only when there are some, so the usual document keeps its contract), SARIF reports them
+    as results with `suppressions` (kind and justification), text and GitHub say how many in the summary.
 
     Recognised `info` keys: "clusters" (names checked, so JUnit lists clean clusters too) and "rules"
     ({id: title or {"title": ..., "rationale": ...}}, used for SARIF rule descriptions). Everything in
@@ -40,7 +50,10 @@ def format_findings(findings: list[Finding], fmt: str, *, info: dict[str, Any] |
     formatter = _FORMATTERS.get(fmt.lower())
     if formatter is None:
         raise ToolError(f"unknown output format {fmt!r} (known: {', '.join(FORMATS)})")
-    return formatter(sort_findings(findings), info or {})
+    info = dict(info or {})
+    if suppressed:
+        info["_suppressed"] = sort_findings(suppressed)
+    return formatter(sort_findings(findings), info)
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:
@@ -80,6 +93,8 @@ def _summary(findings: list[Finding], info: dict[str, Any]) -> str:
     """The summary line, saying how many warnings a --min-severity / --quiet threshold left out (routine infos
     are left out by default and not counted here: docs/architecture.md lists them)."""
     line = summary_line(findings)
+    if info.get("_suppressed"):
+        line += f" ({_plural(len(info['_suppressed']), 'finding')} suppressed by exemptions: --format json lists them)"
     hidden = info.get("hidden") if isinstance(info.get("hidden"), dict) else {}
     warnings = hidden.get("warnings", 0)
     return line + (f" ({_plural(warnings, 'warning')} not shown: --min-severity warning shows them)"
@@ -132,9 +147,20 @@ def _json(findings: list[Finding], info: dict[str, Any]) -> str:
         "findings": [f.to_json() for f in findings],
         "summary": {"errors": c["errors"], "warnings": c["warnings"], "infos": c["infos"]},
     }
-    if info:
-        document["info"] = info
+    suppressed = info.get("_suppressed") or []
+    if suppressed:
+        document["suppressed"] = [
+            {**f.to_json(), "suppression": f.suppression.to_json() if f.suppression else None} for f in suppressed
+        ]
+    shown = _public(info)
+    if shown:
+        document["info"] = shown
     return json.dumps(document, indent=2, sort_keys=False, default=str, ensure_ascii=False) + "\n"
+
+
+def _public(info: dict[str, Any]) -> dict[str, Any]:
+    """The run facts without the keys format_findings adds for the formatters."""
+    return {k: v for k, v in info.items() if not k.startswith("_")}
 
 
 # ---------------------------------------------------------------- SARIF 2.1.0
@@ -165,21 +191,45 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
-def _sarif(findings: list[Finding], info: dict[str, Any]) -> str:
-    rule_ids = sorted({f.rule for f in findings})
-    rules = []
-    for rule in rule_ids:
+def _sarif_rule(rule: str, info: dict[str, Any]) -> dict[str, Any]:
+    """A `reportingDescriptor` from the catalog (an id the catalog lacks falls back to info["rules"])."""
+    from . import rulecatalog
+
+    spec = rulecatalog.spec(rule)
+    if spec is None:
         meta = _rule_meta(rule, info)
-        entry: dict[str, Any] = {
-            "id": rule,
-            "name": rule,
-            "shortDescription": {"text": meta.get("title") or rule},
-        }
+        entry: dict[str, Any] = {"id": rule, "name": rule, "shortDescription": {"text": meta.get("title") or rule}}
         if meta.get("rationale"):
             entry["fullDescription"] = {"text": meta["rationale"]}
-        rules.append(entry)
+        return entry
+    exempt = (
+        f'Exempt one object: annotation `{spec.annotation}: "<reason>"`; a file: `.mlplatform.yaml` '
+        "`rules.exemptions`."
+        if spec.exemptable
+        else f"Cannot be exempted: {spec.not_exemptable}."
+    )
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "shortDescription": {"text": spec.title},
+        "fullDescription": {"text": spec.rationale},
+        "help": {
+            "text": f"{spec.rationale}\n\nRemediation: {spec.remediation}\n\n{exempt.replace('`', '')}",
+            "markdown": f"{spec.rationale}\n\n**Remediation:** {spec.remediation}\n\n{exempt}",
+        },
+        "helpUri": rulecatalog.help_uri(spec.id),
+        "defaultConfiguration": {"level": _SARIF_LEVEL.get(spec.severity, "warning")},
+        "properties": {"category": spec.category, "tags": [spec.category], "exemptable": spec.exemptable},
+    }
+
+
+def _sarif(findings: list[Finding], info: dict[str, Any]) -> str:
+    suppressed: list[Finding] = info.get("_suppressed") or []
+    info = _public(info)
+    rule_ids = sorted({f.rule for f in [*findings, *suppressed]})
+    rules = [_sarif_rule(rule, info) for rule in rule_ids]
     results = []
-    for f in findings:
+    for f in [*findings, *suppressed]:
         result: dict[str, Any] = {
             "ruleId": f.rule,
             "ruleIndex": rule_ids.index(f.rule),
@@ -208,6 +258,11 @@ def _sarif(findings: list[Finding], info: dict[str, Any]) -> str:
             result["locations"] = [location]
         if f.cluster:
             result["properties"] = {"cluster": f.cluster, "clusters": list(f.all_clusters)}
+        if f.suppression is not None:
+            # SARIF 2.1.0 §3.35: a suppressed result stays in the log; viewers hide it and show why.
+            result["suppressions"] = [
+                {"kind": f.suppression.kind, "status": "accepted", "justification": f.suppression.justification}
+            ]
         results.append(result)
     driver: dict[str, Any] = {
         "name": TOOL_NAME,

@@ -27,7 +27,8 @@ import jsonschema_rs
 from .errors import ToolError
 from .model import Finding, Manifest, Severity
 
-RULE = "schema"
+RULE = "schema/invalid"
+RULE_MISSING = "schema/missing"  # a kind with no schema: not validated (an error with --strict)
 MAX_PROBLEMS_PER_OBJECT = 20  # beyond this a wall of errors hides the first (usually the real) mistake
 REMOTE_TIMEOUT_SECONDS = 5.0
 _BUNDLE_PACKAGE = "kubernetes_validate"
@@ -799,5 +800,5 @@ def validate_with(
         result = validator.check(manifest.obj)
         findings += [_finding(manifest, p, locate) for p in result.problems]
         if not result.schema_found:
-            findings.append(Finding.on(manifest, RULE, missing_severity, result.missing_reason))
+            findings.append(Finding.on(manifest, RULE_MISSING, missing_severity, result.missing_reason))
     return findings

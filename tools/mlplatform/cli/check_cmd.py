@@ -30,10 +30,12 @@ DEFAULT_MIN_SEVERITY = "warning"
 _RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
-def format_output(findings: list[Finding], fmt: str, info: dict[str, Any]) -> str:
+def format_output(
+    findings: list[Finding], fmt: str, info: dict[str, Any], suppressed: list[Finding] | None = None
+) -> str:
     from .. import report
 
-    return report.format_findings(findings, fmt, info=info)
+    return report.format_findings(findings, fmt, info=info, suppressed=suppressed)
 
 
 def common_options(fn: Any) -> Any:
@@ -101,7 +103,7 @@ def finish(result: CheckResult, fmt: str | None, min_severity: str = DEFAULT_MIN
     hidden = {k: everything[k] - kept[k] for k in ("warnings", "infos") if everything[k] - kept[k]}
     if hidden:
         info["hidden"] = hidden
-    text = format_output(visible, resolve_format(fmt), info)
+    text = format_output(visible, resolve_format(fmt), info, result.suppressed)
     click.echo(text, nl=False)  # every format ends with its own newline
     sys.exit(EXIT_FINDINGS if result.errors else EXIT_OK)
 

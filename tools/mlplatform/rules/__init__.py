@@ -80,8 +80,8 @@ RULES: list[ModuleType] = [
     keda_metric_exported,
 ]
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
-POLICY_CONFIG_ID = "policy-config"
-POLICY_INPUT_ID = "policy-input"  # a pod template the rules cannot read (schema validation says why)
+POLICY_CONFIG_ID = "policy/defaults-used"
+POLICY_INPUT_ID = "policy/template-unreadable"  # a pod template the rules cannot read (schema validation says why)
 
 __all__ = ["RULES", "RULES_BY_ID", "RuleContext", "Policy", "load_policy", "run_rules", "run_rules_with"]
 

@@ -1,9 +1,10 @@
 """What every rule sees: the cluster's objects, each pod template placed against the pools, the policy data.
 
 A rule is a module with ID, TITLE, SEVERITY, RATIONALE, FIXABLE and `check(ctx) -> Iterable[Finding]`.
-Findings go through `ctx.emit()`, which honours exemptions: the annotation
-`mlplatform.example.com/exempt-<rule-id>: "<reason>"` on the object (or on its pod template) silences that
-rule for that object; an empty reason does not, and is itself reported (rule exemption-reason).
+Findings go through `ctx.emit()`. Exemptions are not a rule's business: suppress.py applies them to every
+rule's findings in one place (the annotation `mlplatform.example.com/exempt-<name>: "<reason>"` on the object
+or its pod template, <name> being the rule id after its category; an empty reason does not exempt, and
+policy/exemption-reason reports it).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from ..workloads import PodTemplate, containers, pod_templates
 from ._policy import Policy
 from ._shape import metadata_misfit, pod_spec_misfit
 
-EXEMPT_PREFIX = "mlplatform.example.com/exempt-"
-TERRAFORM_PARSE_ID = "terraform-parse"
+TERRAFORM_PARSE_ID = "terraform/parse-error"
 
 
 def is_gpu_resource(name: str) -> bool:
@@ -160,23 +160,16 @@ class RuleContext:
         fix: list[dict[str, Any]] | None = None,
         fix_note: str | None = None,
     ) -> Finding | None:
-        """A finding on `manifest`, or None when the object has an exemption for the rule with a reason.
+        """A finding on `manifest` (exemptions are applied later, for every rule, by suppress.py).
 
         `fix_note` says, in one line, why there is no `fix` (shown by `mlplatform fix`)."""
-        reason = self.exemptions_of(manifest, tpl).get(rule_id)
-        if reason and reason.strip():
-            return None
         return Finding.on(manifest, rule_id, severity, message, fix=fix, fix_note=None if fix else fix_note)
 
 
 def _exemption_annotations(annotations: Any) -> dict[str, str]:
-    if not isinstance(annotations, dict):
-        return {}
-    return {
-        k[len(EXEMPT_PREFIX) :]: ("" if v is None else str(v))
-        for k, v in annotations.items()
-        if isinstance(k, str) and k.startswith(EXEMPT_PREFIX)
-    }
+    from ..suppress import exemption_annotations
+
+    return exemption_annotations(annotations)
 
 
 def workload_type_of(tpl: PodTemplate, label: str) -> str | None:

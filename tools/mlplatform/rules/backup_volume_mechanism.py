@@ -27,7 +27,7 @@ from ..provenance import field_line
 from ..yamlio import iter_documents, plain
 from ._base import RuleContext, as_dict, as_list
 
-ID = "backup-volume-mechanism"
+ID = "policy/backup-volume-mechanism"
 TITLE = "Backup schedule asks for volume data nothing configured can take"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -43,6 +43,10 @@ RATIONALE = (
     "PVCs and StatefulSet claim templates; PVCs created by charts or outside git are not seen, values from "
     "valuesFrom are not read, and schedules narrowed by label or resource filters are only checked for a "
     "mechanism. That a snapshot is taken and restores, only a backup and a restore drill on a real cluster prove."
+)
+REMEDIATION = (
+    "Configure volume snapshots (a VolumeSnapshotClass for the CSI driver) or the Velero node agent, or "
+    "exclude volumes from the schedule."
 )
 
 CSI_LABEL = "velero.io/csi-volumesnapshot-class"

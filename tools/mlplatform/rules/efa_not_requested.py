@@ -18,7 +18,7 @@ from ..model import Finding, Severity
 from ._base import RuleContext, TemplateInfo, as_dict, get_path
 from .spot_restart import get_path_tuple
 
-ID = "efa-not-requested"
+ID = "policy/efa-not-requested"
 TITLE = "Distributed training on EFA pools without EFA, or EFA requested where no node has it"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -37,6 +37,10 @@ RATIONALE = (
     "proves that the nodes advertise vpc.amazonaws.com/efa, that the image carries libfabric and "
     "aws-ofi-nccl, and that NCCL selects the EFA provider (NCCL_DEBUG=INFO, nccl-tests all_reduce_perf "
     "between two nodes): docs/layers/training-stack.md."
+)
+REMEDIATION = (
+    "Request vpc.amazonaws.com/efa in distributed training pods on EFA pools; request it only where EFA "
+    "nodes exist."
 )
 EFA_LABEL = "mlplatform.example.com/efa"
 

@@ -27,7 +27,7 @@ from ..provenance import field_line
 from ..terraform import unquote
 from ._base import RuleContext, as_dict, as_list
 
-ID = "efs-mount-policy"
+ID = "policy/efs-mount-policy"
 TITLE = "EFS volume whose mounts the file system policy refuses"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -43,6 +43,10 @@ RATIONALE = (
     "`terraform plan` and a real mount on AWS prove. With several file systems, the strictest readable policy "
     "applies to every EFS volume. A policy built with jsonencode() or taken from a variable cannot be evaluated "
     "offline and is not checked."
+)
+REMEDIATION = (
+    "Allow the node role's mounts in the EFS file system policy (Terraform), or mount with the access the"
+    " policy grants."
 )
 
 DRIVER = "efs.csi.aws.com"

@@ -5,25 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Manifest, Severity
+from ..rulecatalog import EXEMPT_PREFIX
 from ..suggest import did_you_mean
-from ._base import EXEMPT_PREFIX, RuleContext, _exemption_annotations
+from ._base import RuleContext, _exemption_annotations
 
-ID = "exemption-reason"
+ID = "policy/exemption-reason"
 TITLE = "Exemption without a reason or for an unknown rule"
 SEVERITY = Severity.ERROR
 FIXABLE = False
 RATIONALE = (
-    'An exemption (annotation mlplatform.example.com/exempt-<rule-id>: "<reason>" on the object or its pod '
-    "template) switches a rule off for one object; the reason is what a reviewer judges. An empty reason "
-    "does not exempt and is an error; an exemption naming no known rule is an error too (a typo would "
-    "silently exempt nothing)."
+    'An exemption (annotation mlplatform.example.com/exempt-<name>: "<reason>" on the object or its pod '
+    "template, <name> being the rule id after its category) switches a rule off for one object; the reason "
+    "is what a reviewer judges. An empty reason does not exempt and is an error; an exemption naming no "
+    "known rule, or a rule that cannot be exempted, is an error too (a typo would silently exempt nothing)."
 )
+REMEDIATION = "Give the exemption a reason a reviewer can judge, or fix the rule name (`mlplatform rules`)."
 
 
 def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
-    from . import RULES  # the registry imports this module; import late to avoid the cycle
+    from .. import rulecatalog  # the catalog collects this module; import late to avoid the cycle
 
-    known = known or {rule.ID for rule in RULES}
+    # Annotation keys name a rule by the part of its id after the category (one '/' per key).
+    specs = {s.name: s for s in rulecatalog.specs().values()}
+    known = known or {name for name, s in specs.items() if s.exemptable}
     # Only objects with an exemption annotation somewhere matter; most have none.
     tables_of: dict[int, tuple[Manifest, list[dict]]] = {}
     for manifest in ctx.manifests:
@@ -41,7 +45,12 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
                 if rule_id in seen:
                     continue
                 seen.add(rule_id)
-                if rule_id not in known:
+                if rule_id in specs and rule_id not in known:
+                    message = (
+                        f"{EXEMPT_PREFIX}{rule_id}: {specs[rule_id].id} cannot be exempted "
+                        f"({specs[rule_id].not_exemptable})"
+                    )
+                elif rule_id not in known:
                     message = (
                         f"{EXEMPT_PREFIX}{rule_id} names no known rule (see `mlplatform rules`)"
                         f"{did_you_mean(rule_id, known)}"

@@ -12,7 +12,7 @@ from ._placement_fix import placement_fix
 from .efa_not_requested import efa_is_the_only_misfit
 from .mig_profile_not_offered import missing_mig_resources
 
-ID = "fits-no-pool"
+ID = "policy/fits-no-pool"
 TITLE = "Pod template fits no node pool"
 SEVERITY = Severity.ERROR
 FIXABLE = True

@@ -8,7 +8,7 @@ from ..flux_bootstrap import STRICT_SUBSTITUTIONS, flux_release
 from ..model import Finding, Severity
 from ._base import RuleContext, as_dict
 
-ID = "flux-strict-substitutions"
+ID = "policy/flux-strict-substitutions"
 TITLE = "postBuild substitution without StrictPostBuildSubstitutions"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -22,6 +22,10 @@ RATIONALE = (
     "Kustomization substitutes, the release must pass the gate in kustomizeController.container.additionalArgs. "
     "A Terraform finding cannot be exempted by annotation: change the Terraform. That the running controller "
     "has the flag (and that nobody edited its Deployment) only the cluster can show."
+)
+REMEDIATION = (
+    "Pass --feature-gates=StrictPostBuildSubstitutions=true in "
+    "kustomizeController.container.additionalArgs of the flux2 Helm release in Terraform."
 )
 
 

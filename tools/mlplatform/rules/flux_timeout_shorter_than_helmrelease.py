@@ -11,7 +11,7 @@ from ..model import Finding, Manifest, Severity
 from ..provenance import field_line
 from ._base import RuleContext, as_dict, as_list
 
-ID = "flux-timeout-shorter-than-helmrelease"
+ID = "policy/flux-timeout-shorter-than-helmrelease"
 TITLE = "Flux Kustomization times out before a release it waits for"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -26,6 +26,7 @@ RATIONALE = (
     "one attempt per release: remediation retries, slow image pulls and node scale-up can take longer, "
     "which only a real cluster shows."
 )
+REMEDIATION = "Raise the Kustomization's spec.timeout above the HelmReleases' timeouts it waits for."
 
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"

@@ -9,7 +9,7 @@ from ..scheduling import untolerated
 from ._base import RuleContext
 from ._gpu_system import SystemDaemonSet, add_tolerations_patch, system_daemonsets
 
-ID = "gpu-daemonset-coverage"
+ID = "policy/gpu-daemonset-coverage"
 TITLE = "GPU system DaemonSet misses a GPU pool"
 SEVERITY = Severity.ERROR
 FIXABLE = True

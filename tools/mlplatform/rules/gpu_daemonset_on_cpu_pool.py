@@ -8,7 +8,7 @@ from ..model import Finding, Severity
 from ._base import RuleContext
 from ._gpu_system import system_daemonsets
 
-ID = "gpu-daemonset-on-cpu-pool"
+ID = "policy/gpu-daemonset-on-cpu-pool"
 TITLE = "GPU-only DaemonSet runs on CPU pools"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -18,6 +18,7 @@ RATIONALE = (
     'DaemonSets must select GPU nodes, e.g. nodeSelector nvidia.com/gpu.present: "true" or the GPU '
     "Operator's nvidia.com/gpu.deploy.<operand> labels (docs/facts.md#known-failure-modes)."
 )
+REMEDIATION = "Give the DaemonSet a nodeSelector or node affinity for GPU nodes (nvidia.com/gpu.present: \"true\")."
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

@@ -15,7 +15,7 @@ from ._base import RuleContext, iter_containers, pointer
 from ._memory_caps import Mechanism, MemoryCapPolicy
 from .timeslice_multiple_gpus import time_sliced_targets
 
-ID = "gpu-memory-uncapped"
+ID = "policy/gpu-memory-uncapped"
 TITLE = "GPU memory share not capped on a time-sliced pool"
 SEVERITY = Severity.ERROR
 FIXABLE = True

@@ -9,7 +9,7 @@ from ..quantity import QuantityError
 from ..scheduling import amount
 from ._base import RuleContext, is_gpu_resource, iter_containers, pointer
 
-ID = "gpu-request-not-limit"
+ID = "policy/gpu-request-not-limit"
 TITLE = "GPU requests differ from limits"
 SEVERITY = Severity.ERROR
 FIXABLE = True

@@ -9,7 +9,7 @@ from ._base import RuleContext, as_dict
 from ._selectors import selector_matches
 from .ha_replicas import SCALED_KINDS
 
-ID = "ha-pdb"
+ID = "policy/ha-pdb"
 TITLE = "Highly available workload without a PodDisruptionBudget"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -18,6 +18,10 @@ RATIONALE = (
     "once unless a PodDisruptionBudget limits it. Workload types marked high_availability need a PDB in "
     "their namespace whose selector matches their pods and that keeps at least one pod (minAvailable >= 1 "
     "or maxUnavailable below 100%)."
+)
+REMEDIATION = (
+    "Add a PodDisruptionBudget in the namespace whose selector matches the pods, with minAvailable >= 1 "
+    "or maxUnavailable below 100%."
 )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Manifest, Severity
 from ._base import RuleContext, get_path
 
-ID = "ha-replicas"
+ID = "policy/ha-replicas"
 TITLE = "Highly available workload with fewer than 2 replicas"
 SEVERITY = Severity.ERROR
 FIXABLE = True

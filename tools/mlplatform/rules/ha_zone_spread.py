@@ -9,7 +9,7 @@ from ._base import RuleContext, as_dict, as_list
 from ._selectors import selector_matches
 from .ha_replicas import SCALED_KINDS
 
-ID = "ha-zone-spread"
+ID = "policy/ha-zone-spread"
 TITLE = "Highly available workload not spread across zones"
 SEVERITY = Severity.ERROR
 FIXABLE = True

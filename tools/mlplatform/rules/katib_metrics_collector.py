@@ -10,7 +10,7 @@ from ..model import Finding, Manifest, Severity
 from ._base import RuleContext, TemplateInfo, as_dict, as_list
 from ._netpol import Endpoint, allows, namespace_labels
 
-ID = "katib-metrics-collector"
+ID = "policy/katib-metrics-collector"
 TITLE = "Katib metrics collector does not fit the trial template"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -29,6 +29,10 @@ RATIONALE = (
     "told the metrics path. Only a real cluster shows that the trainer prints or pushes the metric names, "
     "that the injected sidecar passes the namespace's Pod Security level (katib-config "
     "injectSecurityContext) and that the CNI enforces the policies as written."
+)
+REMEDIATION = (
+    "Use a metrics collector kind the trial template supports (StdOut for shell commands, File with the "
+    "metrics path passed to the trainer)."
 )
 
 INJECTION_LABEL = ("katib.kubeflow.org/metrics-collector-injection", "enabled")

@@ -12,7 +12,7 @@ from ..provenance import field_line
 from ._base import RuleContext, TemplateInfo, as_dict, as_list
 from ._selectors import selector_matches
 
-ID = "keda-metric-exported"
+ID = "policy/keda-metric-exported"
 TITLE = "KEDA Prometheus trigger on a metric nothing exports"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -33,6 +33,10 @@ RATIONALE = (
     "container (Linkerd's injector adds its labels and the linkerd-admin port to pods annotated "
     "linkerd.io/inject: enabled). Only a real cluster shows that the target is up, that the metric carries "
     "the labels the query filters on, and that KEDA reaches Prometheus."
+)
+REMEDIATION = (
+    "Export the metric (a ServiceMonitor or PodMonitor that scrapes the workload) or fix the metric name "
+    "in the trigger's query."
 )
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 MONITOR_KINDS = ("ServiceMonitor", "PodMonitor")

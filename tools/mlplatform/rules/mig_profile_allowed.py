@@ -9,7 +9,7 @@ from ..scheduling import MIG_RESOURCE_PREFIX
 from ._base import RuleContext
 from .mig_profile_not_offered import unoffered_profiles
 
-ID = "mig-profile-allowed"
+ID = "policy/mig-profile-allowed"
 TITLE = "MIG profile not allowed for the workload type"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,6 +17,10 @@ RATIONALE = (
     "The MIG layout is shared by all production workloads; each type may use only the profiles sized for "
     "it (mig_profiles in policies/workload-pools.yaml), so that one service cannot take the large slices "
     "another one was planned with."
+)
+REMEDIATION = (
+    "Request a profile listed in the workload type's mig_profiles (policies/workload-pools.yaml), or "
+    "change the type."
 )
 
 

@@ -9,7 +9,7 @@ from ..scheduling import MIG_RESOURCE_PREFIX
 from ..suggest import did_you_mean
 from ._base import RuleContext, TemplateInfo
 
-ID = "mig-profile-not-offered"
+ID = "policy/mig-profile-not-offered"
 TITLE = "MIG profile not in the target pool's layout"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,6 +17,10 @@ RATIONALE = (
     "With the mixed MIG strategy each profile is its own resource (nvidia.com/mig-<profile>); a node only "
     "advertises the profiles of its mig-parted layout, and profile names depend on the GPU (1g.10gb "
     "exists on 80 GB parts, 1g.5gb on A100-40GB). A request for a profile the layout lacks never schedules."
+)
+REMEDIATION = (
+    "Request a profile the target pool's mig_layout offers, or add the profile to the layout "
+    "(node-pools.yaml)."
 )
 
 

@@ -11,7 +11,7 @@ from ..model import Finding, Manifest, Severity
 from ..terraform import TerraformConfig, unquote
 from ._base import RuleContext
 
-ID = "networkpolicy-not-enforced"
+ID = "policy/networkpolicy-not-enforced"
 TITLE = "NetworkPolicies that the cluster's CNI does not enforce"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -24,6 +24,10 @@ RATIONALE = (
     "module or an aws_eks_addon resource) and reports at its line. Only a real cluster proves the rest: that "
     "the add-on version in use has the agent (VPC CNI 1.14 or later), that the aws-node pods run it (two "
     "containers), that PolicyEndpoints appear and that a denied connection is in fact dropped."
+)
+REMEDIATION = (
+    "Enable the network policy agent of the vpc-cni add-on in Terraform (configuration_values "
+    "enableNetworkPolicy: \"true\")."
 )
 ADDON = "vpc-cni"
 SETTING = re.compile(r'"?enableNetworkPolicy"?\s*[=:]\s*(?P<value>"[^"]*"|[A-Za-z]+)')

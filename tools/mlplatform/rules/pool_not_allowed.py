@@ -9,7 +9,7 @@ from ..suggest import closest, did_you_mean
 from ._base import RuleContext
 from ._placement_fix import placement_fix
 
-ID = "pool-not-allowed"
+ID = "policy/pool-not-allowed"
 TITLE = "Workload can land on a pool its type is not allowed on"
 SEVERITY = Severity.ERROR
 FIXABLE = True

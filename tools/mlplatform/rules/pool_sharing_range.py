@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
+from ..rulecatalog import Parameter
 from ._base import RuleContext
 
-ID = "pool-sharing-range"
+ID = "policy/pool-sharing-range"
 TITLE = "Pool GPU sharing outside the allowed range"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,12 +18,19 @@ RATIONALE = (
     "layout needs at least one instance per GPU. The ranges are in policies/gpu-sharing.yaml; MIG geometry "
     "itself (placements, profile names) is checked by the pool file checks."
 )
+REMEDIATION = "Set the pool's time-slicing replicas or MIG layout within the range of policies/gpu-sharing.yaml."
+# Declared once here: the catalog lists them (docs/rules.md) and check() reads their defaults.
+TIME_SLICING = Parameter("time_slicing_replicas", "range {min: int, max: int}", {"min": 2, "max": 8},
+                         "policies/gpu-sharing.yaml", "time-slicing replicas per GPU a pool may set")
+MIG_INSTANCES = Parameter("mig_instances_per_gpu", "range {min: int, max: int}", {"min": 1, "max": 7},
+                          "policies/gpu-sharing.yaml", "MIG instances per GPU a layout may hold")
+PARAMETERS = (TIME_SLICING, MIG_INSTANCES)
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     gs = ctx.policy.gpu_sharing
-    ts = gs.get("time_slicing_replicas") or {"min": 2, "max": 8}
-    mig = gs.get("mig_instances_per_gpu") or {"min": 1, "max": 7}
+    ts = gs.get(TIME_SLICING.name) or TIME_SLICING.default
+    mig = gs.get(MIG_INSTANCES.name) or MIG_INSTANCES.default
     for pool in ctx.pools.values():
         if pool.gpu is None:
             continue

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ._base import RuleContext
 
-ID = "priority-class"
+ID = "policy/priority-class"
 TITLE = "Required PriorityClass missing"
 SEVERITY = Severity.ERROR
 FIXABLE = True

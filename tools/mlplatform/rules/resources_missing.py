@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ._base import RuleContext, iter_containers
 
-ID = "resources-missing"
+ID = "policy/resources-missing"
 TITLE = "Missing resource requests or limits"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,6 +17,7 @@ RATIONALE = (
     "a node's memory. Every container and init container sets the requests and limits listed in "
     "policies/workload-checks.yaml (a limit alone also sets the request)."
 )
+REMEDIATION = "Set the CPU and memory requests and the memory limit on every container and init container."
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

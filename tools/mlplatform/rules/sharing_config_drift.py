@@ -12,7 +12,7 @@ from ..scheduling import GPU_RESOURCE
 from ._base import RuleContext, as_dict, as_list, get_path
 from ._gpu_system import chart_name, helm_values
 
-ID = "sharing-config-drift"
+ID = "policy/sharing-config-drift"
 TITLE = "GPU-sharing config disagrees with the pool file"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -26,6 +26,7 @@ RATIONALE = (
     "or the gpu-operator value mig.strategy) and the mig-parted layout; the names wired in the gpu-operator "
     "HelmRelease (devicePlugin.config, migManager.config). Regenerate with `mlplatform gen`."
 )
+REMEDIATION = "Run `mlplatform gen` and commit the regenerated GPU-sharing config."
 
 
 def _configmap(ctx: RuleContext, name: str, namespace: str | None) -> Manifest | None:

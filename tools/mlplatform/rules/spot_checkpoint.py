@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ._base import RuleContext, iter_containers
 
-ID = "spot-checkpoint"
+ID = "policy/spot-checkpoint"
 TITLE = "Spot workload without checkpointing"
 SEVERITY = Severity.ERROR
 FIXABLE = False
@@ -17,6 +17,10 @@ RATIONALE = (
     "checkpoints: the annotation mlplatform.example.com/checkpoint-path (on the pod template or object), or "
     "a volume named `checkpoints` on durable storage (PVC, ephemeral claim or CSI; not emptyDir or hostPath) "
     "mounted by every GPU container (policies/workload-checks.yaml)."
+)
+REMEDIATION = (
+    "Annotate the pod template with mlplatform.example.com/checkpoint-path, or mount a durable "
+    "`checkpoints` volume in every GPU container."
 )
 
 

@@ -8,7 +8,7 @@ from ..model import Finding, Severity
 from ._base import RuleContext, get_path, pointer
 from .spot_checkpoint import spot_targets
 
-ID = "spot-restart"
+ID = "policy/spot-restart"
 TITLE = "Spot workload without a restart policy"
 SEVERITY = Severity.ERROR
 FIXABLE = True

@@ -9,7 +9,7 @@ from ..quantity import QuantityError
 from ..scheduling import GPU_RESOURCE, amount
 from ._base import RuleContext, iter_containers
 
-ID = "timeslice-multiple-gpus"
+ID = "policy/timeslice-multiple-gpus"
 TITLE = "More than one time-sliced GPU per container"
 SEVERITY = Severity.ERROR
 FIXABLE = False  # the count is often tied to the program (--tensor-parallel-size=2): a person decides
@@ -20,6 +20,7 @@ RATIONALE = (
     "request 1 (and lower the program's parallelism to match), or run the workload on a pool that is not "
     "time-sliced."
 )
+REMEDIATION = "Request one nvidia.com/gpu on a time-sliced pool, or run on a pool that is not time-sliced."
 
 
 def time_sliced_targets(ctx: RuleContext, selectable: list[str]) -> list[str]:
