@@ -533,10 +533,10 @@ CASES = [
     Case("max-int32-replicas", max_int32_replicas, ("scaledobject.yaml", "app-00000")),
     Case("huge-integer", huge_integer, ("scaledobject.yaml", "app-00000")),
     # issue 16, code execution
-    Case("config-names-kustomize", config_names_kustomize, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-names-promtool", config_names_promtool, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-names-some-binary", config_names_some_binary, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-names-kubectl-absolute", config_names_kubectl_absolute, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-names-kustomize", config_names_kustomize, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-names-promtool", config_names_promtool, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-names-some-binary", config_names_some_binary, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-names-kubectl-absolute", config_names_kubectl_absolute, (".mlplatform.yaml",), frozenset({1})),
     # issue 16, reads outside the repository
     Case("flux-component-outside", flux_component_outside, ("component-escape.yaml",), frozenset({1})),
     Case("flux-component-symlink-outside", flux_component_symlink_outside, ("component-link.yaml",),
@@ -548,11 +548,11 @@ CASES = [
     # issue 16, resource exhaustion
     Case("flux-component-alias-bomb", flux_component_alias_bomb, ("bomb/kustomization.yaml",), frozenset({1})),
     Case("plain-path-too-many-entries", plain_path_too_many_entries, ("plain.yaml", "20000"), frozenset({1})),
-    Case("config-jobs-too-many", config_jobs_too_many, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-jobs-too-many", config_jobs_too_many, (".mlplatform.yaml",), frozenset({1})),
     # issue 16, crashes
-    Case("config-wrong-type-jobs", config_wrong_type_jobs, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-wrong-type-strict", config_wrong_type_strict, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-nul-in-schema-location", config_nul_in_schema_location, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-wrong-type-jobs", config_wrong_type_jobs, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-wrong-type-strict", config_wrong_type_strict, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-nul-in-schema-location", config_nul_in_schema_location, (".mlplatform.yaml",), frozenset({1})),
     Case("flux-component-nul", flux_component_nul, ("component-nul.yaml",), frozenset({1})),
     Case("flux-component-long-name", flux_component_long_name, ("component-long.yaml",), frozenset({1})),
 ]

@@ -118,6 +118,7 @@ def open_check_config(
     locations = [str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations]
     return open_config(
         repo,
+        keep_findings=True,
         schema_locations=locations or None,
         kubernetes_version=kubernetes_version,
         strict=strict,
