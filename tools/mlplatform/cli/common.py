@@ -13,6 +13,7 @@ import click
 
 from ..config import Config, find_repo, load_config
 from ..errors import ToolError
+from ..model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
 # The epilog of every command's --help ("\b" keeps click from re-wrapping the lines).
@@ -20,6 +21,33 @@ EXIT_CODES_HELP = (
     "\b\nExit codes:\n  0 no finding at error severity\n  1 findings at error severity\n"
     "  2 the tool could not do its job (one line on stderr, no traceback)"
 )
+
+
+class Cli(click.Group):
+    """The command group; a usage error (unknown command, bad flag or value) is one line and exit 2.
+
+    click's own report is three lines (usage, hint, error) on stderr; CI logs and the contract of exit 2
+    ("one clear line") want the error first and alone, with the hint on the same line."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else (prog_name or "mlplatform")
+            message = " ".join(exc.format_message().split())  # click may wrap a message over lines
+            click.echo(f"error: {message} (see '{where} --help')", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        except click.ClickException as exc:
+            click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        if not standalone_mode:
+            return result
+        # without standalone mode click returns the code of ctx.exit() (--help, --version) instead of exiting
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
 def repo_option(fn: Callable) -> Callable:
@@ -61,8 +89,20 @@ def resolve_format(fmt: str | None) -> str:
     return (fmt or "text").lower()
 
 
-def open_config(repo: Path, **overrides: Any) -> Config:
-    return load_config(find_repo(repo), **overrides)
+def open_config(repo: Path, *, keep_findings: bool = False, **overrides: Any) -> Config:
+    """The repository's settings with `overrides` (CLI flags) applied.
+
+    A problem in .mlplatform.yaml is a finding (config.py). check and validate pass `keep_findings` and
+    report it with the others, in every output format; any other command prints it (one line each, file:line)
+    and stops with exit 1 before doing anything with settings it cannot trust."""
+    config = load_config(find_repo(repo), **overrides)
+    if not keep_findings and config.findings:
+        for finding in config.findings:
+            click.echo(f"{finding.file}:{finding.line}: {finding.severity.value}: {finding.message} "
+                       f"[{finding.rule}]", err=True)
+        if any(f.severity is Severity.ERROR for f in config.findings):
+            sys.exit(EXIT_FINDINGS)
+    return config
 
 
 def guarded(fn: Callable) -> Callable:
