@@ -23,7 +23,7 @@ RATIONALE = (
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    keys = set(ctx.policy.gpu_sharing.get("gpu_taint_keys") or ["gpu", "nvidia.com/gpu"])
+    keys = set(ctx.policy.gpu_sharing["gpu_taint_keys"])  # typed, with defaults: _params.GPU_SHARING
     gpu_taints = {
         (pool.name, taint)
         for pool in ctx.gpu_pools()

@@ -21,8 +21,7 @@ RATIONALE = (
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     gs = ctx.policy.gpu_sharing
-    ts = gs.get("time_slicing_replicas") or {"min": 2, "max": 8}
-    mig = gs.get("mig_instances_per_gpu") or {"min": 1, "max": 7}
+    ts, mig = gs["time_slicing_replicas"], gs["mig_instances_per_gpu"]  # typed, with defaults: _params.GPU_SHARING
     for pool in ctx.pools.values():
         if pool.gpu is None:
             continue

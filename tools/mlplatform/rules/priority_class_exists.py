@@ -21,10 +21,7 @@ RATIONALE = (
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     defined = {m.ref.name for m in ctx.by_kind("PriorityClass")}
-    defined |= set(
-        ctx.policy.workload_checks.get("builtin_priority_classes")
-        or ["system-cluster-critical", "system-node-critical"]
-    )
+    defined |= set(ctx.policy.workload_checks["builtin_priority_classes"])
     for info in ctx.templates:
         name = info.spec.get("priorityClassName")
         wtype = ctx.policy.types.get(info.workload_type or "")
