@@ -55,7 +55,7 @@ def test_min_backoff_limit_one_is_a_finding_at_its_line(tmp_path: Path) -> None:
         ("workload-checks.yaml", "restart:\n  min_backof_limit: 2\n", 2, "policy/unknown-parameter"),
         ("workload-checks.yaml", "required_request: [cpu]\n", 1, "policy/unknown-parameter"),
         ("workload-checks.yaml", "restart: 3\n", 1, "policy/invalid-parameter"),
-        ("workload-checks.yaml", "autoscalers:\n  HPA: {min_field: a, default: none, target: b}\n", 1,
+        ("workload-checks.yaml", "autoscalers:\n  HPA: {min_field: a, default: none, target: b}\n", 2,
          "policy/invalid-parameter"),
         ("gpu-sharing.yaml", "time_slicing_replicas: {min: 8, max: 2}\n", 1, "policy/invalid-parameter"),
         ("gpu-sharing.yaml", "fail_requests_greater_than_one: 'no'\n", 1, "policy/invalid-parameter"),

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..config import Config, find_repo, load_config
-from ..errors import ToolError
+from ..errors import InputError, ToolError
 from ..model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
@@ -106,7 +106,11 @@ def open_config(repo: Path, *, keep_findings: bool = False, **overrides: Any) ->
 
 
 def guarded(fn: Callable) -> Callable:
-    """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2."""
+    """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2.
+
+    The routing rule: an InputError that reaches this far is a problem in a file of the repository (a pool
+    file `plan` cannot load), so it is a finding, exit 1, in one line with its file and line; exit 2 is kept
+    for the tool that cannot do its job. check and validate never get here with one (check_cmd.py)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -114,6 +118,9 @@ def guarded(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FINDINGS)
         except ToolError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_TOOL_ERROR)

@@ -21,7 +21,12 @@ RULE_UNKNOWN = "policy/unknown-parameter"
 
 
 class BadParameter(Exception):  # noqa: N818 - a value a parser rejects, not an error of the tool
-    """The message says what the parameter needs."""
+    """The message says what the parameter needs; `at` is the path inside the value to the part at fault
+    (its line is the finding's line)."""
+
+    def __init__(self, message: str, at: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.at = at
 
 
 Parse = Callable[[Any], Any]
@@ -72,10 +77,13 @@ def record(fields: dict[str, Parse], optional: frozenset[str] = frozenset()) -> 
         expected = f"a mapping with {', '.join(fields)}"
         if not isinstance(value, dict) or not set(fields) - optional <= set(value) or not set(value) <= set(fields):
             raise BadParameter(expected)
-        try:
-            return {k: fields[k](v) for k, v in value.items()}
-        except BadParameter as exc:
-            raise BadParameter(f"{expected} ({exc})") from None
+        out = {}
+        for k, v in value.items():
+            try:
+                out[k] = fields[k](v)
+            except BadParameter as exc:
+                raise BadParameter(f"{expected} ({k}: {exc})", at=(k, *exc.at)) from None
+        return out
     return parse
 
 
@@ -83,10 +91,13 @@ def mapping_of(row: Parse) -> Parse:
     def parse(value: Any) -> dict[str, Any]:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise BadParameter("a mapping")
-        try:
-            return {k: row(v) for k, v in value.items()}
-        except BadParameter as exc:
-            raise BadParameter(f"a mapping of name to {exc}") from None
+        out = {}
+        for k, v in value.items():
+            try:
+                out[k] = row(v)
+            except BadParameter as exc:
+                raise BadParameter(f"a mapping of name to {exc}", at=(k, *exc.at)) from None
+        return out
     return parse
 
 
@@ -207,14 +218,33 @@ def validate(raw: Any, params: tuple[Param, ...], file: str) -> tuple[dict[str, 
         except BadParameter as exc:
             findings.append(Finding(
                 RULE_INVALID, Severity.ERROR,
-                f"{param.key}: expected {exc}, got {_describe(node)}; rule {param.rules} uses the default "
-                f"{_show(param.default)}",
-                file=file, line=_line(parent, leaf)))
+                f"{'.'.join((param.key, *exc.at))}: expected {exc}, got {_describe(_inside(node, exc.at))}; "
+                f"rule {param.rules} uses the default {_show(param.default)}",
+                file=file, line=_line_inside(parent, leaf, exc.at)))
     return values, findings
 
 
 def _line(mapping: Any, key: Any) -> int:
     return mapping.line_of(key) if hasattr(mapping, "line_of") else 1
+
+
+def _inside(node: Any, at: tuple[str, ...]) -> Any:
+    for key in at:
+        if not isinstance(node, dict) or key not in node:
+            break
+        node = node[key]
+    return node
+
+
+def _line_inside(parent: Any, leaf: str, at: tuple[str, ...]) -> int:
+    """The line of the most precise part of the value a person edits: the key at fault inside it."""
+    line = _line(parent, leaf)
+    node = parent[leaf]
+    for key in at:
+        if not isinstance(node, dict) or key not in node:
+            break
+        line, node = _line(node, key), node[key]
+    return line
 
 
 def _put(target: dict[str, Any], dotted: str, value: Any) -> None:
