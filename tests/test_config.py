@@ -121,3 +121,13 @@ def test_settings_are_declared_once() -> None:
                              "preinstalled_crd_groups"}
     for setting in SETTINGS.values():
         assert hasattr(Config(repo=Path(".")), setting.attr)
+
+
+def test_a_missing_schema_directory_matters_only_when_the_files_list_is_used(tmp_path: Path) -> None:
+    text = "schema_locations: [schemas, not-here]\n"
+    assert found(settings(tmp_path, text)) == [("config/invalid-value", ".mlplatform.yaml", 1)]
+    overridden = settings(tmp_path, text, schema_locations=[str(tmp_path / "schemas")])
+    assert overridden.findings == [] and overridden.schema_locations == [str(tmp_path / "schemas")]
+    # a command that validates no schemas (gen, plan, render) is not stopped by it
+    (tmp_path / ".mlplatform.yaml").write_text(text)
+    assert load_config(tmp_path, environ={}, validates_schemas=False).findings == []

@@ -173,10 +173,16 @@ def find_repo(start: Path) -> Path:
     return start
 
 
-def load_config(repo: Path, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
-    """The settings: file, then environment, then `overrides` (CLI flags; None or empty means not given)."""
+def load_config(repo: Path, environ: dict[str, str] | None = None, *, validates_schemas: bool = True,
+                **overrides: Any) -> Config:
+    """The settings: file, then environment, then `overrides` (CLI flags; None or empty means not given).
+
+    `validates_schemas`: the command validates against the schema locations (check, validate)."""
     config = Config(repo=repo)
-    _apply_file(config, repo / CONFIG_FILE)
+    missing_locations = _apply_file(config, repo / CONFIG_FILE)
+    if validates_schemas and not overrides.get("schema_locations"):
+        # a directory the file names that does not exist matters only when the file's list is used
+        config.findings += missing_locations
     _apply_environment(config, os.environ if environ is None else environ)
     for key, value in overrides.items():
         if value is None or value == () or value == []:
@@ -192,15 +198,17 @@ def _finding(rule: str, message: str, line: int) -> Finding:
     return Finding(rule=rule, severity=Severity.ERROR, message=message, file=CONFIG_FILE, line=line)
 
 
-def _apply_file(config: Config, path: Path) -> None:
+def _apply_file(config: Config, path: Path) -> list[Finding]:
+    """Apply the file's settings; returns the findings about schema locations that are not directories."""
+    missing: list[Finding] = []
     if not path.is_file():
-        return
+        return missing
     try:
         docs = [d for d in load_documents(path) if d.data is not None]
     except InputError as exc:
         config.findings.append(_finding(RULE_UNREADABLE, f"cannot read the settings ({exc.message}); "
                                         "every setting keeps its default", exc.line or 1))
-        return
+        return missing
     if len(docs) > 1:
         config.findings.append(_finding(RULE_UNREADABLE, "expected one YAML document; only the first is read",
                                         docs[1].line or 1))
@@ -208,14 +216,15 @@ def _apply_file(config: Config, path: Path) -> None:
     if not isinstance(data, dict):
         config.findings.append(_finding(RULE_UNREADABLE, "expected a mapping of setting to value; every setting "
                                         "keeps its default", docs[0].line or 1 if docs else 1))
-        return
+        return missing
     for key, value in data.items():
         line = data.line_of(key) if hasattr(data, "line_of") else 1
         finding = _apply_setting(config, key, value, line)
         if finding is not None:
             config.findings.append(finding)
         elif key == "schema_locations":
-            config.schema_locations = _locations_inside(config, value)
+            config.schema_locations = _locations_inside(config, value, missing)
+    return missing
 
 
 def _unknown_template_variables(location: str) -> list[str]:
@@ -224,7 +233,7 @@ def _unknown_template_variables(location: str) -> list[str]:
     return [v for v in _TEMPLATE_VAR.findall(location) if v not in _TEMPLATE_VARS]
 
 
-def _locations_inside(config: Config, locations: Any) -> list[str]:
+def _locations_inside(config: Config, locations: Any, missing: list[Finding]) -> list[str]:
     """The schema locations the file names that stay in the repository; each other one is a finding.
 
     The file is untrusted: a URL would make the tool reach the network and an absolute path or ../ would
@@ -248,7 +257,7 @@ def _locations_inside(config: Config, locations: Any) -> list[str]:
         if not target.is_relative_to(config.repo.resolve()):
             config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: leaves the repository", line))
         elif "{{" not in location and not target.is_dir():
-            config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: not a directory", line))
+            missing.append(_finding(RULE_INVALID_VALUE, f"{where}: not a directory", line))
         else:
             kept.append(location)
     return kept

@@ -95,7 +95,7 @@ def open_config(repo: Path, *, keep_findings: bool = False, **overrides: Any) ->
     A problem in .mlplatform.yaml is a finding (config.py). check and validate pass `keep_findings` and
     report it with the others, in every output format; any other command prints it (one line each, file:line)
     and stops with exit 1 before doing anything with settings it cannot trust."""
-    config = load_config(find_repo(repo), **overrides)
+    config = load_config(find_repo(repo), validates_schemas=keep_findings, **overrides)
     if not keep_findings and config.findings:
         for finding in config.findings:
             click.echo(f"{finding.file}:{finding.line}: {finding.severity.value}: {finding.message} "
