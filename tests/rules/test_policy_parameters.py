@@ -95,3 +95,11 @@ def test_run_rules_reports_policy_problems_once_per_cluster(tmp_path: Path) -> N
     found = [f for f in run_rules(ctx) if f.rule.startswith("policy/")]
     assert [(f.rule, f.file, f.line, f.cluster) for f in found] == [
         ("policy/invalid-parameter", "policies/workload-checks.yaml", 2, "production")]
+
+
+def test_policies_rules_md_lists_every_parameter() -> None:
+    text = (REPO / "policies/rules.md").read_text()
+    rows = {line.split("|")[2].strip().strip("`") for line in text.splitlines() if line.startswith("| `")
+            and line.count("|") >= 6}
+    declared = {p.key for params in _params.PARAMETERS.values() for p in params}
+    assert declared <= rows, sorted(declared - rows)
