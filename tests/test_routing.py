@@ -66,3 +66,13 @@ def test_a_command_other_than_check_stops_at_a_bad_setting_with_exit_1(repo: Pat
     [line] = proc.stderr.splitlines()
     assert line.startswith(".mlplatform.yaml:2: error: setting 'kustomize' names a program to run")
     assert line.endswith("[config/names-a-binary]")
+
+
+def test_rules_placement_with_a_bad_policy_is_exit_1_at_the_line(repo: Path) -> None:
+    shutil.copytree(FIXTURES.parent.parent / "policies", repo / "policies")
+    (repo / "policies/workload-checks.yaml").write_text("restart:\n  min_backoff_limit: one\n")
+    proc = run_cli("rules", "--placement", "--repo", str(repo), "--cluster", "demo")
+    assert proc.returncode == 1
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("error")]
+    assert line.startswith("error: policies/workload-checks.yaml:2: restart.min_backoff_limit: expected a whole number")
+    assert line.endswith("[policy/invalid-parameter]")
