@@ -131,3 +131,13 @@ def test_a_missing_schema_directory_matters_only_when_the_files_list_is_used(tmp
     # a command that validates no schemas (gen, plan, render) is not stopped by it
     (tmp_path / ".mlplatform.yaml").write_text(text)
     assert load_config(tmp_path, environ={}, validates_schemas=False).findings == []
+
+
+def test_a_settings_file_linked_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
+    repo, outside = tmp_path / "repo", tmp_path / "outside.yaml"
+    (repo / "clusters").mkdir(parents=True)
+    outside.write_text("strict: true\njobs: 7\n")
+    (repo / ".mlplatform.yaml").symlink_to(outside)
+    config = load_config(repo, environ={})
+    assert found(config) == [("config/unreadable", ".mlplatform.yaml", 1)]
+    assert (config.strict, config.jobs) == (False, 0)

@@ -76,3 +76,18 @@ def test_rules_placement_with_a_bad_policy_is_exit_1_at_the_line(repo: Path) -> 
     [line] = [x for x in proc.stderr.splitlines() if x.startswith("error")]
     assert line.startswith("error: policies/workload-checks.yaml:2: restart.min_backoff_limit: expected a whole number")
     assert line.endswith("[policy/invalid-parameter]")
+
+
+def test_a_pool_file_linked_out_of_the_repository_is_not_read(repo: Path, tmp_path: Path) -> None:
+    from mlplatform.errors import InputError
+    from mlplatform.pools import load_pool_file, pool_file_path
+
+    path = pool_file_path(repo, "demo")
+    outside = tmp_path / "pools-elsewhere.yaml"
+    outside.write_text(path.read_text())
+    path.unlink()
+    path.symlink_to(outside)
+    with pytest.raises(InputError) as error:
+        load_pool_file(path, repo)
+    assert (error.value.file, error.value.line) == ("terraform/environments/demo/node-pools.yaml", 1)
+    assert "symlink out of the repository" in error.value.message

@@ -103,3 +103,14 @@ def test_policies_rules_md_lists_every_parameter() -> None:
             and line.count("|") >= 6}
     declared = {p.key for params in _params.PARAMETERS.values() for p in params}
     assert declared <= rows, sorted(declared - rows)
+
+
+def test_a_policy_file_linked_out_of_the_repository_is_not_read(tmp_path: Path) -> None:
+    repo = policies(tmp_path / "repo", {})
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("restart:\n  min_backoff_limit: 9\n")
+    (repo / "policies/workload-checks.yaml").unlink()
+    (repo / "policies/workload-checks.yaml").symlink_to(outside)
+    policy = load_policy(repo)
+    assert problems(policy) == [("policy/unreadable", "policies/workload-checks.yaml", 1)]
+    assert policy.workload_checks["restart"]["min_backoff_limit"] == 1

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contain import resolve_inside
 from .errors import InputError, ToolError
 from .model import Finding, Severity
 from .suggest import did_you_mean
@@ -202,6 +203,10 @@ def _apply_file(config: Config, path: Path) -> list[Finding]:
     """Apply the file's settings; returns the findings about schema locations that are not directories."""
     missing: list[Finding] = []
     if not path.is_file():
+        return missing
+    if resolve_inside(config.repo, path) is None:  # a symlink out of the repository is never read
+        config.findings.append(_finding(RULE_UNREADABLE, "is a symlink out of the repository; not read, every "
+                                        "setting keeps its default", 1))
         return missing
     try:
         docs = [d for d in load_documents(path) if d.data is not None]

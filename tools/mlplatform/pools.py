@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .contain import resolve_inside
 from .errors import InputError
 from .model import GpuSharing, Pool, PoolFile, Taint
 from .suggest import closest
@@ -167,6 +168,8 @@ def load_pool_file(path: Path, repo: Path | None = None) -> PoolFile:
     display = path.relative_to(repo).as_posix() if repo and path.is_relative_to(repo) else str(path)
     if not path.is_file():
         raise InputError("pool file not found", display)
+    if repo is not None and resolve_inside(repo, path) is None:  # never read through a link out of the repository
+        raise InputError("the pool file is a symlink out of the repository; not read", display, 1)
     try:
         data = load_one(path)
     except InputError as exc:

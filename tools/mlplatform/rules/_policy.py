@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contain import resolve_inside
 from ..errors import InputError
 from ..model import Finding, Severity
 from ..suggest import did_you_mean
@@ -105,6 +106,10 @@ def load_policy(repo: Path, cluster: str | None = None) -> Policy:
         raw[name] = {}
         if not path.is_file():
             policy.missing.append(rel)
+            continue
+        if resolve_inside(repo, path) is None:  # a symlink out of the repository is never read
+            policy.problems.append(_problem(RULE_UNREADABLE, "is a symlink out of the repository; not read, its "
+                                            "rules use the defaults", rel, 1))
             continue
         try:
             data = load_one(path)
