@@ -27,7 +27,9 @@ class Cli(click.Group):
     """The command group; a usage error (unknown command, bad flag or value) is one line and exit 2.
 
     click's own report is three lines (usage, hint, error) on stderr; CI logs and the contract of exit 2
-    ("one clear line") want the error first and alone, with the hint on the same line."""
+    ("one clear line") want the error first and alone, with the hint on the same line. Relies on click 8.5.1
+    (constraints.txt) core.Command.main: without standalone mode a ClickException propagates to the caller
+    and ctx.exit() (--help, --version) returns its exit code instead of exiting."""
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
