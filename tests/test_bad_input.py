@@ -143,13 +143,15 @@ def test_flux_cycle(repo: Path) -> None:
     assert cycle["file"] == "clusters/demo/apps.yaml" and cycle["line"] == 8
 
 
-def test_broken_config_file_is_exit_2_with_file_and_line(repo: Path) -> None:
+def test_broken_config_file_is_a_finding_with_file_and_line(repo: Path) -> None:
+    # the repository's own file: a finding (exit 1, the report is still produced), not a tool failure
     (repo / ".mlplatform.yaml").write_text("strict: true\nschema_locations: not-a-list\n")
-    code, _, stderr = check(repo)
-    assert code == 2
-    assert (
-        stderr.strip()
-        == "error: .mlplatform.yaml:2: schema_locations: expected a list of paths or URL templates"
+    code, report, _ = check(repo)
+    assert code == 1
+    [finding] = [f for f in report["findings"] if f["rule"] == "config/invalid-value"]
+    assert (finding["file"], finding["line"]) == (".mlplatform.yaml", 2)
+    assert finding["message"].startswith(
+        "schema_locations: expected a list of paths or URL templates, got 'not-a-list'"
     )
 
 

@@ -23,7 +23,7 @@ def repo(tmp_path: Path) -> Path:
 def test_report_into_a_file_with_a_cluster_that_has_no_pool_file(repo: Path, tmp_path: Path) -> None:
     target = tmp_path / "out" / "page.html"
     done = run_cli("report", "--repo", str(repo), "--out", str(target))
-    # no pool file: the check warns (pools/missing), the page says there is no plan, and that is not a fit
+    # no pool file: the check warns (pool/file-missing), the page says there is no plan, and that is not a fit
     assert done.returncode == 1, done.stderr
     assert f"report: {target}" in done.stderr and "Traceback" not in done.stderr
     html = target.read_text()

@@ -465,6 +465,34 @@ def config_nul_in_schema_location(repo: Path, outside: Path) -> None:
     set_config(repo, 'schema_locations: ["crd\\0schemas"]\n')
 
 
+def policy_wrong_type_backoff(repo: Path, outside: Path) -> None:
+    path = repo / "policies/workload-checks.yaml"
+    path.write_text(path.read_text().replace("min_backoff_limit: 1", "min_backoff_limit: {one: 1}"))
+
+
+def policy_not_a_mapping(repo: Path, outside: Path) -> None:
+    (repo / "policies/gpu-sharing.yaml").write_text("- time_slicing_replicas\n- 42\n")
+
+
+def policy_wrong_type_workload_types(repo: Path, outside: Path) -> None:
+    path = repo / "policies/workload-pools.yaml"
+    path.write_text(path.read_text().replace("    high_availability: true\n", "    high_availability: [yes]\n", 1))
+
+
+def policy_symlink_outside(repo: Path, outside: Path) -> None:
+    (outside / "policy.yaml").write_text("restart: {min_backoff_limit: 99}\n")
+    path = repo / "policies/workload-checks.yaml"
+    path.unlink()
+    path.symlink_to(outside / "policy.yaml")
+
+
+def config_symlink_outside(repo: Path, outside: Path) -> None:
+    (outside / "settings.yaml").write_text("strict: false\n")
+    path = repo / ".mlplatform.yaml"
+    path.unlink()
+    path.symlink_to(outside / "settings.yaml")
+
+
 def flux_component_nul(repo: Path, outside: Path) -> None:
     add_flux_kustomization(repo, "component-nul", f"./apps/{CLUSTER}", '  components:\n  - "comp\\0nent"\n')
 
@@ -533,10 +561,10 @@ CASES = [
     Case("max-int32-replicas", max_int32_replicas, ("scaledobject.yaml", "app-00000")),
     Case("huge-integer", huge_integer, ("scaledobject.yaml", "app-00000")),
     # issue 16, code execution
-    Case("config-names-kustomize", config_names_kustomize, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-names-promtool", config_names_promtool, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-names-some-binary", config_names_some_binary, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-names-kubectl-absolute", config_names_kubectl_absolute, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-names-kustomize", config_names_kustomize, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-names-promtool", config_names_promtool, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-names-some-binary", config_names_some_binary, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-names-kubectl-absolute", config_names_kubectl_absolute, (".mlplatform.yaml",), frozenset({1})),
     # issue 16, reads outside the repository
     Case("flux-component-outside", flux_component_outside, ("component-escape.yaml",), frozenset({1})),
     Case("flux-component-symlink-outside", flux_component_symlink_outside, ("component-link.yaml",),
@@ -548,11 +576,17 @@ CASES = [
     # issue 16, resource exhaustion
     Case("flux-component-alias-bomb", flux_component_alias_bomb, ("bomb/kustomization.yaml",), frozenset({1})),
     Case("plain-path-too-many-entries", plain_path_too_many_entries, ("plain.yaml", "20000"), frozenset({1})),
-    Case("config-jobs-too-many", config_jobs_too_many, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-jobs-too-many", config_jobs_too_many, (".mlplatform.yaml",), frozenset({1})),
     # issue 16, crashes
-    Case("config-wrong-type-jobs", config_wrong_type_jobs, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-wrong-type-strict", config_wrong_type_strict, (".mlplatform.yaml",), frozenset({2})),
-    Case("config-nul-in-schema-location", config_nul_in_schema_location, (".mlplatform.yaml",), frozenset({2})),
+    Case("config-wrong-type-jobs", config_wrong_type_jobs, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-wrong-type-strict", config_wrong_type_strict, (".mlplatform.yaml",), frozenset({1})),
+    Case("config-nul-in-schema-location", config_nul_in_schema_location, (".mlplatform.yaml",), frozenset({1})),
     Case("flux-component-nul", flux_component_nul, ("component-nul.yaml",), frozenset({1})),
+    Case("policy-wrong-type-backoff", policy_wrong_type_backoff, ("workload-checks.yaml",), frozenset({1})),
+    Case("policy-not-a-mapping", policy_not_a_mapping, ("gpu-sharing.yaml",), frozenset({1})),
+    Case("policy-wrong-type-workload-types", policy_wrong_type_workload_types, ("workload-pools.yaml",),
+         frozenset({1})),
+    Case("policy-symlink-outside", policy_symlink_outside, ("workload-checks.yaml",), frozenset({1})),
+    Case("config-symlink-outside", config_symlink_outside, (".mlplatform.yaml",), frozenset({1})),
     Case("flux-component-long-name", flux_component_long_name, ("component-long.yaml",), frozenset({1})),
 ]

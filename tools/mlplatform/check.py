@@ -237,7 +237,7 @@ def run_check(
     promtool = find_promtool(repo, config)
     cache = SourceCache()
     timings: dict[str, float] = {}
-    findings: list[Finding] = []
+    findings: list[Finding] = list(config.findings)  # problems in .mlplatform.yaml (config.py)
     counts: dict[str, int] = {}
     steps_lock = threading.Lock()
     # Progress shows only on a terminal and only for runs longer than a couple of seconds (progress.py).
@@ -305,7 +305,7 @@ def run_validate(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cache = SourceCache()
-    findings: list[Finding] = []
+    findings: list[Finding] = list(config.findings)  # problems in .mlplatform.yaml (config.py)
     counts: dict[str, int] = {}
     kustomize = "not used"
     if files:

@@ -349,14 +349,7 @@ def render_cluster(
     _substitute_all(repo, graph, result, objects, cluster)
     _collect_manifests(result)
     result.findings.extend(flux.graph_findings(graph, repo, self_sources))
-    preinstalled = config.extra.get("preinstalled_crd_groups") or []
-    result.findings.extend(
-        flux.crd_order_findings(
-            graph,
-            result.by_kustomization,
-            [str(g) for g in preinstalled] if isinstance(preinstalled, list) else [],
-        )
-    )
+    result.findings.extend(flux.crd_order_findings(graph, result.by_kustomization, config.preinstalled_crd_groups))
     result.seconds = time.perf_counter() - started
     return result
 

@@ -1,22 +1,45 @@
-"""Settings from `.mlplatform.yaml` at the repository root, overridable by CLI flags."""
+"""Settings from `.mlplatform.yaml` at the repository root, typed, overridable by environment and CLI flags.
+
+Precedence, strongest first: a CLI flag, an environment variable set by the set-up or CI (MLPLATFORM_*),
+the repository's `.mlplatform.yaml`, the built-in default. The repository is untrusted input (a pull request
+edits this file as easily as a manifest), so a problem in it is a finding at its file and line (category
+`config/`), never a crash and never exit 2: the run goes on with the default for that setting, and every
+output format is still produced. A bad environment variable is the set-up's fault: exit 2 (ToolError).
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contain import resolve_inside
 from .errors import InputError, ToolError
+from .model import Finding, Severity
+from .suggest import did_you_mean
 from .yamlio import load_documents
 
 CONFIG_FILE = ".mlplatform.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.34"
 MAX_JOBS = 64  # a repository must not make one run start thousands of kustomize processes
+# kustomize's limit per build; the repository may only shorten it (a shared runner must not wait longer).
+# render.DEFAULT_TIMEOUT_SECONDS is this value.
+MAX_KUSTOMIZE_TIMEOUT_SECONDS = 120.0
 
-# The repository is untrusted input (a pull request edits .mlplatform.yaml as easily as a manifest), so it
-# must never choose a program to run: the binaries come from the set-up (MLPLATFORM_KUSTOMIZE /
-# MLPLATFORM_PROMTOOL set by make or CI) or PATH. These settings are refused, not ignored, so whoever relied
-# on one learns why it stopped working. See docs/security.md.
+# Finding ids of this module (category config/).
+RULE_UNKNOWN_KEY = "config/unknown-key"
+RULE_INVALID_VALUE = "config/invalid-value"
+RULE_NAMES_A_BINARY = "config/names-a-binary"
+RULE_UNREADABLE = "config/unreadable"
+RULE_IDS = (RULE_UNKNOWN_KEY, RULE_INVALID_VALUE, RULE_NAMES_A_BINARY, RULE_UNREADABLE)
+
+# The repository must never choose a program to run: the binaries come from the set-up (MLPLATFORM_KUSTOMIZE /
+# MLPLATFORM_PROMTOOL set by make or CI) or PATH. These settings are refused with a finding, not ignored in
+# silence, so whoever relied on one learns why it stopped working. See docs/security.md.
 BINARY_SETTINGS = frozenset({"kustomize", "kubectl", "promtool", "helm", "checkov", "terraform", "git",
                              "kubeconform", "python"})
 _BINARY_SUFFIXES = ("_binary", "_bin", "_path_to_binary", "_command", "_cmd", "_exe", "_executable",
@@ -44,7 +67,11 @@ class Config:
     jobs: int = 0  # parallel renders; 0: one per core
     # `rules:` (suppress.py): disabled rules, severity overrides, exemptions of findings on files
     rule_settings: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    kustomize_timeout: float = MAX_KUSTOMIZE_TIMEOUT_SECONDS  # seconds per kustomize build
+    # CRD groups a cluster has before Flux applies anything (EKS add-ons): their kinds need no CRD in the render
+    preinstalled_crd_groups: list[str] = field(default_factory=list)
+    # Problems in .mlplatform.yaml (category config/): check and validate report them with the others.
+    findings: list[Finding] = field(default_factory=list)
 
     def clusters(self) -> list[str]:
         root = self.repo / "clusters"
@@ -62,6 +89,85 @@ class Config:
         return resolved
 
 
+class BadValue(Exception):  # noqa: N818 - not an error of the tool: a value a parser rejects
+    """A setting's value does not have the type or range the setting needs; the message says what it needs."""
+
+
+# ---------------------------------------------------------------- value parsers (one per kind of setting)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise BadValue("true or false")
+    return value
+
+
+def _whole_number(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise BadValue(f"a whole number from {low} to {high}")
+        return value
+    return parse
+
+
+def _seconds(low_exclusive: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not low_exclusive < value <= high:
+            raise BadValue(f"a number of seconds above {low_exclusive:g} and at most {high:g} (the built-in limit; "
+                           "the repository may shorten it, never lengthen it)")
+        return float(value)
+    return parse
+
+
+def _version(value: Any) -> str | None:
+    # unquoted 1.34 is a YAML float; it is accepted as written (quote 1.30, which YAML reads as 1.3)
+    if value is None:
+        return None
+    text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+    match = re.fullmatch(r"v?(\d{1,3})\.(\d{1,3})(?:\.\d{1,4})?", text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise BadValue("a version such as '1.34'")
+    from .schema import bundled_versions  # lazy: schema.py imports the validator
+
+    available = bundled_versions()
+    if f"{int(match.group(1))}.{int(match.group(2))}" not in available:
+        span = f"{available[0]} to {available[-1]}" if available else "none"
+        raise BadValue(f"a Kubernetes version with bundled schemas ({span})")
+    return str(text)
+
+
+def _string_list(what: str) -> Callable[[Any], list[str]]:
+    def parse(value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v and "\0" not in v for v in value):
+            raise BadValue(f"a list of {what}")
+        return list(value)
+    return parse
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of .mlplatform.yaml: the Config attribute it sets and how its value is checked."""
+
+    attr: str
+    parse: Callable[[Any], Any]
+    env: str | None = None  # environment variable (set by the set-up or CI) that wins over the file
+
+
+# Every key the file may hold. A key not here is a finding (config/unknown-key), never silently accepted.
+SETTINGS: dict[str, Setting] = {
+    "schema_locations": Setting("schema_locations", _string_list("paths or URL templates")),
+    "kubernetes_version": Setting("kubernetes_version", _version),
+    "strict": Setting("strict", _bool),
+    "jobs": Setting("jobs", _whole_number(0, MAX_JOBS), env="MLPLATFORM_JOBS"),
+    "kustomize_timeout": Setting("kustomize_timeout", _seconds(0, MAX_KUSTOMIZE_TIMEOUT_SECONDS),
+                                 env="MLPLATFORM_KUSTOMIZE_TIMEOUT"),
+    "preinstalled_crd_groups": Setting("preinstalled_crd_groups", _string_list("API groups")),
+    # disabled rules, severity overrides, exemptions: parsed by suppress.parse_settings (_apply_setting)
+    "rules": Setting("rule_settings", lambda value: value),
+}
+
+
 def find_repo(start: Path) -> Path:
     """The repository root: `start` itself when it holds clusters/ or the config file."""
     start = start.resolve()
@@ -72,16 +178,17 @@ def find_repo(start: Path) -> Path:
     return start
 
 
-def load_config(repo: Path, **overrides: Any) -> Config:
+def load_config(repo: Path, environ: dict[str, str] | None = None, *, validates_schemas: bool = True,
+                **overrides: Any) -> Config:
+    """The settings: file, then environment, then `overrides` (CLI flags; None or empty means not given).
+
+    `validates_schemas`: the command validates against the schema locations (check, validate)."""
     config = Config(repo=repo)
-    path = repo / CONFIG_FILE
-    if path.is_file():
-        docs = [d for d in load_documents(path) if d.data is not None]
-        data = docs[0].data if docs else {}
-        if not isinstance(data, dict):
-            raise InputError("expected a mapping", CONFIG_FILE, 1)
-        for key, value in data.items():
-            _apply_setting(config, data, str(key), value)
+    missing_locations = _apply_file(config, repo / CONFIG_FILE)
+    if validates_schemas and not overrides.get("schema_locations"):
+        # a directory the file names that does not exist matters only when the file's list is used
+        config.findings += missing_locations
+    _apply_environment(config, os.environ if environ is None else environ)
     for key, value in overrides.items():
         if value is None or value == () or value == []:
             continue
@@ -92,42 +199,130 @@ def load_config(repo: Path, **overrides: Any) -> Config:
     return config
 
 
-def _apply_setting(config: Config, data: Any, key: str, value: Any) -> None:
-    """One key of .mlplatform.yaml; a wrong type is an error at its line, never a crash later on."""
-    attr = key.replace("-", "_")
-    line = data.line_of(key) if hasattr(data, "line_of") else 1
+def _finding(rule: str, message: str, line: int) -> Finding:
+    return Finding(rule=rule, severity=Severity.ERROR, message=message, file=CONFIG_FILE, line=line)
 
-    def wrong(expected: str) -> InputError:
-        return InputError(f"{key}: expected {expected}, got {type(value).__name__}", CONFIG_FILE, line)
 
+def _apply_file(config: Config, path: Path) -> list[Finding]:
+    """Apply the file's settings; returns the findings about schema locations that are not directories."""
+    missing: list[Finding] = []
+    if not path.is_file():
+        return missing
+    if resolve_inside(config.repo, path) is None:  # a symlink out of the repository is never read
+        config.findings.append(_finding(RULE_UNREADABLE, "is a symlink out of the repository; not read, every "
+                                        "setting keeps its default", 1))
+        return missing
+    try:
+        docs = [d for d in load_documents(path) if d.data is not None]
+    except InputError as exc:
+        config.findings.append(_finding(RULE_UNREADABLE, f"cannot read the settings ({exc.message}); "
+                                        "every setting keeps its default", exc.line or 1))
+        return missing
+    if len(docs) > 1:
+        config.findings.append(_finding(RULE_UNREADABLE, "expected one YAML document; only the first is read",
+                                        docs[1].line or 1))
+    data = docs[0].data if docs else {}
+    if not isinstance(data, dict):
+        config.findings.append(_finding(RULE_UNREADABLE, "expected a mapping of setting to value; every setting "
+                                        "keeps its default", docs[0].line or 1 if docs else 1))
+        return missing
+    for key, value in data.items():
+        line = data.line_of(key) if hasattr(data, "line_of") else 1
+        finding = _apply_setting(config, key, value, line)
+        if finding is not None:
+            config.findings.append(finding)
+        elif key == "schema_locations":
+            config.schema_locations = _locations_inside(config, value, missing)
+    return missing
+
+
+def _unknown_template_variables(location: str) -> list[str]:
+    from .schema import _TEMPLATE_VAR, _TEMPLATE_VARS  # lazy: schema.py imports the validator
+
+    return [v for v in _TEMPLATE_VAR.findall(location) if v not in _TEMPLATE_VARS]
+
+
+def _locations_inside(config: Config, locations: Any, missing: list[Finding]) -> list[str]:
+    """The schema locations the file names that stay in the repository; each other one is a finding.
+
+    The file is untrusted: a URL would make the tool reach the network and an absolute path or ../ would
+    read outside the repository (docs/security.md). Those come from --schema-location, which CI sets."""
+    kept = []
+    lines = getattr(locations, "item_lines", [])
+    for index, location in enumerate(locations):
+        line = lines[index] if index < len(lines) else 1
+        where = f"schema_locations[{index}]: {location!r}"
+        if "://" in location or Path(location).is_absolute():
+            config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: the repository may name only directories "
+                                            "inside it; a URL or absolute path is given with --schema-location",
+                                            line))
+            continue
+        if "{{" in location and (unknown := _unknown_template_variables(location)):
+            config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: unknown template variable "
+                                            f"{unknown[0]!r}", line))
+            continue
+        base = location.split("{{", 1)[0]  # a template's fixed part must stay inside too
+        target = (config.repo / base).resolve()
+        if not target.is_relative_to(config.repo.resolve()):
+            config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: leaves the repository", line))
+        elif "{{" not in location and not target.is_dir():
+            missing.append(_finding(RULE_INVALID_VALUE, f"{where}: not a directory", line))
+        else:
+            kept.append(location)
+    return kept
+
+
+def _apply_setting(config: Config, key: Any, value: Any, line: int) -> Finding | None:
+    """One key of .mlplatform.yaml; a problem is a finding at its line (the setting keeps its default)."""
+    name = str(key)
+    if not isinstance(key, str):
+        return _finding(RULE_UNKNOWN_KEY, f"{name!r}: a setting's name is text "
+                        f"(known: {', '.join(SETTINGS)})", line)
     if names_a_binary(key):
-        env = ENV_FOR_BINARY.get(attr.lower(), "an environment variable set by the set-up")
-        raise InputError(
-            f"setting '{key}' names a program to run; the repository cannot choose binaries "
-            f"(use {env} or PATH, see docs/security.md)",
-            CONFIG_FILE,
-            line,
-        )
-    if attr == "schema_locations":
-        if not isinstance(value, list) or not all(isinstance(v, str) and "\0" not in v for v in value):
-            raise InputError(f"{key}: expected a list of paths or URL templates", CONFIG_FILE, line)
-        config.schema_locations = list(value)
-    elif attr == "kubernetes_version":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
-            raise wrong("a version such as '1.34'")
-        config.kubernetes_version = None if value is None else str(value)
-    elif attr == "strict":
-        if not isinstance(value, bool):
-            raise wrong("true or false")
-        config.strict = value
-    elif attr == "jobs":
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JOBS:
-            raise InputError(f"{key}: expected a whole number from 0 to {MAX_JOBS}", CONFIG_FILE, line)
-        config.jobs = value
-    elif attr == "rules":
-        # The rule catalog's block (suppress.py owns the format and its errors with lines).
+        env = ENV_FOR_BINARY.get(key.replace("-", "_").lower(), "an environment variable set by the set-up")
+        return _finding(RULE_NAMES_A_BINARY, f"setting '{key}' names a program to run; the repository cannot "
+                        f"choose binaries (use {env} or PATH, see docs/security.md); it is not used", line)
+    if key == "rules":  # the rule catalog's block: suppress.py owns its format and says which line is wrong
         from .suppress import parse_settings
 
-        config.rule_settings = parse_settings(value, CONFIG_FILE, line)
-    else:
-        config.extra[key] = value
+        try:
+            config.rule_settings = parse_settings(value, CONFIG_FILE, line)
+        except InputError as exc:
+            return _finding(RULE_INVALID_VALUE, exc.message, exc.line or line)
+        return None
+    setting = SETTINGS.get(key.replace("-", "_"))
+    if setting is None:
+        return _finding(RULE_UNKNOWN_KEY, f"unknown setting '{key}'{did_you_mean(key, SETTINGS)} "
+                        f"(known: {', '.join(SETTINGS)})", line)
+    try:
+        setattr(config, setting.attr, setting.parse(value))
+    except BadValue as exc:
+        return _finding(RULE_INVALID_VALUE, f"{key}: expected {exc}, got {_describe(value)}; the default is used",
+                        line)
+    return None
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str | int | float | bool):
+        shown = repr(value)
+        return shown if len(shown) <= 40 else shown[:37] + "..."
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a list" if isinstance(value, list) else type(value).__name__
+
+
+def _apply_environment(config: Config, environ: Any) -> None:
+    for key, setting in SETTINGS.items():
+        if setting.env is None or not environ.get(setting.env):
+            continue
+        raw = environ[setting.env]
+        try:
+            value: Any = float(raw) if "." in raw else int(raw)
+        except ValueError:
+            value = raw
+        try:
+            setattr(config, setting.attr, setting.parse(value))
+        except BadValue as exc:
+            raise ToolError(f"{setting.env}={raw!r}: expected {exc} (the environment sets {key})") from None

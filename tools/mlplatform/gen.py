@@ -259,7 +259,7 @@ def pool_file_errors(repo: Path, clusters: list[str] | None = None) -> list[Find
         try:
             pool_file = load_pool_file(pool_file_path(repo, cluster), repo)
         except InputError:
-            continue  # generate_all reports it (pools/invalid)
+            continue  # generate_all reports it (pool/file-invalid)
         errors += [f for f in check_pool_file(pool_file, catalog) if f.severity is Severity.ERROR]
     return errors
 
@@ -280,7 +280,7 @@ def generate(repo: Path, clusters: list[str] | None = None) -> dict[Path, str]:
 
 def check_drift(repo: Path, clusters: list[str] | None = None) -> list[Finding]:
     """One finding per generated file that is missing or differs from what `generate` would write, and one
-    per pool file that cannot be loaded (rule pools/invalid)."""
+    per pool file that cannot be loaded (rule pool/file-invalid)."""
     repo = repo.resolve()
     generation = generate_all(repo, clusters)
     findings = list(generation.findings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .contain import resolve_inside
 from .errors import InputError
 from .model import GpuSharing, Pool, PoolFile, Taint
 from .suggest import closest
@@ -102,6 +103,26 @@ def _parse_taints(raw: Any, where: str, file: str, line: int) -> list[Taint]:
     return taints
 
 
+def _kubernetes_version(data: LineDict, file: str) -> str | None:
+    """The cluster's Kubernetes minor version; one schema validation has no schemas for is an error here, at its
+    line (schema.py would otherwise stop the whole run: the routing rule of docs/architecture.md)."""
+    version = data.get("kubernetes_version")
+    if version is None:
+        return None
+    from .errors import ToolError
+    from .schema import bundle_root, normalize_kubernetes_version  # lazy: schema.py imports the validator
+
+    if isinstance(version, bool) or not isinstance(version, str | int | float):
+        raise InputError("kubernetes_version: expected a version such as '1.34'", file,
+                         data.line_of("kubernetes_version"))
+    bundle_root()  # a ToolError (exit 2) when the schema package itself is missing: not the file's fault
+    try:
+        normalize_kubernetes_version(str(version))
+    except ToolError as exc:
+        raise InputError(f"kubernetes_version: {exc.message}", file, data.line_of("kubernetes_version")) from None
+    return str(version)
+
+
 def parse_pool_file(data: Any, file: str) -> PoolFile:
     if not isinstance(data, LineDict):
         raise InputError("the pool file must be a mapping with cluster, region and pools", file, 1)
@@ -137,7 +158,7 @@ def parse_pool_file(data: Any, file: str) -> PoolFile:
             field_lines=field_lines(raw),
             extra={k: v for k, v in raw.items() if k not in known},
         )
-    version = data.get("kubernetes_version")
+    version = _kubernetes_version(data, file)
     return PoolFile(cluster=cluster, region=region, pools=pools, file=file, line_of_cluster=data.line_of("cluster"),
                     kubernetes_version=None if version is None else str(version))
 
@@ -147,6 +168,8 @@ def load_pool_file(path: Path, repo: Path | None = None) -> PoolFile:
     display = path.relative_to(repo).as_posix() if repo and path.is_relative_to(repo) else str(path)
     if not path.is_file():
         raise InputError("pool file not found", display)
+    if repo is not None and resolve_inside(repo, path) is None:  # never read through a link out of the repository
+        raise InputError("the pool file is a symlink out of the repository; not read", display, 1)
     try:
         data = load_one(path)
     except InputError as exc:

@@ -30,6 +30,8 @@ HELP_BASE = "https://mlplatform.example.com/docs/rules.md"  # the repository pub
 
 # The categories in the order `mlplatform rules` lists them, with what each covers.
 CATEGORIES: dict[str, str] = {
+    "config": "the tool's settings in .mlplatform.yaml",
+    "input": "repository files a command needs but cannot use",
     "yaml": "repository files that cannot be read as YAML (found before anything renders)",
     "render": "kustomize builds of each cluster",
     "flux": "the Flux graph: sources, paths, dependencies, substitution",
@@ -121,6 +123,26 @@ _UNRENDERED = "the cluster (or part of it) was not rendered; every later check i
 
 # Everything that is not a policy rule module or a pool-file rule. Kept in category order.
 _DECLARED: tuple[RuleSpec, ...] = (
+    # ---- config (config.py: .mlplatform.yaml is repository content, so each problem is a finding)
+    RuleSpec("config/unknown-key", "Unknown setting in .mlplatform.yaml", _E,
+             "A misspelt setting silently does nothing; every key the file may hold is declared in config.py.",
+             "Correct the key (the message suggests the closest known one) or remove it."),
+    RuleSpec("config/invalid-value", "Setting with a wrong type or range", _E,
+             "A setting of the wrong type or range would crash or mislead the tool; it keeps its default.",
+             "Give the setting a value of the type the message names."),
+    RuleSpec("config/names-a-binary", "Setting names a program to run", _E,
+             "A pull request controls .mlplatform.yaml; a setting that names a binary would let it run code in "
+             "CI (docs/security.md). Binaries come from the set-up, PATH or environment variables CI sets.",
+             "Remove the setting; set the binary with the environment variable the message names.",
+             "a repository that may name binaries to run is the threat docs/security.md excludes"),
+    RuleSpec("config/unreadable", ".mlplatform.yaml cannot be read", _E,
+             "The settings file does not parse or is not a mapping; every setting keeps its default.",
+             "Fix the file at the line shown.", _UNREAD),
+    # ---- input (cli/check_cmd.py)
+    RuleSpec("input/unusable-file", "Repository file the command cannot use", _E,
+             "A file the command needs is broken in a way no more specific check reports; the command still "
+             "writes every report so the finding reaches the pull request.",
+             "Fix the file at the line shown.", _UNREAD),
     # ---- yaml (hygiene.py, render.yaml_rule)
     RuleSpec("yaml/syntax", "YAML syntax error", _E,
              "The file does not parse as YAML; kustomize and Flux would refuse it.",
@@ -270,6 +292,17 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "A pod template with the wrong shape is skipped by every policy rule (schema validation says "
              "what is wrong).",
              "Fix the schema finding on the same object."),
+    RuleSpec("policy/invalid-parameter", "Policy parameter with a wrong type or range", _E,
+             "A parameter in policies/*.yaml of the wrong type or range; the rule runs with its default "
+             "(rules/_params.py declares each parameter once).",
+             "Give the parameter a value of the type the message names (policies/rules.md lists them)."),
+    RuleSpec("policy/unknown-parameter", "Policy parameter no rule reads", _E,
+             "A key in policies/*.yaml that no rule reads is most often a misspelt parameter that silently "
+             "does nothing.",
+             "Correct the key (the message suggests the closest one) or remove it."),
+    RuleSpec("policy/unreadable", "Policy file cannot be read", _E,
+             "A policy file that does not parse leaves its rules on built-in defaults.",
+             "Fix the policy file at the line shown.", _UNREAD),
     # ---- capacity (capacity/fit.py)
     RuleSpec("capacity/unplaced", "Workload placed in no pool", _E,
              "The capacity fit finds no pool whose nodes can hold the pod (with DaemonSet overhead).",
@@ -328,6 +361,19 @@ def _remediation_of(module: Any) -> str:
     return ""
 
 
+def _parameters_of(rule_id: str) -> tuple[Parameter, ...]:
+    """The rule's parameters as rules/_params.py declares them (the one place with their types and defaults)."""
+    from .rules import _params
+
+    name = rule_id.split("/", 1)[1]
+    found = []
+    for file, params in _params.PARAMETERS.items():
+        for param in params:
+            if name in (r.strip() for r in param.rules.split(",")):
+                found.append(Parameter(param.key, _params.expected(param), param.default, f"policies/{file}"))
+    return tuple(found)
+
+
 @cache
 def specs() -> dict[str, RuleSpec]:
     """Every id, in category order, then declaration order. Raises on a duplicate id or exemption name."""
@@ -345,7 +391,7 @@ def specs() -> dict[str, RuleSpec]:
                 remediation=_remediation_of(module),
                 not_exemptable=_NOT_EXEMPTABLE_POLICY.get(module.ID),
                 fixable=bool(module.FIXABLE),
-                parameters=tuple(getattr(module, "PARAMETERS", ())),
+                parameters=_parameters_of(module.ID),
             )
         )
     for rule in pool_rules.RULES.values():

@@ -7,13 +7,13 @@ import importlib
 import click
 
 from .. import __version__
-from .common import EXIT_CODES_HELP
+from .common import EXIT_CODES_HELP, Cli
 
 # Each module defines `command`, a click command or group. Order is the order of `--help`.
 _COMMAND_MODULES = ("check", "render", "validate", "gen", "fix", "rules", "plan", "diff", "mig", "graph", "report")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="mlplatform")
 def main() -> None:
     """Check, render and plan the GitOps repository of the AI/MLOps platform."""

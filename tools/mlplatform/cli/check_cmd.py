@@ -10,6 +10,7 @@ import click
 
 from ..check import CheckResult, run_check
 from ..config import Config
+from ..errors import InputError
 from ..model import Finding, Severity
 from .common import (
     EXIT_CODES_HELP,
@@ -108,6 +109,17 @@ def finish(result: CheckResult, fmt: str | None, min_severity: str = DEFAULT_MIN
     sys.exit(EXIT_FINDINGS if result.errors else EXIT_OK)
 
 
+# A problem in a repository file that escaped the steps that turn such problems into findings: still a
+# finding, so that every output format is produced (the routing rule); the test corpus keeps this unused.
+RULE_UNUSABLE_FILE = "input/unusable-file"
+
+
+def input_error_result(config: Config, exc: InputError) -> CheckResult:
+    finding = Finding(RULE_UNUSABLE_FILE, Severity.ERROR, f"{exc.message} (the check stopped here)",
+                      file=exc.file, line=exc.line or (1 if exc.file else None))
+    return CheckResult(findings=[finding], clusters=[], object_counts={}, kustomize="not reached", timings={})
+
+
 def open_check_config(
     repo: Path,
     schema_locations: tuple[str, ...],
@@ -120,6 +132,7 @@ def open_check_config(
     locations = [str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations]
     return open_config(
         repo,
+        keep_findings=True,
         schema_locations=locations or None,
         kubernetes_version=kubernetes_version,
         strict=strict,
@@ -145,7 +158,10 @@ def command(
 ) -> None:
     """Render every cluster and run every check: schemas, Flux graph, rules, generated files, capacity."""
     config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
-    result = run_check(config.repo, config, list(clusters) or None)
+    try:
+        result = run_check(config.repo, config, list(clusters) or None)
+    except InputError as exc:
+        result = input_error_result(config, exc)
     if not quiet:
         click.echo(f"kustomize: {result.kustomize}", err=True)
         click.echo(f"promtool: {result.promtool or 'none found (PrometheusRules not checked by promtool)'}", err=True)

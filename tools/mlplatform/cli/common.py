@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from ..config import Config, find_repo, load_config
-from ..errors import ToolError
+from ..errors import InputError, ToolError
+from ..model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
 # The epilog of every command's --help ("\b" keeps click from re-wrapping the lines).
@@ -20,6 +21,35 @@ EXIT_CODES_HELP = (
     "\b\nExit codes:\n  0 no finding at error severity\n  1 findings at error severity\n"
     "  2 the tool could not do its job (one line on stderr, no traceback)"
 )
+
+
+class Cli(click.Group):
+    """The command group; a usage error (unknown command, bad flag or value) is one line and exit 2.
+
+    click's own report is three lines (usage, hint, error) on stderr; CI logs and the contract of exit 2
+    ("one clear line") want the error first and alone, with the hint on the same line. Relies on click 8.5.1
+    (constraints.txt) core.Command.main: without standalone mode a ClickException propagates to the caller
+    and ctx.exit() (--help, --version) returns its exit code instead of exiting."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else (prog_name or "mlplatform")
+            message = " ".join(exc.format_message().split())  # click may wrap a message over lines
+            click.echo(f"error: {message} (see '{where} --help')", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        except click.ClickException as exc:
+            click.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_TOOL_ERROR)
+        if not standalone_mode:
+            return result
+        # without standalone mode click returns the code of ctx.exit() (--help, --version) instead of exiting
+        sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
 def repo_option(fn: Callable) -> Callable:
@@ -61,12 +91,28 @@ def resolve_format(fmt: str | None) -> str:
     return (fmt or "text").lower()
 
 
-def open_config(repo: Path, **overrides: Any) -> Config:
-    return load_config(find_repo(repo), **overrides)
+def open_config(repo: Path, *, keep_findings: bool = False, **overrides: Any) -> Config:
+    """The repository's settings with `overrides` (CLI flags) applied.
+
+    A problem in .mlplatform.yaml is a finding (config.py). check and validate pass `keep_findings` and
+    report it with the others, in every output format; any other command prints it (one line each, file:line)
+    and stops with exit 1 before doing anything with settings it cannot trust."""
+    config = load_config(find_repo(repo), validates_schemas=keep_findings, **overrides)
+    if not keep_findings and config.findings:
+        for finding in config.findings:
+            click.echo(f"{finding.file}:{finding.line}: {finding.severity.value}: {finding.message} "
+                       f"[{finding.rule}]", err=True)
+        if any(f.severity is Severity.ERROR for f in config.findings):
+            sys.exit(EXIT_FINDINGS)
+    return config
 
 
 def guarded(fn: Callable) -> Callable:
-    """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2."""
+    """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2.
+
+    The routing rule: an InputError that reaches this far is a problem in a file of the repository (a pool
+    file `plan` cannot load), so it is a finding, exit 1, in one line with its file and line; exit 2 is kept
+    for the tool that cannot do its job. check and validate never get here with one (check_cmd.py)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -74,6 +120,9 @@ def guarded(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FINDINGS)
         except ToolError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_TOOL_ERROR)

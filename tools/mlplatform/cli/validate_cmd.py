@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..check import run_validate
-from ..errors import ToolError
-from .check_cmd import common_options, finish, open_check_config
+from ..errors import InputError, ToolError
+from .check_cmd import common_options, finish, input_error_result, open_check_config
 from .common import EXIT_CODES_HELP, cluster_option, guarded, repo_option
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -60,7 +60,10 @@ def command(
     """Validate YAML and schemas of FILES as they are (a directory: every *.yaml/*.yml below it), or (no FILES)
     of every rendered cluster."""
     config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
-    result = run_validate(config.repo, config, expand_arguments(files) or None, list(clusters) or None)
+    try:
+        result = run_validate(config.repo, config, expand_arguments(files) or None, list(clusters) or None)
+    except InputError as exc:
+        result = input_error_result(config, exc)
     if not files and not quiet:
         click.echo(f"kustomize: {result.kustomize}", err=True)
     finish(result, fmt, min_severity, quiet)

@@ -30,8 +30,7 @@ class Collected:
 
 
 def _preinstalled(config: Config) -> list[str]:
-    extra = config.extra.get("preinstalled_crd_groups") or []
-    return [str(g) for g in extra] if isinstance(extra, list) else []
+    return list(config.preinstalled_crd_groups)
 
 
 def collect(

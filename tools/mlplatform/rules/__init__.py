@@ -10,6 +10,7 @@ import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from types import ModuleType
 
 from ..context import ClusterContext
@@ -136,7 +137,8 @@ def run_rules_with(ctx: ClusterContext, policy: Policy, only: set[str] | None = 
 
 def run_rules(ctx: ClusterContext) -> list[Finding]:
     policy = load_policy(ctx.repo, ctx.cluster)
-    findings: list[Finding] = []
+    # problems in the policy files: findings at their file and line (the rules ran with the defaults)
+    findings: list[Finding] = [replace(f, cluster=ctx.cluster) for f in policy.problems]
     if len(policy.missing) == len(policy.files):
         # A repository without policies/ (a fixture, a new project): the rules run on built-in defaults.
         findings.append(

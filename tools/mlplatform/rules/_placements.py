@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import ClusterContext
+from ..errors import InputError
 from ._base import build_context
 from ._gpu_system import system_daemonsets
 from ._policy import load_policy
@@ -12,7 +13,13 @@ from ._policy import load_policy
 
 def placement_rows(ctx: ClusterContext) -> list[dict[str, Any]]:
     """One row per pod template (and per GPU operator operand configured in HelmRelease values)."""
-    rctx = build_context(ctx, load_policy(ctx.repo, ctx.cluster))
+    policy = load_policy(ctx.repo, ctx.cluster)
+    if policy.problems:
+        # placements computed from defaults would mislead; the command stops at the first problem with exit 1
+        # (cli/common.guarded: an InputError is a problem in a repository file), check reports them all
+        first = policy.problems[0]
+        raise InputError(f"{first.message} [{first.rule}]", first.file, first.line)
+    rctx = build_context(ctx, policy)
     rows = []
     for info in rctx.templates:
         rows.append(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
-from ..rulecatalog import Parameter
 from ..scheduling import BLOCKING_EFFECTS, tolerates
 from ..yamlio import plain
 from ._base import RuleContext
@@ -21,14 +20,10 @@ RATIONALE = (
     "(docs/facts.md#known-failure-modes); DaemonSets are therefore exempt. Fix: remove the tolerations that "
     "match a GPU taint."
 )
-# Declared once here: the catalog lists it (docs/rules.md) and check() reads its default.
-GPU_TAINT_KEYS = Parameter("gpu_taint_keys", "list of taint keys", ["gpu", "nvidia.com/gpu"],
-                           "policies/gpu-sharing.yaml", "taint keys that mark GPU pools")
-PARAMETERS = (GPU_TAINT_KEYS,)
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    keys = set(ctx.policy.gpu_sharing.get(GPU_TAINT_KEYS.name) or GPU_TAINT_KEYS.default)
+    keys = set(ctx.policy.gpu_sharing["gpu_taint_keys"])  # typed, with defaults: _params.GPU_SHARING
     gpu_taints = {
         (pool.name, taint)
         for pool in ctx.gpu_pools()

@@ -31,14 +31,7 @@ def autoscaler_minimum(ctx: RuleContext, manifest: Manifest) -> tuple[Manifest, 
 
 def _autoscaler_index(ctx: RuleContext) -> dict[tuple, tuple[Manifest, int]]:
     """(namespace, target kind, target name) -> (autoscaler, its minimum replicas)."""
-    scalers = ctx.policy.workload_checks.get("autoscalers") or {
-        "HorizontalPodAutoscaler": {
-            "min_field": "spec.minReplicas",
-            "default": 1,
-            "target": "spec.scaleTargetRef",
-        },
-        "ScaledObject": {"min_field": "spec.minReplicaCount", "default": 0, "target": "spec.scaleTargetRef"},
-    }
+    scalers = ctx.policy.workload_checks["autoscalers"]  # typed, with defaults: _params.WORKLOAD_CHECKS
     index: dict[tuple, tuple[Manifest, int]] = {}
     for kind, cfg in scalers.items():
         for scaler in ctx.by_kind(kind):

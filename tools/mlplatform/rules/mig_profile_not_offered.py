@@ -65,7 +65,7 @@ def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.pools:
-        return  # no (usable) pool file: pools/missing or pools/invalid says so once
+        return  # no (usable) pool file: pool/file-missing or pool/file-invalid says so once
     for info in ctx.templates:
         for problem in missing_mig_resources(ctx, info):
             if found := ctx.emit(ID, SEVERITY, info.manifest, f"pod{info.where} {problem}", tpl=info.tpl):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
-from ..rulecatalog import Parameter
 from ._base import RuleContext
 
 ID = "policy/pool-sharing-range"
@@ -19,18 +18,11 @@ RATIONALE = (
     "itself (placements, profile names) is checked by the pool file checks."
 )
 REMEDIATION = "Set the pool's time-slicing replicas or MIG layout within the range of policies/gpu-sharing.yaml."
-# Declared once here: the catalog lists them (docs/rules.md) and check() reads their defaults.
-TIME_SLICING = Parameter("time_slicing_replicas", "range {min: int, max: int}", {"min": 2, "max": 8},
-                         "policies/gpu-sharing.yaml", "time-slicing replicas per GPU a pool may set")
-MIG_INSTANCES = Parameter("mig_instances_per_gpu", "range {min: int, max: int}", {"min": 1, "max": 7},
-                          "policies/gpu-sharing.yaml", "MIG instances per GPU a layout may hold")
-PARAMETERS = (TIME_SLICING, MIG_INSTANCES)
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     gs = ctx.policy.gpu_sharing
-    ts = gs.get(TIME_SLICING.name) or TIME_SLICING.default
-    mig = gs.get(MIG_INSTANCES.name) or MIG_INSTANCES.default
+    ts, mig = gs["time_slicing_replicas"], gs["mig_instances_per_gpu"]  # typed, with defaults: _params.GPU_SHARING
     for pool in ctx.pools.values():
         if pool.gpu is None:
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
-from ..rulecatalog import Parameter
 from ..suggest import did_you_mean
 from ._base import RuleContext
 
@@ -19,16 +18,11 @@ RATIONALE = (
     "(infrastructure/configs) or be built in (system-cluster-critical, system-node-critical)."
 )
 REMEDIATION = "Define the PriorityClass in infrastructure/configs for the cluster, or name an existing one."
-# Declared once here: the catalog lists it (docs/rules.md) and check() reads its default.
-BUILTIN_CLASSES = Parameter("builtin_priority_classes", "list of PriorityClass names",
-                            ["system-cluster-critical", "system-node-critical"], "policies/workload-checks.yaml",
-                            "classes every cluster has without a manifest")
-PARAMETERS = (BUILTIN_CLASSES,)
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     defined = {m.ref.name for m in ctx.by_kind("PriorityClass")}
-    defined |= set(ctx.policy.workload_checks.get(BUILTIN_CLASSES.name) or BUILTIN_CLASSES.default)
+    defined |= set(ctx.policy.workload_checks["builtin_priority_classes"])
     for info in ctx.templates:
         name = info.spec.get("priorityClassName")
         wtype = ctx.policy.types.get(info.workload_type or "")

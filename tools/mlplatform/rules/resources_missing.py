@@ -22,8 +22,8 @@ REMEDIATION = "Set the CPU and memory requests and the memory limit on every con
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     cfg = ctx.policy.workload_checks
-    need_requests = list(cfg.get("required_requests") or ["cpu", "memory"])
-    need_limits = list(cfg.get("required_limits") or ["memory"])
+    need_requests = cfg["required_requests"]  # typed, with defaults: _params.WORKLOAD_CHECKS
+    need_limits = cfg["required_limits"]
     for info in ctx.templates:
         missing: list[str] = []
         for fieldname, index, container in iter_containers(info):

@@ -48,9 +48,10 @@ class _Checker:
         self.ctx = ctx
         self.findings: list[Finding] = []
         gs = ctx.policy.gpu_sharing
-        dp, mp = gs.get("device_plugin_configmap") or {}, gs.get("mig_parted_configmap") or {}
-        self.strategy = str(gs.get("mig_strategy") or "mixed")
-        self.fail_gt_one = gs.get("fail_requests_greater_than_one", True)
+        # typed, with defaults: _params.GPU_SHARING
+        dp, mp = gs["device_plugin_configmap"], gs["mig_parted_configmap"]
+        self.strategy = gs["mig_strategy"]
+        self.fail_gt_one = gs["fail_requests_greater_than_one"]
         self.dp_name, self.dp_ns = dp.get("name", "device-plugin-config"), dp.get("namespace")
         self.dp_default = dp.get("default_key", "default")
         self.mp_name, self.mp_ns, self.mp_key = (

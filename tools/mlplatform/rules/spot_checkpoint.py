@@ -29,10 +29,10 @@ def spot_targets(ctx: RuleContext, selectable: list[str]) -> list[str]:
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    cfg = ctx.policy.workload_checks.get("checkpoint") or {}
-    annotation = str(cfg.get("annotation") or "mlplatform.example.com/checkpoint-path")
-    names = set(cfg.get("volume_names") or ["checkpoints", "checkpoint"])
-    durable = set(cfg.get("durable_volume_sources") or ["persistentVolumeClaim", "ephemeral", "csi"])
+    cfg = ctx.policy.workload_checks["checkpoint"]  # typed, with defaults: _params.WORKLOAD_CHECKS
+    annotation = cfg["annotation"]
+    names = set(cfg["volume_names"])
+    durable = set(cfg["durable_volume_sources"])
     for info in ctx.templates:
         if info.is_daemonset:
             continue

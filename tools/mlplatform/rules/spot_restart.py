@@ -21,9 +21,9 @@ RATIONALE = (
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
-    cfg = ctx.policy.workload_checks.get("restart") or {}
-    allowed = list(cfg.get("training_job_restart_policies") or ["OnFailure", "ExitCode", "Always"])
-    min_backoff = int(cfg.get("min_backoff_limit", 1))
+    cfg = ctx.policy.workload_checks["restart"]  # typed, with defaults: _params.WORKLOAD_CHECKS
+    allowed = cfg["training_job_restart_policies"]
+    min_backoff = cfg["min_backoff_limit"]
     for info in ctx.templates:
         if info.is_daemonset:
             continue
