@@ -99,7 +99,7 @@ def test_a_setting_that_names_a_program_is_a_finding(tmp_path: Path, key: str) -
 @pytest.mark.parametrize(("text", "line"), [("- strict\n", 1), ("strict: [true\n", 2), ("a: 1\n---\nb: 2\n", 3)])
 def test_an_unreadable_file_is_a_finding(tmp_path: Path, text: str, line: int) -> None:
     config = settings(tmp_path, text)
-    assert [(f.rule, f.line) for f in config.findings][:1] == [("config/unreadable", line)]
+    assert [(f.rule, f.line) for f in config.findings][:1] == [("config/settings-unreadable", line)]
 
 
 def test_environment_wins_over_the_file_and_flags_over_both(tmp_path: Path) -> None:
@@ -139,5 +139,5 @@ def test_a_settings_file_linked_out_of_the_repository_is_not_read(tmp_path: Path
     outside.write_text("strict: true\njobs: 7\n")
     (repo / ".mlplatform.yaml").symlink_to(outside)
     config = load_config(repo, environ={})
-    assert found(config) == [("config/unreadable", ".mlplatform.yaml", 1)]
+    assert found(config) == [("config/settings-unreadable", ".mlplatform.yaml", 1)]
     assert (config.strict, config.jobs) == (False, 0)

@@ -61,8 +61,8 @@ def test_min_backoff_limit_one_is_a_finding_at_its_line(tmp_path: Path) -> None:
         ("gpu-sharing.yaml", "fail_requests_greater_than_one: 'no'\n", 1, "policy/invalid-parameter"),
         ("gpu-sharing.yaml", "memory_cap:\n  mechanisms: []\n", 2, "policy/invalid-parameter"),
         ("gpu-daemonsets.yaml", "daemonsets: {name: x}\n", 1, "policy/invalid-parameter"),
-        ("gpu-daemonsets.yaml", "- daemonsets\n", 1, "policy/unreadable"),
-        ("gpu-daemonsets.yaml", "daemonsets: [\n", 2, "policy/unreadable"),
+        ("gpu-daemonsets.yaml", "- daemonsets\n", 1, "policy/file-unreadable"),
+        ("gpu-daemonsets.yaml", "daemonsets: [\n", 2, "policy/file-unreadable"),
         ("workload-pools.yaml", "types:\n  a:\n    pools: [cpu]\n    high_availability: 'yes'\n", 4,
          "policy/invalid-parameter"),
         ("workload-pools.yaml", "types:\n  a:\n    pools: [cpu]\n    priority: x\n", 4, "policy/invalid-parameter"),
@@ -112,5 +112,5 @@ def test_a_policy_file_linked_out_of_the_repository_is_not_read(tmp_path: Path) 
     (repo / "policies/workload-checks.yaml").unlink()
     (repo / "policies/workload-checks.yaml").symlink_to(outside)
     policy = load_policy(repo)
-    assert problems(policy) == [("policy/unreadable", "policies/workload-checks.yaml", 1)]
+    assert problems(policy) == [("policy/file-unreadable", "policies/workload-checks.yaml", 1)]
     assert policy.workload_checks["restart"]["min_backoff_limit"] == 1

@@ -34,7 +34,7 @@ MAX_KUSTOMIZE_TIMEOUT_SECONDS = 120.0
 RULE_UNKNOWN_KEY = "config/unknown-key"
 RULE_INVALID_VALUE = "config/invalid-value"
 RULE_NAMES_A_BINARY = "config/names-a-binary"
-RULE_UNREADABLE = "config/unreadable"
+RULE_UNREADABLE = "config/settings-unreadable"
 RULE_IDS = (RULE_UNKNOWN_KEY, RULE_INVALID_VALUE, RULE_NAMES_A_BINARY, RULE_UNREADABLE)
 
 # The repository must never choose a program to run: the binaries come from the set-up (MLPLATFORM_KUSTOMIZE /

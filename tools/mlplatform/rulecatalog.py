@@ -135,7 +135,7 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "CI (docs/security.md). Binaries come from the set-up, PATH or environment variables CI sets.",
              "Remove the setting; set the binary with the environment variable the message names.",
              "a repository that may name binaries to run is the threat docs/security.md excludes"),
-    RuleSpec("config/unreadable", ".mlplatform.yaml cannot be read", _E,
+    RuleSpec("config/settings-unreadable", ".mlplatform.yaml cannot be read", _E,
              "The settings file does not parse or is not a mapping; every setting keeps its default.",
              "Fix the file at the line shown.", _UNREAD),
     # ---- input (cli/check_cmd.py)
@@ -300,7 +300,7 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "A key in policies/*.yaml that no rule reads is most often a misspelt parameter that silently "
              "does nothing.",
              "Correct the key (the message suggests the closest one) or remove it."),
-    RuleSpec("policy/unreadable", "Policy file cannot be read", _E,
+    RuleSpec("policy/file-unreadable", "Policy file cannot be read", _E,
              "A policy file that does not parse leaves its rules on built-in defaults.",
              "Fix the policy file at the line shown.", _UNREAD),
     # ---- capacity (capacity/fit.py)

@@ -88,7 +88,7 @@ def _types(raw: Any, file: str) -> dict[str, WorkloadType]:
     return out
 
 
-RULE_UNREADABLE = "policy/unreadable"
+RULE_UNREADABLE = "policy/file-unreadable"
 
 
 def _problem(rule: str, message: str, file: str, line: int | None) -> Finding:
