@@ -13,6 +13,7 @@ import click
 
 from ..config import Config, find_repo, load_config
 from ..errors import ToolError
+from ..interrupt import cleanup_on_signal
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
 # The epilog of every command's --help ("\b" keeps click from re-wrapping the lines).
@@ -65,13 +66,27 @@ def open_config(repo: Path, **overrides: Any) -> Config:
     return load_config(find_repo(repo), **overrides)
 
 
+def _tolerant_output() -> None:
+    """Under a locale whose encoding cannot show every character (LANG=en_US.ISO-8859-1; C and POSIX get
+    Python's UTF-8 mode), a file name or value from the repository is escaped on output instead of ending
+    the command with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
+
+
 def guarded(fn: Callable) -> Callable:
     """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _tolerant_output()
         try:
-            return fn(*args, **kwargs)
+            # SIGTERM, like Ctrl-C, ends the command through `finally` blocks: temporary files and
+            # worktrees are removed (interrupt.py), then "error: interrupted" and exit 2 below.
+            with cleanup_on_signal():
+                return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except ToolError as exc:
