@@ -100,12 +100,14 @@ def test_fix_keeps_crlf_in_the_edited_and_the_untouched_documents(tmp_path: Path
 
 def test_fix_keeps_the_bom_and_the_absent_final_newline(tmp_path: Path):
     path = tmp_path / "x.yaml"
-    text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: api"
+    text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n---\n" \
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: api"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # a BOM, and no newline after the last line
 
     def rename(line: int, name: str) -> Finding:
-        return Finding("r", Severity.ERROR, "m", file="x.yaml", line=line, object=ObjectRef("v1", "Service", None, name),
-                       fix=[{"op": "replace", "path": "/metadata/name", "value": name + "-2"}])
+        fix = [{"op": "replace", "path": "/metadata/name", "value": name + "-2"}]
+        ref = ObjectRef("v1", "Service", None, name)
+        return Finding("r", Severity.ERROR, "m", file="x.yaml", line=line, object=ref, fix=fix)
 
     # The first document (the BOM sits before it) and the last one (no final newline) are both edited.
     new_text, applied, _ = fix_file(path, [rename(1, "web"), rename(6, "api")])
