@@ -308,7 +308,9 @@ def render_cluster(
                             )
                         )
                     continue
-                if not flux.leaves_repository(repo, ks.path) and directory.is_dir():
+                # a path with NUL bytes, over-long names or stray whitespace is reported by graph_findings
+                usable = flux.path_problem(ks.path) is None
+                if usable and not flux.leaves_repository(repo, ks.path) and directory.is_dir():
                     buildable.append(ks)
             renders = list(pool.map(lambda k: _render_one(tool, repo, k, cache, cluster, timeout), buildable))
             for render in renders:
