@@ -186,6 +186,7 @@ def test_render_cli_writes_one_file_per_kustomization(repo: Path, tmp_path: Path
     proc = run_cli("render", "--repo", str(repo), "--cluster", "demo", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        ".mlplatform-render.json",  # the record of what it wrote (render_out.py): its own files only are replaced
         "flux-system-apps.yaml",
         "flux-system-flux-system.yaml",
         "flux-system-infra.yaml",

@@ -96,6 +96,9 @@ class ClusterRender:
     graph: flux.FluxGraph | None = None
     by_kustomization: dict[tuple[str, str], list[Manifest]] = field(default_factory=dict)
     renders: dict[tuple[str, str], KustomizationRender] = field(default_factory=dict)
+    # Kustomizations whose output lost an object after the build (substitution error, unreadable output):
+    # `render --out` must not replace a good file with their partial output.
+    incomplete: set[tuple[str, str]] = field(default_factory=set)
     seconds: float = 0.0
 
 
@@ -486,6 +489,7 @@ def _substitute_all(
                         f"{message} (Kustomization {ks.id}; check the values substituted into this object)"
                     )
                 rule = "flux/substitute-unset" if outcome.variable else "flux/substitute-invalid"
+                result.incomplete.add(ks.key)
                 result.findings.append(
                     Finding(
                         rule=rule,
@@ -515,6 +519,7 @@ def _collect_manifests(result: ClusterRender) -> None:
         items: list[Manifest] = []
         for doc in render.docs:
             if not doc.obj and doc.error:
+                result.incomplete.add(ks.key)
                 result.findings.append(
                     Finding(
                         rule="render/invalid-output",
