@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import contain, flux
+from . import admission, contain, flux
 from .config import Config
 from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
@@ -353,6 +353,8 @@ def render_cluster(
 
     _substitute_all(repo, graph, result, objects, cluster)
     _collect_manifests(result)
+    # What the API server refuses whatever the schema says (names, 1 MiB ConfigMaps): admission.py.
+    result.findings.extend(admission.check_objects(result.manifests))
     result.findings.extend(flux.graph_findings(graph, repo, self_sources))
     preinstalled = config.extra.get("preinstalled_crd_groups") or []
     result.findings.extend(
