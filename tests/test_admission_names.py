@@ -64,9 +64,9 @@ def test_findings_name_the_rule_the_object_and_the_source() -> None:
     bad_name = manifest({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "7web", "namespace": "a"}})
     bad_ns = manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "Team_A"}})
     large = manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "a"},
-                      "data": {"blob": "x" * MAX_CONFIG_BYTES}})
+                      "data": {"blob": "x" * (MAX_CONFIG_BYTES - 1), "more": "yy"}})
     fits = manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ok", "namespace": "a"},
-                     "data": {"blob": "x" * (MAX_CONFIG_BYTES - 10)}})
+                     "data": {"blob": "x" * (MAX_CONFIG_BYTES - 1), "more": "y"}})  # exactly 1 MiB: accepted
     unsubstituted = manifest({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${cluster}-x"}})
     findings = list(check_objects([bad_name, bad_ns, large, fits, unsubstituted]))
     assert [(f.rule, f.object.name) for f in findings] == [
@@ -74,7 +74,7 @@ def test_findings_name_the_rule_the_object_and_the_source() -> None:
     ]
     assert all((f.file, f.line, f.cluster) == ("apps/x.yaml", 3, "production") for f in findings)
     assert "Service name '7web' must be a DNS-1035 label" in findings[0].message
-    assert str(MAX_CONFIG_BYTES + 4) in findings[2].message  # key bytes count too, as the API server counts
+    assert str(MAX_CONFIG_BYTES + 1) in findings[2].message  # values summed over keys (keys not counted)
 
 
 def test_binary_data_is_counted_decoded() -> None:

@@ -8,8 +8,9 @@ Flux would fail at apply time. The rules follow the API server's validation (kub
   characters of [a-z0-9-], starting and ending alphanumeric; a DNS-1123 subdomain at most 253 characters,
   labels joined by dots; a DNS-1035 label is a DNS-1123 label that starts with a letter.
 - pkg/apis/core/validation/validation.go: ValidateServiceName is NameIsDNS1035Label, ValidateNamespaceName
-  a DNS-1123 label, Pod, ConfigMap, Secret and most other kinds NameIsDNSSubdomain; a ConfigMap's data and
-  binaryData together, and a Secret's data, may hold at most MaxSecretSize = 1 MiB (pkg/apis/core/types.go).
+  a DNS-1123 label, Pod, ConfigMap, Secret and most other kinds NameIsDNSSubdomain; ValidateConfigMap sums
+  the values of data and binaryData, ValidateSecret those of data, and refuses a total over
+  MaxSecretSize = 1 * 1024 * 1024 (pkg/apis/core/types.go).
 - pkg/apis/rbac/validation: Role/ClusterRole/RoleBinding/ClusterRoleBinding names are path segment names
   (`system:controller:...` is valid), so only "/", "%", "." and ".." are checked for them.
 - custom resources: apiextensions-apiserver validates their names as DNS-1123 subdomains.
@@ -69,14 +70,14 @@ def _shown(name: str) -> str:
 
 
 def _data_bytes(obj: dict[str, Any]) -> int:
-    """The bytes the API server counts: keys plus values of data (and binaryData, base64-decoded)."""
+    """The bytes ValidateConfigMap / ValidateSecret sum: the values (not the keys) of data and binaryData,
+    binary values decoded; a Secret's stringData joins its data before validation."""
     total = 0
     for section in ("data", "stringData", "binaryData"):
         values = obj.get(section)
         if not isinstance(values, dict):
             continue
-        for key, value in values.items():
-            total += len(str(key).encode("utf-8", "surrogateescape"))
+        for value in values.values():
             if not isinstance(value, str):
                 continue
             raw = value.encode("utf-8", "surrogateescape")
