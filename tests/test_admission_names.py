@@ -93,12 +93,25 @@ def test_a_long_hostile_name_is_shown_short_and_printable() -> None:
 
 
 @pytest.mark.xdist_group("mutated-copies")
-def test_a_service_name_a_cluster_rejects_fails_check_at_its_line(repo_copy: Path, crd_schemas: Path) -> None:
-    rel = "apps/base/agents/crewai/deployment.yaml"
-    line = edit_copy(repo_copy, rel, "kind: Service\nmetadata:\n  name: crewai\n",
-                     "kind: Service\nmetadata:\n  name: 7crewai\n") + 2
+def test_what_a_cluster_rejects_fails_check_at_the_mutated_files(repo_copy: Path, crd_schemas: Path) -> None:
+    """Three faults in one copy (a full check is most of this test's time): a Service name that is a DNS-1123
+    but not a DNS-1035 label, a ConfigMap over 1 MiB, a Flux path with a trailing space."""
+    service = "apps/base/agents/crewai/deployment.yaml"
+    service_line = edit_copy(repo_copy, service, "kind: Service\nmetadata:\n  name: crewai\n",
+                             "kind: Service\nmetadata:\n  name: 7crewai\n") + 2
+    endpoints = "apps/base/agents/shared/endpoints.yaml"
+    anchor = "  name: agent-endpoints\n  namespace: agents\ndata:\n"
+    big_line = edit_copy(repo_copy, endpoints, anchor, anchor + "  blob: " + "x" * (MAX_CONFIG_BYTES + 1) + "\n") + 2
+    flux_file = "clusters/production/apps.yaml"
+    path_line = edit_copy(repo_copy, flux_file, "  path: ./apps/production\n", '  path: "./apps/production "\n')
     proc = run_cli("check", "--repo", str(repo_copy), "--format", "json", "--schema-location", str(crd_schemas))
     assert proc.returncode == 1, proc.stderr[-2000:]
-    findings = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == NAME_RULE]
-    assert findings and {(f["file"], f["line"]) for f in findings} == {(rel, line)}
-    assert "DNS-1035" in findings[0]["message"]
+    findings = json.loads(proc.stdout)["findings"]
+
+    def where(rule: str) -> set[tuple[str, int]]:
+        return {(f["file"], f["line"]) for f in findings if f["rule"] == rule}
+
+    assert where(NAME_RULE) == {(service, service_line)}
+    assert next(f for f in findings if f["rule"] == NAME_RULE)["message"].count("DNS-1035") == 1
+    assert where(SIZE_RULE) == {(endpoints, big_line)}
+    assert where("flux/path-invalid") == {(flux_file, path_line)}
