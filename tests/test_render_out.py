@@ -111,3 +111,16 @@ def test_two_kustomizations_with_one_readable_name_both_land_on_disk(repo: Path,
     assert len(names) == 4 and "flux-system-infra.yaml" not in names  # both got a name that cannot collide
     infra = [n for n in names if n.startswith("flux-system-infra-")]
     assert len(infra) == 2 and all((out / n).read_text().count("kind:") >= 1 for n in infra)
+
+
+def test_a_kustomization_that_lost_an_object_keeps_its_previous_file(repo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert _render(repo, out).returncode == 0
+    before = (out / "flux-system-apps.yaml").read_bytes()
+    # An unset variable without default: the Deployment cannot be substituted and drops out of the output.
+    deployment = repo / "apps" / "base" / "deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("${tier:=standard}", "${no_such_variable}"))
+    result = _render(repo, out)
+    assert result.returncode == 1 and "no_such_variable" in result.stderr
+    assert "previous file kept (the build failed): flux-system-apps.yaml" in result.stderr
+    assert (out / "flux-system-apps.yaml").read_bytes() == before  # not replaced by output without the Deployment
