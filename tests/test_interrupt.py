@@ -1,4 +1,5 @@
-"""SIGTERM / SIGINT during `--base`: the temporary checkout and the git worktree are gone afterwards.
+"""SIGTERM / SIGINT during `--base`: the temporary checkout and the git worktree are gone afterwards; and a
+locale that cannot encode what the output says (cli/common.py).
 
 A real `mlplatform` process is stopped mid-run: kustomize is wrapped by a script that, for a build inside
 the base worktree, leaves a marker and sleeps, so the signal arrives while the worktree is registered.
@@ -96,3 +97,16 @@ def test_a_signal_during_base_leaves_no_worktree_and_no_temporary_checkout(
     assert len(git(repo, "worktree", "list").splitlines()) == 1, "a git worktree is still registered"
     assert not (repo / ".git" / "worktrees").exists() or not any((repo / ".git" / "worktrees").iterdir())
     assert list(scratch.iterdir()) == [], "the temporary checkout was left behind"
+
+
+def test_a_locale_that_cannot_encode_a_file_name_gets_escapes_not_a_crash(tmp_path: Path) -> None:
+    """Under an ISO-8859-1 locale a finding about `snow☃.yaml` used to end in UnicodeEncodeError (exit 2)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "tests" / "fixtures" / "repos" / "flux-basic", repo)
+    (repo / "apps" / "base" / "snow\u2603.yaml").write_text("a: [\n")
+    exe = shutil.which("mlplatform") or str(Path(sys.executable).parent / "mlplatform")
+    done = subprocess.run([exe, "check", "--repo", str(repo), "--cluster", "demo"], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "latin-1"}, timeout=300)
+    output = (done.stdout + done.stderr).decode("latin-1")
+    assert done.returncode == 1, output[-2000:]
+    assert "internal error" not in output and "apps/base/snow\\u2603.yaml:2: error yaml/syntax" in output
