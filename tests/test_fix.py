@@ -82,6 +82,49 @@ def test_fix_touches_only_the_target_document(tmp_path: Path):
     assert new_text == expected  # comments, quoting, flow style and the other documents kept byte for byte
 
 
+_PRIORITY_FIX = [
+    {"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "batch"},
+    {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"},
+]
+_EXPECTED_LF = MULTI_DOC.replace("priorityClassName: 'batch'", "priorityClassName: 'production-inference'")
+
+
+def test_fix_keeps_crlf_in_the_edited_and_the_untouched_documents(tmp_path: Path):
+    path = tmp_path / "x.yaml"
+    path.write_bytes(MULTI_DOC.replace("\n", "\r\n").encode())
+    new_text, applied, _ = fix_file(path, [_finding(_PRIORITY_FIX)])
+    assert len(applied) == 1
+    assert new_text == _EXPECTED_LF.replace("\n", "\r\n")  # every line, edited document included
+    assert "\n" not in new_text.replace("\r\n", "")
+
+
+def test_fix_keeps_the_bom_and_the_absent_final_newline(tmp_path: Path):
+    path = tmp_path / "x.yaml"
+    text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n---\n" \
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: api"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())  # a BOM, and no newline after the last line
+
+    def rename(line: int, name: str) -> Finding:
+        fix = [{"op": "replace", "path": "/metadata/name", "value": name + "-2"}]
+        ref = ObjectRef("v1", "Service", None, name)
+        return Finding("r", Severity.ERROR, "m", file="x.yaml", line=line, object=ref, fix=fix)
+
+    # The first document (the BOM sits before it) and the last one (no final newline) are both edited.
+    new_text, applied, _ = fix_file(path, [rename(1, "web"), rename(6, "api")])
+    assert len(applied) == 2
+    assert new_text == "\ufeff" + text.replace("name: web", "name: web-2").replace("name: api", "name: api-2")
+
+
+def test_apply_fixes_writes_the_same_bytes_it_read_except_the_edit(tmp_path: Path):
+    (tmp_path / "apps").mkdir()
+    path = tmp_path / "apps" / "x.yaml"
+    original = b"\xef\xbb\xbf" + MULTI_DOC.replace("\n", "\r\n").encode()
+    path.write_bytes(original)
+    result = apply_fixes(tmp_path, [_finding(_PRIORITY_FIX)])
+    assert list(result.changed_files) == ["apps/x.yaml"]
+    assert path.read_bytes() == b"\xef\xbb\xbf" + _EXPECTED_LF.replace("\n", "\r\n").encode()
+
+
 def test_fix_refuses_a_file_it_cannot_parse(tmp_path: Path):
     path = tmp_path / "x.yaml"
     broken = MULTI_DOC.replace("metadata:\n  name: web", "metadata:\n  name: [web")

@@ -266,3 +266,52 @@ def test_leaves_repository(tmp_path: Path) -> None:
     assert not flux.leaves_repository(tmp_path, "./apps/../infra")
     assert flux.leaves_repository(tmp_path, "./apps/../../x")
     assert flux.leaves_repository(tmp_path, "./escape")
+
+
+# ---------------------------------------------------------------- hostile paths and depths (issue 16)
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ('"./apps/demo "', "whitespace"),
+        ('" ./apps/demo"', "whitespace"),
+        ('"./apps/\\0demo"', "NUL byte"),
+        ('"./apps/' + "d" * 300 + '"', "longer than 255 bytes"),
+    ],
+    ids=["trailing-space", "leading-space", "nul", "long-name"],
+)
+def test_a_flux_path_flux_cannot_use_is_a_finding_at_its_line(repo: Path, path: str, why: str) -> None:
+    edit(repo, "clusters/demo/apps.yaml", "path: ./apps/demo", f"path: {path}")
+    result = render(repo)
+    [finding] = by_rule(result, "flux/path-invalid")
+    assert (finding.file, finding.line) == ("clusters/demo/apps.yaml", 13)
+    assert why in finding.message and finding.severity is Severity.ERROR
+    assert ("flux-system", "apps") not in result.renders  # never built
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [('"deploy\\0ment.yaml"', "NUL byte"), ('"' + "x" * 300 + '.yaml"', "longer than 255 bytes")],
+    ids=["nul", "long-name"],
+)
+def test_a_kustomization_entry_with_a_nul_or_long_name_is_a_finding(repo: Path, entry: str, why: str) -> None:
+    edit(repo, "apps/base/kustomization.yaml", "  - deployment.yaml\n", f"  - {entry}\n")
+    [finding] = [f for f in by_rule(render(repo), "render/unreadable-input") if why in f.message]
+    assert (finding.file, finding.line) == ("apps/base/kustomization.yaml", 4)  # the entry's own line
+
+
+def test_a_depends_on_chain_of_thousands_orders_without_recursion(repo: Path) -> None:
+    graph = flux.FluxGraph("demo")
+    count = 5000  # far beyond Python's recursion limit of 1000
+    for i in range(count):
+        obj = {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": f"k{i}", "namespace": "flux-system"},
+            "spec": {"path": "./apps", "dependsOn": [{"name": f"k{i + 1}"}] if i + 1 < count else []},
+        }
+        graph.add_kustomization(flux.parse_kustomization(obj, "clusters/demo/chain.yaml", i + 1))
+    order = [ks.name for ks in graph.dependency_order()]
+    assert order == [f"k{i}" for i in reversed(range(count))]  # each after what it depends on
+    assert flux.find_cycles(graph) == []

@@ -186,6 +186,7 @@ def test_render_cli_writes_one_file_per_kustomization(repo: Path, tmp_path: Path
     proc = run_cli("render", "--repo", str(repo), "--cluster", "demo", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        ".mlplatform-render.json",  # the record of what it wrote (render_out.py): its own files only are replaced
         "flux-system-apps.yaml",
         "flux-system-flux-system.yaml",
         "flux-system-infra.yaml",
@@ -241,3 +242,20 @@ def test_flux_images_and_components_are_applied(repo: Path) -> None:
     [web] = [m for m in result.manifests if m.obj["kind"] == "Deployment"]
     assert web.obj["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/web:2.0.0"
     assert web.obj["metadata"]["labels"]["component"] == "extra"
+
+
+def test_walk_follows_a_chain_of_thousands_of_kustomizations_without_recursion(tmp_path: Path) -> None:
+    from mlplatform.render import walk_kustomization
+
+    count = 2500  # each level was three Python frames: the recursion limit ended near 330
+    for i in range(count):
+        directory = tmp_path / f"k{i}"
+        directory.mkdir()
+        entries = [f"../k{i + 1}"] if i + 1 < count else ["cm.yaml"]
+        (directory / "kustomization.yaml").write_text("resources:\n" + "".join(f"  - {e}\n" for e in entries))
+    (tmp_path / f"k{count - 1}" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    tree = walk_kustomization(tmp_path, tmp_path / "k0")
+    assert tree.findings == []
+    assert len(tree.kustomization_files) == count
+    assert tree.kustomization_files[0].parent.name == "k0"  # depth first, in the order a recursion had
+    assert [p.name for p in tree.resource_files] == ["cm.yaml"]

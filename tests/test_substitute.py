@@ -11,6 +11,7 @@ import yaml
 from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
 from mlplatform.model import Severity
+from mlplatform.render import PlainLoader
 from mlplatform.substitute import (
     Substituted,
     SubstitutionError,
@@ -498,3 +499,34 @@ def test_substitute_text_reports_the_line_of_the_yaml_error() -> None:
     assert substitute_text("a: $x\n", variables, yaml.SafeLoader) == Substituted()  # nothing changed
     assert substitute_text("a: ${n}\n", variables, yaml.SafeLoader) == Substituted(obj={"a": 7})
     assert line_of_offset("a\nb\nc", 0) == 1 and line_of_offset("a\nb\nc", 2) == 2 and line_of_offset("a\nb\nc", 4) == 3
+
+
+# ---------------------------------------------------------------- bounded evaluation (issue 16)
+
+
+def test_hundreds_of_nested_defaults_are_an_error_not_a_crash() -> None:
+    depth = 500
+    text = "v: " + "${a:=" * depth + "x" + "}" * depth + "\n"
+    with pytest.raises(SubstitutionError, match="nested more than 64 deep"):
+        envsubst(text, lambda name: None)
+    shallow = "v: " + "${a:=" * 60 + "x" + "}" * 60
+    assert envsubst(shallow, lambda name: None) == "v: x"  # nesting a person writes still works
+
+
+def test_a_value_repeated_into_a_bomb_is_refused_before_it_is_built() -> None:
+    value = "x" * (1024 * 1024)
+    text = "data:\n" + "".join(f"  k{i}: ${{big}}\n" for i in range(10))
+    with pytest.raises(SubstitutionError, match="more than 4 MiB") as caught:
+        envsubst(text, {"big": value}.get)
+    assert line_of_offset(text, caught.value.offset) == 6  # the expression that crossed the limit
+    with pytest.raises(SubstitutionError, match="more than 4 MiB"):
+        envsubst("v: ${big//x/yyyyyyyy}", {"big": value}.get)  # checked before the replacement is built
+
+
+def test_an_alias_bomb_carried_by_a_variable_is_refused_after_substitution() -> None:
+    bomb = "{a: &a [x,x,x,x,x,x,x,x,x,x], " + ", ".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 10) + "]" for i in range(7)
+    ) + "}"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: ${payload}\n"
+    outcome = substitute_text(text, Variables(values={"payload": bomb}), PlainLoader)
+    assert outcome.obj is None and "alias bomb" in (outcome.error or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,12 @@ class Case:
     mentions: tuple[str, ...]  # at least one of these appears in the output (what a person must look at)
     exits: frozenset[int] = field(default_factory=lambda: frozenset({1, 2}))
     why: str = ""
+    # The command the case targets (placeholders {out}, {cluster}: see test_hostile.command_line).
+    command: tuple[str, ...] = ("check",)
+    env: dict[str, str] = field(default_factory=dict)
+    # For commands that write (fix, render --out, --base): checks what they left, instead of "unchanged".
+    verify: Callable[[Path, Path], None] | None = None  # (repository copy, the test's directory)
+    error_without_line: bool = False  # an exit-2 error about a command-line path (--out), not a repo file
 
 
 def seed(name: str) -> str:
@@ -502,6 +509,209 @@ def flux_component_long_name(repo: Path, outside: Path) -> None:
 
 
 
+# ---------------------------------------------------------------- issue 16, round 2: the other commands
+
+OUT_RENDER = ("render", "--cluster", "{cluster}", "--out", "{out}")
+GPU_APP = Path("apps/base/app-00009")  # the production-inference app: its priority class is fixable
+
+
+def git_commit_all(repo: Path) -> None:
+    """The copy as a git repository with one commit (for --base)."""
+    for args in (["init", "--quiet", "--initial-branch=main"], ["add", "-A"],
+                 ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "base"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+def crlf_bom(text: str, final_newline: bool = True) -> bytes:
+    body = text.replace("\n", "\r\n")
+    return b"\xef\xbb\xbf" + (body if final_newline else body.rstrip("\r\n")).encode()
+
+
+BAD_SERVICE = (
+    "apiVersion: v1\nkind: Service\nmetadata:\n  name: 7svc\n  namespace: inference\nspec:\n  ports:\n  - port: 80\n"
+)
+
+
+def fixable_file_with_an_unfixable_neighbour(repo: Path, final_newline: bool) -> None:
+    """app-00009's Deployment with a wrong priority class (fix changes it) and, in the same CRLF+BOM file, a
+    Service whose name a cluster rejects (fix cannot change it: exit 1 with the file and line)."""
+    path = repo / GPU_APP / "deployment.yaml"
+    text = path.read_text().replace("priorityClassName: production-inference", "priorityClassName: batch")
+    path.write_bytes(crlf_bom(text + "---\n" + BAD_SERVICE, final_newline))
+
+
+def verify_fixed_bytes(final_newline: bool) -> Callable[[Path, Path], None]:
+    def verify(repo: Path, sandbox: Path) -> None:
+        data = (repo / GPU_APP / "deployment.yaml").read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf"), "the BOM was dropped"
+        assert b"priorityClassName: production-inference\r\n" in data, "the fix was not applied"
+        assert data.count(b"\n") == data.count(b"\r\n"), "a CRLF became LF"
+        assert data.endswith(b"\r\n") == final_newline, "the final newline (or its absence) changed"
+        assert b"  name: 7svc\r\n" in data  # the untouched document, byte for byte
+    return verify
+
+
+def fix_crlf_bom(repo: Path, outside: Path) -> None:
+    fixable_file_with_an_unfixable_neighbour(repo, final_newline=True)
+
+
+def fix_crlf_no_final_newline(repo: Path, outside: Path) -> None:
+    fixable_file_with_an_unfixable_neighbour(repo, final_newline=False)
+
+
+def render_out_name_collision_with_a_failed_build(repo: Path, outside: Path) -> None:
+    """flux/system-apps and flux-system/apps both read "flux-system-apps"; the second one fails to build.
+    What rendered is written (under names that cannot collide), the failure is a finding (exit 1)."""
+    (repo / "apps/broken").mkdir(parents=True)
+    (repo / "apps/broken/kustomization.yaml").write_text("resources: [no-such-file.yaml]\n")
+    text = flux_kustomization("system-apps", "./apps/broken").replace("namespace: flux-system\n", "namespace: flux\n")
+    text = text.replace("    name: flux-system\n", "    name: flux-system\n    namespace: flux-system\n")
+    put(repo, f"clusters/{CLUSTER}/clash.yaml", text)
+
+
+def verify_render_out_wrote_what_rendered(repo: Path, sandbox: Path) -> None:
+    out = sandbox / "out"
+    names = sorted(p.name for p in out.iterdir())
+    assert "flux-system-apps.yaml" not in names, names  # the clashing readable name is not used by either
+    apps = [n for n in names if n.startswith("flux-system-apps-")]
+    assert len(apps) == 1 and "kind: Deployment" in (out / apps[0]).read_text(), names  # the good one
+
+
+def render_out_foreign_file(repo: Path, outside: Path) -> None:
+    """A file in the output directory that render did not write: refused, not overwritten (data loss)."""
+    out = outside.parent / "out"
+    out.mkdir()
+    (out / "flux-system-apps.yaml").write_text("# my notes, not rendered output\n")
+
+
+def verify_foreign_file_kept(repo: Path, sandbox: Path) -> None:
+    out = sandbox / "out"
+    assert (out / "flux-system-apps.yaml").read_text() == "# my notes, not rendered output\n"
+    assert sorted(p.name for p in out.iterdir()) == ["flux-system-apps.yaml"], "something was written"
+
+
+def render_out_symlink_to_outside(repo: Path, outside: Path) -> None:
+    """An output file that is a symlink out of the output directory: never written through."""
+    out = outside.parent / "out"
+    out.mkdir()
+    (out / "flux-system-apps.yaml").symlink_to(outside / "configmap.yaml")
+
+
+def verify_symlink_untouched(repo: Path, sandbox: Path) -> None:
+    assert (sandbox / "out" / "flux-system-apps.yaml").is_symlink()
+
+
+def render_out_directory_is_a_symlink(repo: Path, outside: Path) -> None:
+    (outside.parent / "out").symlink_to(outside)
+
+
+def verify_nothing_in_out(repo: Path, sandbox: Path) -> None:
+    assert (sandbox / "out").is_symlink()
+
+
+def plan_base_broken_base(repo: Path, outside: Path) -> None:
+    """A committed base whose pool file is not YAML: `plan --base` fails on it and removes its worktree."""
+    pools = repo / f"terraform/environments/{CLUSTER}/node-pools.yaml"
+    good = pools.read_text()
+    pools.write_text("pools: [unclosed\n")
+    git_commit_all(repo)
+    pools.write_text(good)
+
+
+def verify_no_worktree(repo: Path, sandbox: Path) -> None:
+    listed = subprocess.run(["git", "worktree", "list"], cwd=repo, capture_output=True, text=True, check=True)
+    assert len(listed.stdout.splitlines()) == 1, listed.stdout
+    worktrees = repo / ".git" / "worktrees"
+    assert not worktrees.exists() or not any(worktrees.iterdir())
+
+
+def plan_base_option_injection(repo: Path, outside: Path) -> None:
+    git_commit_all(repo)
+
+
+def flux_var_value_bomb(repo: Path, outside: Path) -> None:
+    """A 600 kB value used eight times: the substituted Deployment would be ~5 MB (limit 4 MiB)."""
+    set_cluster_var(repo, "big_value", "x" * 600_000)
+    path = repo / APP / "deployment.yaml"
+    text = path.read_text()
+    uses = "".join(f"        - --v{i}=${{big_value}}\n" for i in range(8))
+    path.write_text(text.replace("        - --port=8080\n", uses + "        - --port=8080\n"))
+
+
+def flux_var_alias_bomb(repo: Path, outside: Path) -> None:
+    """A one-line flow mapping with anchors in a variable: an alias bomb only after substitution."""
+    levels = ["a0: &a0 [x,x,x,x,x,x,x,x,x,x]"] + [
+        f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 8)
+    ]
+    set_cluster_var(repo, "payload", "{" + ", ".join(levels) + "}")
+    path = repo / APP / "configmap.yaml"
+    path.write_text(path.read_text() + "---\napiVersion: v1\nkind: ConfigMap\n"
+                    "metadata: {name: carrier, namespace: agents}\ndata: ${payload}\n")
+
+
+def alias_bomb_spread_over_documents(repo: Path, outside: Path) -> None:
+    """Twelve documents, each under the per-document alias limit, together over the per-file one."""
+    levels = ["x0: &x0 [a,a,a,a,a,a,a,a,a,a]"] + [
+        f"x{i}: &x{i} [" + ",".join([f"*x{i - 1}"] * 10) + "]" for i in range(1, 5)
+    ]
+    document = "\n".join(levels) + "\n"
+    put(repo, APP / "spread.yaml", "---\n".join([document] * 12))
+
+
+def nested_defaults(repo: Path, outside: Path) -> None:
+    use_var_as_image(repo, "a:=" + "${a:=" * 400 + "img:1" + "}" * 400)
+
+
+def depends_on_chain(repo: Path, outside: Path) -> None:
+    """1,100 Flux Kustomizations, each dependsOn the next (Python's recursion limit is 1,000; kustomize
+    itself takes seconds on a file of that many objects, so the chain is not longer)."""
+    count = 1100
+    documents = [
+        flux_kustomization(f"chain-{i}", "./apps/chain-missing",
+                           f"  dependsOn:\n  - name: chain-{i + 1}\n" if i + 1 < count else "")
+        for i in range(count)
+    ]
+    put(repo, f"clusters/{CLUSTER}/chain.yaml", "---\n".join(documents))
+
+
+def flux_path_nul(repo: Path, outside: Path) -> None:
+    add_flux_kustomization(repo, "path-nul", '"./apps/\\0synth"')
+
+
+def kustomization_entry_nul(repo: Path, outside: Path) -> None:
+    add_resource(repo, APP, "deploy\0ment.yaml")
+
+
+def flux_path_long_name(repo: Path, outside: Path) -> None:
+    add_flux_kustomization(repo, "path-long", "./apps/" + "p" * 300)
+
+
+def c_locale_non_utf8_name(repo: Path, outside: Path) -> None:
+    non_utf8_file_name(repo, outside)
+
+
+def service_name_dns1035(repo: Path, outside: Path) -> None:
+    path = repo / APP / "service.yaml"
+    path.write_text(path.read_text().replace("name: app-00000\n", "name: 0app\n", 1))
+
+
+def object_name_too_long(repo: Path, outside: Path) -> None:
+    put(repo, APP / "long-name.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + "n" * 300 + "\n  namespace: agents\ndata: {a: b}\n")
+
+
+def configmap_generator_over_1mib(repo: Path, outside: Path) -> None:
+    (repo / APP / "blob.txt").write_text("y" * (1024 * 1024 + 100))
+    path = repo / APP / "kustomization.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["configMapGenerator"] = [{"name": "blob", "files": ["blob.txt"]}]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def flux_path_trailing_whitespace(repo: Path, outside: Path) -> None:
+    add_flux_kustomization(repo, "path-space", '"./apps/synth-000 "')
+
+
 CASES = [
     Case("billion-laughs", billion_laughs, ("laughs.yaml",)),
     Case("billion-laughs-unreferenced", billion_laughs_unreferenced, ("laughs.yaml",)),
@@ -589,4 +799,54 @@ CASES = [
     Case("policy-symlink-outside", policy_symlink_outside, ("workload-checks.yaml",), frozenset({1})),
     Case("config-symlink-outside", config_symlink_outside, (".mlplatform.yaml",), frozenset({1})),
     Case("flux-component-long-name", flux_component_long_name, ("component-long.yaml",), frozenset({1})),
+    # issue 16, round 2: every class through the command it targets
+    # code execution: the exec plugin of the first round, through the other commands that render
+    Case("exec-plugin-render-out", exec_plugin, ("plugin", "app-00000"), frozenset({1}), command=OUT_RENDER),
+    Case("exec-plugin-validate", exec_plugin, ("plugin", "app-00000"), frozenset({1}), command=("validate",)),
+    Case("exec-plugin-fix", exec_plugin, ("plugin", "app-00000"), frozenset({1}), command=("fix",)),
+    # reads outside the repository, through render --out, validate and fix
+    Case("flux-path-escape-render-out", flux_path_escape, ("escape.yaml",), frozenset({1}), command=OUT_RENDER),
+    Case("symlink-out-of-repo-validate", symlink_out_of_repo, ("outside.yaml",), frozenset({1}),
+         command=("validate",)),
+    Case("flux-component-outside-fix", flux_component_outside, ("component-escape.yaml",), frozenset({1}),
+         command=("fix",)),
+    # writes outside the repository and leftovers
+    Case("render-out-symlink-to-outside", render_out_symlink_to_outside, ("refusing",), frozenset({2}),
+         command=OUT_RENDER, verify=verify_symlink_untouched, error_without_line=True),
+    Case("render-out-directory-is-a-symlink", render_out_directory_is_a_symlink, ("symlink",), frozenset({2}),
+         command=OUT_RENDER, verify=verify_nothing_in_out, error_without_line=True),
+    Case("plan-base-broken-base-leaves-no-worktree", plan_base_broken_base, ("node-pools.yaml",), frozenset({2}),
+         command=("plan", "--base", "HEAD", "--time-limit", "0.2"), verify=verify_no_worktree),
+    Case("plan-base-option-injection", plan_base_option_injection, ("not a git ref",), frozenset({2}),
+         command=("plan", "--base", "--output=/tmp/x"), verify=verify_no_worktree, error_without_line=True),
+    # resource exhaustion
+    Case("flux-var-value-bomb", flux_var_value_bomb, ("deployment.yaml",), frozenset({1})),
+    Case("flux-var-alias-bomb", flux_var_alias_bomb, ("configmap.yaml",), frozenset({1})),
+    Case("alias-bomb-spread-over-documents", alias_bomb_spread_over_documents, ("spread.yaml",), frozenset({1})),
+    Case("flux-var-value-bomb-render-out", flux_var_value_bomb, ("deployment.yaml",), frozenset({1}),
+         command=OUT_RENDER, verify=lambda repo, sandbox: None),
+    # crashes
+    Case("nested-defaults", nested_defaults, ("deployment.yaml",), frozenset({1})),
+    Case("depends-on-chain", depends_on_chain, ("chain.yaml",), frozenset({1})),
+    Case("flux-path-nul", flux_path_nul, ("path-nul.yaml",), frozenset({1})),
+    Case("flux-path-long-name", flux_path_long_name, ("path-long.yaml",), frozenset({1})),
+    Case("kustomization-entry-nul", kustomization_entry_nul, ("app-00000/kustomization.yaml",), frozenset({1})),
+    Case("c-locale-non-utf8-name", c_locale_non_utf8_name, ("-name.yaml",), frozenset({1}),
+         env={"LC_ALL": "C", "LANG": "C"}),
+    # data loss
+    Case("fix-keeps-crlf-and-bom", fix_crlf_bom, ("deployment.yaml",), frozenset({1}), command=("fix",),
+         verify=verify_fixed_bytes(final_newline=True)),
+    Case("fix-keeps-missing-final-newline", fix_crlf_no_final_newline, ("deployment.yaml",), frozenset({1}),
+         command=("fix",), verify=verify_fixed_bytes(final_newline=False)),
+    Case("render-out-name-collision", render_out_name_collision_with_a_failed_build, ("broken/kustomization",),
+         frozenset({1}), command=OUT_RENDER, verify=verify_render_out_wrote_what_rendered),
+    Case("render-out-foreign-file", render_out_foreign_file, ("refusing to overwrite",), frozenset({2}),
+         command=OUT_RENDER, verify=verify_foreign_file_kept, error_without_line=True),
+    # silent acceptance of what a cluster rejects
+    Case("service-name-dns1035", service_name_dns1035, ("service.yaml",), frozenset({1})),
+    Case("object-name-too-long", object_name_too_long, ("long-name.yaml",), frozenset({1})),
+    Case("configmap-generator-over-1mib", configmap_generator_over_1mib, ("app-00000/kustomization.yaml",),
+         frozenset({1})),
+    Case("flux-path-trailing-whitespace", flux_path_trailing_whitespace, ("path-space.yaml",), frozenset({1})),
+    Case("object-name-validate", service_name_dns1035, ("service.yaml",), frozenset({1}), command=("validate",)),
 ]

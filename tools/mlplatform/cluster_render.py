@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import contain, flux
+from . import admission, contain, flux
 from .config import Config
 from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
@@ -96,6 +96,9 @@ class ClusterRender:
     graph: flux.FluxGraph | None = None
     by_kustomization: dict[tuple[str, str], list[Manifest]] = field(default_factory=dict)
     renders: dict[tuple[str, str], KustomizationRender] = field(default_factory=dict)
+    # Kustomizations whose output lost an object after the build (substitution error, unreadable output):
+    # `render --out` must not replace a good file with their partial output.
+    incomplete: set[tuple[str, str]] = field(default_factory=set)
     seconds: float = 0.0
 
 
@@ -308,7 +311,9 @@ def render_cluster(
                             )
                         )
                     continue
-                if not flux.leaves_repository(repo, ks.path) and directory.is_dir():
+                # a path with NUL bytes, over-long names or stray whitespace is reported by graph_findings
+                usable = flux.path_problem(ks.path) is None
+                if usable and not flux.leaves_repository(repo, ks.path) and directory.is_dir():
                     buildable.append(ks)
             renders = list(pool.map(lambda k: _render_one(tool, repo, k, cache, cluster, timeout), buildable))
             for render in renders:
@@ -348,6 +353,8 @@ def render_cluster(
 
     _substitute_all(repo, graph, result, objects, cluster)
     _collect_manifests(result)
+    # What the API server refuses whatever the schema says (names, 1 MiB ConfigMaps): admission.py.
+    result.findings.extend(admission.check_objects(result.manifests))
     result.findings.extend(flux.graph_findings(graph, repo, self_sources))
     result.findings.extend(flux.crd_order_findings(graph, result.by_kustomization, config.preinstalled_crd_groups))
     result.seconds = time.perf_counter() - started
@@ -477,6 +484,7 @@ def _substitute_all(
                         f"{message} (Kustomization {ks.id}; check the values substituted into this object)"
                     )
                 rule = "flux/substitute-unset" if outcome.variable else "flux/substitute-invalid"
+                result.incomplete.add(ks.key)
                 result.findings.append(
                     Finding(
                         rule=rule,
@@ -506,6 +514,7 @@ def _collect_manifests(result: ClusterRender) -> None:
         items: list[Manifest] = []
         for doc in render.docs:
             if not doc.obj and doc.error:
+                result.incomplete.add(ks.key)
                 result.findings.append(
                     Finding(
                         rule="render/invalid-output",

@@ -27,6 +27,7 @@ from .model import Finding, Severity
 
 # A line that starts a new YAML document ("---", optionally followed by a comment or content).
 _DOC_START = re.compile(r"^---(?:[ \t].*)?$")
+_LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
 
 
 @dataclass
@@ -49,7 +50,9 @@ def split_chunks(text: str) -> list[_Chunk]:
     chunks: list[_Chunk] = []
     current: list[str] = []
     start = 1
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    # Lines end at "\n" only (as the YAML loader counts them): str.splitlines would also cut at form feeds
+    # and U+2028 inside values and shift every line number after them.
+    for number, line in enumerate(_LINES.findall(text), start=1):
         if _DOC_START.match(line.rstrip("\r\n")) and current:
             chunks.append(_Chunk("".join(current), start))
             current, start = [], number
@@ -90,10 +93,28 @@ def _separator(chunk: str) -> tuple[str, str]:
 
 
 def _dump(yaml: YAML, doc: Any, original: str) -> str:
-    """Serialise one document after its original separator line (ruamel keeps the comments inside it)."""
+    """Serialise one document after its original separator line (ruamel keeps the comments inside it).
+
+    ruamel writes LF and always a final newline; the document keeps what it had: CRLF when its original
+    used CRLF, and no final newline when it had none (the last document of a file without one)."""
     stream = io.StringIO()
     yaml.dump(doc, stream)
-    return _separator(original)[0] + stream.getvalue()
+    body = stream.getvalue()
+    if "\r\n" in original:
+        body = body.replace("\r\n", "\n").replace("\n", "\r\n")
+    if not original.endswith("\n"):
+        body = body.removesuffix("\n").removesuffix("\r")
+    return _separator(original)[0] + body
+
+
+BOM = "\ufeff"
+
+
+def read_exact(path: Path) -> str:
+    """The file's text with every byte accounted for: no newline translation (CRLF stays CRLF), the BOM
+    kept as its character, so writing the text back as UTF-8 gives the same bytes."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return handle.read()
 
 
 def _keep_quoting(doc: Any, patch: list[dict]) -> list[dict]:
@@ -119,11 +140,13 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
     applied: list[Finding] = []
     skipped: Skipped = []
     try:
-        text = path.read_text("utf-8")
+        text = read_exact(path)
     except (OSError, UnicodeDecodeError) as exc:
         return None, [], [(f, f"cannot read {path}: {exc}") for f in findings]
     yaml = _yaml()
-    chunks = split_chunks(text)
+    # The BOM is set aside so the first document parses and re-serialises like any other; put back below.
+    bom = BOM if text.startswith(BOM) else ""
+    chunks = split_chunks(text[len(bom):])
     docs: dict[int, Any] = {}
     touched: set[int] = set()
     for finding in findings:
@@ -168,7 +191,7 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
     parts = []
     for i, chunk in enumerate(chunks):
         parts.append(_dump(yaml, docs[i], chunk.text) if i in touched else chunk.text)
-    new_text = "".join(parts)
+    new_text = bom + "".join(parts)
     return (new_text if new_text != text else None), applied, skipped
 
 
@@ -248,7 +271,7 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
         outcome_skipped += skipped
         if new_text is None:
             continue
-        old_text = path.read_text("utf-8")
+        old_text = read_exact(path)
         diff = "".join(
             difflib.unified_diff(
                 old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import contain
 from .errors import InputError
 from .model import Finding, Manifest, Severity
-from .render import FluxBuildOptions, rel, safe_resolve
+from .render import FluxBuildOptions, printable, rel, safe_resolve
 from .suggest import did_you_mean
 from .yamlio import LineDict, load_documents, plain
 
@@ -161,6 +162,18 @@ def normalize_path(path: str) -> str:
     return posixpath.normpath(text)
 
 
+def path_problem(path: str) -> str | None:
+    """Why kustomize-controller cannot use `path` as written, or None. Flux joins spec.path to the source
+    root as is (fluxcd/kustomize-controller, SecureJoin then a stat of the directory): " ./apps " names a
+    directory with spaces in its name, which git checkouts of this repository do not have."""
+    problem = contain.bad_name(path)
+    if problem:
+        return problem
+    if path != path.strip():
+        return "has leading or trailing whitespace (Flux uses the path as written and finds no such directory)"
+    return None
+
+
 def leaves_repository(repo: Path, path: str) -> bool:
     normalized = normalize_path(path)
     if normalized == ".." or normalized.startswith("../"):
@@ -277,21 +290,25 @@ class FluxGraph:
     def dependency_order(self) -> list[FluxKustomization]:
         """Kustomizations with their dependencies first (file order among equals; cycles broken)."""
         order: list[FluxKustomization] = []
-        state: dict[tuple[str, str], int] = {}
-
-        def visit(ks: FluxKustomization) -> None:
-            if state.get(ks.key):
-                return
-            state[ks.key] = 1
-            for dep in ks.depends_on:
-                target = self.kustomizations.get((dep.namespace, dep.name))
-                if target is not None:
-                    visit(target)
-            state[ks.key] = 2
-            order.append(ks)
-
-        for ks in self.kustomizations.values():
-            visit(ks)
+        seen: set[tuple[str, str]] = set()
+        # Iterative depth-first post-order (a dependsOn chain of thousands must not reach Python's recursion
+        # limit): each frame is a Kustomization and an iterator over its dependencies not yet visited.
+        for root in self.kustomizations.values():
+            if root.key in seen:
+                continue
+            seen.add(root.key)
+            work = [(root, iter(root.depends_on))]
+            while work:
+                ks, deps = work[-1]
+                for dep in deps:
+                    target = self.kustomizations.get((dep.namespace, dep.name))
+                    if target is not None and target.key not in seen:
+                        seen.add(target.key)
+                        work.append((target, iter(target.depends_on)))
+                        break
+                else:
+                    work.pop()
+                    order.append(ks)
         return order
 
     def closure(self, key: tuple[str, str]) -> set[tuple[str, str]]:
@@ -443,7 +460,19 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
         if not is_self_source(ks, self_sources):
             continue
         target = repo / normalize_path(ks.path)
-        if leaves_repository(repo, ks.path):
+        problem = path_problem(ks.path)
+        if problem:
+            shown = printable(repr(ks.path))
+            findings.append(
+                ks.finding(
+                    "flux/path-invalid",
+                    Severity.ERROR,
+                    cluster,
+                    ks.line_of("spec", "path"),
+                    f"Kustomization {ks.id} path {shown[:200]} {problem}",
+                )
+            )
+        elif leaves_repository(repo, ks.path):
             findings.append(
                 ks.finding(
                     "flux/path-outside-repository",

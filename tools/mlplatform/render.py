@@ -11,6 +11,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -377,6 +378,10 @@ def walk_kustomization(
 
     def local(entry: str, kfile: Path, line: int, what: str) -> Path | None:
         """Resolve a local reference; None (with a finding) when remote, outside the repo or missing."""
+        problem = contain.bad_name(entry)
+        if problem:  # before any path is built from it: NUL bytes and long names fail deep in os calls
+            finding("render/unreadable-input", f"{what} {printable(repr(entry))[:200]} {problem}", kfile, line)
+            return None
         if _REMOTE.search(entry):
             finding(
                 "render/remote-reference",
@@ -415,7 +420,9 @@ def walk_kustomization(
             return False
         return True
 
-    def visit(d: Path, via: tuple[Path, int] | None) -> None:
+    def visit(d: Path, via: tuple[Path, int] | None) -> Iterator[tuple[Path, tuple[Path, int]]]:
+        """Walk one kustomization; yields each directory it references, which the loop below walks at that
+        point, depth first as a recursion would (the input controls the nesting: no Python recursion)."""
         real = cache.resolve(d) or d
         if real in seen:
             return
@@ -482,7 +489,7 @@ def walk_kustomization(
                 if target is None:
                     continue
                 if cache.followed_kind(target) == "dir":
-                    visit(target, (kfile, line))
+                    yield target, (kfile, line)
                 elif readable(target, entry, kfile, line):
                     tree.resource_files.append(target)
         for key in ("patchesStrategicMerge",):
@@ -532,9 +539,15 @@ def walk_kustomization(
                 if isinstance(entry, str) and "\n" not in entry:
                     target = local(entry, kfile, _item_line(spec[key], i, spec.line_of(key)), key.rstrip("s"))
                     if target is not None and cache.followed_kind(target) == "dir":
-                        visit(target, (kfile, spec.line_of(key)))
+                        yield target, (kfile, spec.line_of(key))
 
-    visit(directory, None)
+    walks = [visit(directory, None)]
+    while walks:
+        child = next(walks[-1], None)
+        if child is None:
+            walks.pop()
+        else:
+            walks.append(visit(*child))
     return tree
 
 

@@ -35,6 +35,7 @@ CATEGORIES: dict[str, str] = {
     "yaml": "repository files that cannot be read as YAML (found before anything renders)",
     "render": "kustomize builds of each cluster",
     "flux": "the Flux graph: sources, paths, dependencies, substitution",
+    "admission": "what the API server rejects whatever the schema says (names, sizes)",
     "schema": "rendered objects against the Kubernetes and CRD schemas",
     "pool": "the node pool file (clusters/<cluster>/node-pools.yaml)",
     "policy": "the policy rules (policies/*.yaml) on rendered objects, pools and Terraform",
@@ -224,6 +225,10 @@ _DECLARED: tuple[RuleSpec, ...] = (
     RuleSpec("flux/path-missing", "Flux path does not exist", _E,
              "A Kustomization whose spec.path does not exist in its source fails to build.",
              "Fix spec.path."),
+    RuleSpec("flux/path-invalid", "Flux path kustomize-controller cannot use", _E,
+             "A spec.path with a NUL byte, a segment over 255 bytes or leading/trailing whitespace names no "
+             "directory the controller can open; it is not built.",
+             "Write spec.path as the directory's path, without surrounding whitespace."),
     RuleSpec("flux/path-outside-repository", "Flux path outside the repository", _E,
              "spec.path must stay inside the source; kustomize-controller refuses paths that leave it.",
              "Fix spec.path."),
@@ -270,6 +275,18 @@ _DECLARED: tuple[RuleSpec, ...] = (
     RuleSpec("flux/substitute-from-secret", "substituteFrom reads a Secret", _I,
              "Secret values are not in the repository, so their variables cannot be checked offline.",
              "Nothing to do; the variables are assumed set."),
+    # ---- admission (admission.py): the API server's own validation, sources in docs/security.md
+    RuleSpec("admission/object-name", "Object name the API server rejects", _E,
+             "Names must be DNS-1123 subdomains (253 characters), or labels (63) for kinds such as Service and "
+             "Namespace; the schema does not say so and the apply fails.",
+             "Use lower-case letters, digits and '-' (and '.' where a subdomain is allowed), within the length."),
+    RuleSpec("admission/namespace-name", "Namespace the API server rejects", _E,
+             "metadata.namespace must be a DNS-1123 label of at most 63 characters.",
+             "Use a namespace name of lower-case letters, digits and '-'."),
+    RuleSpec("admission/object-too-large", "ConfigMap or Secret over 1 MiB", _E,
+             "The API server refuses a ConfigMap or Secret whose values exceed 1 MiB (generator inputs "
+             "included).",
+             "Split the data, or mount it from a volume (EFS, S3) instead of a ConfigMap."),
     # ---- schema (schema.py)
     RuleSpec("schema/invalid", "Object does not match its schema", _E,
              "The API server (or the CRD's OpenAPI schema) would reject the object.",

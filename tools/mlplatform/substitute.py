@@ -24,10 +24,18 @@ from typing import Any
 
 import yaml
 
-from . import fastyaml
+from . import fastyaml, yamlio
 from .model import Finding, Severity
 
 DISABLED_KEY = "kustomize.toolkit.fluxcd.io/substitute"
+# Bounds on what one object's substitution may cost (issue 16, docs/security.md). The output limit is well
+# above what the API server stores (etcd's default request limit is 1.5 MiB) and far below what exhausts a
+# CI runner: `${x}` a thousand times, x a megabyte long, no longer builds a gigabyte in memory. The nesting
+# limit keeps the evaluator's recursion (one level per `${...}` inside an argument) far from Python's stack
+# limit, so hundreds of nested `${a:=${b:=...}}` are a finding, not a crash.
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+MAX_NESTING = 64
+MAX_PATTERN_VALUE_CHARS = 64 * 1024  # `${v#p}` tries every prefix of v: quadratic in v
 VAR_NAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
 _DEFAULT_OPS = {"=", ":=", ":-", "-", "+", "?", ":+", ":?"}
 
@@ -52,6 +60,22 @@ class _Parser:
 
     def __init__(self, text: str, lookup: Lookup):
         self.text, self.pos, self.lookup = text, 0, lookup
+        self.depth = 0  # `${...}` being evaluated inside one another
+        self.produced = 0  # characters produced by expressions so far (MAX_OUTPUT_CHARS)
+
+    def produce(self, piece: str, start: int) -> str:
+        """Count what an expression produced (at every nesting level: an upper bound of the output)."""
+        self.check_size(len(piece), start)
+        self.produced += len(piece)
+        return piece
+
+    def check_size(self, more: int, start: int) -> None:
+        if self.produced + more > MAX_OUTPUT_CHARS:
+            raise SubstitutionError(
+                f"substitution would produce more than {MAX_OUTPUT_CHARS // (1024 * 1024)} MiB for this object "
+                "(a variable value repeated or replaced into a bomb); Flux would build it into one huge object",
+                start,
+            )
 
     def peek(self, ahead: int = 0) -> str:
         i = self.pos + ahead
@@ -128,6 +152,15 @@ class _Parser:
 
     def func(self) -> str:
         start = self.pos - 2
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise SubstitutionError(f"expressions nested more than {MAX_NESTING} deep", start)
+        try:
+            return self.produce(self.evaluate(start), start)
+        finally:
+            self.depth -= 1
+
+    def evaluate(self, start: int) -> str:
         if self.peek() == "#":  # ${#var}
             self.pos += 1
             name = self.ident()
@@ -175,7 +208,11 @@ class _Parser:
             # path.Match) reads `\/` as `/` and `\\` as `\`, as the unescaping here does.
             pattern = self.param("}", escapes=True, dollars=False)
             self.expect_close()
-            return _trim(self.value(name, op, start), op, pattern)
+            value = self.value(name, op, start)
+            if len(value) > MAX_PATTERN_VALUE_CHARS:
+                raise SubstitutionError(f"variable {name!r} is {len(value)} characters long: too long to trim "
+                                        f"with a pattern offline (limit {MAX_PATTERN_VALUE_CHARS})", start, None)
+            return _trim(value, op, pattern)
         if ch == "/":
             self.pos += 1
             op = "/"
@@ -188,7 +225,10 @@ class _Parser:
             self.pos += 1
             replacement = "" if self.peek() == "}" else self.param("}", escapes=True)
             self.expect_close()
-            return _replace(self.value(name, op, start), op, pattern, replacement)
+            value = self.value(name, op, start)
+            if op == "//" and pattern:
+                self.check_size(len(value) + value.count(pattern) * len(replacement), start)  # before building it
+            return _replace(value, op, pattern, replacement)
         raise self.error("missing closing brace")
 
     def no_empty_argument(self, stop: str) -> None:
@@ -416,6 +456,14 @@ def substitute_text(text: str, variables: Variables, loader: type) -> Substitute
         return Substituted(error=exc.message, line=line_of_offset(text, exc.offset), variable=exc.variable)
     if output == text:
         return Substituted()
+    try:
+        # A value can carry anchors and aliases (`{a: &a [x,x], b: &b [*a,*a], ...}` on one line): the same
+        # alias budgets as for files apply to the substituted text, before it is built.
+        yamlio.check_alias_expansion(output)
+    except yamlio.LimitError as exc:
+        return Substituted(error=f"after substitution: {exc}", line=exc.line)
+    except yaml.YAMLError:
+        pass  # reported with its line by the load below
     # the compiled parser where it reads the text exactly as the loader would (render.PlainLoader says so)
     fast, obj = fastyaml.load(output) if getattr(loader, "fastyaml_equivalent", False) else (False, None)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # a manifest larger than this is a mistake, n
 # expanded size of documents that use aliases is counted and what no manifest needs is refused. Deep nesting
 # ends in RecursionError, which the loaders below turn into a one-line error.
 MAX_EXPANDED_NODES = 1_000_000
+# ... and the same counted per file (a thousand documents each just under the limit) and per run (a
+# thousand such files): what is refused must be refused before anything is built from it.
+MAX_EXPANDED_NODES_PER_FILE = MAX_EXPANDED_NODES
+MAX_EXPANDED_NODES_PER_RUN = 20 * MAX_EXPANDED_NODES
 
 if TYPE_CHECKING:  # one static base for the checker: both loaders have SafeConstructor's API, all we use
     _BaseLoader = yaml.CSafeLoader
@@ -209,9 +214,47 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", str(path), line) from exc
 
 
-def _check_expansion(root: yaml.Node) -> None:
-    """Raise LimitError when the document, with every alias expanded, exceeds MAX_EXPANDED_NODES, or when an
-    alias refers to a node that contains it (a recursive structure expands forever)."""
+class _RunBudget:
+    """The expanded nodes of alias-using documents loaded by this process (one run of the CLI)."""
+
+    def __init__(self) -> None:
+        self.spent = 0
+        self.lock = threading.Lock()
+
+    def spend(self, nodes: int, line: int) -> None:
+        with self.lock:
+            if self.spent + nodes > MAX_EXPANDED_NODES_PER_RUN:
+                raise LimitError(f"aliases in the files of this run expand to more than "
+                                 f"{MAX_EXPANDED_NODES_PER_RUN} nodes (alias bombs spread over many files)", line)
+            self.spent += nodes
+
+
+RUN_BUDGET = _RunBudget()
+
+
+def check_alias_expansion(text: str) -> None:
+    """LimitError when `text` (every document of it), aliases expanded, is over the per-document, per-file
+    or per-run budget; yaml.YAMLError when it is not YAML. For text built at run time (substituted objects)."""
+    if _ALIAS_TOKEN.search(text) is None:
+        return
+    total = 0
+    for node in yaml.compose_all(text, Loader=_BaseLoader):  # noqa: S506 - composes nodes, builds nothing
+        if node is not None:
+            total = _count_file(total, _check_expansion(node), node.start_mark.line + 1)
+
+
+def _count_file(total: int, nodes: int, line: int) -> int:
+    total += nodes
+    if total > MAX_EXPANDED_NODES_PER_FILE:
+        raise LimitError(f"aliases in this file expand to more than {MAX_EXPANDED_NODES_PER_FILE} nodes "
+                         "(an alias bomb spread over its documents)", line)
+    RUN_BUDGET.spend(nodes, line)
+    return total
+
+
+def _check_expansion(root: yaml.Node) -> int:
+    """The node count of the document with every alias expanded; LimitError when it exceeds
+    MAX_EXPANDED_NODES, or when an alias refers to a node that contains it (a recursive structure)."""
     sizes: dict[int, int] = {}
     on_path: set[int] = set()
     # iterative post-order walk: (node, children expanded yet?)
@@ -240,6 +283,7 @@ def _check_expansion(root: yaml.Node) -> None:
                     raise LimitError("an alias refers to a node that contains it (a recursive structure)",
                                      child.start_mark.line + 1)
                 stack.append((child, False))
+    return sizes[id(root)]
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -259,6 +303,7 @@ def iter_documents(text: str) -> Iterator[Document]:
     """Yield each document with its start line; raise yaml.YAMLError (with problem_mark) on bad YAML."""
     loader = _Loader(text)
     may_alias = _ALIAS_TOKEN.search(text) is not None
+    expanded = 0  # over the documents of this text: the per-file budget
     try:
         index = 0
         while loader.check_node():
@@ -266,7 +311,7 @@ def iter_documents(text: str) -> Iterator[Document]:
             # The C loader composes nodes without calling compose_node, so aliases cannot be counted there:
             # any text with an anchor gets its expanded size measured instead.
             if node is not None and may_alias:
-                _check_expansion(node)
+                expanded = _count_file(expanded, _check_expansion(node), node.start_mark.line + 1)
             line = node.start_mark.line + 1 if node is not None else 1
             try:
                 data = _build(loader, node, {}) if node is not None else None

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolError
+from ..interrupt import cleanup_on_signal
 
 GIT_TIMEOUT_S = 120
 
@@ -48,21 +49,31 @@ def base_worktree(repo: Path, ref: str) -> Iterator[BaseTree]:
         # --quiet leaves git silent on a bad ref: name the ref rather than echo "failed".
         raise ToolError(f"unknown git ref {ref!r}") from None
     inside = repo.resolve().relative_to(toplevel)
-    holder = Path(tempfile.mkdtemp(prefix="mlplatform-base-"))
-    tree = holder / "tree"
-    try:
-        _git(toplevel, "worktree", "add", "--detach", "--quiet", str(tree), commit)
-        yield BaseTree(ref, commit, tree / inside)
-    finally:
-        # Remove the worktree and its administrative entry in .git/worktrees, whatever happened above.
+    # SIGTERM/SIGINT raise inside this block, so the `finally` below runs for them too (interrupt.py).
+    with cleanup_on_signal() as shielded:
+        holder: Path | None = None
+        try:
+            holder = Path(tempfile.mkdtemp(prefix="mlplatform-base-"))
+            tree = holder / "tree"
+            _git(toplevel, "worktree", "add", "--detach", "--quiet", str(tree), commit)
+            yield BaseTree(ref, commit, tree / inside)
+        finally:
+            with shielded():
+                _remove_worktree(toplevel, holder)
+
+
+def _remove_worktree(toplevel: Path, holder: Path | None) -> None:
+    """Remove the worktree and its administrative entry in .git/worktrees, whatever happened before
+    (also after a `worktree add` cut short: prune drops an entry whose directory is gone)."""
+    if holder is not None:
         subprocess.run(
-            ["git", "worktree", "remove", "--force", str(tree)],
+            ["git", "worktree", "remove", "--force", str(holder / "tree")],
             cwd=toplevel,
             capture_output=True,
             timeout=GIT_TIMEOUT_S,
         )
         shutil.rmtree(holder, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=toplevel, capture_output=True, timeout=GIT_TIMEOUT_S)
+    subprocess.run(["git", "worktree", "prune"], cwd=toplevel, capture_output=True, timeout=GIT_TIMEOUT_S)
 
 
 def plan_at_ref(repo: Path, ref: str, plan: Callable[[Path], list[dict[str, Any]]]) -> tuple[str, list[dict[str, Any]]]:

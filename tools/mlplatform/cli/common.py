@@ -13,6 +13,7 @@ import click
 
 from ..config import Config, find_repo, load_config
 from ..errors import InputError, ToolError
+from ..interrupt import cleanup_on_signal
 from ..model import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
@@ -107,6 +108,16 @@ def open_config(repo: Path, *, keep_findings: bool = False, **overrides: Any) ->
     return config
 
 
+def _tolerant_output() -> None:
+    """Under a locale whose encoding cannot show every character (LANG=en_US.ISO-8859-1; C and POSIX get
+    Python's UTF-8 mode), a file name or value from the repository is escaped on output instead of ending
+    the command with UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
+
+
 def guarded(fn: Callable) -> Callable:
     """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2.
 
@@ -116,8 +127,12 @@ def guarded(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _tolerant_output()
         try:
-            return fn(*args, **kwargs)
+            # SIGTERM, like Ctrl-C, ends the command through `finally` blocks: temporary files and
+            # worktrees are removed (interrupt.py), then "error: interrupted" and exit 2 below.
+            with cleanup_on_signal():
+                return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except InputError as exc:

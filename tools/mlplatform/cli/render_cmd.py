@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import click
 import yaml
 
-from ..atomic import write_text_atomically
 from ..cluster_render import render_cluster
 from ..model import Severity
 from ..render import find_kustomize
+from ..render_out import file_names, write_out
 from .check_cmd import format_output
 from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, open_config, repo_option
 
@@ -24,7 +23,7 @@ def _dump(objects: list[dict]) -> str:
 
 
 @click.command(name="render", epilog=exit_codes(
-    ok="0 rendered without errors", findings="1 rendering reported errors (on stderr; --out writes nothing)"))
+    ok="0 rendered without errors", findings="1 rendering reported errors (on stderr; --out writes what rendered)"))
 @repo_option
 @click.option("--cluster", "cluster", required=True, help="Cluster name.")
 @click.option(
@@ -46,15 +45,26 @@ def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> Non
     failed = any(f.severity is Severity.ERROR for f in problems)
     if out is None:
         click.echo(_dump([m.obj for m in rendered.manifests]), nl=False)
-    elif failed:
-        # A failed build must not replace good files with partial or empty ones.
-        click.echo(f"rendering failed: nothing written to {out}", err=True)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        for (namespace, name), manifests in rendered.by_kustomization.items():
-            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{namespace}-{name}")
-            write_text_atomically(out / f"{safe}.yaml", _dump([m.obj for m in manifests]), mode=0o644)
-        click.echo(f"wrote {len(rendered.by_kustomization)} file(s) to {out}", err=True)
+        # What rendered is written even when findings exist (the exit code reports them); a Kustomization
+        # whose build failed or lost objects keeps its previous file instead of a partial one.
+        failed_keys = set(rendered.incomplete) | {
+            key for key, one in rendered.renders.items() if any(f.severity is Severity.ERROR for f in one.findings)
+        }
+        names = file_names(sorted(set(rendered.by_kustomization) | failed_keys))
+        contents = {
+            names[key]: _dump([m.obj for m in manifests])
+            for key, manifests in rendered.by_kustomization.items()
+            if key not in failed_keys
+        }
+        keep = {names[key] for key in failed_keys}
+        if contents:
+            done = write_out(out, contents, keep)
+            click.echo(f"wrote {len(done.written)} file(s) to {out}", err=True)
+        elif failed:
+            click.echo(f"rendering failed: nothing written to {out}", err=True)
+        if keep:
+            click.echo(f"not written, previous file kept (the build failed): {', '.join(sorted(keep))}", err=True)
     if problems:
         click.echo(format_output(problems, "text", {}), err=True)
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
