@@ -92,7 +92,7 @@ def test_defaults_are_declared_once_and_rules_read_them() -> None:
 def test_run_rules_reports_policy_problems_once_per_cluster(tmp_path: Path) -> None:
     repo = policies(tmp_path, {"workload-checks.yaml": "restart:\n  min_backoff_limit: -1\n"})
     ctx = make_context([], repo=repo)
-    found = [f for f in run_rules(ctx) if f.rule.startswith("policy/")]
+    found = [f for f in run_rules(ctx) if (f.file or "").startswith("policies/")]
     assert [(f.rule, f.file, f.line, f.cluster) for f in found] == [
         ("policy/invalid-parameter", "policies/workload-checks.yaml", 2, "production")]
 
