@@ -147,7 +147,7 @@ def test_crd_from_nowhere(repo: Path) -> None:
     )
     [finding] = by_rule(render(repo), "flux/crd-not-installed-first")
     assert finding.object.kind == "Gadget"
-    assert "no Flux Kustomization of this cluster installs it" in finding.message
+    assert "no CustomResourceDefinition of Gadget.gadgets.example.com is applied" in finding.message
 
 
 def test_find_cycles_reports_each_cycle_once() -> None:

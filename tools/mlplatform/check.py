@@ -246,7 +246,8 @@ def run_check(
             for name in names
         }
         step = time.perf_counter()
-        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache))
+        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache,
+                                exclude=config.exclude))
         with steps_lock:
             findings.extend(_step("gen", timings, gen.check_drift, repo))
         timings["repo_steps"] = time.perf_counter() - step
@@ -331,7 +332,8 @@ def run_validate(
         names = _cluster_names(config, clusters)
         tool = find_kustomize(repo, config)
         kustomize = tool.describe()
-        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache))
+        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache,
+                                exclude=config.exclude))
         for name in names:
             rendered = render_cluster(repo, config, name, tool=tool, cache=cache)
             # validate is about YAML and schemas: keep what stopped rendering, leave graph semantics to check

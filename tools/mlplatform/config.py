@@ -43,12 +43,33 @@ class Config:
     kustomize: str | None = None
     jobs: int = 0  # parallel renders; 0: one per core
     extra: dict[str, Any] = field(default_factory=dict)
+    # ---- Flux fidelity (issue 18): how a Flux repository is read, whatever its layout
+    # Globs (repository-relative, fnmatch) the repository-wide YAML check skips; chart folders (a folder with
+    # Chart.yaml) are skipped without being listed.
+    exclude: list[str] = field(default_factory=list)
+    # Folders searched for the Flux Kustomizations `flux bootstrap` writes (default: clusters/ when it
+    # exists, else the whole repository).
+    cluster_locations: list[str] = field(default_factory=list)
+    # CRDs a HelmRelease installs that the render cannot see: {"<namespace>/<release>": ["<group>/<Kind>"]}.
+    helm_crds: dict[str, list[str]] = field(default_factory=dict)
+    # Sources the tool cannot fetch, mapped to local folders: {"<Kind>/<namespace>/<name>": "<dir>"}.
+    sources: dict[str, str] = field(default_factory=dict)
+    _cluster_roots: dict[str, Any] | None = field(default=None, repr=False)
+
+    def cluster_roots(self) -> dict[str, Any]:
+        """{cluster name: discovery.ClusterRoot}, found from what `flux bootstrap` writes (read once)."""
+        if self._cluster_roots is None:
+            from .discovery import discover_clusters  # imported here: discovery reads YAML through yamlio
+
+            self._cluster_roots = discover_clusters(self.repo, self.cluster_locations)
+        return self._cluster_roots
 
     def clusters(self) -> list[str]:
-        root = self.repo / "clusters"
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(self.cluster_roots())
+
+    def set_cluster_roots(self, roots: dict[str, Any]) -> None:
+        """Use these clusters instead of discovering them (`render --path`)."""
+        self._cluster_roots = dict(roots)
 
     def resolved_schema_locations(self) -> list[str]:
         resolved = []
@@ -61,13 +82,21 @@ class Config:
 
 
 def find_repo(start: Path) -> Path:
-    """The repository root: `start` itself when it holds clusters/ or the config file."""
+    """The repository root: `start` itself (any folder: a repository laid out without clusters/ is read
+    through its configuration or the Flux bootstrap objects found in it)."""
     start = start.resolve()
     if not start.is_dir():
         raise ToolError(f"repository not found: {start}")
-    if not ((start / "clusters").is_dir() or (start / CONFIG_FILE).is_file()):
-        raise ToolError(f"{start} is not a platform repository (no clusters/ and no {CONFIG_FILE})")
     return start
+
+
+def find_config_upwards(start: Path) -> Path | None:
+    """The folder holding the nearest .mlplatform.yaml at or above `start` (as ruff and git look), or None."""
+    current = start.resolve()
+    for folder in (current, *current.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
 
 
 def load_config(repo: Path, **overrides: Any) -> Config:
@@ -122,5 +151,38 @@ def _apply_setting(config: Config, data: Any, key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JOBS:
             raise InputError(f"{key}: expected a whole number from 0 to {MAX_JOBS}", CONFIG_FILE, line)
         config.jobs = value
+    elif attr in FLUX_SETTINGS:
+        _apply_flux_setting(config, key, attr, value, line)
     else:
         config.extra[key] = value
+
+
+# ---- Flux fidelity settings (issue 18), kept in one block
+
+
+FLUX_SETTINGS = frozenset({"exclude", "cluster_locations", "helm_crds", "sources"})
+
+
+def _apply_flux_setting(config: Config, key: str, attr: str, value: Any, line: int) -> None:
+    def strings(item: Any) -> bool:
+        return isinstance(item, list) and all(isinstance(v, str) and v and "\0" not in v for v in item)
+
+    if attr in ("exclude", "cluster_locations"):
+        if not strings(value):
+            raise InputError(f"{key}: expected a list of repository-relative paths or globs", CONFIG_FILE, line)
+        setattr(config, attr, list(value))
+    elif attr == "helm_crds":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k.count("/") == 1 and strings(v) and all("/" in g for g in v)
+            for k, v in value.items()
+        ):
+            raise InputError(
+                f"{key}: expected {{<namespace>/<release>: [<group>/<Kind>, ...]}}", CONFIG_FILE, line
+            )
+        config.helm_crds = {str(k): list(v) for k, v in value.items()}
+    elif attr == "sources":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and k.count("/") == 2 and isinstance(v, str) and v for k, v in value.items()
+        ):
+            raise InputError(f"{key}: expected {{<Kind>/<namespace>/<name>: <folder>}}", CONFIG_FILE, line)
+        config.sources = {str(k): str(v) for k, v in value.items()}
