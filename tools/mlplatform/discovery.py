@@ -94,7 +94,8 @@ def bootstrap_roots(repo: Path, top: Path) -> list[ClusterRoot]:
                     name=Path(target).name if target != "." else repo_real.name,
                     path=target,
                     file=file,
-                    line=doc.line,
+                    # the sync path's line: what a person fixes when the cluster renders nothing
+                    line=spec.line_of("path") if hasattr(spec, "line_of") else doc.line,
                     source_namespace=str(source.get("namespace") or namespace),
                     source_name=str(source.get("name") or ""),
                 )
