@@ -11,6 +11,7 @@ import pytest
 from mlplatform import flux
 from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
+from mlplatform.errors import InputError
 from mlplatform.model import Severity
 
 FIXTURE = Path(__file__).parent / "fixtures" / "repos" / "flux-basic"
@@ -266,3 +267,54 @@ def test_leaves_repository(tmp_path: Path) -> None:
     assert not flux.leaves_repository(tmp_path, "./apps/../infra")
     assert flux.leaves_repository(tmp_path, "./apps/../../x")
     assert flux.leaves_repository(tmp_path, "./escape")
+
+
+# ---- issue 18: what a HelmRelease installs, from the configuration or from rendered CRDs
+
+ANNOTATION = '  annotations:\n    mlplatform.example.com/provides-crds: "gadgets.example.com"\n'
+
+
+def test_helmrelease_with_unknown_crds_is_an_info_naming_it(repo: Path) -> None:
+    edit(repo, "infra/gadget-controller.yaml", ANNOTATION, "")
+    result = render(repo)
+    assert by_rule(result, "flux/crd-not-installed-first") == []
+    [info] = by_rule(result, "flux/crd-unknown")
+    assert info.severity is Severity.INFO and info.object.kind == "Gadget"
+    assert "HelmRelease flux-system/gadget-controller" in info.message and "helm_crds" in info.message
+
+
+def test_helm_crds_declared_in_the_configuration_order_the_custom_resources(repo: Path) -> None:
+    edit(repo, "infra/gadget-controller.yaml", ANNOTATION, "")
+    config = repo / ".mlplatform.yaml"
+    config.write_text(
+        config.read_text() + "helm_crds:\n  flux-system/gadget-controller:\n    - gadgets.example.com/Gadget\n"
+    )
+    result = render(repo)
+    assert by_rule(result, "flux/crd-unknown") == [] and by_rule(result, "flux/crd-not-installed-first") == []
+    # declared, but for another kind: the Gadget has no CRD, and the HelmRelease is known not to install it
+    edit(repo, ".mlplatform.yaml", "gadgets.example.com/Gadget", "gadgets.example.com/Sprocket")
+    [finding] = by_rule(render(repo), "flux/crd-not-installed-first")
+    assert finding.severity is Severity.ERROR and finding.object.kind == "Gadget"
+    assert "no CustomResourceDefinition of Gadget.gadgets.example.com" in finding.message
+
+
+def test_a_rendered_crd_object_provides_its_kind(repo: Path) -> None:
+    # what a rendered chart adds: the CRD object among the infra Kustomization's objects
+    edit(repo, "infra/gadget-controller.yaml", ANNOTATION, "")
+    (repo / "infra/gadget-crd.yaml").write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+        "  name: gadgets.gadgets.example.com\nspec:\n  group: gadgets.example.com\n  names:\n"
+        "    kind: Gadget\n    plural: gadgets\n  scope: Namespaced\n  versions: []\n"
+    )
+    edit(repo, "infra/kustomization.yaml", "  - widgets-crd.yaml\n", "  - widgets-crd.yaml\n  - gadget-crd.yaml\n")
+    result = render(repo)
+    assert by_rule(result, "flux/crd-unknown") == [] and by_rule(result, "flux/crd-not-installed-first") == []
+
+
+def test_a_bad_helm_crds_setting_is_an_error_at_its_line(repo: Path) -> None:
+    config = repo / ".mlplatform.yaml"
+    config.write_text(config.read_text() + "helm_crds:\n  gadget-controller: gadgets.example.com\n")
+    with pytest.raises(InputError) as caught:
+        load_config(repo)
+    assert caught.value.file == ".mlplatform.yaml" and caught.value.line == 4
+    assert "<namespace>/<release>" in caught.value.message

@@ -274,7 +274,12 @@ def _cluster_names(config: Config, clusters: list[str] | None) -> list[str]:
     available = config.clusters()
     if not clusters:
         if not available:
-            raise ToolError(f"no clusters found under {config.repo / 'clusters'}")
+            where = ", ".join(config.cluster_locations) or ("clusters/" if (config.repo / "clusters").is_dir()
+                                                            else "the repository")
+            raise ToolError(
+                f"no Flux cluster found in {where} of {config.repo}: no Flux Kustomization applies the folder "
+                "that holds it (what `flux bootstrap` writes); set cluster_locations in .mlplatform.yaml"
+            )
         return available
     unknown = [c for c in clusters if c not in available]
     if unknown:
