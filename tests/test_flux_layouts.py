@@ -13,6 +13,7 @@ from helpers import FIXTURES, run_cli
 from mlplatform import sops
 from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
+from mlplatform.errors import InputError
 from mlplatform.model import Severity
 
 FIXTURE = FIXTURES / "repos" / "flux-layouts"
@@ -159,3 +160,25 @@ def test_render_path_without_a_cluster_renders_nothing_and_says_so(repo: Path) -
     proc = run_cli("render", "--repo", str(repo), "--path", str(repo / "sources/vendor"))
     assert proc.returncode == 1
     assert "flux/cluster-empty" in proc.stderr
+
+
+def test_sources_and_cluster_locations_from_the_configuration(repo: Path) -> None:
+    (repo / ".mlplatform.yaml").write_text(
+        "cluster_locations:\n  - k8s/clusters\nsources:\n"
+        + "".join(f"  {key}: {folder}\n" for key, folder in MAPPED.items())
+    )
+    config = load_config(repo)
+    assert config.clusters() == ["lab"]
+    result = render_cluster(repo, config, "lab")
+    assert rendered_set(result) == EXPECTED
+
+
+def test_the_repository_cannot_map_a_source_or_cluster_outside_itself(repo: Path) -> None:
+    (repo / ".mlplatform.yaml").write_text("sources:\n  OCIRepository/flux-system/vendor: /etc\n")
+    with pytest.raises(InputError) as caught:
+        load_config(repo)
+    assert (caught.value.file, caught.value.line) == (".mlplatform.yaml", 1)
+    assert "inside the repository" in caught.value.message
+    (repo / ".mlplatform.yaml").write_text("cluster_locations:\n  - ../elsewhere\n")
+    with pytest.raises(InputError):
+        load_config(repo)

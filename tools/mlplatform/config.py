@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import contain
 from .errors import InputError, ToolError
 from .yamlio import load_documents
 
@@ -167,9 +168,16 @@ def _apply_flux_setting(config: Config, key: str, attr: str, value: Any, line: i
     def strings(item: Any) -> bool:
         return isinstance(item, list) and all(isinstance(v, str) and v and "\0" not in v for v in item)
 
+    def inside(folder: str) -> bool:
+        # the repository's own file may only point inside the repository (docs/security.md); a folder
+        # outside it is for the person running the tool to give, with --source
+        return not Path(folder).is_absolute() and contain.resolve_inside(config.repo, config.repo / folder) is not None
+
     if attr in ("exclude", "cluster_locations"):
         if not strings(value):
             raise InputError(f"{key}: expected a list of repository-relative paths or globs", CONFIG_FILE, line)
+        if attr == "cluster_locations" and not all(inside(v) for v in value):
+            raise InputError(f"{key}: every folder must lie inside the repository", CONFIG_FILE, line)
         setattr(config, attr, list(value))
     elif attr == "helm_crds":
         if not isinstance(value, dict) or not all(
@@ -185,4 +193,10 @@ def _apply_flux_setting(config: Config, key: str, attr: str, value: Any, line: i
             isinstance(k, str) and k.count("/") == 2 and isinstance(v, str) and v for k, v in value.items()
         ):
             raise InputError(f"{key}: expected {{<Kind>/<namespace>/<name>: <folder>}}", CONFIG_FILE, line)
+        if not all(inside(v) for v in value.values()):
+            raise InputError(
+                f"{key}: a folder must lie inside the repository (map other folders with render --source)",
+                CONFIG_FILE,
+                line,
+            )
         config.sources = {str(k): str(v) for k, v in value.items()}
