@@ -255,3 +255,19 @@ def test_flux_images_and_components_are_applied(repo: Path) -> None:
     [web] = [m for m in result.manifests if m.obj["kind"] == "Deployment"]
     assert web.obj["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/web:2.0.0"
     assert web.obj["metadata"]["labels"]["component"] == "extra"
+
+
+def test_kustomize_configuration_files_outside_the_root_are_refused(tmp_path: Path) -> None:
+    # with LoadRestrictionsNone kustomize itself would read these: the walk must refuse them first
+    root = tmp_path / "repo"
+    write(root / "k/cm.yaml", CM.format(name="x"))
+    write(
+        root / "k/kustomization.yaml",
+        KUST + "resources:\n  - cm.yaml\nopenapi:\n  path: /etc/passwd\nconfigurations:\n  - ../../outside.yaml\n",
+    )
+    tree = walk_kustomization(root, root / "k")
+    assert sorted((f.rule, f.line) for f in tree.findings) == [
+        ("render/outside-repository", 6),
+        ("render/outside-repository", 8),
+    ]
+    assert tree.blocking

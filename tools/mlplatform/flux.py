@@ -461,20 +461,21 @@ def graph_findings(
             )
         elif source_key not in graph.sources and not is_self_source(ks, self_sources) and source_key not in mapped:
             # The source may exist in the cluster without being in the repository (created by Terraform, by
-            # another repository, by a controller): an info naming what was not rendered, never an error.
+            # another repository, by a controller): an info naming what was not rendered. A close name among
+            # the sources of that kind and namespace makes it a typo, which Flux would wait on forever: an error.
+            suggestion = did_you_mean(
+                ks.source_name,
+                [n for kind, ns, n in graph.sources if (kind, ns) == (ks.source_kind, ks.source_namespace)],
+            )
             findings.append(
                 ks.finding(
                     "flux/source-missing",
-                    Severity.INFO,
+                    Severity.ERROR if suggestion else Severity.INFO,
                     cluster,
                     ks.line_of("spec", "sourceRef"),
                     f"Kustomization {ks.id} has sourceRef {ks.source_kind} {ks.source_namespace}/"
                     f"{ks.source_name}, which no object of this repository defines and no --source maps: "
-                    f"its path '{ks.path}' is not rendered"
-                    + did_you_mean(
-                        ks.source_name,
-                        [n for kind, ns, n in graph.sources if (kind, ns) == (ks.source_kind, ks.source_namespace)],
-                    ),
+                    f"its path '{ks.path}' is not rendered{suggestion}",
                 )
             )
         if is_self_source(ks, self_sources):

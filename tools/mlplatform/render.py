@@ -515,6 +515,16 @@ def walk_kustomization(
                         and readable(target, item["path"], kfile, line)
                     ):
                         tree.patch_files.append(target)
+        # Files kustomize reads for its own configuration: with LoadRestrictionsNone only this check keeps them
+        # inside the source root (kustomize would read /etc/passwd as an OpenAPI schema).
+        openapi = spec.get("openapi")
+        if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
+            line = openapi.line_of("path") if isinstance(openapi, LineDict) else spec.line_of("openapi")
+            local(openapi["path"], kfile, line, "openapi")
+        configurations = spec.get("configurations")
+        for i, entry in enumerate(configurations if isinstance(configurations, list) else []):
+            if isinstance(entry, str):
+                local(entry, kfile, _item_line(configurations, i, spec.line_of("configurations")), "configuration")
         for key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
             items = spec.get(key) or []
             for i, item in enumerate(items if isinstance(items, list) else []):
