@@ -28,6 +28,8 @@ from .yamlio import plain
 GRAPH_RULES = frozenset(
     {
         "flux/crd-not-installed-first",
+        "flux/crd-unknown",
+        "flux/decryption-missing",
         "flux/dependency-cycle",
         "flux/depends-on-missing",
         "flux/duplicate-object",

@@ -86,6 +86,7 @@ class KustomizationRender:
     index: ProvenanceIndex | None = None
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    root: Path | None = None  # the source root its files are relative to (the repository, or a --source folder)
 
 
 @dataclass
@@ -205,6 +206,7 @@ def _render_one(
         repo, out.tree, cache, flux_kustomization=ks.name, extra_prefixes=(ks.options.name_prefix,)
     )
     out.seconds = time.perf_counter() - started
+    out.root = repo
     return out
 
 
@@ -467,7 +469,7 @@ def _report_unsubstituted(
                 "postBuild variables (add postBuild.substituteFrom, or write $${...} if the text is meant)",
                 cluster=cluster,
                 file=source.file,
-                line=_needle_line(repo, source.file, source.line, match.group(0)),
+                line=_needle_line(render.root or repo, source.file, source.line, match.group(0)),
                 object=ObjectRef.of(doc.obj),
             )
         )
@@ -522,7 +524,7 @@ def _substitute_all(
                 source = render.index.locate(doc.obj)
                 at, message = source.line, outcome.error
                 if outcome.variable:
-                    at = _needle_line(repo, source.file, source.line, "${" + outcome.variable)
+                    at = _needle_line(render.root or repo, source.file, source.line, "${" + outcome.variable)
                     if "strict" not in bootstrap:  # read once per cluster, and only when a variable is unset
                         bootstrap["strict"] = strict_substitutions(repo, cluster)
                     message = _unset_message(outcome.variable, ks.id, bootstrap["strict"])
