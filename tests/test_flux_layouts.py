@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURES, run_cli
+from helpers import FIXTURES, REPO_ROOT, run_cli
 from mlplatform import sops
 from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
@@ -182,3 +182,22 @@ def test_the_repository_cannot_map_a_source_or_cluster_outside_itself(repo: Path
     (repo / ".mlplatform.yaml").write_text("cluster_locations:\n  - ../elsewhere\n")
     with pytest.raises(InputError):
         load_config(repo)
+
+
+def test_a_bucket_source_is_rendered_from_its_mapped_folder(repo: Path) -> None:
+    sources = repo / "k8s/clusters/lab/sources.yaml"
+    sources.write_text(sources.read_text().replace(
+        "kind: OCIRepository\nmetadata:\n  name: vendor\n", "kind: Bucket\nmetadata:\n  name: vendor\n"))
+    apps = repo / "k8s/clusters/lab/apps.yaml"
+    apps.write_text(apps.read_text().replace("    kind: OCIRepository\n", "    kind: Bucket\n"))
+    unmapped = render(repo)
+    assert "--source Bucket/flux-system/vendor=DIR" in " ".join(f.message for f in unmapped.findings)
+    result = render(repo, {"Bucket/flux-system/vendor": str(repo / "sources/vendor")})
+    assert obj(result, "ConfigMap", "vendor-config")["data"] == {"from": "oci"}
+
+
+def test_this_repository_clusters_are_found_from_their_bootstrap() -> None:
+    roots = load_config(REPO_ROOT).cluster_roots()
+    assert sorted(roots) == ["production", "staging"]
+    for name, root in roots.items():
+        assert (root.path, root.file) == (f"clusters/{name}", f"clusters/{name}/flux-system/gotk-sync.yaml")
