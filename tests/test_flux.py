@@ -147,7 +147,7 @@ def test_crd_from_nowhere(repo: Path) -> None:
     )
     [finding] = by_rule(render(repo), "flux/crd-not-installed-first")
     assert finding.object.kind == "Gadget"
-    assert "no Flux Kustomization of this cluster installs it" in finding.message
+    assert "no CustomResourceDefinition of Gadget.gadgets.example.com is applied" in finding.message
 
 
 def test_find_cycles_reports_each_cycle_once() -> None:
@@ -315,3 +315,53 @@ def test_a_depends_on_chain_of_thousands_orders_without_recursion(repo: Path) ->
     order = [ks.name for ks in graph.dependency_order()]
     assert order == [f"k{i}" for i in reversed(range(count))]  # each after what it depends on
     assert flux.find_cycles(graph) == []
+
+
+# ---- issue 18: what a HelmRelease installs, from the configuration or from rendered CRDs
+
+ANNOTATION = '  annotations:\n    mlplatform.example.com/provides-crds: "gadgets.example.com"\n'
+
+
+def test_helmrelease_with_unknown_crds_is_an_info_naming_it(repo: Path) -> None:
+    edit(repo, "infra/gadget-controller.yaml", ANNOTATION, "")
+    result = render(repo)
+    assert by_rule(result, "flux/crd-not-installed-first") == []
+    [info] = by_rule(result, "flux/crd-unknown")
+    assert info.severity is Severity.INFO and info.object.kind == "Gadget"
+    assert "HelmRelease flux-system/gadget-controller" in info.message and "helm_crds" in info.message
+
+
+def test_helm_crds_declared_in_the_configuration_order_the_custom_resources(repo: Path) -> None:
+    edit(repo, "infra/gadget-controller.yaml", ANNOTATION, "")
+    config = repo / ".mlplatform.yaml"
+    config.write_text(
+        config.read_text() + "helm_crds:\n  flux-system/gadget-controller:\n    - gadgets.example.com/Gadget\n"
+    )
+    result = render(repo)
+    assert by_rule(result, "flux/crd-unknown") == [] and by_rule(result, "flux/crd-not-installed-first") == []
+    # declared, but for another kind: the Gadget has no CRD, and the HelmRelease is known not to install it
+    edit(repo, ".mlplatform.yaml", "gadgets.example.com/Gadget", "gadgets.example.com/Sprocket")
+    [finding] = by_rule(render(repo), "flux/crd-not-installed-first")
+    assert finding.severity is Severity.ERROR and finding.object.kind == "Gadget"
+    assert "no CustomResourceDefinition of Gadget.gadgets.example.com" in finding.message
+
+
+def test_a_rendered_crd_object_provides_its_kind(repo: Path) -> None:
+    # what a rendered chart adds: the CRD object among the infra Kustomization's objects
+    edit(repo, "infra/gadget-controller.yaml", ANNOTATION, "")
+    (repo / "infra/gadget-crd.yaml").write_text(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n"
+        "  name: gadgets.gadgets.example.com\nspec:\n  group: gadgets.example.com\n  names:\n"
+        "    kind: Gadget\n    plural: gadgets\n  scope: Namespaced\n  versions: []\n"
+    )
+    edit(repo, "infra/kustomization.yaml", "  - widgets-crd.yaml\n", "  - widgets-crd.yaml\n  - gadget-crd.yaml\n")
+    result = render(repo)
+    assert by_rule(result, "flux/crd-unknown") == [] and by_rule(result, "flux/crd-not-installed-first") == []
+
+
+def test_a_bad_helm_crds_setting_is_an_error_at_its_line(repo: Path) -> None:
+    config = repo / ".mlplatform.yaml"
+    config.write_text(config.read_text() + "helm_crds:\n  gadget-controller: gadgets.example.com\n")
+    [finding] = load_config(repo).findings  # repository content: a finding at its line, never a crash
+    assert (finding.rule, finding.file, finding.line) == ("config/invalid-value", ".mlplatform.yaml", 4)
+    assert "<namespace>/<release>" in finding.message

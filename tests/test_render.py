@@ -135,25 +135,39 @@ def test_kustomize_error_becomes_a_finding_with_the_file(kustomize_bin: str, tmp
     assert "already registered id" in finding.message or "conflict" in finding.message
 
 
-def test_load_restrictor_is_kept(kustomize_bin: str, tmp_path: Path) -> None:
-    # a patch file outside the kustomization root (but inside the repository) is refused by kustomize's
-    # default load restrictor: the runner must not loosen it, even with a Flux overlay around it
+def test_files_outside_the_kustomization_folder_are_read_as_flux_does(kustomize_bin: str, tmp_path: Path) -> None:
+    # Flux's kustomize-controller builds with LoadRestrictionsNone (fluxcd/pkg kustomize_generator.go):
+    # a patch and a resource file in a sibling folder are read, with and without a Flux overlay around it
     write(
         tmp_path / "common/patch.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  c: d\n",
     )
+    write(tmp_path / "common/extra.yaml", CM.format(name="extra"))
     write(tmp_path / "k/cm.yaml", CM.format(name="x"))
     write(
         tmp_path / "k/kustomization.yaml",
-        KUST + "resources:\n  - cm.yaml\npatches:\n  - path: ../common/patch.yaml\n",
+        KUST + "resources:\n  - cm.yaml\n  - ../common/extra.yaml\npatches:\n  - path: ../common/patch.yaml\n",
     )
     tool = find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=kustomize_bin))
     tree = walk_kustomization(tmp_path, tmp_path / "k")
     assert tree.findings == []
     for options in (FluxBuildOptions(), FluxBuildOptions(target_namespace="ns")):
         result = build(tool, tmp_path, tmp_path / "k", tree, options)
-        assert [f.rule for f in result.findings] == ["render/kustomize-error"]
-        assert "security" in result.findings[0].message or "outside" in result.findings[0].message
+        assert result.findings == []
+        by_name = {doc.obj["metadata"]["name"]: doc.obj for doc in result.docs}
+        assert sorted(by_name) == ["extra", "x"]
+        assert by_name["x"]["data"]["c"] == "d"
+
+
+def test_a_file_outside_the_source_root_is_refused_before_kustomize_runs(tmp_path: Path) -> None:
+    # the guarantee Flux gets from its secure filesystem: nothing outside the source root is read
+    root = tmp_path / "repo"
+    write(tmp_path / "secret.yaml", CM.format(name="outside"))
+    write(root / "k/kustomization.yaml", KUST + "resources:\n  - ../../secret.yaml\n")
+    tree = walk_kustomization(root, root / "k")
+    assert [f.rule for f in tree.findings] == ["render/outside-repository"]
+    assert tree.findings[0].file == "k/kustomization.yaml" and tree.findings[0].line == 4
+    assert tree.blocking
 
 
 def test_flux_fields_are_applied(repo: Path) -> None:
@@ -259,3 +273,19 @@ def test_walk_follows_a_chain_of_thousands_of_kustomizations_without_recursion(t
     assert len(tree.kustomization_files) == count
     assert tree.kustomization_files[0].parent.name == "k0"  # depth first, in the order a recursion had
     assert [p.name for p in tree.resource_files] == ["cm.yaml"]
+
+
+def test_kustomize_configuration_files_outside_the_root_are_refused(tmp_path: Path) -> None:
+    # with LoadRestrictionsNone kustomize itself would read these: the walk must refuse them first
+    root = tmp_path / "repo"
+    write(root / "k/cm.yaml", CM.format(name="x"))
+    write(
+        root / "k/kustomization.yaml",
+        KUST + "resources:\n  - cm.yaml\nopenapi:\n  path: /etc/passwd\nconfigurations:\n  - ../../outside.yaml\n",
+    )
+    tree = walk_kustomization(root, root / "k")
+    assert sorted((f.rule, f.line) for f in tree.findings) == [
+        ("render/outside-repository", 6),
+        ("render/outside-repository", 8),
+    ]
+    assert tree.blocking

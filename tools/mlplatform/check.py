@@ -28,6 +28,8 @@ from .yamlio import plain
 GRAPH_RULES = frozenset(
     {
         "flux/crd-not-installed-first",
+        "flux/crd-unknown",
+        "flux/decryption-missing",
         "flux/dependency-cycle",
         "flux/depends-on-missing",
         "flux/duplicate-object",
@@ -250,7 +252,8 @@ def run_check(
             for name in names
         }
         step = time.perf_counter()
-        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache))
+        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache,
+                                exclude=config.exclude))
         with steps_lock:
             findings.extend(_step("gen", timings, gen.check_drift, repo))
         timings["repo_steps"] = time.perf_counter() - step
@@ -279,7 +282,12 @@ def _cluster_names(config: Config, clusters: list[str] | None) -> list[str]:
     available = config.clusters()
     if not clusters:
         if not available:
-            raise ToolError(f"no clusters found under {config.repo / 'clusters'}")
+            where = ", ".join(config.cluster_locations) or ("clusters/" if (config.repo / "clusters").is_dir()
+                                                            else "the repository")
+            raise ToolError(
+                f"no Flux cluster found in {where} of {config.repo}: no Flux Kustomization applies the folder "
+                "that holds it (what `flux bootstrap` writes); set cluster_locations in .mlplatform.yaml"
+            )
         return available
     unknown = [c for c in clusters if c not in available]
     if unknown:
@@ -337,7 +345,8 @@ def run_validate(
         names = _cluster_names(config, clusters)
         tool = find_kustomize(repo, config)
         kustomize = tool.describe()
-        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache))
+        findings.extend(_step("hygiene", timings, hygiene.check_repository, repo, cache=cache,
+                                exclude=config.exclude))
         for name in names:
             rendered = render_cluster(repo, config, name, tool=tool, cache=cache)
             # validate is about YAML and schemas: keep what stopped rendering, leave graph semantics to check

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import admission, contain, flux
+from . import admission, contain, flux, sops
 from .config import Config
 from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
@@ -86,6 +86,7 @@ class KustomizationRender:
     index: ProvenanceIndex | None = None
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    root: Path | None = None  # the source root its files are relative to (the repository, or a --source folder)
 
 
 @dataclass
@@ -208,6 +209,7 @@ def _render_one(
         repo, out.tree, cache, flux_kustomization=ks.name, extra_prefixes=(ks.options.name_prefix,)
     )
     out.seconds = time.perf_counter() - started
+    out.root = repo
     return out
 
 
@@ -276,18 +278,24 @@ def render_cluster(
     cache = cache or SourceCache()
     timeout = timeout_of(config)
     result = ClusterRender(cluster=cluster)
-    if not (repo / "clusters" / cluster).is_dir():
-        raise ToolError(f"cluster '{cluster}' not found: no directory clusters/{cluster}")
+    cluster_root = config.cluster_roots().get(cluster)
+    if cluster_root is None:
+        known = ", ".join(config.clusters()) or "none"
+        raise ToolError(f"cluster '{cluster}' not found (clusters found from their Flux bootstrap: {known})")
+    root_path = cluster_root.path
+    if not (repo / root_path).is_dir():
+        raise ToolError(f"cluster '{cluster}' not found: no directory {root_path}")
 
-    scan = flux.scan_cluster_dir(repo, cluster)
+    scan = flux.scan_cluster_dir(repo, root_path)
     graph = flux.FluxGraph(cluster)
     result.graph = graph
     for source in scan.sources:
         graph.add_source(source)
-    root_path = f"clusters/{cluster}"
     roots = [ks for ks in scan.kustomizations if flux.normalize_path(ks.path) == root_path]
     self_sources = {("GitRepository", "flux-system", "flux-system")}
     self_sources |= {(ks.source_kind, ks.source_namespace, ks.source_name) for ks in roots}
+    self_sources.add((cluster_root.source_kind, cluster_root.source_namespace, cluster_root.source_name))
+    mapped = source_folders(repo, config)
     frontier = [ks for ks in (roots or scan.kustomizations) if graph.add_kustomization(ks)]
 
     objects = _ObjectIndex()
@@ -297,25 +305,31 @@ def render_cluster(
             rounds += 1
             buildable = []
             for ks in frontier:
-                directory = ks.directory(repo)
-                if not flux.is_self_source(ks, self_sources):
-                    if (ks.source_kind, ks.source_namespace, ks.source_name) in graph.sources:
+                _add_self_repository_sources(graph, self_sources)
+                source_key = (ks.source_kind, ks.source_namespace, ks.source_name)
+                root = repo if flux.is_self_source(ks, self_sources) else mapped.get(source_key)
+                if root is None:
+                    if source_key in graph.sources:
                         result.findings.append(
                             ks.finding(
                                 "flux/external-source",
                                 Severity.INFO,
                                 cluster,
                                 ks.line_of("spec", "sourceRef"),
-                                f"Kustomization {ks.id} reads {ks.source_kind} {ks.source_name}, "
-                                "not this repository: its objects are not rendered",
+                                f"Kustomization {ks.id} reads {ks.source_kind} {ks.source_namespace}/"
+                                f"{ks.source_name}, not this repository: its path '{ks.path}' is not rendered "
+                                f"(map it to a local folder with --source {'/'.join(source_key)}=DIR)",
                             )
                         )
                     continue
                 # a path with NUL bytes, over-long names or stray whitespace is reported by graph_findings
+                directory = ks.directory(root)
                 usable = flux.path_problem(ks.path) is None
-                if usable and not flux.leaves_repository(repo, ks.path) and directory.is_dir():
-                    buildable.append(ks)
-            renders = list(pool.map(lambda k: _render_one(tool, repo, k, cache, cluster, timeout), buildable))
+                if usable and not flux.leaves_repository(root, ks.path) and directory.is_dir():
+                    buildable.append((ks, root))
+            renders = list(
+                pool.map(lambda item: _render_one(tool, item[1], item[0], cache, cluster, timeout), buildable)
+            )
             for render in renders:
                 result.renders[render.ks.key] = render
                 for doc in render.docs:
@@ -345,7 +359,7 @@ def render_cluster(
                         Severity.WARNING,
                         cluster,
                         ks.line,
-                        f"Kustomization {ks.id} is in clusters/{cluster}/ but no Flux Kustomization "
+                        f"Kustomization {ks.id} is in {root_path}/ but no Flux Kustomization "
                         "applies it "
                         f"(is it listed in the kustomization.yaml of {root_path}?)",
                     )
@@ -355,10 +369,51 @@ def render_cluster(
     _collect_manifests(result)
     # What the API server refuses whatever the schema says (names, 1 MiB ConfigMaps): admission.py.
     result.findings.extend(admission.check_objects(result.manifests))
-    result.findings.extend(flux.graph_findings(graph, repo, self_sources))
-    result.findings.extend(flux.crd_order_findings(graph, result.by_kustomization, config.preinstalled_crd_groups))
+    result.findings.extend(flux.graph_findings(graph, repo, self_sources, mapped))
+    result.findings.extend(
+        flux.crd_order_findings(
+            graph,
+            result.by_kustomization,
+            config.preinstalled_crd_groups,
+            config.helm_crds,
+        )
+    )
+    if not result.manifests:
+        # Flux would apply nothing: a wrong sync path or an empty tree, never a silent success
+        result.findings.append(
+            Finding(
+                rule="flux/cluster-empty",
+                severity=Severity.ERROR,
+                cluster=cluster,
+                file=cluster_root.file or root_path,
+                line=cluster_root.line,
+                message=f"cluster {cluster} renders no object (root {root_path}): check the sync path of its "
+                "Flux bootstrap Kustomization and the kustomization.yaml there",
+            )
+        )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def source_folders(repo: Path, config: Config) -> dict[tuple[str, str, str], Path]:
+    """Sources mapped to local folders (`--source KIND/NAMESPACE/NAME=DIR`, or `sources` in the
+    configuration), as flux-local's `--sources`: a Kustomization reading one is rendered from the folder,
+    which is then its source root (nothing outside it is read)."""
+    mapped: dict[tuple[str, str, str], Path] = {}
+    for key, folder in config.sources.items():
+        kind, namespace, name = key.split("/", 2)
+        path = Path(folder)
+        mapped[(kind, namespace, name)] = (path if path.is_absolute() else repo / path).resolve()
+    return mapped
+
+
+def _add_self_repository_sources(graph: flux.FluxGraph, self_sources: set[tuple[str, str, str]]) -> None:
+    """A GitRepository whose URL is this repository's (another name, another namespace) reads this
+    repository too."""
+    urls = [s.url for key, s in graph.sources.items() if key in self_sources and s.url]
+    for key, source in graph.sources.items():
+        if source.kind == "GitRepository" and any(flux.same_repository(source.url, url) for url in urls):
+            self_sources.add(key)
 
 
 def _discover_children(
@@ -420,7 +475,7 @@ def _report_unsubstituted(
                 "postBuild variables (add postBuild.substituteFrom, or write $${...} if the text is meant)",
                 cluster=cluster,
                 file=source.file,
-                line=_needle_line(repo, source.file, source.line, match.group(0)),
+                line=_needle_line(render.root or repo, source.file, source.line, match.group(0)),
                 object=ObjectRef.of(doc.obj),
             )
         )
@@ -475,7 +530,7 @@ def _substitute_all(
                 source = render.index.locate(doc.obj)
                 at, message = source.line, outcome.error
                 if outcome.variable:
-                    at = _needle_line(repo, source.file, source.line, "${" + outcome.variable)
+                    at = _needle_line(render.root or repo, source.file, source.line, "${" + outcome.variable)
                     if "strict" not in bootstrap:  # read once per cluster, and only when a variable is unset
                         bootstrap["strict"] = strict_substitutions(repo, cluster)
                     message = _unset_message(outcome.variable, ks.id, bootstrap["strict"])
@@ -500,6 +555,12 @@ def _substitute_all(
             if outcome.obj is not None:
                 doc.obj = outcome.obj
                 objects.add(outcome.obj, ks.options.target_namespace)
+
+
+def _decrypts(ks: flux.FluxKustomization) -> bool:
+    spec = ks.obj.get("spec") if isinstance(ks.obj, dict) else None
+    decryption = spec.get("decryption") if isinstance(spec, dict) else None
+    return isinstance(decryption, dict) and decryption.get("provider") == "sops"
 
 
 def _collect_manifests(result: ClusterRender) -> None:
@@ -528,10 +589,24 @@ def _collect_manifests(result: ClusterRender) -> None:
                 )
                 continue
             source = render.index.locate(doc.obj)
+            encrypted = sops.is_encrypted_secret(doc.obj)
+            if encrypted:
+                doc.obj = sops.decrypted_placeholder(doc.obj)
             # the source document goes along so findings about one field can name that field's line
             manifest = Manifest(
                 result.cluster, doc.obj, SourceProvenance(source.file, source.line, ks.name, source)
             )
+            if encrypted and not _decrypts(ks):
+                result.findings.append(
+                    Finding.on(
+                        manifest,
+                        "flux/decryption-missing",
+                        Severity.ERROR,
+                        f"Secret {manifest.ref.namespace}/{manifest.ref.name} is SOPS-encrypted, but Kustomization "
+                        f"{ks.id} has no spec.decryption (provider: sops): Flux would not decrypt it (set "
+                        "spec.decryption.provider: sops and its secretRef)",
+                    )
+                )
             ref = manifest.ref
             key = (flux.api_group(ref.api_version), ref.kind, ref.namespace, ref.name)
             if key in seen and seen[key] != ks.id:

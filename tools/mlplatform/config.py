@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .contain import resolve_inside
+from . import contain
 from .errors import InputError, ToolError
 from .model import Finding, Severity
 from .suggest import did_you_mean
@@ -72,12 +72,33 @@ class Config:
     preinstalled_crd_groups: list[str] = field(default_factory=list)
     # Problems in .mlplatform.yaml (category config/): check and validate report them with the others.
     findings: list[Finding] = field(default_factory=list)
+    # ---- Flux fidelity (issue 18): how a Flux repository is read, whatever its layout
+    # Globs (repository-relative, fnmatch) the repository-wide YAML check skips; chart folders (a folder with
+    # Chart.yaml) are skipped without being listed.
+    exclude: list[str] = field(default_factory=list)
+    # Folders searched for the Flux Kustomizations `flux bootstrap` writes (default: clusters/ when it
+    # exists, else the whole repository).
+    cluster_locations: list[str] = field(default_factory=list)
+    # CRDs a HelmRelease installs that the render cannot see: {"<namespace>/<release>": ["<group>/<Kind>"]}.
+    helm_crds: dict[str, list[str]] = field(default_factory=dict)
+    # Sources the tool cannot fetch, mapped to local folders: {"<Kind>/<namespace>/<name>": "<dir>"}.
+    sources: dict[str, str] = field(default_factory=dict)
+    _cluster_roots: dict[str, Any] | None = field(default=None, repr=False)
+
+    def cluster_roots(self) -> dict[str, Any]:
+        """{cluster name: discovery.ClusterRoot}, found from what `flux bootstrap` writes (read once)."""
+        if self._cluster_roots is None:
+            from .discovery import discover_clusters  # imported here: discovery reads YAML through yamlio
+
+            self._cluster_roots = discover_clusters(self.repo, self.cluster_locations)
+        return self._cluster_roots
 
     def clusters(self) -> list[str]:
-        root = self.repo / "clusters"
-        if not root.is_dir():
-            return []
-        return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(self.cluster_roots())
+
+    def set_cluster_roots(self, roots: dict[str, Any]) -> None:
+        """Use these clusters instead of discovering them (`render --path`)."""
+        self._cluster_roots = dict(roots)
 
     def resolved_schema_locations(self) -> list[str]:
         resolved = []
@@ -154,6 +175,33 @@ class Setting:
     env: str | None = None  # environment variable (set by the set-up or CI) that wins over the file
 
 
+def _globs(value: Any) -> list[str]:
+    return _string_list("repository-relative paths or globs")(value)
+
+
+def _helm_crds(value: Any) -> dict[str, list[str]]:
+    shape = "{<namespace>/<release>: [<group>/<Kind>, ...]}"
+    if not isinstance(value, dict):
+        raise BadValue(shape)
+    out: dict[str, list[str]] = {}
+    for key, kinds in value.items():
+        if not (isinstance(key, str) and key.count("/") == 1 and isinstance(kinds, list)
+                and all(isinstance(k, str) and "/" in k and "\0" not in k for k in kinds)):
+            raise BadValue(shape)
+        out[key] = list(kinds)
+    return out
+
+
+def _source_folders(value: Any) -> dict[str, str]:
+    shape = "{<Kind>/<namespace>/<name>: <folder>}"
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k.count("/") == 2 and isinstance(v, str) and v and "\0" not in v
+        for k, v in value.items()
+    ):
+        raise BadValue(shape)
+    return {str(k): str(v) for k, v in value.items()}
+
+
 # Every key the file may hold. A key not here is a finding (config/unknown-key), never silently accepted.
 SETTINGS: dict[str, Setting] = {
     "schema_locations": Setting("schema_locations", _string_list("paths or URL templates")),
@@ -163,19 +211,32 @@ SETTINGS: dict[str, Setting] = {
     "kustomize_timeout": Setting("kustomize_timeout", _seconds(0, MAX_KUSTOMIZE_TIMEOUT_SECONDS),
                                  env="MLPLATFORM_KUSTOMIZE_TIMEOUT"),
     "preinstalled_crd_groups": Setting("preinstalled_crd_groups", _string_list("API groups")),
+    # Flux fidelity (issue 18): how a Flux repository laid out differently is read
+    "exclude": Setting("exclude", _globs),
+    "cluster_locations": Setting("cluster_locations", _globs),
+    "helm_crds": Setting("helm_crds", _helm_crds),
+    "sources": Setting("sources", _source_folders),
     # disabled rules, severity overrides, exemptions: parsed by suppress.parse_settings (_apply_setting)
     "rules": Setting("rule_settings", lambda value: value),
 }
 
 
 def find_repo(start: Path) -> Path:
-    """The repository root: `start` itself when it holds clusters/ or the config file."""
+    """The repository root: `start` itself (any folder: a repository laid out without clusters/ is read
+    through its configuration or the Flux bootstrap objects found in it)."""
     start = start.resolve()
     if not start.is_dir():
         raise ToolError(f"repository not found: {start}")
-    if not ((start / "clusters").is_dir() or (start / CONFIG_FILE).is_file()):
-        raise ToolError(f"{start} is not a platform repository (no clusters/ and no {CONFIG_FILE})")
     return start
+
+
+def find_config_upwards(start: Path) -> Path | None:
+    """The folder holding the nearest .mlplatform.yaml at or above `start` (as ruff and git look), or None."""
+    current = start.resolve()
+    for folder in (current, *current.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return None
 
 
 def load_config(repo: Path, environ: dict[str, str] | None = None, *, validates_schemas: bool = True,
@@ -208,7 +269,7 @@ def _apply_file(config: Config, path: Path) -> list[Finding]:
     missing: list[Finding] = []
     if not path.is_file():
         return missing
-    if resolve_inside(config.repo, path) is None:  # a symlink out of the repository is never read
+    if contain.resolve_inside(config.repo, path) is None:  # a symlink out of the repository is never read
         config.findings.append(_finding(RULE_UNREADABLE, "is a symlink out of the repository; not read, every "
                                         "setting keeps its default", 1))
         return missing
@@ -295,11 +356,23 @@ def _apply_setting(config: Config, key: Any, value: Any, line: int) -> Finding |
         return _finding(RULE_UNKNOWN_KEY, f"unknown setting '{key}'{did_you_mean(key, SETTINGS)} "
                         f"(known: {', '.join(SETTINGS)})", line)
     try:
-        setattr(config, setting.attr, setting.parse(value))
+        parsed = setting.parse(value)
     except BadValue as exc:
         return _finding(RULE_INVALID_VALUE, f"{key}: expected {exc}, got {_describe(value)}; the default is used",
                         line)
+    folders = parsed if key == "cluster_locations" else list(parsed.values()) if key == "sources" else []
+    outside = [f for f in folders if not _inside(config, f)]
+    if outside:
+        # the repository's own file may point only inside it (docs/security.md); a folder elsewhere is for the
+        # person running the tool to give, with --source
+        return _finding(RULE_INVALID_VALUE, f"{key}: {outside[0]!r} is not a folder inside the repository "
+                        "(map other folders with render --source); the default is used", line)
+    setattr(config, setting.attr, parsed)
     return None
+
+
+def _inside(config: Config, folder: str) -> bool:
+    return not Path(folder).is_absolute() and contain.resolve_inside(config.repo, config.repo / folder) is not None
 
 
 def _describe(value: Any) -> str:

@@ -58,7 +58,7 @@ BUILTIN_GROUPS = frozenset(
     }
 )
 # Installed by Flux bootstrap (the controllers' CRDs) and by EKS itself (VPC CNI, network policy agent).
-PREINSTALLED_GROUP_SUFFIXES = ("toolkit.fluxcd.io",)
+PREINSTALLED_GROUP_SUFFIXES = ("toolkit.fluxcd.io", "extensions.fluxcd.io")  # Flux 2.7 source-watcher too
 PREINSTALLED_GROUPS = frozenset({"vpcresources.k8s.aws", "crd.k8s.amazonaws.com", "networking.k8s.aws"})
 
 
@@ -100,6 +100,10 @@ class FluxSource:
     name: str
     file: str
     line: int
+    url: str = ""  # spec.url of a GitRepository/OCIRepository (a GitRepository of this repository's URL reads it)
+    # the ExternalArtifacts an ArtifactGenerator produces (source-watcher api/v1beta1, spec.artifacts[].name,
+    # created in the generator's namespace)
+    produces: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -229,13 +233,31 @@ def parse_kustomization(
 
 def parse_source(obj: dict[str, Any], file: str, line: int) -> FluxSource:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    produces: tuple[str, ...] = ()
+    if obj.get("kind") == "ArtifactGenerator" and isinstance(spec.get("artifacts"), list):
+        produces = tuple(str(a["name"]) for a in spec["artifacts"] if isinstance(a, dict) and a.get("name"))
     return FluxSource(
         kind=str(obj.get("kind")),
         namespace=str(meta.get("namespace") or "flux-system"),
         name=str(meta.get("name") or ""),
         file=file,
         line=line,
+        url=str(spec.get("url") or ""),
+        produces=produces,
     )
+
+
+def same_repository(url_a: str, url_b: str) -> bool:
+    """Two Git URLs naming one repository (ssh:// and https:// spellings, with or without .git)."""
+    def key(url: str) -> str:
+        text = url.strip().lower().rstrip("/")
+        text = text.split("://", 1)[-1]
+        text = text.split("@", 1)[-1]
+        text = text.replace(":", "/", 1) if "/" not in text.split(":", 1)[0] else text
+        return text.removesuffix(".git")
+
+    return bool(url_a) and bool(url_b) and key(url_a) == key(url_b)
 
 
 # ---------------------------------------------------------------- static scan of clusters/<cluster>/
@@ -247,10 +269,10 @@ class ScanResult:
     sources: list[FluxSource] = field(default_factory=list)
 
 
-def scan_cluster_dir(repo: Path, cluster: str) -> ScanResult:
-    """Flux objects in every YAML file under clusters/<cluster>/ (hygiene reports unreadable files)."""
+def scan_cluster_dir(repo: Path, root_path: str) -> ScanResult:
+    """Flux objects in every YAML file under the cluster's root folder (hygiene reports unreadable files)."""
     result = ScanResult()
-    root = repo / "clusters" / cluster
+    root = repo / root_path
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     for path in files:
         try:
@@ -286,6 +308,11 @@ class FluxGraph:
 
     def add_source(self, source: FluxSource) -> None:
         self.sources.setdefault(source.key, source)
+        for name in source.produces:  # an ArtifactGenerator's outputs are sources of their own
+            self.sources.setdefault(
+                ("ExternalArtifact", source.namespace, name),
+                FluxSource("ExternalArtifact", source.namespace, name, source.file, source.line),
+            )
 
     def dependency_order(self) -> list[FluxKustomization]:
         """Kustomizations with their dependencies first (file order among equals; cycles broken)."""
@@ -412,8 +439,15 @@ def is_self_source(ks: FluxKustomization, self_sources: set[tuple[str, str, str]
     return (ks.source_kind, ks.source_namespace, ks.source_name) in self_sources
 
 
-def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, str, str]]) -> list[Finding]:
-    """Dangling dependsOn, cycles, missing or escaping paths, unknown sources."""
+def graph_findings(
+    graph: FluxGraph,
+    repo: Path,
+    self_sources: set[tuple[str, str, str]],
+    mapped: dict[tuple[str, str, str], Path] | None = None,
+) -> list[Finding]:
+    """Dangling dependsOn, cycles, missing or escaping paths, unknown sources (paths of a source mapped to a
+    local folder are checked in that folder)."""
+    mapped = mapped or {}
     findings: list[Finding] = []
     cluster = graph.cluster
     for ks in graph.kustomizations.values():
@@ -442,24 +476,32 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
                     f"Kustomization {ks.id} has no sourceRef kind and name",
                 )
             )
-        elif source_key not in graph.sources:
+        elif source_key not in graph.sources and not is_self_source(ks, self_sources) and source_key not in mapped:
+            # The source may exist in the cluster without being in the repository (created by Terraform, by
+            # another repository, by a controller): an info naming what was not rendered. A close name among
+            # the sources of that kind and namespace makes it a typo, which Flux would wait on forever: an error.
+            suggestion = did_you_mean(
+                ks.source_name,
+                [n for kind, ns, n in graph.sources if (kind, ns) == (ks.source_kind, ks.source_namespace)],
+            )
             findings.append(
                 ks.finding(
                     "flux/source-missing",
-                    Severity.ERROR,
+                    Severity.ERROR if suggestion else Severity.INFO,
                     cluster,
                     ks.line_of("spec", "sourceRef"),
                     f"Kustomization {ks.id} has sourceRef {ks.source_kind} {ks.source_namespace}/"
-                    f"{ks.source_name}, which no object of this cluster defines"
-                    + did_you_mean(
-                        ks.source_name,
-                        [n for kind, ns, n in graph.sources if (kind, ns) == (ks.source_kind, ks.source_namespace)],
-                    ),
+                    f"{ks.source_name}, which no object of this repository defines and no --source maps: "
+                    f"its path '{ks.path}' is not rendered{suggestion}",
                 )
             )
-        if not is_self_source(ks, self_sources):
+        if is_self_source(ks, self_sources):
+            root = repo
+        elif source_key in mapped:
+            root = mapped[source_key]
+        else:
             continue
-        target = repo / normalize_path(ks.path)
+        target = root / normalize_path(ks.path)
         problem = path_problem(ks.path)
         if problem:
             shown = printable(repr(ks.path))
@@ -472,7 +514,7 @@ def graph_findings(graph: FluxGraph, repo: Path, self_sources: set[tuple[str, st
                     f"Kustomization {ks.id} path {shown[:200]} {problem}",
                 )
             )
-        elif leaves_repository(repo, ks.path):
+        elif leaves_repository(root, ks.path):
             findings.append(
                 ks.finding(
                     "flux/path-outside-repository",
@@ -523,43 +565,74 @@ def _preinstalled(group: str, extra: Iterable[str]) -> bool:
     )
 
 
-def provided_groups(manifests: Iterable[Manifest]) -> set[str]:
-    """API groups whose CRDs these objects install: CRD objects, and annotated HelmReleases and Flux
-    Kustomizations (a chart or an upstream overlay that installs CRDs we cannot see)."""
-    groups: set[str] = set()
+def provided_kinds(
+    manifests: Iterable[Manifest], helm_crds: dict[str, list[str]] | None = None
+) -> set[tuple[str, str]]:
+    """(group, kind) pairs these objects install; kind "*" stands for every kind of a group (the annotation
+    names groups only). CRD objects (rendered by kustomize, or from a chart by the Helm render), HelmReleases
+    declared in `helm_crds` ({"<namespace>/<name>": ["<group>/<Kind>"]}) or annotated with PROVIDES_CRDS."""
+    provided: set[tuple[str, str]] = set()
     for manifest in manifests:
         obj = manifest.obj
         kind = obj.get("kind")
         if kind == "CustomResourceDefinition" and api_group(obj.get("apiVersion")) == "apiextensions.k8s.io":
             spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+            names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
             if spec.get("group"):
-                groups.add(str(spec["group"]))
+                provided.add((str(spec["group"]), str(names.get("kind") or "*")))
+        if kind == "HelmRelease" and helm_crds:
+            for entry in helm_crds.get(f"{manifest.ref.namespace or 'default'}/{manifest.ref.name}", []):
+                group, _, crd_kind = entry.rpartition("/")
+                provided.add((group, crd_kind or "*"))
         annotation = (
             manifest.annotations.get(PROVIDES_CRDS) if isinstance(manifest.annotations, dict) else None
         )
         if isinstance(annotation, str) and (kind == "HelmRelease" or is_flux_kustomization(obj)):
-            groups.update(_groups_of(annotation))
-    return groups
+            provided.update((group, "*") for group in _groups_of(annotation))
+    return provided
 
 
 def _groups_of(annotation: str) -> set[str]:
     return {g.strip() for g in annotation.split(",") if g.strip()}
 
 
+def _declares(manifest: Manifest, helm_crds: dict[str, list[str]]) -> bool:
+    """True when what a HelmRelease installs is known: declared in helm_crds or annotated."""
+    key = f"{manifest.ref.namespace or 'default'}/{manifest.ref.name}"
+    annotations = manifest.annotations if isinstance(manifest.annotations, dict) else {}
+    return key in helm_crds or isinstance(annotations.get(PROVIDES_CRDS), str)
+
+
 def crd_order_findings(
     graph: FluxGraph,
     by_kustomization: dict[tuple[str, str], list[Manifest]],
     extra_preinstalled: Iterable[str] = (),
+    helm_crds: dict[str, list[str]] | None = None,
 ) -> list[Finding]:
-    """A custom resource whose CRD no Kustomization it (transitively) depends on provides."""
+    """A custom resource whose CRD no Kustomization it (transitively) depends on provides.
+
+    kustomize-controller applies CustomResourceDefinitions before the other objects of one Kustomization
+    (fluxcd/pkg ssa, the apply stages), so a CRD of the Kustomization itself counts. A HelmRelease in the
+    chain whose CRDs are not known (chart not rendered, nothing declared) may install the CRD: an info
+    naming it, never an error."""
     extra = list(extra_preinstalled)
-    provides = {key: provided_groups(items) for key, items in by_kustomization.items()}
+    declared = helm_crds or {}
+    provides = {key: provided_kinds(items, declared) for key, items in by_kustomization.items()}
     # A Flux Kustomization annotated as installing CRDs provides them to whatever depends on it, even when it
     # reads another source and so has no rendered output here.
     for key, ks in graph.kustomizations.items():
         annotations = (ks.obj.get("metadata") or {}).get("annotations") if isinstance(ks.obj, dict) else None
         if isinstance(annotations, dict) and isinstance(annotations.get(PROVIDES_CRDS), str):
-            provides.setdefault(key, set()).update(_groups_of(annotations[PROVIDES_CRDS]))
+            provides.setdefault(key, set()).update((g, "*") for g in _groups_of(annotations[PROVIDES_CRDS]))
+    unknown_releases = {
+        key: sorted(f"{m.ref.namespace or 'default'}/{m.ref.name}" for m in items
+                    if m.obj.get("kind") == "HelmRelease" and not _declares(m, declared))
+        for key, items in by_kustomization.items()
+    }
+
+    def has(pairs: set[tuple[str, str]], group: str, kind: str) -> bool:
+        return (group, kind) in pairs or (group, "*") in pairs
+
     findings: list[Finding] = []
     for key, items in by_kustomization.items():
         closure = graph.closure(key)
@@ -567,35 +640,42 @@ def crd_order_findings(
             # A dependsOn names a Kustomization that does not exist (flux/depends-on-missing says which): the
             # ordering it was meant to give is unknown, and every custom resource below would repeat that.
             continue
-        available: set[str] = set()
+        available: set[tuple[str, str]] = set()
+        maybe: list[str] = []
         for dep in closure:
             available |= provides.get(dep, set())
+            maybe += unknown_releases.get(dep, [])
         ks = graph.kustomizations.get(key)
         ks_id = ks.id if ks else f"{key[0]}/{key[1]}"
         reported: set[tuple[str, str]] = set()
         for manifest in items:
             group = api_group(manifest.obj.get("apiVersion"))
-            if _preinstalled(group, extra) or group in available:
-                continue
             kind = str(manifest.obj.get("kind"))
-            elsewhere = sorted(f"{k[0]}/{k[1]}" for k, groups in provides.items() if group in groups)
+            if _preinstalled(group, extra) or has(available, group, kind):
+                continue
+            elsewhere = sorted(f"{k[0]}/{k[1]}" for k, pairs in provides.items() if has(pairs, group, kind))
             if (group, kind) in reported and not elsewhere:
                 continue
             reported.add((group, kind))
-            hint = (
-                f"it is provided by {', '.join(elsewhere)}: add a dependsOn on it"
-                if elsewhere
-                else "no Flux Kustomization of this cluster installs it (add the CRD, or annotate the "
-                "HelmRelease "
-                f"that installs it with {PROVIDES_CRDS})"
-            )
-            findings.append(
-                Finding.on(
-                    manifest,
-                    "flux/crd-not-installed-first",
-                    Severity.ERROR,
-                    f"{kind} ({group}) is applied by Kustomization {ks_id}, but the CRD of "
-                    f"group {group} does not come from it or anything it dependsOn: {hint}",
-                )
-            )
+            if elsewhere:
+                findings.append(Finding.on(
+                    manifest, "flux/crd-not-installed-first", Severity.ERROR,
+                    f"{kind} ({group}) is applied by Kustomization {ks_id}; its CRD is provided by "
+                    f"{', '.join(elsewhere)}, which is not in the dependsOn chain of {ks_id}: add a dependsOn "
+                    "on it, or Flux may apply this object before its CRD exists"))
+            elif maybe:
+                findings.append(Finding.on(
+                    manifest, "flux/crd-unknown", Severity.INFO,
+                    f"{kind} ({group}) is applied by Kustomization {ks_id}; its CRD may come from HelmRelease "
+                    f"{', '.join(sorted(set(maybe)))}, whose chart was not rendered: declare what it installs "
+                    f"under helm_crds in .mlplatform.yaml ({{<namespace>/<release>: [{group}/{kind}]}}) so the "
+                    "order can be checked"))
+            else:
+                findings.append(Finding.on(
+                    manifest, "flux/crd-not-installed-first", Severity.ERROR,
+                    f"{kind} ({group}) is applied by Kustomization {ks_id}, but no CustomResourceDefinition of "
+                    f"{kind}.{group} is applied by it or by a Kustomization it dependsOn, and no HelmRelease "
+                    "there declares it (helm_crds in .mlplatform.yaml): the API server will refuse this object "
+                    "(add the CRD, a dependsOn on what installs it, or list the group in "
+                    "preinstalled_crd_groups when the cluster has it already)"))
     return findings

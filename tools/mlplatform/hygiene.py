@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -52,16 +53,32 @@ def _escapes(repo_real: Path, path: Path) -> Path | None:
     return None if target.is_relative_to(repo_real) else target
 
 
-def iter_yaml_files(repo: Path, findings: list[Finding]) -> Iterator[Path]:
-    """Every YAML file of the repository (skipping environments and fixtures); symlinks out are findings."""
+def excluded(rel_path: str, patterns: Iterable[str]) -> bool:
+    """True when a repository-relative path matches one of the `exclude` globs of the configuration (a
+    folder pattern excludes everything below it)."""
+    return any(
+        fnmatch.fnmatchcase(rel_path, pattern.rstrip("/"))
+        or fnmatch.fnmatchcase(rel_path, pattern.rstrip("/") + "/*")
+        for pattern in patterns
+    )
+
+
+def iter_yaml_files(repo: Path, findings: list[Finding], exclude: Iterable[str] = ()) -> Iterator[Path]:
+    """Every YAML file of the repository (skipping environments, fixtures, Helm chart folders and the
+    configuration's `exclude` globs); symlinks out are findings."""
     repo_real = repo.resolve()
+    patterns = list(exclude)
     for dirpath, dirnames, filenames in os.walk(repo):
         current = Path(dirpath)
         rel_dir = _rel(repo, current)
+        if rel_dir != "." and "Chart.yaml" in filenames:
+            # a Helm chart: its templates are Go templates, not YAML (helm lint checks them)
+            dirnames[:] = []
+            continue
         kept = []
         for name in sorted(dirnames):
             child_rel = f"{rel_dir}/{name}" if rel_dir != "." else name
-            if _skip_dir(child_rel, name):
+            if _skip_dir(child_rel, name) or excluded(child_rel, patterns):
                 continue
             child = current / name
             if child.is_symlink():
@@ -77,7 +94,7 @@ def iter_yaml_files(repo: Path, findings: list[Finding]) -> Iterator[Path]:
             if finding is not None:
                 findings.append(finding)
                 continue
-            if name.endswith(YAML_SUFFIXES):
+            if name.endswith(YAML_SUFFIXES) and not excluded(_rel(repo, path), patterns):
                 yield path
 
 
@@ -167,10 +184,12 @@ def check_files(
     return findings
 
 
-def check_repository(repo: Path, *, cache: SourceCache | None = None) -> list[Finding]:
-    """Hygiene findings for every YAML file of the repository."""
+def check_repository(
+    repo: Path, *, cache: SourceCache | None = None, exclude: Iterable[str] = ()
+) -> list[Finding]:
+    """Hygiene findings for every YAML file of the repository (but the excluded ones)."""
     cache = cache or SourceCache()
     findings: list[Finding] = []
-    for path in iter_yaml_files(repo, findings):
+    for path in iter_yaml_files(repo, findings, exclude):
         findings.extend(check_file(repo, path, cache))
     return findings

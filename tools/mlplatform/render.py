@@ -26,6 +26,7 @@ from .yamlio import Document, LineDict, LineList, load_documents, load_documents
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_TIMEOUT_SECONDS = 120
+LOAD_RESTRICTOR = "LoadRestrictionsNone"  # kustomize-controller's setting (see KustomizeTool.command)
 LIMIT_EXIT = 124  # run_kustomize's code for a build stopped by its time or memory limit
 _DOC_SPLIT = re.compile(r"^---[ \t]*$", re.MULTILINE)
 # kustomize writes top-level keys at column 0 and everything below them indented
@@ -225,9 +226,14 @@ class KustomizeTool:
     version: str
 
     def command(self, directory: Path) -> list[str]:
+        # As Flux's kustomize-controller builds (fluxcd/pkg kustomize/kustomize_generator.go, Build: krusty
+        # Options LoadRestrictionsNone and DisabledPluginConfig): files outside a kustomization's own folder
+        # may be read. Flux confines them to the source root with its secure filesystem; here
+        # walk_kustomization refuses, before kustomize runs, any reference that resolves outside the root.
+        # Plugins and exec functions stay off: kustomize enables them only with flags never passed here.
         if self.flavour == "kubectl":
-            return [self.path, "kustomize", str(directory)]
-        return [self.path, "build", str(directory)]
+            return [self.path, "kustomize", "--load-restrictor", LOAD_RESTRICTOR, str(directory)]
+        return [self.path, "build", "--load-restrictor", LOAD_RESTRICTOR, str(directory)]
 
     def describe(self) -> str:
         return f"{self.flavour} {self.path} ({self.version})"
@@ -516,6 +522,16 @@ def walk_kustomization(
                         and readable(target, item["path"], kfile, line)
                     ):
                         tree.patch_files.append(target)
+        # Files kustomize reads for its own configuration: with LoadRestrictionsNone only this check keeps them
+        # inside the source root (kustomize would read /etc/passwd as an OpenAPI schema).
+        openapi = spec.get("openapi")
+        if isinstance(openapi, dict) and isinstance(openapi.get("path"), str):
+            line = openapi.line_of("path") if isinstance(openapi, LineDict) else spec.line_of("openapi")
+            local(openapi["path"], kfile, line, "openapi")
+        configurations = spec.get("configurations")
+        for i, entry in enumerate(configurations if isinstance(configurations, list) else []):
+            if isinstance(entry, str):
+                local(entry, kfile, _item_line(configurations, i, spec.line_of("configurations")), "configuration")
         for key, kind in (("configMapGenerator", "ConfigMap"), ("secretGenerator", "Secret")):
             items = spec.get(key) or []
             for i, item in enumerate(items if isinstance(items, list) else []):
@@ -719,8 +735,8 @@ def _locate_error(repo: Path, tree: KustTree, message: str) -> tuple[str, int]:
 
 
 def _overlay_text(repo: Path, overlay_dir: Path, directory: Path, options: FluxBuildOptions) -> str:
-    # kustomize refuses absolute resource paths; a relative path from the temporary overlay to the Flux path
-    # keeps the default load restrictor (only inline patches are added, no files are loaded from outside).
+    # kustomize refuses absolute resource paths: a relative path from the temporary overlay to the Flux path
+    # (only inline patches are added; the files it reaches were checked by walk_kustomization).
     spec: dict[str, Any] = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",

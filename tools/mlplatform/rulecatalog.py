@@ -225,6 +225,20 @@ _DECLARED: tuple[RuleSpec, ...] = (
     RuleSpec("flux/path-missing", "Flux path does not exist", _E,
              "A Kustomization whose spec.path does not exist in its source fails to build.",
              "Fix spec.path."),
+    RuleSpec("flux/cluster-empty", "Cluster renders no object", _E,
+             "Flux would apply nothing: a wrong sync path of the bootstrap Kustomization or an empty tree. A "
+             "check of nothing must not pass in silence.",
+             "Point the cluster's Flux bootstrap Kustomization at the folder holding its kustomization.yaml.",
+             _UNRENDERED),
+    RuleSpec("flux/decryption-missing", "Encrypted Secret without decryption", _E,
+             "kustomize-controller applies a SOPS-encrypted Secret only when the Kustomization sets "
+             "spec.decryption; without it the apply fails.",
+             "Add spec.decryption (provider sops and the key's secretRef) to the Kustomization."),
+    RuleSpec("flux/crd-unknown", "HelmRelease whose CRDs are unknown", _I,
+             "A custom resource may get its CRD from a HelmRelease whose chart is not rendered here; whether it "
+             "does cannot be proven offline.",
+             "Declare the CRDs the release installs in .mlplatform.yaml helm_crds, or make its chart available "
+             "locally so it renders."),
     RuleSpec("flux/path-invalid", "Flux path kustomize-controller cannot use", _E,
              "A spec.path with a NUL byte, a segment over 255 bytes or leading/trailing whitespace names no "
              "directory the controller can open; it is not built.",

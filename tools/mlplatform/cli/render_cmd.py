@@ -9,11 +9,16 @@ import click
 import yaml
 
 from ..cluster_render import render_cluster
+from ..config import Config
+from ..discovery import clusters_below
+from ..errors import ToolError
 from ..model import Severity
-from ..render import find_kustomize
+from ..render import KustomizeTool, find_kustomize
 from ..render_out import file_names, write_out
 from .check_cmd import format_output
 from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, open_config, repo_option
+
+NOT_RENDERED = frozenset({"flux/external-source", "flux/source-missing"})
 
 
 def _dump(objects: list[dict]) -> str:
@@ -25,7 +30,23 @@ def _dump(objects: list[dict]) -> str:
 @click.command(name="render", epilog=exit_codes(
     ok="0 rendered without errors", findings="1 rendering reported errors (on stderr; --out writes what rendered)"))
 @repo_option
-@click.option("--cluster", "cluster", required=True, help="Cluster name.")
+@click.option("--cluster", "cluster", default=None, help="Cluster name (default: the clusters found by --path).")
+@click.option(
+    "--path",
+    "path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Render the Flux cluster(s) found at or below this folder (a `flux bootstrap --path`, or a folder "
+    "holding clusters), as `flux-local build --path` does; Kustomization paths resolve against --repo.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="KIND/NAMESPACE/NAME=DIR",
+    help="Render a Flux source the tool cannot fetch (another Git repository, OCIRepository, Bucket, "
+    "ExternalArtifact) from a local folder (repeatable), as flux-local's --sources.",
+)
 @click.option(
     "--out",
     "out",
@@ -35,13 +56,54 @@ def _dump(objects: list[dict]) -> str:
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel kustomize builds.")
 @guarded
-def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> None:
+def command(
+    repo: Path, cluster: str | None, path: Path | None, sources: tuple[str, ...], out: Path | None,
+    jobs: int | None,
+) -> None:
     """Print the objects Flux would apply to CLUSTER (after kustomize and postBuild substitution)."""
     config = open_config(repo, jobs=jobs)
+    config.sources = {**config.sources, **parse_sources(sources)}
+    if path is not None:
+        found = clusters_below(config.repo, path)
+        config.set_cluster_roots(found)
+        names = [cluster] if cluster else sorted(found)
+    elif cluster:
+        names = [cluster]
+    else:
+        raise click.UsageError("give --cluster NAME or --path DIR")
+    unknown = [name for name in names if name not in config.cluster_roots()]
+    if unknown:
+        known = ", ".join(config.clusters()) or "none"
+        raise ToolError(f"cluster '{unknown[0]}' not found (clusters found from their Flux bootstrap: {known})")
     tool = find_kustomize(config.repo, config)
-    rendered = render_cluster(config.repo, config, cluster, tool=tool)
     click.echo(f"kustomize: {tool.describe()}", err=True)
-    problems = [f for f in rendered.findings if f.severity is not Severity.INFO]
+    failed = False
+    for name in names:
+        if len(names) > 1:
+            click.echo(f"cluster: {name}", err=True)
+        failed = _render_one_cluster(config, name, tool, out / name if out and len(names) > 1 else out) or failed
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def parse_sources(values: tuple[str, ...]) -> dict[str, str]:
+    """`--source KIND/NAMESPACE/NAME=DIR` as {"KIND/NAMESPACE/NAME": absolute DIR}; DIR relative to the
+    current directory (where the user typed it)."""
+    mapped: dict[str, str] = {}
+    for value in values:
+        key, sep, folder = value.partition("=")
+        if not sep or key.count("/") != 2 or not all(key.split("/")) or not folder:
+            raise click.BadParameter(f"'{value}': expected KIND/NAMESPACE/NAME=DIR", param_hint="--source")
+        if not Path(folder).is_dir():
+            raise click.BadParameter(f"'{folder}' is not a folder", param_hint="--source")
+        mapped[key] = str(Path(folder).resolve())
+    return mapped
+
+
+def _render_one_cluster(config: Config, cluster: str, tool: KustomizeTool, out: Path | None) -> bool:
+    """Render one cluster to stdout or `out`; True when rendering reported errors."""
+    rendered = render_cluster(config.repo, config, cluster, tool=tool)
+    # what was not rendered (a source neither in the repository nor mapped) is said even though it is an info
+    problems = [f for f in rendered.findings if f.severity is not Severity.INFO or f.rule in NOT_RENDERED]
     failed = any(f.severity is Severity.ERROR for f in problems)
     if out is None:
         click.echo(_dump([m.obj for m in rendered.manifests]), nl=False)
@@ -67,4 +129,4 @@ def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> Non
             click.echo(f"not written, previous file kept (the build failed): {', '.join(sorted(keep))}", err=True)
     if problems:
         click.echo(format_output(problems, "text", {}), err=True)
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+    return failed
