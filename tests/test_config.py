@@ -118,7 +118,8 @@ def test_a_bad_environment_variable_is_a_tool_error(tmp_path: Path) -> None:
 
 def test_settings_are_declared_once() -> None:
     assert set(SETTINGS) == {"schema_locations", "kubernetes_version", "strict", "jobs", "kustomize_timeout",
-                             "preinstalled_crd_groups", "rules"}
+                             "preinstalled_crd_groups", "rules", "exclude", "cluster_locations", "helm_crds",
+                             "sources"}
     for setting in SETTINGS.values():
         assert hasattr(Config(repo=Path(".")), setting.attr)
 

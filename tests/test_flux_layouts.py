@@ -13,7 +13,6 @@ from helpers import FIXTURES, REPO_ROOT, run_cli
 from mlplatform import sops
 from mlplatform.cluster_render import render_cluster
 from mlplatform.config import load_config
-from mlplatform.errors import InputError
 from mlplatform.model import Severity
 
 FIXTURE = FIXTURES / "repos" / "flux-layouts"
@@ -174,14 +173,15 @@ def test_sources_and_cluster_locations_from_the_configuration(repo: Path) -> Non
 
 
 def test_the_repository_cannot_map_a_source_or_cluster_outside_itself(repo: Path) -> None:
+    # repository content: a finding at its line, and the setting keeps its default (nothing mapped)
     (repo / ".mlplatform.yaml").write_text("sources:\n  OCIRepository/flux-system/vendor: /etc\n")
-    with pytest.raises(InputError) as caught:
-        load_config(repo)
-    assert (caught.value.file, caught.value.line) == (".mlplatform.yaml", 1)
-    assert "inside the repository" in caught.value.message
+    config = load_config(repo)
+    [finding] = config.findings
+    assert (finding.rule, finding.file, finding.line) == ("config/invalid-value", ".mlplatform.yaml", 1)
+    assert "inside the repository" in finding.message and config.sources == {}
     (repo / ".mlplatform.yaml").write_text("cluster_locations:\n  - ../elsewhere\n")
-    with pytest.raises(InputError):
-        load_config(repo)
+    config = load_config(repo)
+    assert [f.rule for f in config.findings] == ["config/invalid-value"] and config.cluster_locations == []
 
 
 def test_a_bucket_source_is_rendered_from_its_mapped_folder(repo: Path) -> None:
