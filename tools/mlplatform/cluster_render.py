@@ -17,6 +17,7 @@ from . import contain, flux
 from .config import Config
 from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
+from .helm_cluster import render_helm_releases
 from .model import Finding, Manifest, ObjectRef, Severity
 from .provenance import ProvenanceIndex, SourceProvenance, build_index
 from .render import (
@@ -348,6 +349,12 @@ def render_cluster(
 
     _substitute_all(repo, graph, result, objects, cluster)
     _collect_manifests(result)
+    # HelmReleases after substitution (their values are substituted too), before CRD ordering (their CRDs count)
+    charts, helm_findings = render_helm_releases(
+        repo, config, cluster, result.by_kustomization, self_sources, tool, timeout, jobs_of(config)
+    )
+    result.manifests.extend(charts)
+    result.findings.extend(helm_findings)
     result.findings.extend(flux.graph_findings(graph, repo, self_sources))
     preinstalled = config.extra.get("preinstalled_crd_groups") or []
     result.findings.extend(
