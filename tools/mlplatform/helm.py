@@ -544,3 +544,40 @@ def chart_symlink_escape(root: Path, chart_dir: Path) -> str | None:
         if entry.kind in ("outside", "loop"):
             return str(entry.path)
     return None
+
+
+# ---------------------------------------------------------------- filling the chart cache (`charts pull`)
+
+
+def pull_chart(binary: Helm, request: ChartRequest, cache: Path, timeout: float = TIMEOUT_SECONDS) -> str | None:
+    """`helm pull` of one remote chart into the cache; the only place that reaches a network. Returns an
+    error message, or None when the chart is in the cache."""
+    target = cache_path(cache, request.url, request.chart, request.version)
+    args = [binary.path, "pull", request.pull_ref, "--untar"]
+    if request.pull_repo:
+        args += ["--repo", request.pull_repo]
+    if request.version and request.version not in ("*", "latest"):
+        args += ["--version", request.version]
+    with tempfile.TemporaryDirectory(prefix="mlplatform-pull-") as tmp:
+        work = Path(tmp)
+        # the user's Helm home stays out (no stored credentials or repositories), the network does not
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HELM_")}
+        env.update({"HELM_CACHE_HOME": str(work / "home/cache"), "HELM_CONFIG_HOME": str(work / "home/config"),
+                    "HELM_DATA_HOME": str(work / "home/data"), "HELM_PLUGINS": str(work / "home/plugins")})
+        try:
+            proc = subprocess.run([*args, "--untardir", str(work / "out")], capture_output=True, text=True,
+                                  timeout=timeout, env=env)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"helm pull did not finish: {exc}"
+        if proc.returncode != 0:
+            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+            return (lines[-1] if lines else f"helm pull exit {proc.returncode}").removeprefix("Error: ")
+        charts = [d for d in (work / "out").iterdir() if (d / "Chart.yaml").is_file()] if (work / "out").is_dir() \
+            else []
+        if len(charts) != 1:
+            return "helm pull did not unpack one chart"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(charts[0]), str(target))
+    return None
