@@ -504,6 +504,13 @@ def _label(obj: dict[str, Any], release: dict[str, Any]) -> None:
     target["labels"] = {**(target.get("labels") or {}), **labels}
 
 
+def helm_error(stderr: str, code: int) -> str:
+    """helm's own message: its `Error:` line (the lines after it are hints such as "Use --debug")."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error:")]
+    return (errors[0] if errors else lines[0] if lines else f"helm exit {code}").removeprefix("Error: ")
+
+
 def render_release(helm: Helm, obj: dict[str, Any], chart_dir: Path, values: dict[str, Any], kube_version: str,
                    api_versions: list[str], kustomize: Any, timeout: float) -> ReleaseRender:
     out = ReleaseRender()
@@ -519,9 +526,7 @@ def render_release(helm: Helm, obj: dict[str, Any], chart_dir: Path, values: dic
             out.error = (TEMPLATE_FAILED, f"helm template took longer than {timeout:.0f} s")
             return out
         if proc.returncode != 0:
-            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-            message = (lines[-1] if lines else f"exit {proc.returncode}").removeprefix("Error: ")
-            out.error = (TEMPLATE_FAILED, f"helm template fails: {message}")
+            out.error = (TEMPLATE_FAILED, f"helm template fails: {helm_error(proc.stderr, proc.returncode)}")
             return out
         templates = {}
         try:
@@ -570,8 +575,7 @@ def pull_chart(binary: Helm, request: ChartRequest, cache: Path, timeout: float 
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"helm pull did not finish: {exc}"
         if proc.returncode != 0:
-            lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-            return (lines[-1] if lines else f"helm pull exit {proc.returncode}").removeprefix("Error: ")
+            return helm_error(proc.stderr, proc.returncode)
         charts = [d for d in (work / "out").iterdir() if (d / "Chart.yaml").is_file()] if (work / "out").is_dir() \
             else []
         if len(charts) != 1:
