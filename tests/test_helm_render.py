@@ -286,3 +286,12 @@ def test_json_of_plan_keeps_field_when_nothing_is_missing() -> None:
     assert json.loads(json.dumps(helm_cluster.not_rendered(findings))) == [
         {"release": "ns/r", "file": "f.yaml", "line": 3, "rule": helm.CHART_UNAVAILABLE, "reason": "m"}
     ]
+
+
+def test_chart_whose_dependencies_are_not_vendored_is_an_info(repo: Path) -> None:
+    with (repo / "charts" / "node-agent" / "Chart.yaml").open("a") as chart:
+        chart.write("dependencies:\n  - name: common\n    version: 1.0.0\n    repository: https://charts.example.com\n")
+    result = render(repo)
+    (finding,) = by_rule(result, helm.CHART_UNAVAILABLE)
+    assert finding.severity is Severity.INFO and "not vendored" in finding.message
+    assert [f for f in result.findings if f.severity is Severity.ERROR] == []

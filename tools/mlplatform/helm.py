@@ -526,7 +526,13 @@ def render_release(helm: Helm, obj: dict[str, Any], chart_dir: Path, values: dic
             out.error = (TEMPLATE_FAILED, f"helm template took longer than {timeout:.0f} s")
             return out
         if proc.returncode != 0:
-            out.error = (TEMPLATE_FAILED, f"helm template fails: {helm_error(proc.stderr, proc.returncode)}")
+            message = helm_error(proc.stderr, proc.returncode)
+            if "missing in charts/ directory" in message:
+                # source-controller fetches a chart's dependencies; offline they must be vendored in charts/
+                out.error = (CHART_UNAVAILABLE, f"chart dependencies are not vendored ({message}); source-controller "
+                             "would fetch them, this tool does not")
+            else:
+                out.error = (TEMPLATE_FAILED, f"helm template fails: {message}")
             return out
         templates = {}
         try:

@@ -121,7 +121,8 @@ def render_helm_releases(
                                        kustomize, timeout)
         if rendered.error:
             rule, message = rendered.error
-            return [], [Finding.on(manifest, rule, Severity.ERROR, f"HelmRelease {release_id}: {message}")]
+            severity = Severity.INFO if rule == helm.CHART_UNAVAILABLE else Severity.ERROR
+            return [], [Finding.on(manifest, rule, severity, f"HelmRelease {release_id} is not rendered: {message}")]
         namespace = helm.release_namespace(obj)
         out = []
         for item, template in rendered.objects:
