@@ -295,3 +295,13 @@ def test_chart_whose_dependencies_are_not_vendored_is_an_info(repo: Path) -> Non
     (finding,) = by_rule(result, helm.CHART_UNAVAILABLE)
     assert finding.severity is Severity.INFO and "not vendored" in finding.message
     assert [f for f in result.findings if f.severity is Severity.ERROR] == []
+
+
+def test_malformed_release_fields_are_findings_not_tracebacks(repo: Path) -> None:
+    edit_copy(repo, RELEASE, "  postRenderers:\n", "  commonMetadata: 7\n  postRenderers:\n")
+    edit_copy(repo, RELEASE, "  install:\n    crds: CreateReplace\n", "  install: [1]\n")
+    result = render(repo)
+    assert "DaemonSet" in {m.ref.kind for m in result.manifests}  # odd optional fields are ignored, as defaults
+    edit_copy(repo, RELEASE, "  chart:\n    spec:\n", "  chart: oops\n  chartX:\n    spec:\n")
+    (finding,) = by_rule(render(repo), helm.CHART_UNAVAILABLE)
+    assert "names no chart" in finding.message

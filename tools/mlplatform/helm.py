@@ -464,7 +464,8 @@ def _post_render(obj: dict[str, Any], rendered: str, work: Path, kustomize: Any,
     kustomize. Raises RuntimeError with kustomize's message."""
     from .render import run_kustomize  # render.py is the kustomize runner; imported here to keep helm.py light
 
-    steps = [p.get("kustomize") for p in _spec(obj).get("postRenderers") or [] if isinstance(p, dict)]
+    renderers = _spec(obj).get("postRenderers")
+    steps = [p.get("kustomize") for p in renderers if isinstance(p, dict)] if isinstance(renderers, list) else []
     text = rendered
     for number, step in enumerate(s for s in steps if isinstance(s, dict)):
         if not (step.get("patches") or step.get("images")):
