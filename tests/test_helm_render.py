@@ -305,3 +305,42 @@ def test_malformed_release_fields_are_findings_not_tracebacks(repo: Path) -> Non
     edit_copy(repo, RELEASE, "  chart:\n    spec:\n", "  chart: oops\n  chartX:\n    spec:\n")
     (finding,) = by_rule(render(repo), helm.CHART_UNAVAILABLE)
     assert "names no chart" in finding.message
+
+
+def test_values_files_replace_the_charts_values_yaml(repo: Path) -> None:
+    (repo / "apps" / "agent-defaults.yaml").write_text(
+        "image:\n  repository: registry.example.com/other\n  tag: x\nlogLevel: warn\n"
+        "resources:\n  requests:\n    cpu: 70m\n    memory: 80Mi\n")
+    edit_copy(repo, RELEASE, "      chart: ./charts/node-agent\n",
+              "      chart: ./charts/node-agent\n      valuesFiles:\n        - ./apps/agent-defaults.yaml\n")
+    edit_copy(repo, RELEASE, "    - kind: ConfigMap\n      name: agent-values\n", "")
+    result = render(repo)
+    container = objects(result)[("DaemonSet", "agents", "node-agent")].obj["spec"]["template"]["spec"]["containers"][0]
+    # the file replaces the chart's values.yaml; the release's own values still win over it
+    assert container["image"] == "registry.example.com/other:1.2.3"
+    assert container["args"] == ["--log-level=warn"] and container["resources"]["requests"]["cpu"] == "70m"
+
+    edit_copy(repo, RELEASE, "        - ./apps/agent-defaults.yaml\n", "        - ./apps/nothing.yaml\n")
+    (finding,) = by_rule(render(repo), helm.VALUES_INVALID)
+    assert "nothing.yaml does not exist" in finding.message and finding.severity is Severity.ERROR
+    edit_copy(repo, RELEASE, "      valuesFiles:\n", "      ignoreMissingValuesFiles: true\n      valuesFiles:\n")
+    assert by_rule(render(repo), helm.VALUES_INVALID) == []
+
+
+def test_oci_sources_resolve_to_their_cache_folders(tmp_path: Path) -> None:
+    oci_repo = {"kind": "HelmRepository", "metadata": {"namespace": "ns", "name": "oci"},
+                "spec": {"type": "oci", "url": "oci://ghcr.io/example/charts"}}
+    oci_artifact = {"kind": "OCIRepository", "metadata": {"namespace": "ns", "name": "art"},
+                    "spec": {"url": "oci://ghcr.io/example/charts/agent", "ref": {"tag": "2.0.0"}}}
+    lookup = lookup_of(oci_repo, oci_artifact)
+    by_repo = helm.resolve_chart(tmp_path, release(chart={"spec": {"chart": "agent", "version": "1.0.0",
+                                                                    "sourceRef": {"kind": "HelmRepository",
+                                                                                  "name": "oci"}}}),
+                                 lookup, set(), tmp_path)
+    assert by_repo.pull_ref == "oci://ghcr.io/example/charts/agent" and by_repo.pull_repo == ""
+    assert by_repo.directory is None and "charts pull" in by_repo.reason
+    by_ref = helm.resolve_chart(tmp_path, release(chartRef={"kind": "OCIRepository", "name": "art"}), lookup, set(),
+                                tmp_path)
+    assert (by_ref.chart, by_ref.version, by_ref.pull_ref) == ("agent", "2.0.0", "oci://ghcr.io/example/charts/agent")
+    assert helm.cache_path(tmp_path, by_ref.url, "agent", "2.0.0") == (
+        tmp_path / "ghcr.io_example_charts_agent" / "agent" / "2.0.0")

@@ -155,6 +155,7 @@ class ChartRequest:
     source: str  # "HelmRepository ns/name" ...
     url: str = ""  # repository URL for charts pull; "" for charts in this repository
     directory: Path | None = None  # the chart folder; None when it cannot be had
+    root: Path | None = None  # what chart.spec.valuesFiles are relative to: the source's root, or the chart
     reason: str = ""  # why not, when directory is None
     pull_ref: str = ""  # what `helm pull` takes (chart name with --repo, or an oci:// reference)
     pull_repo: str = ""  # --repo URL for classic Helm repositories
@@ -246,7 +247,7 @@ def resolve_chart(
         directory = repo / flux.normalize_path(chart)
         if not (directory / "Chart.yaml").is_file():
             return ChartRequest(chart, "", source, reason=f"{flux.normalize_path(chart)}/Chart.yaml does not exist")
-        return ChartRequest(chart, "", f"{source} (this repository)", directory=directory)
+        return ChartRequest(chart, "", f"{source} (this repository)", directory=directory, root=repo)
     if kind != "HelmRepository":
         return ChartRequest(chart, version, source, reason=f"charts from a {kind or 'missing kind'} are not rendered")
     helm_repo = lookup("HelmRepository", ref_ns, name)
@@ -263,7 +264,7 @@ def resolve_chart(
 def _from_cache(request: ChartRequest, cache: Path) -> ChartRequest:
     directory = cache_path(cache, request.url, request.chart, request.version)
     if (directory / "Chart.yaml").is_file():
-        request.directory = directory
+        request.directory = request.root = directory
     else:
         request.reason = "not in the chart cache (run `mlplatform charts pull` where the network allows)"
     return request
@@ -424,6 +425,34 @@ def compose_values(obj: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any],
     return merge_maps(result, inline), problems
 
 
+def chart_values(obj: dict[str, Any], chart: ChartRequest) -> tuple[dict[str, Any] | None, str | None]:
+    """`chart.spec.valuesFiles`: they replace the chart's values.yaml, merged in order (api/v2 HelmChartTemplateSpec
+    ValuesFiles, relative to the source). (None, None) without them; (None, message) when one cannot be read and
+    `ignoreMissingValuesFiles` does not say to skip it (source-controller then builds no chart)."""
+    spec = _spec(obj).get("chart", {}).get("spec") if isinstance(_spec(obj).get("chart"), dict) else None
+    files = spec.get("valuesFiles") if isinstance(spec, dict) else None
+    if not isinstance(files, list) or not files or chart.root is None:
+        return None, None
+    ignore = spec.get("ignoreMissingValuesFiles") is True
+    merged: dict[str, Any] = {}
+    for name in files:
+        path = chart.root / flux.normalize_path(str(name))
+        if flux.leaves_repository(chart.root, str(name)) or contain.resolve_inside(chart.root, path) is None:
+            return None, f"valuesFiles entry {name} leaves the chart's source"
+        if not path.is_file():
+            if ignore:
+                continue
+            return None, f"valuesFiles entry {name} does not exist (set ignoreMissingValuesFiles to skip it)"
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            return None, f"valuesFiles entry {name} cannot be read: {str(exc).splitlines()[0]}"
+        if loaded is not None and not isinstance(loaded, dict):
+            return None, f"valuesFiles entry {name} is not a map of values"
+        merged = merge_maps(merged, loaded or {})
+    return merged, None
+
+
 # ---------------------------------------------------------------- helm template and the post-renderers
 
 
@@ -513,10 +542,17 @@ def helm_error(stderr: str, code: int) -> str:
 
 
 def render_release(helm: Helm, obj: dict[str, Any], chart_dir: Path, values: dict[str, Any], kube_version: str,
-                   api_versions: list[str], kustomize: Any, timeout: float) -> ReleaseRender:
+                   api_versions: list[str], kustomize: Any, timeout: float,
+                   defaults: dict[str, Any] | None = None) -> ReleaseRender:
+    """`defaults`: values that replace the chart's values.yaml (chart_values), on a scratch copy of the chart."""
     out = ReleaseRender()
     with tempfile.TemporaryDirectory(prefix="mlplatform-helm-") as tmp:
         work = Path(tmp)
+        if defaults is not None:
+            copy = work / "chart" / chart_dir.name
+            shutil.copytree(chart_dir, copy, symlinks=True)  # symlinks were checked: none leaves the source
+            (copy / "values.yaml").write_text(json.dumps(defaults), encoding="utf-8")
+            chart_dir = copy
         values_file = work / "values.yaml"
         values_file.write_text(json.dumps(values), encoding="utf-8")  # JSON is YAML, and keeps types exact
         args = template_args(obj, chart_dir, values_file, kube_version, api_versions)

@@ -113,12 +113,16 @@ def render_helm_releases(
             return [], [Finding.on(manifest, helm.CHART_UNAVAILABLE, Severity.ERROR,
                                    f"HelmRelease {release_id} is not rendered: chart {chart.describe()} has a "
                                    f"symlink that leaves it ({escape}); helm would read through it")]
+        defaults, problem = helm.chart_values(obj, chart)
+        if problem:
+            return [], [Finding.on(manifest, helm.VALUES_INVALID, Severity.ERROR,
+                                   f"HelmRelease {release_id} is not rendered: {problem}")]
         if binary is None:
             return [], [Finding.on(manifest, helm.HELM_MISSING, Severity.INFO,
                                    f"HelmRelease {release_id} is not rendered: no helm (run `make setup`, or set "
                                    f"{helm.ENV_VAR})")]
         rendered = helm.render_release(binary, obj, chart.directory, values, kube_version, api_versions,
-                                       kustomize, timeout)
+                                       kustomize, timeout, defaults)
         if rendered.error:
             rule, message = rendered.error
             severity = Severity.INFO if rule == helm.CHART_UNAVAILABLE else Severity.ERROR
