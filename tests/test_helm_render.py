@@ -344,3 +344,12 @@ def test_oci_sources_resolve_to_their_cache_folders(tmp_path: Path) -> None:
     assert (by_ref.chart, by_ref.version, by_ref.pull_ref) == ("agent", "2.0.0", "oci://ghcr.io/example/charts/agent")
     assert helm.cache_path(tmp_path, by_ref.url, "agent", "2.0.0") == (
         tmp_path / "ghcr.io_example_charts_agent" / "agent" / "2.0.0")
+
+
+def test_chart_with_a_symlink_out_of_the_repository_is_not_rendered(repo: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "outside.txt"
+    secret.write_text("not for the chart\n")
+    (repo / "charts" / "node-agent" / ".hidden-link").symlink_to(secret)
+    (finding,) = by_rule(render(repo), "render/outside-repository")
+    assert finding.severity is Severity.ERROR and ".hidden-link" in finding.message
+    assert (finding.file, finding.line) == (RELEASE, 1)

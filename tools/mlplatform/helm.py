@@ -61,8 +61,10 @@ VALUES_FROM_MISSING = "helm/values-from-missing"
 VALUES_INVALID = "helm/values-invalid"
 TEMPLATE_FAILED = "helm/template-failed"
 POST_RENDER_FAILED = "helm/post-render-failed"
+OUTSIDE = "render/outside-repository"  # the id kustomize rendering uses for a symlink out of the repository
 NOT_RENDERED_RULES = frozenset(
-    {CHART_UNAVAILABLE, HELM_MISSING, VALUES_FROM_MISSING, VALUES_INVALID, TEMPLATE_FAILED, POST_RENDER_FAILED}
+    {CHART_UNAVAILABLE, HELM_MISSING, VALUES_FROM_MISSING, VALUES_INVALID, TEMPLATE_FAILED, POST_RENDER_FAILED,
+     OUTSIDE}
 )
 
 
@@ -587,10 +589,15 @@ def render_release(helm: Helm, obj: dict[str, Any], chart_dir: Path, values: dic
 
 
 def chart_symlink_escape(root: Path, chart_dir: Path) -> str | None:
-    """A symlink in the chart that leaves `root` (this repository or the cache): helm would read through it."""
-    for entry in contain.walk(root, chart_dir, lambda d: True):
-        if entry.kind in ("outside", "loop"):
-            return str(entry.path)
+    """A symlink in the chart (hidden files too: helm loads them for .Files) that leaves `root`, this repository
+    or the chart cache: helm would read through it."""
+    if contain.resolve_inside(root, chart_dir) is None:
+        return str(chart_dir)
+    for directory, subdirectories, files in os.walk(chart_dir, followlinks=False):
+        for name in [*subdirectories, *files]:
+            path = Path(directory) / name
+            if path.is_symlink() and contain.resolve_inside(root, path) is None:
+                return str(path)
     return None
 
 

@@ -110,7 +110,7 @@ def render_helm_releases(
                                    f"{chart.reason}")]
         escape = helm.chart_symlink_escape(repo if chart.directory.is_relative_to(repo) else cache, chart.directory)
         if escape:
-            return [], [Finding.on(manifest, helm.CHART_UNAVAILABLE, Severity.ERROR,
+            return [], [Finding.on(manifest, helm.OUTSIDE, Severity.ERROR,
                                    f"HelmRelease {release_id} is not rendered: chart {chart.describe()} has a "
                                    f"symlink that leaves it ({escape}); helm would read through it")]
         defaults, problem = helm.chart_values(obj, chart)
