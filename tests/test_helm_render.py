@@ -353,3 +353,16 @@ def test_chart_with_a_symlink_out_of_the_repository_is_not_rendered(repo: Path, 
     (finding,) = by_rule(render(repo), "render/outside-repository")
     assert finding.severity is Severity.ERROR and ".hidden-link" in finding.message
     assert (finding.file, finding.line) == (RELEASE, 1)
+
+
+def test_chart_sees_the_clusters_kubernetes_version_and_rendered_crds(repo: Path) -> None:
+    annotations = objects(render(repo))[("Gizmo", "agents", "node-agent")].obj["metadata"]["annotations"]
+    # the default version (no pool file here), and the chart's own CRD, rendered in the cluster, is served
+    assert annotations["agent.example.com/kube-version"] == "v1.34.0"
+    assert annotations["agent.example.com/gizmo-api"] == "true"
+
+    edit_copy(repo, ".mlplatform.yaml", "strict: false\n", "strict: false\nkubernetes_version: \"1.31\"\n")
+    edit_copy(repo, RELEASE, "    crds: CreateReplace\n", "    crds: Skip\n")
+    annotations = objects(render(repo))[("Gizmo", "agents", "node-agent")].obj["metadata"]["annotations"]
+    assert annotations["agent.example.com/kube-version"] == "v1.31.0"
+    assert annotations["agent.example.com/gizmo-api"] == "false"  # nothing installs the CRD now

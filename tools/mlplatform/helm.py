@@ -475,14 +475,21 @@ def _documents(text: str) -> Iterator[tuple[dict[str, Any], str]]:
             yield obj, source.group(1).strip() if source else ""
 
 
+def crds_policy(obj: dict[str, Any]) -> str:
+    """install.crds: Skip, Create (the default) or CreateReplace."""
+    install = _spec(obj).get("install") if isinstance(_spec(obj).get("install"), dict) else {}
+    return str(install.get("crds") or "Create")
+
+
 def template_args(obj: dict[str, Any], chart_dir: Path, values_file: Path, kube_version: str,
                   api_versions: list[str]) -> list[str]:
     spec = _spec(obj)
     install = spec.get("install") if isinstance(spec.get("install"), dict) else {}
-    crds = str(install.get("crds") or "Create")
+    if re.fullmatch(r"v?\d+\.\d+", kube_version):
+        kube_version = f"v{kube_version.lstrip('v')}.0"  # "1.34": a whole version, as the API server reports it
     args = ["template", release_name(obj), str(chart_dir), "--namespace", release_namespace(obj),
             "--values", str(values_file), "--skip-tests", "--kube-version", kube_version]
-    args.append("--skip-crds" if crds == "Skip" else "--include-crds")
+    args.append("--skip-crds" if crds_policy(obj) == "Skip" else "--include-crds")
     if install.get("disableHooks") is True:
         args.append("--no-hooks")
     for api in api_versions:

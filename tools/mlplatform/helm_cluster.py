@@ -8,13 +8,18 @@ points at the HelmRelease (file, line) a person edits, and names the release, th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from . import helm
 from .config import DEFAULT_KUBERNETES_VERSION, Config
+from .errors import InputError, ToolError
 from .model import Finding, Manifest, Severity
+from .pools import load_pool_file, pool_file_path
 from .provenance import field_line
 
 
@@ -37,23 +42,38 @@ class ClusterObjects:
         return self.objects.get((kind, namespace, name))
 
 
-def _api_versions(manifests: list[Manifest]) -> list[str]:
-    """group/version and group/version/Kind of every CRD the cluster renders: what `.Capabilities.APIVersions`
-    would hold once they are installed (charts gate ServiceMonitors and the like on it)."""
+def crd_api_versions(objs: Iterable[Any]) -> set[str]:
+    """group/version and group/version/Kind of every served version of these CRDs: what
+    `.Capabilities.APIVersions` holds once they are installed (charts gate ServiceMonitors and the like on it)."""
     out: set[str] = set()
-    for manifest in manifests:
-        obj = manifest.obj
-        if obj.get("kind") != "CustomResourceDefinition":
+    for obj in objs:
+        if not isinstance(obj, dict) or obj.get("kind") != "CustomResourceDefinition":
             continue
         spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
         group = spec.get("group")
         kind = (spec.get("names") or {}).get("kind") if isinstance(spec.get("names"), dict) else None
-        for version in spec.get("versions") or []:
+        for version in spec.get("versions") if isinstance(spec.get("versions"), list) else []:
             if isinstance(version, dict) and group and version.get("name") and version.get("served", True):
                 out.add(f"{group}/{version['name']}")
                 if kind:
                     out.add(f"{group}/{version['name']}/{kind}")
-    return sorted(out)
+    return out
+
+
+def chart_crds(chart_dir: Path) -> list[Any]:
+    """The documents of the chart's crds/ folder. Helm installs them before it renders the templates and
+    refreshes its discovery, so the templates already see them as served APIs."""
+    docs: list[Any] = []
+    folder = chart_dir / "crds"
+    if not folder.is_dir():
+        return docs
+    for path in sorted(folder.rglob("*")):
+        if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
+            try:
+                docs.extend(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue  # helm template reports a CRD file it cannot read
+    return docs
 
 
 def _cluster_scoped(manifests: list[Manifest]) -> set[str]:
@@ -67,6 +87,19 @@ def _cluster_scoped(manifests: list[Manifest]) -> set[str]:
             if names.get("kind"):
                 kinds.add(str(names["kind"]))
     return kinds
+
+
+def _kubernetes_version(repo: Path, config: Config, cluster: str) -> str:
+    """The version schema validation uses (check.kubernetes_version_for): the setting, else the cluster's pool
+    file, else the default; charts read it as .Capabilities.KubeVersion. A pool file that does not load is
+    reported by the pool checks; here it only means the default."""
+    if config.kubernetes_version:
+        return str(config.kubernetes_version)
+    try:
+        pool_file = load_pool_file(pool_file_path(repo, cluster), repo)
+    except (InputError, ToolError):
+        return DEFAULT_KUBERNETES_VERSION
+    return pool_file.kubernetes_version or DEFAULT_KUBERNETES_VERSION
 
 
 def render_helm_releases(
@@ -88,8 +121,8 @@ def render_helm_releases(
     objects = ClusterObjects(everything)
     cache = helm.chart_cache_dir()
     binary = helm.find_helm()
-    kube_version = str(config.kubernetes_version or DEFAULT_KUBERNETES_VERSION)
-    api_versions = _api_versions(everything)
+    kube_version = _kubernetes_version(repo, config, cluster)
+    api_versions = crd_api_versions(m.obj for m in everything)
     scoped = _cluster_scoped(everything)
     findings: list[Finding] = []
 
@@ -121,7 +154,10 @@ def render_helm_releases(
             return [], [Finding.on(manifest, helm.HELM_MISSING, Severity.INFO,
                                    f"HelmRelease {release_id} is not rendered: no helm (run `make setup`, or set "
                                    f"{helm.ENV_VAR})")]
-        rendered = helm.render_release(binary, obj, chart.directory, values, kube_version, api_versions,
+        apis = set(api_versions)
+        if helm.crds_policy(obj) != "Skip":
+            apis |= crd_api_versions(chart_crds(chart.directory))
+        rendered = helm.render_release(binary, obj, chart.directory, values, kube_version, sorted(apis),
                                        kustomize, timeout, defaults)
         if rendered.error:
             rule, message = rendered.error
