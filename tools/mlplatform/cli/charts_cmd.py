@@ -14,10 +14,19 @@ from ..capacity.runner import cluster_names
 from ..cluster_render import render_cluster
 from ..errors import ToolError
 from ..helm_cluster import ClusterObjects
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, open_config, repo_option
+from .common import (
+    EXIT_CODES_HELP,
+    EXIT_FINDINGS,
+    EXIT_OK,
+    cluster_option,
+    exit_codes,
+    guarded,
+    open_config,
+    repo_option,
+)
 
 
-@click.group(name="charts")
+@click.group(name="charts", epilog=EXIT_CODES_HELP)
 def command() -> None:
     """The chart cache that Helm rendering reads (HelmRepository and OCI charts)."""
 
