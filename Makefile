@@ -9,7 +9,9 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: check test setup typecheck lint checkov bench mutation clean pictures-setup images
+.PHONY: check test setup typecheck lint checkov bench mutation clean pictures-setup images FORCE
+
+FORCE:
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +32,13 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 	mkdir -p .tools
 	bash scripts/ensure-promtool.sh > $@.tmp && mv $@.tmp $@
 
-setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path .tools/promtool-path
+# helm renders the HelmReleases (docs/architecture.md#helm-rendering). Run on every make (a sha256 of the
+# binary, no download once extracted) so each run's log names the helm version it rendered with.
+.tools/helm-path: scripts/ensure-helm.sh FORCE
+	mkdir -p .tools
+	PYTHON=$(PYTHON) bash scripts/ensure-helm.sh > $@.tmp && mv $@.tmp $@
+
+setup: $(BIN)/.installed $(CHECKOV_VENV)/.installed .tools/kustomize-path .tools/promtool-path .tools/helm-path
 
 # Only the picture tests and `make images` need Node, the Mermaid CLI and Chromium (scripts/ensure-pictures.sh
 # says what it installs); `make check` and the CLI do not.
@@ -41,12 +49,12 @@ pictures-setup: .tools/pictures.env
 
 # The README's pictures of this repository (docs/images/); a test fails when they no longer match it.
 images: setup .tools/pictures.env
-	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) MLPLATFORM_HELM=$$(cat .tools/helm-path) \
 	  $(BIN)/python scripts/make_images.py
 
 # mlplatform check also runs promtool (check rules, test rules) on every PrometheusRule and its unit tests.
 check: setup
-	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) MLPLATFORM_HELM=$$(cat .tools/helm-path) \
 	  $(BIN)/mlplatform check
 	$(BIN)/python scripts/crd_schemas.py check
 	# docs/rules.md is generated from the rule catalog: fail when it drifts (regenerate with the same command)
@@ -65,7 +73,7 @@ checkov: setup
 	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 test: setup .tools/pictures.env
-	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) \
+	env $$(cat .tools/pictures.env) MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) MLPLATFORM_PROMTOOL=$$(cat .tools/promtool-path) MLPLATFORM_HELM=$$(cat .tools/helm-path) \
 	  CHECKOV=$(abspath $(CHECKOV_VENV))/bin/checkov $(BIN)/pytest $(PYTEST_ARGS)
 
 # Mutation testing of the core modules (docs/testing.md); slow (most of an hour on 2 shared cores), not in `test`.

@@ -17,6 +17,7 @@ from . import admission, contain, flux, sops
 from .config import Config
 from .errors import InputError, ToolError
 from .flux_bootstrap import strict_substitutions
+from .helm_cluster import render_helm_releases
 from .model import Finding, Manifest, ObjectRef, Severity
 from .provenance import ProvenanceIndex, SourceProvenance, build_index
 from .render import (
@@ -367,6 +368,12 @@ def render_cluster(
 
     _substitute_all(repo, graph, result, objects, cluster)
     _collect_manifests(result)
+    # HelmReleases after substitution (their values are substituted too), before CRD ordering (their CRDs count)
+    charts, helm_findings = render_helm_releases(
+        repo, config, cluster, result.by_kustomization, self_sources, tool, timeout, jobs_of(config)
+    )
+    result.manifests.extend(charts)
+    result.findings.extend(helm_findings)
     # What the API server refuses whatever the schema says (names, 1 MiB ConfigMaps): admission.py.
     result.findings.extend(admission.check_objects(result.manifests))
     result.findings.extend(flux.graph_findings(graph, repo, self_sources, mapped))

@@ -36,6 +36,7 @@ CATEGORIES: dict[str, str] = {
     "render": "kustomize builds of each cluster",
     "flux": "the Flux graph: sources, paths, dependencies, substitution",
     "admission": "what the API server rejects whatever the schema says (names, sizes)",
+    "helm": "HelmReleases rendered with the pinned helm as helm-controller installs them",
     "schema": "rendered objects against the Kubernetes and CRD schemas",
     "pool": "the node pool file (clusters/<cluster>/node-pools.yaml)",
     "policy": "the policy rules (policies/*.yaml) on rendered objects, pools and Terraform",
@@ -289,6 +290,27 @@ _DECLARED: tuple[RuleSpec, ...] = (
     RuleSpec("flux/substitute-from-secret", "substituteFrom reads a Secret", _I,
              "Secret values are not in the repository, so their variables cannot be checked offline.",
              "Nothing to do; the variables are assumed set."),
+    # ---- helm (helm.py, helm_cluster.py): docs/architecture.md "Helm rendering"
+    RuleSpec("helm/chart-unavailable", "HelmRelease chart not available offline", _I,
+             "The chart is neither in this repository nor in the chart cache, so its objects are not validated "
+             "and its DaemonSets are missing from the capacity overhead.",
+             "Run `mlplatform charts pull` where the network allows it, or vendor the chart."),
+    RuleSpec("helm/helm-missing", "helm not found", _I,
+             "Without the pinned helm no HelmRelease renders; the set-up installs it (scripts/ensure-helm.sh).",
+             "Run `make setup`, or set MLPLATFORM_HELM."),
+    RuleSpec("helm/values-from-missing", "valuesFrom names nothing the cluster renders", _E,
+             "helm-controller fails the release when a non-optional valuesFrom ConfigMap or Secret does not exist.",
+             "Add the ConfigMap/Secret to the Kustomization, fix its name, or mark the reference optional."),
+    RuleSpec("helm/values-invalid", "HelmRelease values cannot be composed", _E,
+             "values, valuesFrom or a targetPath that helm-controller cannot merge fails the release.",
+             "Fix the value at the line shown."),
+    RuleSpec("helm/template-failed", "helm template fails", _E,
+             "The chart does not render with these values (a required value, a schema in values.schema.json, a "
+             "template error): helm-controller fails the install the same way.",
+             "Fix the values the message names."),
+    RuleSpec("helm/post-render-failed", "HelmRelease post-renderer fails", _E,
+             "The kustomize post-renderer does not apply to the chart's output; the release fails.",
+             "Fix the patch targets of spec.postRenderers."),
     # ---- admission (admission.py): the API server's own validation, sources in docs/security.md
     RuleSpec("admission/object-name", "Object name the API server rejects", _E,
              "Names must be DNS-1123 subdomains (253 characters), or labels (63) for kinds such as Service and "

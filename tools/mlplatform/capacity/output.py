@@ -93,6 +93,13 @@ def _headroom_rows(cluster: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _not_rendered_line(cluster: dict[str, Any]) -> str:
+    """The HelmReleases the plan could not see into: their DaemonSets and pods are not in the numbers."""
+    names = [r["release"] for r in cluster["helm_releases_not_rendered"]]
+    return (f"helm releases not rendered ({len(names)}; their pods and DaemonSets are not planned, "
+            f"`mlplatform check --min-severity info` says why): {', '.join(names)}")
+
+
 def plan_text(clusters: list[dict[str, Any]]) -> str:
     out = []
     for c in clusters:
@@ -116,6 +123,8 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
             out.append(f"  unplaced: {u['workload']} ({u['file']}){constraint}: {u['reason']}")
         for w in c["warnings"]:
             out.append(f"  warning: {w}")
+        if c.get("helm_releases_not_rendered"):
+            out.append("  " + _not_rendered_line(c))
         out.append(f"  prices: on-demand from the catalog; spot table of {c['prices']['spot_table_date']}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
@@ -144,6 +153,9 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
         if c["warnings"]:
             out.append("To do:")
             out.extend(f"- {w}" for w in c["warnings"])
+            out.append("")
+        if c.get("helm_releases_not_rendered"):
+            out.append(_not_rendered_line(c))
             out.append("")
         out.append("| " + " | ".join(HEADER) + " |")
         out.append("|" + "---|" * len(HEADER))

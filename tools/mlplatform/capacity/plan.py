@@ -160,6 +160,8 @@ class ClusterPlan:
     not_modelled: list[Manifest]
     warnings: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)  # what-if settings (`--set`) this plan used
+    # HelmReleases whose chart did not render (helm_cluster.not_rendered): their pods and DaemonSets are missing
+    helm_not_rendered: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -190,6 +192,7 @@ class ClusterPlan:
             },
             "not_modelled": [{"object": m.ref.to_json(), "file": m.source.file} for m in self.not_modelled],
             "warnings": self.warnings + [f"{p.pool.name}: {w}" for p in self.pools for w in p.warnings],
+            "helm_releases_not_rendered": self.helm_not_rendered,
             "prices": {
                 "spot_table_date": spot.date,
                 "spot_source": spot.source,

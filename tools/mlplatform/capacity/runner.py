@@ -9,6 +9,7 @@ from typing import Any
 from ..catalog import Catalog, load_catalog
 from ..config import Config, load_config
 from ..errors import ToolError
+from ..helm_cluster import not_rendered
 from ..model import Finding, Manifest, Severity
 from ..pools import load_pool_file, pool_file_path
 from ..suggest import did_you_mean
@@ -77,6 +78,7 @@ def plan_repo(
                 "the plan covers what rendered",
             )
         plan.overrides = [o.text for o in mine]
+        plan.helm_not_rendered = not_rendered(findings)
         plans.append(plan)
     return plans
 

@@ -10,7 +10,9 @@ from .. import __version__
 from .common import EXIT_CODES_HELP, Cli
 
 # Each module defines `command`, a click command or group. Order is the order of `--help`.
-_COMMAND_MODULES = ("check", "render", "validate", "gen", "fix", "rules", "plan", "diff", "mig", "graph", "report")
+_COMMAND_MODULES = (
+    "check", "render", "validate", "gen", "fix", "rules", "plan", "diff", "mig", "graph", "report", "charts",
+)
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
