@@ -21,7 +21,7 @@ RATIONALE = (
 
 
 def spot_targets(ctx: RuleContext, selectable: list[str]) -> list[str]:
-    return [n for n in selectable if (pool := ctx.pools.get(n)) and pool.capacity_type == "spot"]
+    return [n for n in selectable if (pool := ctx.pools.get(n)) and pool.spot]
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
