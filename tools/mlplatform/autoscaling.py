@@ -2,10 +2,12 @@
 (ha-replicas) and the capacity plan read.
 
 Defaults are the controllers' own, for fields left out:
-- HorizontalPodAutoscaler autoscaling/v2: minReplicas defaults to 1; maxReplicas is required
-  (kubernetes/api autoscaling/v2 types.go, HorizontalPodAutoscalerSpec).
+- HorizontalPodAutoscaler autoscaling/v2: minReplicas "defaults to 1 pod"; maxReplicas is required
+  (Kubernetes API reference, HorizontalPodAutoscalerSpec; kubernetes-client/python
+  kubernetes/docs/V1HorizontalPodAutoscalerSpec.md carries the same field text).
 - KEDA ScaledObject / ScaledJob: minReplicaCount defaults to 0, maxReplicaCount to 100
-  (keda.sh docs, "ScaledObject specification" and "ScaledJob specification", v2.x).
+  (kedacore/keda-docs content/docs/2.18/reference/scaledobject-spec.md, the newest stored docs; the
+  repository pins the KEDA chart 2.20.2 in infrastructure/controllers/base/keda/helmrelease.yaml).
 A ScaledObject wins over a plain HPA on the same target: KEDA creates and owns the HPA it needs.
 """
 
