@@ -291,6 +291,11 @@ def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
             into[k] = v
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field as the simulation reads it: anything else (schema validation reports it) is empty."""
+    return value if isinstance(value, list) else []
+
+
 def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, int]:
     """The pod's effective requests as the scheduler computes them (KEP-753 sidecars included), plus 1 pod.
 
@@ -299,12 +304,12 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, int]:
     result  = max(regular, init) per resource + spec.overhead.
     """
     total: dict[str, int] = {}
-    for c in pod_spec.get("containers") or []:
+    for c in _list(pod_spec.get("containers")):
         if isinstance(c, Mapping):
             _add(total, container_requests(c))
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
-    for c in pod_spec.get("initContainers") or []:
+    for c in _list(pod_spec.get("initContainers")):
         if not isinstance(c, Mapping):
             continue
         req = container_requests(c)

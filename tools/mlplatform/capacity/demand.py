@@ -42,8 +42,8 @@ class PodDemand:
     scaled_by: str  # what sets the replica range, for the report: "replicas", "HPA ns/name", ...
     # False for a KEDA ScaledJob's job template: the planner models it, the policy rules do not read it.
     rules_read: bool = True
-    # Why the template cannot be read (shape.py; schema validation reports it), else None. Such a template
-    # is in `Demand.workloads` (the rules report that they skipped it) but not planned.
+    # Why the policy rules cannot read the template (shape.py; schema validation reports the details),
+    # else None. The planner still plans what it can read of it.
     misfit: str | None = None
     is_daemonset = False
 
@@ -161,7 +161,7 @@ def build_demand(manifests: list[Manifest], scalers: dict[TargetKey, Scale] | No
             continue
         if ref.kind == "ScaledJob" and ref.group == "keda.sh":
             tpl = _scaled_job_template(m)
-            if tpl is not None and pod_spec_misfit(tpl.pod_spec) is None:
+            if tpl is not None:
                 minimum, maximum = keda_range(_spec(m.obj))
                 per_job = tpl.replicas or 0
                 pod = PodDemand(
@@ -175,17 +175,14 @@ def build_demand(manifests: list[Manifest], scalers: dict[TargetKey, Scale] | No
         for tpl in pod_templates(m):
             misfit = (meta_misfit or metadata_misfit(tpl.pod_metadata, "template.metadata")
                       or pod_spec_misfit(tpl.pod_spec))
-            if misfit:
-                demand.workloads.append(PodDemand(m, tpl, {}, 0, 0, "", misfit=misfit))
-                continue
             requests = pod_requests(tpl.pod_spec)
             if tpl.is_daemonset:
-                ds = DaemonSetDemand(m, tpl, requests)
+                ds = DaemonSetDemand(m, tpl, requests, misfit=misfit)
                 demand.daemonsets.append(ds)
                 demand.workloads.append(ds)
                 continue
             minimum, maximum, source = _range(tpl, scalers)
-            pod = PodDemand(m, tpl, requests, minimum, maximum, source)
+            pod = PodDemand(m, tpl, requests, minimum, maximum, source, misfit=misfit)
             demand.pods.append(pod)
             demand.workloads.append(pod)
     return demand
