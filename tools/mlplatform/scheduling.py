@@ -41,7 +41,7 @@ from typing import Any
 
 from .allocatable import gpu_units, node_allocatable
 from .catalog import Catalog
-from .model import Pool, SharingMode, Taint
+from .model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Pool, SharingMode, Taint
 from .quantity import QuantityError, count, cpu_millicores, memory_bytes
 
 BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
@@ -345,6 +345,11 @@ class PoolView:
     taints: list[Taint]
     free: dict[str, int]  # allocatable minus what the pool's DaemonSets take on every node
     capacity: dict[str, int] = field(default_factory=dict)  # allocatable of an empty node (before DaemonSets)
+
+    @property
+    def gpu_units(self) -> dict[str, int]:
+        """GPU resources one node advertises (nvidia.com/gpu = physical x replicas_per_gpu, or nvidia.com/mig-*)."""
+        return {r: n for r, n in self.capacity.items() if r == GPU_RESOURCE or r.startswith(MIG_RESOURCE_PREFIX)}
 
 
 def _values(raw: Any) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..allocatable import gpu_units, instance_type_of, node_allocatable, pod_limit
+from ..allocatable import instance_type_of, node_allocatable, pod_limit
 from ..catalog import Catalog
 from ..cluster_model import ClusterModel
 from ..model import Manifest, Pool, PoolFile, SharingMode
@@ -329,6 +329,7 @@ def plan_cluster(
     warnings = list(model.overhead.warnings)
     ds_ports = _daemonset_ports(demand.daemonsets, ds_names)
     index = model.index
+    views = {v.pool.name: v for v in index.views}
     by_name = {p.name: p for p in pools}
     spot = load_spot_table()
     prices = {p.name: node_price(p, catalog, region, spot) for p in pools}
@@ -381,7 +382,7 @@ def plan_cluster(
         for resource, taken in overhead[pool.name].items():
             if resource in capacity:
                 capacity[resource] -= taken
-        per_node_gpu = gpu_units(pool, catalog)
+        per_node_gpu = views[pool.name].gpu_units  # the model's pool: computed once
         workloads = placed[pool.name]
         resources = list(BASE_RESOURCES) + sorted(
             {r for r in per_node_gpu}
