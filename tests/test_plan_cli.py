@@ -17,6 +17,7 @@ from mlplatform.catalog import load_catalog
 from mlplatform.config import Config
 from mlplatform.context import ClusterContext
 from mlplatform.model import GpuSharing, Manifest, Pool, PoolFile, Provenance, Taint
+from mlplatform.rules import run_rules
 
 CATALOG = load_catalog()
 
@@ -144,13 +145,17 @@ def test_max_size_too_small_is_a_check_error() -> None:
     )
 
 
-def test_unplaced_workload_is_a_check_error_with_reason() -> None:
+def test_unplaced_workload_is_the_rule_fits_no_pool_s_check_error_with_reason() -> None:
+    # The plan lists it as unplaced; in `check` the rule fits-no-pool owns it (one finding per cause,
+    # tests/test_cluster_model.py), so the fit reports nothing more.
     ctx = ClusterContext(
         Path("."), Config(repo=Path(".")), "test", [gpu_deployment("x", 1, tolerate=False)], pool_file()
     )
-    findings = check_fit(ctx)
-    assert [f.rule for f in findings] == [RULE_UNPLACED]
-    assert findings[0].file == "apps/x.yaml" and "does not tolerate taint gpu=true" in findings[0].message
+    assert [f.rule for f in check_fit(ctx) if f.rule == RULE_UNPLACED] == []
+    [rule] = [f for f in run_rules(ctx) if f.rule == "policy/fits-no-pool"]
+    assert rule.file == "apps/x.yaml" and "does not tolerate taint gpu=true" in rule.message
+    plan = plan_cluster("test", ctx.manifests, pool_file(), CATALOG, model=ctx.model)
+    assert [u.name for u in plan.unplaced] == ["Deployment ml/x"] and "gpu=true" in plan.unplaced[0].reason
 
 
 def test_pod_bigger_than_a_node_is_unplaced() -> None:

@@ -34,7 +34,7 @@ def test_the_node_model_gives_efa_pools_one_unit_per_interface():
     """The rule reads EFA from the scheduling simulation's node capacity, as fits-no-pool and the planner do."""
     ctx = build_context(make_context([], POOLS), load_policy(RULE_FIXTURES.parents[2], "production"))
     assert efa_pools(ctx) == {"a100-timeslice": 4, "h100-timeslice": 32, "a100-timeslice-spot": 4}
-    free = {view.pool.name: view.free for view in ctx.index.views}
+    free = {view.pool.name: view.capacity for view in ctx.index.views}
     assert "vpc.amazonaws.com/efa" not in free["a100-mig"] and "vpc.amazonaws.com/efa" not in free["cpu"]
 
 

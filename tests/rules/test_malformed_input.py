@@ -152,7 +152,7 @@ def test_a_template_the_rules_cannot_read_is_reported_not_ignored():
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(keys, junk, max_size=6))
 def test_the_unrolled_shape_check_agrees_with_the_generic_one(spec):
-    from mlplatform.rules._shape import POD_SPEC, misfit, pod_spec_misfit
+    from mlplatform.shape import POD_SPEC, misfit, pod_spec_misfit
 
     assert (pod_spec_misfit(spec) is None) == (misfit(spec, POD_SPEC, "template.spec") is None)
 
@@ -160,6 +160,6 @@ def test_the_unrolled_shape_check_agrees_with_the_generic_one(spec):
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(junk, st.dictionaries(keys, junk, max_size=4)))
 def test_the_unrolled_metadata_check_agrees_with_the_generic_one(meta):
-    from mlplatform.rules._shape import METADATA, metadata_misfit, misfit
+    from mlplatform.shape import METADATA, metadata_misfit, misfit
 
     assert (metadata_misfit(meta, "m") is None) == (misfit(meta, METADATA, "m") is None)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from .catalog import Catalog, InstanceType
 from .errors import ToolError
-from .model import Pool
+from .model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Pool, SharingMode
 
 MIB = 2**20
 GIB = 2**30
-GPU_RESOURCE = "nvidia.com/gpu"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 
 
 def mig_resource(profile: str) -> str:
@@ -83,12 +81,10 @@ def gpu_units(pool: Pool, catalog: Catalog) -> dict[str, int]:
     it = instance_type_of(pool, catalog)
     if it.gpu_count == 0:
         return {}
-    sharing = pool.gpu.sharing if pool.gpu else "none"
-    if sharing == "time-slicing":
-        replicas = pool.gpu.replicas if pool.gpu and pool.gpu.replicas else 1
-        return {GPU_RESOURCE: it.gpu_count * replicas}
-    if sharing == "mig":
-        layout = (pool.gpu.mig_layout if pool.gpu else None) or {}
+    if pool.sharing is SharingMode.TIME_SLICING:
+        return {GPU_RESOURCE: it.gpu_count * pool.replicas_per_gpu}
+    if pool.sharing is SharingMode.MIG:
+        layout = pool.mig_layout
         # Mixed strategy: each profile is its own resource; the layout applies to every GPU of the node.
         return {mig_resource(profile): count * it.gpu_count for profile, count in layout.items() if count > 0}
     return {GPU_RESOURCE: it.gpu_count}

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from . import hygiene, suppress
+from .cluster_model import ClusterModel
 from .cluster_render import ClusterRender, dedupe_findings, render_cluster
 from .config import DEFAULT_KUBERNETES_VERSION, Config
 from .consolidate import consolidate
 from .context import ClusterContext
 from .errors import InputError, ToolError
-from .model import Finding, Manifest, PoolFile, Severity
+from .model import Finding, Manifest, ObjectRef, PoolFile, Severity
 from .progress import progress
 from .promtool import Promtool, find_promtool
 from .provenance import SourceProvenance, field_line, source_doc
@@ -173,9 +174,13 @@ def _check_cluster(
         findings.extend(schema_findings)
         if pool_file is not None:
             findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog))
+        # The cluster model, once: the rules and the capacity fit read the same workloads and placements.
+        step = time.perf_counter()
+        ctx.model = ClusterModel(ctx.manifests, pool_file, ctx.catalog,
+                                 ignored_autoscalers=_invalid_autoscalers(schema_findings))
+        timings["model"] = time.perf_counter() - step
         findings.extend(_step("rules", timings, rules.run_rules, ctx))
-        fit_ctx = _without_invalid_autoscalers(ctx, schema_findings)
-        findings.extend(_step("capacity", timings, fit.check_fit, fit_ctx))
+        findings.extend(_step("capacity", timings, fit.check_fit, ctx))
     # promtool runs as subprocesses, outside the lock (its scratch directory is per cluster).
     findings.extend(_step("promtool", timings, prometheus_rules.check_cluster, ctx, cache, promtool))
     # Exemption annotations on the rendered objects, for every rule's findings (suppress.py).
@@ -192,19 +197,14 @@ def _check_cluster(
 AUTOSCALER_KINDS = frozenset({"ScaledObject", "ScaledJob", "HorizontalPodAutoscaler"})
 
 
-def _without_invalid_autoscalers(ctx: ClusterContext, schema_findings: list[Finding]) -> ClusterContext:
-    """The context the capacity fit sees: autoscalers with schema errors left out (the schema error is the
-    finding; their workloads are planned with their own replicas until it is fixed)."""
-    invalid = {
-        (f.file, f.object)
+def _invalid_autoscalers(schema_findings: list[Finding]) -> set[tuple[str, ObjectRef]]:
+    """(file, ref) of autoscalers with schema errors: the model leaves them out (the schema error is the
+    finding; their workloads are modelled with their own replicas until it is fixed)."""
+    return {
+        (f.file or "", f.object)
         for f in schema_findings
         if f.severity is Severity.ERROR and f.object is not None and f.object.kind in AUTOSCALER_KINDS
     }
-    if not invalid:
-        return ctx
-    kept = [m for m in ctx.manifests if (m.source.file, m.ref) not in invalid]
-    return ClusterContext(repo=ctx.repo, config=ctx.config, cluster=ctx.cluster, manifests=kept,
-                          pool_file=ctx.pool_file, catalog=ctx.catalog)
 
 
 def _prefetch_terraform(repo: Path, names: list[str]) -> None:

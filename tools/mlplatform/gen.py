@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .model import Finding, Pool, PoolFile, Severity
+from .model import DEVICE_PLUGIN_LABEL, MIG_CONFIG_LABEL, Finding, Pool, PoolFile, Severity, SharingMode
 from .pools import load_pool_file, pool_file_path
 
 RULE_DRIFT = "gen/drift"
 GPU_OPERATOR_NAMESPACE = "gpu-operator"
 DEVICE_PLUGIN_CONFIGMAP = "device-plugin-config"
 MIG_PARTED_CONFIGMAP = "mig-parted-config"
-DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 # The device plugin's key for nodes without the label (ClusterPolicy devicePlugin.config.default).
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 # The MIG manager labels MIG-capable nodes without a config with this one (migManager.config.default).
@@ -92,11 +90,10 @@ def _time_slicing_replicas(pool: Pool) -> int:
 
 def _device_plugin_entry(pool: Pool) -> list[str]:
     """One named config (docs/facts.md#device-plugin-time-slicing), as the lines of a YAML block scalar."""
-    sharing = pool.gpu.sharing if pool.gpu else "none"
-    if sharing == "mig":
+    if pool.mig:
         return ["version: v1", "flags:", "  migStrategy: mixed"]
     lines = ["version: v1", "flags:", "  migStrategy: none"]
-    if sharing == "time-slicing":
+    if pool.time_sliced:
         lines += [
             "sharing:",
             "  timeSlicing:",
@@ -113,12 +110,12 @@ def _gpu_pools(pool_file: PoolFile) -> list[Pool]:
     return [p for p in pool_file.pools.values() if p.is_gpu]
 
 
-def _keyed(pools: list[Pool], label: str, wanted: str | None, what: str) -> tuple[dict[str, Pool], list[str]]:
+def _keyed(pools: list[Pool], label: str, wanted: SharingMode | None, what: str) -> tuple[dict[str, Pool], list[str]]:
     """Pools by the value of their selecting label; notes for GPU pools that have no such label."""
     keyed: dict[str, Pool] = {}
     notes: list[str] = []
     for pool in pools:
-        if wanted is not None and (pool.gpu is None or pool.gpu.sharing != wanted):
+        if wanted is not None and pool.sharing is not wanted:
             continue
         key = pool.labels.get(label)
         if not key:
@@ -157,7 +154,7 @@ def render_device_plugin_config(pool_file: PoolFile) -> str:
 
 
 def render_mig_parted_config(pool_file: PoolFile) -> str:
-    keyed, notes = _keyed(_gpu_pools(pool_file), MIG_CONFIG_LABEL, "mig", f"'{ALL_DISABLED_MIG_CONFIG}'")
+    keyed, notes = _keyed(_gpu_pools(pool_file), MIG_CONFIG_LABEL, SharingMode.MIG, f"'{ALL_DISABLED_MIG_CONFIG}'")
     if ALL_DISABLED_MIG_CONFIG in keyed:
         pool = keyed[ALL_DISABLED_MIG_CONFIG]
         raise InputError(f"pools.{pool.name}.labels.{MIG_CONFIG_LABEL}: '{ALL_DISABLED_MIG_CONFIG}' is "

@@ -150,7 +150,33 @@ class Finding:
 # ---- node pools (the pool file contract, docs/pools.md) ----
 
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
-SHARING_MODES = ("none", "time-slicing", "mig")
+
+# Resource and label names of the NVIDIA device plugin and GPU Operator, defined here once: the pool rules,
+# the generator, the scheduler simulation and the capacity plan must agree on them (docs/pools.md).
+GPU_RESOURCE = "nvidia.com/gpu"
+MIG_RESOURCE_PREFIX = "nvidia.com/mig-"  # mixed strategy: one resource per profile, nvidia.com/mig-1g.10gb
+DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"  # selects the device plugin's per-node config
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"  # selects the MIG layout mig-manager applies
+
+
+class SharingMode(StrEnum):
+    """How a GPU pool shares its GPUs (the pool file's gpu.sharing). A StrEnum: it compares equal to the
+    pool file's text and serialises as it, so JSON outputs keep their strings."""
+
+    NONE = "none"
+    TIME_SLICING = "time-slicing"
+    MIG = "mig"
+
+
+class CapacityType(StrEnum):
+    """The pool file's capacity_type: what EKS managed node groups accept (capacityType ON_DEMAND | SPOT)."""
+
+    ON_DEMAND = "on-demand"
+    SPOT = "spot"
+
+
+SHARING_MODES = tuple(m.value for m in SharingMode)
+CAPACITY_TYPES = tuple(c.value for c in CapacityType)
 
 
 @dataclass(frozen=True)
@@ -162,9 +188,17 @@ class Taint:
 
 @dataclass
 class GpuSharing:
-    sharing: str  # none | time-slicing | mig
+    sharing: str  # as written; `mode` is the typed value (pool_rules reports a value that is no mode)
     replicas: int | None = None  # time-slicing: replicas per physical GPU
     mig_layout: dict[str, int] | None = None  # mig: instances per GPU, profile -> count
+
+    @property
+    def mode(self) -> SharingMode | None:
+        """The sharing mode, or None when the text names none (reported by pool_rules with its line)."""
+        try:
+            return SharingMode(self.sharing)
+        except ValueError:
+            return None
 
 
 @dataclass
@@ -187,6 +221,37 @@ class Pool:
     @property
     def planning_instance_type(self) -> str:
         return self.instance_types[0]
+
+    @property
+    def sharing(self) -> SharingMode | None:
+        """NONE for a pool without a gpu section or with `sharing: none`; None for a value that is no mode."""
+        return self.gpu.mode if self.gpu else SharingMode.NONE
+
+    @property
+    def time_sliced(self) -> bool:
+        return self.sharing is SharingMode.TIME_SLICING
+
+    @property
+    def mig(self) -> bool:
+        return self.sharing is SharingMode.MIG
+
+    @property
+    def replicas_per_gpu(self) -> int:
+        """Pods one physical GPU takes: the time-slicing replicas (a missing or zero count is 1), else 1.
+
+        The one place this is computed: node labels, GPU units, rules and pictures read it."""
+        if self.time_sliced and self.gpu is not None and self.gpu.replicas:
+            return self.gpu.replicas
+        return 1
+
+    @property
+    def mig_layout(self) -> dict[str, int]:
+        """MIG instances per GPU (profile -> count) on a MIG pool; empty on any other pool."""
+        return dict(self.gpu.mig_layout or {}) if self.mig and self.gpu is not None else {}
+
+    @property
+    def spot(self) -> bool:
+        return self.capacity_type == CapacityType.SPOT
 
     @property
     def is_gpu(self) -> bool:

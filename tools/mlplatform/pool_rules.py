@@ -16,13 +16,23 @@ from typing import Any
 
 from .catalog import Catalog, GpuModel
 from .mig import validate_layout
-from .model import SHARING_MODES, TAINT_EFFECTS, Finding, Pool, PoolFile, Severity
+from .model import (
+    CAPACITY_TYPES,
+    DEVICE_PLUGIN_LABEL,
+    MIG_CONFIG_LABEL,
+    SHARING_MODES,
+    TAINT_EFFECTS,
+    CapacityType,
+    Finding,
+    Pool,
+    PoolFile,
+    Severity,
+    SharingMode,
+)
 from .pools import POOL_KEYS
 from .suggest import closest
 
 POOL_LABEL = "mlplatform.example.com/pool"
-DEVICE_PLUGIN_LABEL = "nvidia.com/device-plugin.config"
-MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 # cluster-autoscaler's AWS provider: a node with this label counts as unready until it advertises a GPU
 # resource (kubernetes/autoscaler cluster-autoscaler-1.34.5, cloudprovider/aws/aws_cloud_provider.go GPULabel;
 # processors/customresources/gpu_processor.go; utils/gpu/gpu.go GPUVendorResourceNames: nvidia.com/gpu, not
@@ -30,7 +40,6 @@ MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 AUTOSCALER_GPU_LABEL = "k8s.amazonaws.com/accelerator"
 # Selects the EFA device plugin onto EFA pools (infrastructure/controllers/base/aws-efa-device-plugin).
 EFA_LABEL = "mlplatform.example.com/efa"
-CAPACITY_TYPES = ("on-demand", "spot")
 CAPACITY_BLOCK = "capacity-block"
 CAPACITY_RESERVATION_KEYS = frozenset({"id", "resource_group_arn", "market_type"})
 # EC2 ids: "cr-" and 8 or 17 hex digits; a Capacity Reservation group is an AWS Resource Groups group.
@@ -243,11 +252,11 @@ def check_gpu_sharing(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iter
     gpu = pool.gpu
     if gpu is None:
         return
-    if gpu.sharing not in SHARING_MODES:
+    if gpu.mode is None:
         yield _on("pool/sharing", pool_file, pool, "gpu.sharing",
                   f"gpu.sharing {gpu.sharing!r} is not one of {', '.join(SHARING_MODES)}")
         return
-    if gpu.sharing == "time-slicing":
+    if gpu.mode is SharingMode.TIME_SLICING:
         if gpu.replicas is None or gpu.replicas < 2:
             got = "missing" if gpu.replicas is None else str(gpu.replicas)
             yield _on("pool/timeslice-replicas", pool_file, pool, "gpu.replicas",
@@ -257,14 +266,14 @@ def check_gpu_sharing(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iter
         yield _on("pool/replicas-not-timeslicing", pool_file, pool, "gpu.replicas",
                   f"gpu.replicas is set but sharing is {gpu.sharing}; replicas apply to "
                   "time-slicing only")
-    if gpu.sharing != "mig" and gpu.mig_layout is not None:
+    if gpu.mode is not SharingMode.MIG and gpu.mig_layout is not None:
         yield _on("pool/mig-layout", pool_file, pool, "gpu.mig_layout",
                   f"gpu.mig_layout is set but sharing is {gpu.sharing}")
 
 
 def check_mig(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     gpu = pool.gpu
-    if gpu is None or gpu.sharing != "mig":
+    if gpu is None or gpu.mode is not SharingMode.MIG:
         return
     models = {model.name: model for _, model, _ in _pool_gpu_models(pool, catalog) if model is not None}
     if len(models) != 1:
@@ -336,14 +345,14 @@ def check_gpu_config_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -
     gpu = pool.gpu
     if gpu is None:
         return
-    wanted = {"time-slicing": DEVICE_PLUGIN_LABEL, "mig": MIG_CONFIG_LABEL}.get(gpu.sharing)
+    wanted = {SharingMode.TIME_SLICING: DEVICE_PLUGIN_LABEL, SharingMode.MIG: MIG_CONFIG_LABEL}.get(gpu.mode)
     if wanted and not pool.labels.get(wanted):
-        what = "device plugin's time-slicing config" if gpu.sharing == "time-slicing" else "MIG layout"
+        what = "device plugin's time-slicing config" if gpu.mode is SharingMode.TIME_SLICING else "MIG layout"
         yield _on("pool/gpu-config-label", pool_file, pool, "labels",
                   f"{gpu.sharing} pool needs label {wanted}: {pool.name} (it selects the "
                   f"{what} for this pool's nodes)")
-    for label, mode in ((DEVICE_PLUGIN_LABEL, "time-slicing"), (MIG_CONFIG_LABEL, "mig")):
-        if label in pool.labels and gpu.sharing != mode:
+    for label, mode in ((DEVICE_PLUGIN_LABEL, SharingMode.TIME_SLICING), (MIG_CONFIG_LABEL, SharingMode.MIG)):
+        if label in pool.labels and gpu.mode is not mode:
             yield _on("pool/gpu-config-label", pool_file, pool, f"labels.{label}",
                       f"label {label} belongs on {mode} pools, this one is {gpu.sharing}")
 
@@ -416,7 +425,7 @@ def check_autoscaler_gpu_label(pool_file: PoolFile, pool: Pool, catalog: Catalog
     """
     value = pool.labels.get(AUTOSCALER_GPU_LABEL)
     gpu = pool.gpu
-    if gpu is None or gpu.sharing not in SHARING_MODES:
+    if gpu is None or gpu.mode is None:
         if value is not None and gpu is None:
             yield _on("pool/autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
                       f"label {AUTOSCALER_GPU_LABEL} on a pool without GPUs: cluster-autoscaler would count its "
@@ -426,7 +435,7 @@ def check_autoscaler_gpu_label(pool_file: PoolFile, pool: Pool, catalog: Catalog
     if len(models) != 1:
         return  # unknown, mixed or non-GPU instance types are reported by the instance type checks
     model = next(iter(models.values()))
-    if gpu.sharing == "mig":
+    if gpu.mode is SharingMode.MIG:
         if value is not None:
             yield _on("pool/autoscaler-gpu-label", pool_file, pool, f"labels.{AUTOSCALER_GPU_LABEL}",
                       f"label {AUTOSCALER_GPU_LABEL} on a MIG pool: with the mixed strategy its nodes advertise "
@@ -501,7 +510,7 @@ def check_capacity_reservation(pool_file: PoolFile, pool: Pool, catalog: Catalog
         yield _on(rule, pool_file, pool, f"{key}.market_type",
                   f"capacity_reservation.market_type {market!r}: the only market type is {CAPACITY_BLOCK} "
                   "(leave it out for an On-Demand Capacity Reservation)")
-    if pool.capacity_type != "on-demand":
+    if pool.capacity_type != CapacityType.ON_DEMAND:
         yield _on(rule, pool_file, pool, "capacity_type",
                   f"capacity_type {pool.capacity_type!r} with a capacity reservation: reservations and Capacity "
                   "Blocks are not spot capacity; use on-demand (Terraform sets CAPACITY_BLOCK itself)")

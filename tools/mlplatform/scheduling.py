@@ -41,11 +41,9 @@ from typing import Any
 
 from .allocatable import gpu_units, node_allocatable
 from .catalog import Catalog
-from .model import Pool, Taint
+from .model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Pool, SharingMode, Taint
 from .quantity import QuantityError, count, cpu_millicores, memory_bytes
 
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
 BLOCKING_EFFECTS = frozenset({"NoSchedule", "NoExecute"})
 # Resources the simulation does not check: node disk size is not part of the pool file.
 UNCHECKED_RESOURCES = frozenset({"ephemeral-storage"})
@@ -202,26 +200,25 @@ def node_labels(pool: Pool, catalog: Catalog, region: str | None = None) -> dict
         "kubernetes.io/arch": "amd64",
         "node.kubernetes.io/instance-type": pool.planning_instance_type,
         "eks.amazonaws.com/nodegroup": pool.name,
-        "eks.amazonaws.com/capacityType": "SPOT" if pool.capacity_type == "spot" else "ON_DEMAND",
+        "eks.amazonaws.com/capacityType": "SPOT" if pool.spot else "ON_DEMAND",
     }
     if region:
         labels["topology.kubernetes.io/region"] = region
     instance = catalog.instance_types.get(pool.planning_instance_type)
     model = catalog.gpu_model_of_instance(pool.planning_instance_type)
     if instance is not None and model is not None and instance.gpu_count:
-        sharing = pool.gpu.sharing if pool.gpu else "none"
-        replicas = pool.gpu.replicas if pool.gpu and sharing == "time-slicing" and pool.gpu.replicas else 1
+        sharing = pool.sharing
         product = model.product_names[0] if model.product_names else model.name
         labels.update(
             {
                 "nvidia.com/gpu.present": "true",
                 "feature.node.kubernetes.io/pci-10de.present": "true",
-                "nvidia.com/gpu.product": product + ("-SHARED" if sharing == "time-slicing" else ""),
+                "nvidia.com/gpu.product": product + ("-SHARED" if sharing is SharingMode.TIME_SLICING else ""),
                 "nvidia.com/gpu.count": str(instance.gpu_count),
-                "nvidia.com/gpu.replicas": str(replicas),
+                "nvidia.com/gpu.replicas": str(pool.replicas_per_gpu),
                 "nvidia.com/gpu.memory": str(model.memory_mib),
-                "nvidia.com/mig.strategy": "mixed" if sharing == "mig" else "none",
-                "nvidia.com/gpu.sharing-strategy": "time-slicing" if sharing == "time-slicing" else "none",
+                "nvidia.com/mig.strategy": "mixed" if sharing is SharingMode.MIG else "none",
+                "nvidia.com/gpu.sharing-strategy": "time-slicing" if sharing is SharingMode.TIME_SLICING else "none",
                 "nvidia.com/mig.capable": "true" if model.supports_mig else "false",
             }
         )
@@ -294,6 +291,11 @@ def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
             into[k] = v
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field as the simulation reads it: anything else (schema validation reports it) is empty."""
+    return value if isinstance(value, list) else []
+
+
 def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, int]:
     """The pod's effective requests as the scheduler computes them (KEP-753 sidecars included), plus 1 pod.
 
@@ -302,12 +304,12 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> dict[str, int]:
     result  = max(regular, init) per resource + spec.overhead.
     """
     total: dict[str, int] = {}
-    for c in pod_spec.get("containers") or []:
+    for c in _list(pod_spec.get("containers")):
         if isinstance(c, Mapping):
             _add(total, container_requests(c))
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
-    for c in pod_spec.get("initContainers") or []:
+    for c in _list(pod_spec.get("initContainers")):
         if not isinstance(c, Mapping):
             continue
         req = container_requests(c)
@@ -341,7 +343,13 @@ class PoolView:
     pool: Pool
     labels: dict[str, str]
     taints: list[Taint]
-    free: dict[str, int]
+    free: dict[str, int]  # allocatable minus what the pool's DaemonSets take on every node
+    capacity: dict[str, int] = field(default_factory=dict)  # allocatable of an empty node (before DaemonSets)
+
+    @property
+    def gpu_units(self) -> dict[str, int]:
+        """GPU resources one node advertises (nvidia.com/gpu = physical x replicas_per_gpu, or nvidia.com/mig-*)."""
+        return {r: n for r, n in self.capacity.items() if r == GPU_RESOURCE or r.startswith(MIG_RESOURCE_PREFIX)}
 
 
 def _values(raw: Any) -> tuple[str, ...]:
@@ -381,7 +389,10 @@ def _selection_key(tolerations: Any, node_selector: Any, node_affinity: Any) -> 
 
 
 class PoolIndex:
-    """Pools prepared once (labels, capacity) so that many pod specs can be placed quickly."""
+    """Pools prepared once (labels, capacity) so that many pod specs can be placed quickly.
+
+    A DaemonSet is placed against an empty node (`empty_node=True`); every other pod against what the
+    DaemonSets leave (`set_overhead`), as the scheduler sees a node once its DaemonSet pods run."""
 
     def __init__(
         self,
@@ -392,14 +403,21 @@ class PoolIndex:
     ) -> None:
         self.views: list[PoolView] = []
         for pool in pools:
-            free = node_capacity(pool, catalog)
-            for resource, taken in ((daemonset_overhead or {}).get(pool.name) or {}).items():
-                if resource in free:
-                    free[resource] -= taken
-            self.views.append(PoolView(pool, node_labels(pool, catalog, region), list(pool.taints), free))
+            capacity = node_capacity(pool, catalog)
+            self.views.append(PoolView(pool, node_labels(pool, catalog, region), list(pool.taints), dict(capacity),
+                                       capacity))
+        self.set_overhead(daemonset_overhead or {})
         # Workloads repeat a few scheduling constraints many times: the taint and node-selection verdict of
         # each distinct (tolerations, nodeSelector, nodeAffinity) is computed once.
         self._selection: dict[str, tuple[list[PoolView], dict[str, str]]] = {}
+
+    def set_overhead(self, daemonset_overhead: Mapping[str, Mapping[str, int]]) -> None:
+        """What the DaemonSets take on every node of each pool (pool -> resource -> amount)."""
+        for view in self.views:
+            view.free = dict(view.capacity)
+            for resource, taken in (daemonset_overhead.get(view.pool.name) or {}).items():
+                if resource in view.free:
+                    view.free[resource] -= taken
 
     def _select(self, pod_spec: Mapping[str, Any]) -> tuple[list[PoolView], dict[str, str]]:
         tolerations = pod_spec.get("tolerations")
@@ -431,13 +449,15 @@ class PoolIndex:
         self._selection[key] = (selectable, reasons)
         return selectable, reasons
 
-    def place(self, pod_spec: Mapping[str, Any], requests: Mapping[str, int] | None = None) -> Placement:
+    def place(
+        self, pod_spec: Mapping[str, Any], requests: Mapping[str, int] | None = None, *, empty_node: bool = False
+    ) -> Placement:
         reqs = dict(pod_requests(pod_spec) if requests is None else requests)
         selectable, reasons = self._select(pod_spec)
         fits: list[str] = []
         short_of: dict[str, str] = {}
         for view in selectable:
-            short = resource_shortfall(reqs, view.free)
+            short = resource_shortfall(reqs, view.capacity if empty_node else view.free)
             if short:
                 short_of[view.pool.name] = short
             else:

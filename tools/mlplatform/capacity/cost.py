@@ -47,7 +47,7 @@ def node_price(pool: Pool, catalog: Catalog, region: str, spot: SpotTable | None
     """What one node of the pool costs per hour, by the pool's capacity type."""
     it = catalog.instance_types[pool.planning_instance_type]
     on_demand = it.price_on_demand_usd_per_hour
-    if pool.capacity_type != "spot":
+    if not pool.spot:
         return NodePrice(on_demand, "on-demand")
     spot = spot or load_spot_table()
     price = spot.prices.get(region, {}).get(it.name)

@@ -8,18 +8,15 @@ their own: they take their requests from every node of each pool they land on (p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..autoscaling import Scale, TargetKey, keda_range, replica_count, resolve_scalers, target_key
 from ..model import Manifest
 from ..scheduling import pod_requests
+from ..shape import metadata_misfit, pod_spec_misfit
 from ..workloads import PodTemplate, pod_templates
 
-# KEDA ScaledObject / ScaledJob defaults (keda.sh docs, "ScaledObject specification", v2.x).
-KEDA_MIN_DEFAULT = 0
-KEDA_MAX_DEFAULT = 100
-HPA_MIN_DEFAULT = 1
 # Kinds that run pods but whose pods the rendered objects do not show (a Helm chart renders in-cluster),
 # or that the planner does not model; the plan lists them so nobody reads it as complete.
 NOT_MODELLED_KINDS = (
@@ -35,7 +32,7 @@ NOT_MODELLED_KINDS = (
 _BATCH_KINDS = ("Job", "CronJob", "PyTorchJob", "TFJob", "MPIJob", "XGBoostJob", "ScaledJob")
 
 
-@dataclass
+@dataclass(eq=False)
 class PodDemand:
     manifest: Manifest
     template: PodTemplate
@@ -43,6 +40,12 @@ class PodDemand:
     min_replicas: int
     max_replicas: int
     scaled_by: str  # what sets the replica range, for the report: "replicas", "HPA ns/name", ...
+    # False for a KEDA ScaledJob's job template: the planner models it, the policy rules do not read it.
+    rules_read: bool = True
+    # Why the policy rules cannot read the template (shape.py; schema validation reports the details),
+    # else None. The planner still plans what it can read of it.
+    misfit: str | None = None
+    is_daemonset = False
 
     @property
     def name(self) -> str:
@@ -50,11 +53,14 @@ class PodDemand:
         return f"{self.manifest.ref}{role}"
 
 
-@dataclass
+@dataclass(eq=False)
 class DaemonSetDemand:
     manifest: Manifest
     template: PodTemplate
     requests: dict[str, int]
+    misfit: str | None = None
+    rules_read = True
+    is_daemonset = True
 
     @property
     def name(self) -> str:
@@ -66,59 +72,16 @@ class Demand:
     pods: list[PodDemand] = field(default_factory=list)
     daemonsets: list[DaemonSetDemand] = field(default_factory=list)
     not_modelled: list[Manifest] = field(default_factory=list)
+    # Both of the above in the order of the rendered objects (the order the rules report in).
+    workloads: list[PodDemand | DaemonSetDemand] = field(default_factory=list)
 
 
-INT32_MAX = 2**31 - 1  # replica counts are int32 in the Kubernetes API; the API server rejects larger values
-
-
-def _int(value: Any, default: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        return default
-    return min(value, INT32_MAX)
+_int = replica_count
 
 
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:
     spec = obj.get("spec")
     return spec if isinstance(spec, dict) else {}
-
-
-def _target_key(namespace: str | None, ref: Any, default_kind: str) -> tuple[str, str, str] | None:
-    if not isinstance(ref, dict) or not isinstance(ref.get("name"), str):
-        return None
-    return (namespace or "default", str(ref.get("kind") or default_kind), ref["name"])
-
-
-@dataclass(frozen=True)
-class _Scale:
-    minimum: int
-    maximum: int
-    source: str
-
-
-def _scalers(manifests: Iterable[Manifest]) -> dict[tuple[str, str, str], _Scale]:
-    """(namespace, kind, name) of a scale target -> the replica range an HPA or KEDA ScaledObject sets."""
-    found: dict[tuple[str, str, str], _Scale] = {}
-    for m in manifests:
-        ref = m.ref
-        spec = _spec(m.obj)
-        if ref.kind == "HorizontalPodAutoscaler" and ref.group == "autoscaling":
-            key = _target_key(ref.namespace, spec.get("scaleTargetRef"), "Deployment")
-            if key:
-                maximum = _int(spec.get("maxReplicas"), 0)
-                minimum = min(_int(spec.get("minReplicas"), HPA_MIN_DEFAULT), maximum)
-                found.setdefault(
-                    key, _Scale(minimum, maximum, f"HPA {ref.namespace or 'default'}/{ref.name}")
-                )
-        elif ref.kind == "ScaledObject" and ref.group == "keda.sh":
-            key = _target_key(ref.namespace, spec.get("scaleTargetRef"), "Deployment")
-            if key:
-                maximum = _int(spec.get("maxReplicaCount"), KEDA_MAX_DEFAULT)
-                minimum = min(_int(spec.get("minReplicaCount"), KEDA_MIN_DEFAULT), maximum)
-                # A ScaledObject wins over a plain HPA: KEDA creates and owns the HPA it needs.
-                found[key] = _Scale(
-                    minimum, maximum, f"KEDA ScaledObject {ref.namespace or 'default'}/{ref.name}"
-                )
-    return found
 
 
 def _job_concurrency(job_spec: dict[str, Any]) -> int:
@@ -130,7 +93,7 @@ def _job_concurrency(job_spec: dict[str, Any]) -> int:
     return parallelism
 
 
-def _range(tpl: PodTemplate, scalers: dict[tuple[str, str, str], _Scale]) -> tuple[int, int, str]:
+def _range(tpl: PodTemplate, scalers: dict[TargetKey, Scale]) -> tuple[int, int, str]:
     obj = tpl.manifest.obj
     ref = tpl.manifest.ref
     spec = _spec(obj)
@@ -143,7 +106,7 @@ def _range(tpl: PodTemplate, scalers: dict[tuple[str, str, str], _Scale]) -> tup
             per_trial = _job_concurrency(_spec(inner))
         return 0, per_trial * trials, f"Katib parallelTrialCount {trials}"
     if ref.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        scale = scalers.get((ref.namespace or "default", ref.kind, ref.name))
+        scale = scalers.get(target_key(ref.namespace, ref.kind, ref.name))
         if scale:
             return scale.minimum, scale.maximum, scale.source
         replicas = _int(spec.get("replicas"), 1)
@@ -185,10 +148,12 @@ def _scaled_job_template(manifest: Manifest) -> PodTemplate | None:
     )
 
 
-def build_demand(manifests: list[Manifest]) -> Demand:
-    """Every pod template of the rendered objects, with its replica range; DaemonSets apart."""
+def build_demand(manifests: list[Manifest], scalers: dict[TargetKey, Scale] | None = None) -> Demand:
+    """Every pod template of the rendered objects, with its replica range; DaemonSets apart.
+
+    `scalers` (autoscaling.resolve_scalers) defaults to those of `manifests`."""
     demand = Demand()
-    scalers = _scalers(manifests)
+    scalers = resolve_scalers(manifests) if scalers is None else scalers
     for m in manifests:
         ref = m.ref
         if ref.kind in NOT_MODELLED_KINDS:
@@ -197,26 +162,27 @@ def build_demand(manifests: list[Manifest]) -> Demand:
         if ref.kind == "ScaledJob" and ref.group == "keda.sh":
             tpl = _scaled_job_template(m)
             if tpl is not None:
-                spec = _spec(m.obj)
-                maximum = _int(spec.get("maxReplicaCount"), KEDA_MAX_DEFAULT)
-                minimum = min(_int(spec.get("minReplicaCount"), KEDA_MIN_DEFAULT), maximum)
+                minimum, maximum = keda_range(_spec(m.obj))
                 per_job = tpl.replicas or 0
-                demand.pods.append(
-                    PodDemand(
-                        m,
-                        tpl,
-                        pod_requests(tpl.pod_spec),
-                        minimum * per_job,
-                        maximum * per_job,
-                        "KEDA ScaledJob",
-                    )
+                pod = PodDemand(
+                    m, tpl, pod_requests(tpl.pod_spec), minimum * per_job, maximum * per_job, "KEDA ScaledJob",
+                    rules_read=False,
                 )
+                demand.pods.append(pod)
+                demand.workloads.append(pod)
             continue
+        meta_misfit = metadata_misfit(m.obj.get("metadata"), "metadata")
         for tpl in pod_templates(m):
+            misfit = (meta_misfit or metadata_misfit(tpl.pod_metadata, "template.metadata")
+                      or pod_spec_misfit(tpl.pod_spec))
             requests = pod_requests(tpl.pod_spec)
             if tpl.is_daemonset:
-                demand.daemonsets.append(DaemonSetDemand(m, tpl, requests))
+                ds = DaemonSetDemand(m, tpl, requests, misfit=misfit)
+                demand.daemonsets.append(ds)
+                demand.workloads.append(ds)
                 continue
             minimum, maximum, source = _range(tpl, scalers)
-            demand.pods.append(PodDemand(m, tpl, requests, minimum, maximum, source))
+            pod = PodDemand(m, tpl, requests, minimum, maximum, source, misfit=misfit)
+            demand.pods.append(pod)
+            demand.workloads.append(pod)
     return demand

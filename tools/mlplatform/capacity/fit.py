@@ -8,7 +8,7 @@ from ..errors import ToolError
 from ..model import Finding, Severity
 from .facts import read_facts
 from .headroom import Scenario
-from .plan import ClusterPlan, PoolPlan, plan_cluster
+from .plan import ClusterPlan, PoolPlan, Unplaced, plan_cluster
 
 RULE_UNPLACED = "capacity/unplaced"
 RULE_MAX_SIZE = "capacity/max-size"
@@ -25,7 +25,7 @@ def check_fit(ctx: ClusterContext) -> list[Finding]:
     try:
         plan = plan_cluster(
             ctx.cluster, ctx.manifests, ctx.pool_file, ctx.catalog, time_limit_s=CHECK_TIME_LIMIT_S,
-            facts=read_facts(ctx.repo, ctx.cluster),
+            facts=read_facts(ctx.repo, ctx.cluster), model=ctx.model,
         )
     except ToolError:
         # An unusable pool (unknown instance type, ...) is reported by the pool rules, with its line.
@@ -35,7 +35,9 @@ def check_fit(ctx: ClusterContext) -> list[Finding]:
 
 def plan_findings(ctx: ClusterContext, plan: ClusterPlan) -> list[Finding]:
     findings = [
-        Finding.on(u.manifest, RULE_UNPLACED, Severity.ERROR, f"{u.name}: {u.reason}") for u in plan.unplaced
+        Finding.on(u.manifest, RULE_UNPLACED, Severity.ERROR, f"{u.name}: {u.reason}")
+        for u in plan.unplaced
+        if not _owned_by_placement_rule(ctx, u)
     ]
     for p in plan.pools:
         if not p.fits_at_max:
@@ -45,6 +47,16 @@ def plan_findings(ctx: ClusterContext, plan: ClusterPlan) -> list[Finding]:
             findings.extend(_rollouts(p))
             findings.extend(_survival(p))
     return findings
+
+
+def _owned_by_placement_rule(ctx: ClusterContext, u: Unplaced) -> bool:
+    """A pod template no pool admits at all is the rule fits-no-pool's finding (or the more precise
+    mig-profile-not-offered / efa-not-requested it defers to), made from the same placement of the same
+    cluster model: one owner, so exempting it silences it. The fit keeps what only it sees: host ports
+    taken by DaemonSets, templates the rules do not read (a ScaledJob's job), and pods a pool's affinity or
+    spread constraints leave out."""
+    w = u.workload
+    return w is not None and u.pool is None and not ctx.model.placement(w).fits and ctx.model.read_by_rules(w)
 
 
 def _max_size(ctx: ClusterContext, p: PoolPlan) -> list[Finding]:

@@ -215,7 +215,7 @@ def pool_headroom(
             stalls = unavailable == 0 and (one_missing > 0 or base.result.nodes + one_new > pool.max_size)
         rollouts.append(RolloutCheck(w, surge, unavailable, nodes, fits, stalls, missing, why))
 
-    spot = pool.capacity_type == "spot"
+    spot = pool.spot
     node_loss = Scenario(
         "node_loss", "spot interruption of one node" if spot else "loss of one node",
         max(0, pool.max_size - 1), None, base,

@@ -6,18 +6,18 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..allocatable import gpu_units, instance_type_of, node_allocatable, pod_limit
+from ..allocatable import instance_type_of, node_allocatable, pod_limit
 from ..catalog import Catalog
-from ..model import Manifest, Pool, PoolFile
-from ..scheduling import PoolIndex
+from ..cluster_model import ClusterModel
+from ..model import Manifest, Pool, PoolFile, SharingMode
 from .constraints import HostPort, host_ports
 from .cost import HOURS_PER_MONTH, NodePrice, load_spot_table, node_price
-from .demand import DaemonSetDemand, Demand, PodDemand, build_demand
+from .demand import DaemonSetDemand, PodDemand
 from .facts import ClusterFacts
 from .headroom import PoolHeadroom, pool_headroom
 from .packing import PackResult
 from .poolpack import Level, PoolContext, PoolPacker, counts_at, describe_bound
-from .problem import ClusterModel
+from .problem import PlanConstraints
 
 MIB = 2**20
 # Resources the plan packs on besides GPU resources; ephemeral storage is not in the pool file.
@@ -37,6 +37,9 @@ class Unplaced:
     constraint: str = "node-selection"
     pool: str | None = None
     pods: dict[str, int] | None = None  # pods left out at min and max demand
+    # The workload when no pool admits it at all (not in the JSON): capacity/fit.py asks the cluster model
+    # whether the rule fits-no-pool owns the finding.
+    workload: PodDemand | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -208,28 +211,6 @@ def _ratio(value: float) -> float | None:
 # ---------------------------------------------------------------- building the plan
 
 
-def _daemonset_overhead(
-    daemonsets: list[DaemonSetDemand], pools: list[Pool], catalog: Catalog, region: str
-) -> tuple[dict[str, dict[str, int]], dict[str, list[str]], list[str]]:
-    """Per pool: the summed requests of the DaemonSets that land there, their names, and warnings."""
-    index = PoolIndex(pools, catalog, None, region)
-    overhead: dict[str, dict[str, int]] = {p.name: {} for p in pools}
-    names: dict[str, list[str]] = {p.name: [] for p in pools}
-    warnings: list[str] = []
-    for ds in daemonsets:
-        placement = index.place(ds.template.pod_spec, ds.requests)
-        for pool_name in placement.selectable:
-            if pool_name not in placement.fits:
-                warnings.append(
-                    f"DaemonSet {ds.name} does not fit a node of pool {pool_name}: "
-                    f"{placement.reasons.get(pool_name, '')}"
-                )
-            for resource, amount in ds.requests.items():
-                overhead[pool_name][resource] = overhead[pool_name].get(resource, 0) + amount
-            names[pool_name].append(ds.name)
-    return overhead, names, warnings
-
-
 def _choose_pool(fits: list[str], pools: dict[str, Pool], prices: dict[str, NodePrice]) -> str:
     """Several pools admit the pod: plan it on the cheapest node, then the pool file's order."""
     order = list(pools)
@@ -263,7 +244,7 @@ def _autoscaler_warnings(
     """Where cluster-autoscaler would plan with physical GPUs, not the units pods request, because the node
     group lacks the scale-from-zero resource tags (docs/facts.md#autoscaling-gpu-pools). With the tags (our
     Terraform sets them) there is nothing to do, so nothing is said."""
-    if scale_from_zero_tags or not pool.gpu or pool.gpu.sharing == "none" or not physical:
+    if scale_from_zero_tags or pool.sharing in (SharingMode.NONE, None) or not physical:
         return []
     units = ", ".join(f"{r}={n}" for r, n in per_node_gpu.items())
     return [
@@ -330,22 +311,28 @@ def plan_cluster(
     *,
     exact: bool = True,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-    demand: Demand | None = None,
     facts: ClusterFacts | None = None,
+    model: ClusterModel | None = None,
 ) -> ClusterPlan:
     """The plan of one cluster from its rendered objects and (possibly overridden) pool file.
 
-    `facts` (zones, VPC CNI mode, managed node groups) come from the cluster's Terraform (facts.py); without
-    them every pool has three assumed zones and the ENI pod limit."""
-    demand = demand or build_demand(manifests)
+    `model` is the cluster model `check` built for the same objects and pool file (its placements are the
+    ones the rules judged); without it the plan builds it the same way. `facts` (zones, VPC CNI mode,
+    managed node groups) come from the cluster's Terraform (facts.py); without them every pool has three
+    assumed zones and the ENI pod limit."""
     facts = facts or ClusterFacts()
     pools = list(pool_file.pools.values())
     region = pool_file.region
     for pool in pools:
         instance_type_of(pool, catalog)  # a ToolError naming the pool file line, before any work
-    overhead, ds_names, warnings = _daemonset_overhead(demand.daemonsets, pools, catalog, region)
+    if model is None:
+        model = ClusterModel(manifests, pool_file, catalog)
+    demand = model.demand
+    overhead, ds_names = model.overhead.requests, model.overhead.names
+    warnings = list(model.overhead.warnings)
     ds_ports = _daemonset_ports(demand.daemonsets, ds_names)
-    index = PoolIndex(pools, catalog, overhead, region)
+    index = model.index
+    views = {v.pool.name: v for v in index.views}
     by_name = {p.name: p for p in pools}
     spot = load_spot_table()
     prices = {p.name: node_price(p, catalog, region, spot) for p in pools}
@@ -356,7 +343,7 @@ def plan_cluster(
     for w in demand.pods:
         if w.max_replicas <= 0:
             continue
-        placement = index.place(w.template.pod_spec, w.requests)
+        placement = model.placement(w)
         fits = list(placement.fits)
         reasons = dict(placement.reasons)
         for name in list(fits):
@@ -371,14 +358,14 @@ def plan_cluster(
             unplaced.append(
                 Unplaced(w.name, w.manifest, _unplaced_reason(reasons),
                          "hostPort" if ports_only else _selection_constraint(reasons),
-                         None, {"min_demand": w.min_replicas, "max_demand": w.max_replicas})
+                         None, {"min_demand": w.min_replicas, "max_demand": w.max_replicas}, workload=w)
             )
             continue
         chosen = _choose_pool(fits, by_name, prices)
         placed[chosen].append(w)
         placed_pool[id(w)] = chosen
 
-    model = ClusterModel([w for ws in placed.values() for w in ws], manifests, index, facts)
+    constraints = PlanConstraints([w for ws in placed.values() for w in ws], manifests, index, facts)
     zones_of = {p.name: facts.pool_zones(p) for p in pools}
     all_zones = {name: z for name, (z, _) in zones_of.items()}
     busy = {
@@ -398,7 +385,7 @@ def plan_cluster(
         for resource, taken in overhead[pool.name].items():
             if resource in capacity:
                 capacity[resource] -= taken
-        per_node_gpu = gpu_units(pool, catalog)
+        per_node_gpu = views[pool.name].gpu_units  # the model's pool: computed once
         workloads = placed[pool.name]
         resources = list(BASE_RESOURCES) + sorted(
             {r for r in per_node_gpu}
@@ -406,7 +393,7 @@ def plan_cluster(
         )
         cap_vec = _capacity_vector(capacity, resources)
         zones, zones_source = zones_of[pool.name]
-        packer = PoolPacker(pool, workloads, resources, _vector, cap_vec, zones, model)
+        packer = PoolPacker(pool, workloads, resources, _vector, cap_vec, zones, constraints)
         counts_max, counts_min = counts_at(workloads, True), counts_at(workloads, False)
         max_level = packer.level(counts_max, contexts[True], exact=exact, time_limit_s=time_limit_s)
         # Without autoscalers or batch work both demands are the same: pack once.
@@ -443,7 +430,7 @@ def plan_cluster(
             max_level=max_level,
         )
         for w in workloads:
-            pc = model.constraints(w)
+            pc = constraints.constraints(w)
             plan.priority[id(w)] = pc.priority
             if pc.critical:
                 plan.critical.add(id(w))
@@ -476,7 +463,7 @@ def plan_cluster(
         idle = pool.min_size - at_min.nodes
         if idle > 0:
             plan.notes.append(f"min_size {pool.min_size} keeps {idle} node(s) beyond minimum demand")
-        if "spot" in pool.capacity_type and "no spot price" in prices[pool.name].basis:
+        if pool.spot and "no spot price" in prices[pool.name].basis:
             plan.notes.append(prices[pool.name].basis)
         for result in (at_min, at_max):
             if result.note:

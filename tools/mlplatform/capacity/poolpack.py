@@ -11,7 +11,7 @@ from ..model import Pool
 from . import cpack
 from .demand import PodDemand
 from .packing import Group, PackResult, pack
-from .problem import ClusterModel
+from .problem import PlanConstraints
 
 
 @dataclass
@@ -69,7 +69,7 @@ class PoolPacker:
         vector: Callable[[dict[str, int], list[str]], tuple[int, ...]],
         capacity: tuple[int, ...],
         zones: tuple[str, ...],
-        model: ClusterModel,
+        model: PlanConstraints,
     ) -> None:
         self.pool = pool
         self.workloads = workloads

@@ -61,7 +61,7 @@ class Built:
     rules: dict[int, list[str]] = field(default_factory=dict)  # id(workload) -> the rules it got
 
 
-class ClusterModel:
+class PlanConstraints:
     """Every workload's constraints and which workloads each affinity term selects, for one cluster."""
 
     def __init__(

@@ -11,7 +11,7 @@ import yaml
 from ..catalog import Catalog
 from ..errors import ToolError
 from ..mig import validate_layout
-from ..model import SHARING_MODES, GpuSharing, PoolFile
+from ..model import CAPACITY_TYPES, SHARING_MODES, GpuSharing, PoolFile, SharingMode
 from ..suggest import did_you_mean
 
 # key -> what it takes, for the error message of an unknown key
@@ -72,7 +72,7 @@ def apply_overrides(pool_file: PoolFile, overrides: list[Override], catalog: Cat
         if o.key in ("min_size", "max_size", "desired_size"):
             setattr(pool, o.key, _whole(o, 0))
         elif o.key == "capacity_type":
-            if o.value not in ("on-demand", "spot"):
+            if o.value not in CAPACITY_TYPES:
                 raise ToolError(f"--set {o.text!r}: expected {SETTABLE[o.key]}")
             pool.capacity_type = o.value
         elif o.key == "zones":
@@ -89,7 +89,7 @@ def apply_overrides(pool_file: PoolFile, overrides: list[Override], catalog: Cat
                 raise ToolError(f"--set {o.text!r}: instance type {unknown[0]!r} is not in the catalog")
             pool.instance_types = list(types)
         else:
-            gpu = pool.gpu or GpuSharing(sharing="none")
+            gpu = pool.gpu or GpuSharing(sharing=SharingMode.NONE)
             if o.key == "gpu.sharing":
                 if o.value not in SHARING_MODES:
                     raise ToolError(f"--set {o.text!r}: expected {SETTABLE[o.key]}")
@@ -116,9 +116,9 @@ def _check_pool(pool: Any, catalog: Catalog, cluster: str) -> None:
     gpu = pool.gpu
     if gpu is None:
         return
-    if gpu.sharing == "time-slicing" and (not isinstance(gpu.replicas, int) or gpu.replicas < 2):
+    if gpu.mode is SharingMode.TIME_SLICING and (not isinstance(gpu.replicas, int) or gpu.replicas < 2):
         raise ToolError(f"{where}: time-slicing needs gpu.replicas >= 2")
-    if gpu.sharing == "mig":
+    if gpu.mode is SharingMode.MIG:
         model = catalog.gpu_model_of_instance(pool.planning_instance_type)
         if model is None:
             raise ToolError(f"{where}: {pool.planning_instance_type} has no GPU for MIG")

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..allocatable import GPU_RESOURCE, MIG_RESOURCE_PREFIX, node_allocatable
+from ..allocatable import node_allocatable
 from ..capacity.packing import PackResult
 from ..capacity.plan import PoolPlan
 from ..catalog import Catalog
 from ..mig import placement
+from ..model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, SharingMode
 
 MIB = 2**20
 
@@ -145,7 +146,7 @@ def pool_packing(plan: PoolPlan, catalog: Catalog, level: str) -> PoolPacking:
     result: PackResult = plan.at_max if at_max else plan.at_min
     pool = plan.pool
     it = catalog.instance_types[pool.planning_instance_type]
-    sharing = (pool.gpu.sharing if pool.gpu else "none") if it.gpu_count else "cpu"
+    sharing = str(pool.sharing or SharingMode.NONE) if it.gpu_count else "cpu"
     model = catalog.gpu_models.get(it.gpu_model or "") if it.gpu_model else None
     allocatable = node_allocatable(pool, catalog)
 
@@ -153,9 +154,9 @@ def pool_packing(plan: PoolPlan, catalog: Catalog, level: str) -> PoolPacking:
     left = [[count for _, count, _ in m] for m in members]
     billed = plan.billed_nodes(result.nodes)
     shown = max(billed, result.nodes)
-    layout = _mig_layout(plan, model, catalog) if sharing == "mig" else []
-    replicas = (pool.gpu.replicas or 1) if sharing == "time-slicing" and pool.gpu else 1
-    slots = catalog.memory_slices_per_gpu if sharing == "mig" else replicas
+    layout = _mig_layout(plan, model, catalog) if pool.mig else []
+    replicas = pool.replicas_per_gpu
+    slots = catalog.memory_slices_per_gpu if pool.mig else replicas
 
     nodes: list[NodeView] = []
     cells: list[Cell] = []
@@ -203,9 +204,9 @@ def _empty_gpus(
 ) -> list[list[Cell]]:
     out = []
     for gpu in range(gpus):
-        if sharing == "mig":
+        if sharing == SharingMode.MIG:
             out.append([Cell(node, gpu, start, size, profile, mig=True) for profile, start, size in layout])
-        elif sharing == "time-slicing":
+        elif sharing == SharingMode.TIME_SLICING:
             out.append([Cell(node, gpu, r, 1, f"replica {r + 1} of {replicas}") for r in range(replicas)])
         else:
             out.append([Cell(node, gpu, 0, 1, model)])

@@ -14,12 +14,11 @@ from typing import Any
 
 from ..context import ClusterContext
 from ..errors import InputError
-from ..model import Finding, Manifest, Pool, Severity
-from ..scheduling import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Placement, PoolIndex, pod_requests
+from ..model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Finding, Manifest, Pool, Severity
+from ..scheduling import Placement, PoolIndex
 from ..terraform import TerraformConfig, load_terraform
-from ..workloads import PodTemplate, containers, pod_templates
+from ..workloads import PodTemplate, containers
 from ._policy import Policy
-from ._shape import metadata_misfit, pod_spec_misfit
 
 TERRAFORM_PARSE_ID = "terraform/parse-error"
 
@@ -109,7 +108,7 @@ class RuleContext:
         found = self.cache.get("time_sliced")
         if found is None:
             found = self.cache["time_sliced"] = {
-                p.name: p.gpu.replicas or 1 for p in self.pools.values() if p.gpu and p.gpu.sharing == "time-slicing"
+                p.name: p.replicas_per_gpu for p in self.pools.values() if p.time_sliced
             }
         return found
 
@@ -179,71 +178,31 @@ def workload_type_of(tpl: PodTemplate, label: str) -> str | None:
     return None if value is None else str(value)
 
 
-# Frequent kinds that hold no pod template: skip looking for one.
-_NO_PODS = frozenset(
-    {
-        "ConfigMap",
-        "Secret",
-        "Service",
-        "PodDisruptionBudget",
-        "NetworkPolicy",
-        "Namespace",
-        "ServiceAccount",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "PriorityClass",
-        "HelmRelease",
-        "HelmRepository",
-        "Kustomization",
-        "GitRepository",
-        "ScaledObject",
-        "HorizontalPodAutoscaler",
-        "Ingress",
-        "PersistentVolumeClaim",
-        "CustomResourceDefinition",
-    }
-)
-
-
 def build_context(ctx: ClusterContext, policy: Policy) -> RuleContext:
-    pools = dict(ctx.pool_file.pools) if ctx.pool_file else {}
-    region = ctx.pool_file.region if ctx.pool_file else None
-    index = PoolIndex(pools.values(), ctx.catalog, region=region)
-    rctx = RuleContext(cluster=ctx, policy=policy, pools=pools, index=index)
+    """The rules' view of the cluster model (ctx.model): its templates, requests and placements as they are."""
+    model = ctx.model
+    rctx = RuleContext(cluster=ctx, policy=policy, pools=dict(model.pools), index=model.index)
     label = policy.workload_type_label
-    by_kind: dict[str, list[Manifest]] = {}
-    for manifest in ctx.manifests:
-        obj = manifest.obj
-        kind = str(obj.get("kind") or "")
-        by_kind.setdefault(kind, []).append(manifest)
-        if kind in _NO_PODS:
+    for w in model.rule_templates():
+        if w.misfit:
+            # Schema validation reports the exact problem; the rules cannot read this template.
+            rctx.skipped.append((w.manifest, w.misfit))
             continue
-        meta = obj.get("metadata")
-        namespace = (meta.get("namespace") or None) if isinstance(meta, dict) else None
-        bad_meta = metadata_misfit(meta, "metadata")
-        for tpl in pod_templates(manifest):
-            bad = bad_meta or metadata_misfit(tpl.pod_metadata, "template.metadata") or pod_spec_misfit(tpl.pod_spec)
-            if bad:
-                # Schema validation reports the exact problem; the rules cannot read this template.
-                rctx.skipped.append((manifest, bad))
-                continue
-            requests = pod_requests(tpl.pod_spec)
-            rctx.templates.append(
-                TemplateInfo(
-                    tpl=tpl,
-                    workload_type=workload_type_of(tpl, label),
-                    requests=requests,
-                    placement=index.place(tpl.pod_spec, requests),
-                    kind=kind,
-                    namespace=namespace,
-                    is_daemonset=kind == "DaemonSet" and tpl.role is None,
-                    gpu_requests={k: v for k, v in requests.items() if v > 0 and is_gpu_resource(k)},
-                    all_containers=list(containers(tpl.pod_spec)),
-                )
+        tpl, requests = w.template, w.requests
+        meta = w.manifest.obj.get("metadata")
+        rctx.templates.append(
+            TemplateInfo(
+                tpl=tpl,
+                workload_type=workload_type_of(tpl, label),
+                requests=requests,
+                placement=model.placement(w),
+                kind=tpl.kind,
+                namespace=(meta.get("namespace") or None) if isinstance(meta, dict) else None,
+                is_daemonset=w.is_daemonset,
+                gpu_requests={k: v for k, v in requests.items() if v > 0 and is_gpu_resource(k)},
+                all_containers=list(containers(tpl.pod_spec)),
             )
-    rctx._by_kind = by_kind
+        )
     return rctx
 
 

@@ -133,10 +133,6 @@ WORKLOAD_CHECKS = (
     Param("required_limits", texts, ["memory"], "resources-missing"),
     Param("builtin_priority_classes", texts, ["system-cluster-critical", "system-node-critical"],
           "priority-class-exists"),
-    Param("autoscalers", mapping_of(record({"min_field": text, "default": whole_number(0), "target": text})),
-          {"HorizontalPodAutoscaler": {"min_field": "spec.minReplicas", "default": 1, "target": "spec.scaleTargetRef"},
-           "ScaledObject": {"min_field": "spec.minReplicaCount", "default": 0, "target": "spec.scaleTargetRef"}},
-          "ha-replicas"),
 )
 
 GPU_SHARING = (

@@ -50,7 +50,9 @@ def efa_pools(ctx: RuleContext) -> dict[str, int]:
     found = ctx.cache.get("efa_pools")
     if found is None:
         found = ctx.cache["efa_pools"] = {
-            view.pool.name: view.free[EFA_RESOURCE] for view in ctx.index.views if view.free.get(EFA_RESOURCE, 0) > 0
+            view.pool.name: view.capacity[EFA_RESOURCE]
+            for view in ctx.index.views
+            if view.capacity.get(EFA_RESOURCE, 0) > 0
         }
     return found
 

@@ -32,7 +32,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     # Operands of one HelmRelease that share a tolerations list get one finding with one fix.
     groups: dict[tuple, list[tuple[SystemDaemonSet, dict[str, str], list[dict]]]] = {}
     for ds in system_daemonsets(ctx):
-        pools = [p for p in gpu_pools if not ds.mig_only or (p.gpu and p.gpu.sharing == "mig")]
+        pools = [p for p in gpu_pools if not ds.mig_only or p.mig]
         missed = {p.name: why for p in pools if (why := ds.reaches(p, labels[p.name]))}
         if not missed:
             continue

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from ..model import Finding, Severity
-from ..scheduling import GPU_RESOURCE
+from ..model import GPU_RESOURCE, Finding, Severity
 from ._base import RuleContext, iter_containers, pointer
 from ._memory_caps import Mechanism, MemoryCapPolicy
 from .timeslice_multiple_gpus import time_sliced_targets

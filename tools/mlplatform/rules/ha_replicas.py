@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Manifest, Severity
-from ._base import RuleContext, get_path
+from ..model import Finding, Severity
+from ._base import RuleContext
 
 ID = "policy/ha-replicas"
 TITLE = "Highly available workload with fewer than 2 replicas"
@@ -15,37 +15,11 @@ RATIONALE = (
     "A single replica of production inference goes down with every node drain, MIG reconfiguration or "
     "spot-free scale-in. Workload types marked high_availability in policies/workload-pools.yaml need at "
     "least 2 replicas: spec.replicas, or the minimum of the HorizontalPodAutoscaler or KEDA ScaledObject "
-    "that owns the count (KEDA's default minimum is 0). Fix: spec.replicas: 2 when no autoscaler owns it."
+    "that owns the count (KEDA's default minimum is 0; a ScaledObject wins over an HPA on the same target). "
+    "Fix: spec.replicas: 2 when no autoscaler owns it."
 )
 
 SCALED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
-
-
-def autoscaler_minimum(ctx: RuleContext, manifest: Manifest) -> tuple[Manifest, int] | None:
-    """The autoscaler that owns the workload's replica count and its minimum, if any."""
-    index = ctx.cache.get("autoscalers")
-    if index is None:
-        index = ctx.cache["autoscalers"] = _autoscaler_index(ctx)
-    return index.get((manifest.ref.namespace, manifest.ref.kind, manifest.ref.name))
-
-
-def _autoscaler_index(ctx: RuleContext) -> dict[tuple, tuple[Manifest, int]]:
-    """(namespace, target kind, target name) -> (autoscaler, its minimum replicas)."""
-    scalers = ctx.policy.workload_checks["autoscalers"]  # typed, with defaults: _params.WORKLOAD_CHECKS
-    index: dict[tuple, tuple[Manifest, int]] = {}
-    for kind, cfg in scalers.items():
-        for scaler in ctx.by_kind(kind):
-            target = get_path(scaler.obj, cfg["target"])
-            if not isinstance(target, dict):
-                continue
-            # KEDA's scaleTargetRef defaults to a Deployment; an HPA names its kind.
-            target_kind = target.get("kind") or ("Deployment" if kind == "ScaledObject" else "")
-            minimum = get_path(scaler.obj, cfg["min_field"])
-            index.setdefault(
-                (scaler.ref.namespace, target_kind, target.get("name")),
-                (scaler, minimum if isinstance(minimum, int) else int(cfg["default"])),
-            )
-    return index
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
@@ -53,9 +27,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         wtype = ctx.policy.types.get(info.workload_type or "")
         if wtype is None or not wtype.high_availability or info.kind not in SCALED_KINDS or info.tpl.role:
             continue
-        owner = autoscaler_minimum(ctx, info.manifest)
-        if owner is not None:
-            scaler, minimum = owner
+        # The autoscaler resolver of the cluster model: the capacity plan reads the same range.
+        scale = ctx.cluster.model.scale_of(info.manifest)
+        if scale is not None:
+            scaler, minimum = scale.scaler, scale.minimum
             if minimum < 2:
                 message = (
                     f"{wtype.name} workload scales down to {minimum} replica(s): {scaler.ref} "

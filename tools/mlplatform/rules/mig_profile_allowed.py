@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Severity
-from ..scheduling import MIG_RESOURCE_PREFIX
+from ..model import MIG_RESOURCE_PREFIX, Finding, Severity
 from ._base import RuleContext
 from .mig_profile_not_offered import unoffered_profiles
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Pool, Severity
-from ..scheduling import MIG_RESOURCE_PREFIX
+from ..model import MIG_RESOURCE_PREFIX, Finding, Pool, Severity
 from ..suggest import did_you_mean
 from ._base import RuleContext, TemplateInfo
 
@@ -25,7 +24,7 @@ REMEDIATION = (
 
 
 def _layout(pool: Pool) -> dict[str, int]:
-    return (pool.gpu.mig_layout or {}) if pool.gpu and pool.gpu.sharing == "mig" else {}
+    return pool.mig_layout
 
 
 def unoffered_profiles(ctx: RuleContext, info: TemplateInfo) -> tuple[list[str], list[Pool]]:

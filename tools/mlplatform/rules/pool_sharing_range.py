@@ -27,11 +27,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if pool.gpu is None:
             continue
         problem = None
-        if pool.gpu.sharing == "time-slicing":
+        if pool.time_sliced:
             replicas = pool.gpu.replicas or 0
             if not ts["min"] <= replicas <= ts["max"]:
                 problem = f"time-slicing replicas {replicas} outside {ts['min']}..{ts['max']}"
-        elif pool.gpu.sharing == "mig":
+        elif pool.mig:
             instances = sum((pool.gpu.mig_layout or {}).values())
             if not mig["min"] <= instances <= mig["max"]:
                 problem = f"{instances} MIG instances per GPU outside {mig['min']}..{mig['max']}"

@@ -7,8 +7,7 @@ from typing import Any
 
 import yaml
 
-from ..model import Finding, Manifest, Pool, Severity
-from ..scheduling import GPU_RESOURCE
+from ..model import DEVICE_PLUGIN_LABEL, GPU_RESOURCE, MIG_CONFIG_LABEL, Finding, Manifest, Pool, Severity
 from ._base import RuleContext, as_dict, as_list, get_path
 from ._gpu_system import chart_name, helm_values
 
@@ -91,7 +90,7 @@ class _Checker:
     def device_plugin(self, pool: Pool) -> tuple[Manifest | None, Any]:
         """The ConfigMap and the parsed config entry the pool's nodes use (None when missing, reported)."""
         cm = _configmap(self.ctx, self.dp_name, self.dp_ns)
-        key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
+        key = pool.labels.get(DEVICE_PLUGIN_LABEL) or self.dp_default
         if cm is None:
             self.on(
                 None,
@@ -117,7 +116,7 @@ class _Checker:
         cm, config = self.device_plugin(pool)
         if config is None:
             return
-        key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
+        key = pool.labels.get(DEVICE_PLUGIN_LABEL) or self.dp_default
         ts = as_dict(get_path(config, "sharing.timeSlicing"))
         entries = [r for r in as_list(ts.get("resources")) if isinstance(r, dict) and r.get("name") == GPU_RESOURCE]
         where = f"pool {pool.name} (entry {key!r} of ConfigMap {self.dp_name})"
@@ -146,7 +145,7 @@ class _Checker:
         cm, config = self.device_plugin(pool)
         if config is not None:
             flag = get_path(config, "flags.migStrategy")
-            key = pool.labels.get("nvidia.com/device-plugin.config") or self.dp_default
+            key = pool.labels.get(DEVICE_PLUGIN_LABEL) or self.dp_default
             where = f"pool {pool.name} (entry {key!r} of ConfigMap {self.dp_name})"
             if flag is not None and flag != self.strategy:
                 self.on(
@@ -168,7 +167,7 @@ class _Checker:
                     f"pool {pool.name} is a MIG pool but the gpu-operator value "
                     f"mig.strategy is {strategy!r}; it must be {self.strategy!r}",
                 )
-        name = pool.labels.get("nvidia.com/mig.config")
+        name = pool.labels.get(MIG_CONFIG_LABEL)
         if not name:
             self.on(
                 None,
@@ -209,10 +208,9 @@ class _Checker:
 
     def run(self) -> list[Finding]:
         for pool in self.ctx.gpu_pools():
-            sharing = pool.gpu.sharing if pool.gpu else "none"
-            if sharing == "time-slicing":
+            if pool.time_sliced:
                 self.time_slicing(pool)
-            elif sharing == "mig":
+            elif pool.mig:
                 self.mig(pool)
         return self.findings
 

@@ -25,7 +25,7 @@ REMEDIATION = (
 
 
 def spot_targets(ctx: RuleContext, selectable: list[str]) -> list[str]:
-    return [n for n in selectable if (pool := ctx.pools.get(n)) and pool.capacity_type == "spot"]
+    return [n for n in selectable if (pool := ctx.pools.get(n)) and pool.spot]
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:

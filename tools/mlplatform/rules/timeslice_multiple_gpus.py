@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..model import Finding, Severity
+from ..model import GPU_RESOURCE, Finding, Severity
 from ..quantity import QuantityError
-from ..scheduling import GPU_RESOURCE, amount
+from ..scheduling import amount
 from ._base import RuleContext, iter_containers
 
 ID = "policy/timeslice-multiple-gpus"
