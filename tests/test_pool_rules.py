@@ -155,3 +155,11 @@ def test_real_training_pools_are_efa_pools_in_one_zone(repo_root: Path) -> None:
         efa = {name for name, pool in pools.items() if pool.efa}
         assert efa == {"a100-timeslice", "h100-timeslice", "a100-timeslice-spot"}
         assert all(len(pools[name].extra["zones"]) == 1 for name in efa)
+
+
+def test_an_unquoted_version_is_refused_at_its_line() -> None:
+    # 1.30 unquoted is the float 1.3: no schemas exist for it, so the pool file does not load (pool/file-invalid
+    # in check), and the message says how to write it
+    with pytest.raises(InputError) as caught:
+        load_pool_file(FIXTURES / "kubernetes-version-unquoted.yaml")
+    assert caught.value.line == 5 and 'write it quoted, e.g. "1.30"' in caught.value.message

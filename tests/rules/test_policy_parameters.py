@@ -30,7 +30,6 @@ def test_the_repositorys_policies_load_clean_and_as_written() -> None:
     assert policy.problems == [] and policy.missing == []
     raw = yaml.safe_load((REPO / "policies/workload-checks.yaml").read_text())
     assert policy.workload_checks["restart"] == raw["restart"]
-    assert policy.workload_checks["autoscalers"] == raw["autoscalers"]
     sharing = yaml.safe_load((REPO / "policies/gpu-sharing.yaml").read_text())
     assert policy.gpu_sharing["time_slicing_replicas"] == sharing["time_slicing_replicas"]
     assert policy.gpu_sharing["gpu_taint_keys"] == sharing["gpu_taint_keys"]
@@ -55,8 +54,7 @@ def test_min_backoff_limit_one_is_a_finding_at_its_line(tmp_path: Path) -> None:
         ("workload-checks.yaml", "restart:\n  min_backof_limit: 2\n", 2, "policy/unknown-parameter"),
         ("workload-checks.yaml", "required_request: [cpu]\n", 1, "policy/unknown-parameter"),
         ("workload-checks.yaml", "restart: 3\n", 1, "policy/invalid-parameter"),
-        ("workload-checks.yaml", "autoscalers:\n  HPA: {min_field: a, default: none, target: b}\n", 2,
-         "policy/invalid-parameter"),
+        ("gpu-sharing.yaml", "device_plugin_configmap:\n  name: 3\n", 2, "policy/invalid-parameter"),
         ("gpu-sharing.yaml", "time_slicing_replicas: {min: 8, max: 2}\n", 1, "policy/invalid-parameter"),
         ("gpu-sharing.yaml", "fail_requests_greater_than_one: 'no'\n", 1, "policy/invalid-parameter"),
         ("gpu-sharing.yaml", "memory_cap:\n  mechanisms: []\n", 2, "policy/invalid-parameter"),

@@ -119,7 +119,10 @@ def _kubernetes_version(data: LineDict, file: str) -> str | None:
     try:
         normalize_kubernetes_version(str(version))
     except ToolError as exc:
-        raise InputError(f"kubernetes_version: {exc.message}", file, data.line_of("kubernetes_version")) from None
+        hint = (f" (unquoted, YAML reads it as the number {version!r}: write it quoted, e.g. \"1.30\")"
+                if isinstance(version, float) else "")
+        raise InputError(f"kubernetes_version: {exc.message}{hint}", file,
+                         data.line_of("kubernetes_version")) from None
     return str(version)
 
 
