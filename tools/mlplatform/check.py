@@ -47,6 +47,7 @@ class CheckResult:
     kustomize: str
     timings: dict[str, float]
     promtool: str | None = None  # None: none found, PrometheusRules were not checked by promtool
+    builds: dict[str, int] | None = None  # kustomize builds run, shared within the run, read from the cache
 
     @property
     def errors(self) -> int:
@@ -67,6 +68,7 @@ class CheckResult:
             "clusters": self.clusters,
             "objects": self.object_counts,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            **({"builds": self.builds} if self.builds is not None else {}),
         }
 
 
@@ -266,6 +268,7 @@ def run_check(
         kustomize=tool.describe(),
         timings=timings,
         promtool=promtool.describe() if promtool else None,
+        builds=cache.builds.counts(),
     )
 
 

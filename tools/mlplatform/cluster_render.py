@@ -271,6 +271,7 @@ def render_cluster(
     started = time.perf_counter()
     tool = tool or find_kustomize(repo, config)
     cache = cache or SourceCache()
+    cache.builds.attach_store(repo, config.build_cache)  # outputs of earlier runs (buildcache.py)
     timeout = timeout_of(config)
     result = ClusterRender(cluster=cluster)
     if not (repo / "clusters" / cluster).is_dir():

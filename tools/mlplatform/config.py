@@ -42,6 +42,8 @@ class Config:
     # file: see BINARY_SETTINGS); None: discover
     kustomize: str | None = None
     jobs: int = 0  # parallel renders; 0: one per core
+    # keep kustomize's output between runs in <repo>/.mlplatform-cache (buildcache.py); --no-cache: off
+    build_cache: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def clusters(self) -> list[str]:

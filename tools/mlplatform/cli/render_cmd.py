@@ -14,7 +14,7 @@ from ..cluster_render import render_cluster
 from ..model import Severity
 from ..render import find_kustomize
 from .check_cmd import format_output
-from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, open_config, repo_option
+from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, no_cache_option, open_config, repo_option
 
 
 def _dump(objects: list[dict]) -> str:
@@ -35,10 +35,12 @@ def _dump(objects: list[dict]) -> str:
     help="Write one file per Flux Kustomization into this directory instead of stdout.",
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel kustomize builds.")
+@no_cache_option
 @guarded
-def command(repo: Path, cluster: str, out: Path | None, jobs: int | None) -> None:
+def command(repo: Path, cluster: str, out: Path | None, jobs: int | None, no_cache: bool) -> None:
     """Print the objects Flux would apply to CLUSTER (after kustomize and postBuild substitution)."""
     config = open_config(repo, jobs=jobs)
+    config.build_cache = not no_cache
     tool = find_kustomize(config.repo, config)
     rendered = render_cluster(config.repo, config, cluster, tool=tool)
     click.echo(f"kustomize: {tool.describe()}", err=True)

@@ -55,11 +55,12 @@ def command(
     jobs: int | None,
     min_severity: str,
     quiet: bool,
+    no_cache: bool,
     files: tuple[Path, ...],
 ) -> None:
     """Validate YAML and schemas of FILES as they are (a directory: every *.yaml/*.yml below it), or (no FILES)
     of every rendered cluster."""
-    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
+    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs, no_cache)
     result = run_validate(config.repo, config, expand_arguments(files) or None, list(clusters) or None)
     if not files and not quiet:
         click.echo(f"kustomize: {result.kustomize}", err=True)
