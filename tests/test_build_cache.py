@@ -261,3 +261,41 @@ def _shared_deployment(repo: Path) -> str:
 
 def test_the_cache_folder_is_gitignored() -> None:
     assert (REPO_ROOT / ".gitignore").read_text().count(f"{CACHE_DIR}/") == 1
+
+
+def test_terraform_parses_are_kept_and_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
+    from mlplatform import terraform
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    text = 'resource "aws_eks_addon" "cni" {\n  addon_name = "vpc-cni"\n}\n'
+    direct = terraform._parse_text("main.tf", text)
+    first = terraform._parse_text("main.tf", text, repo)
+    store = buildcache.shared(repo, "terraform")
+    assert store is not None and store.stored == 1 and store.hits == 0
+    again = terraform._parse_text("main.tf", text, repo)
+    assert store.hits == 1 and again.data == first.data == direct.data
+    changed = terraform._parse_text("main.tf", text.replace("vpc-cni", "coredns"), repo)
+    assert store.hits == 1 and "coredns" in json.dumps(changed.data)
+
+
+def test_promtool_verdicts_are_kept_by_every_byte_they_read(tmp_path: Path, promtool_bin: str) -> None:
+    from mlplatform.promtool import _probe
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    tool = _probe(str(Path(promtool_bin).resolve()))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    rules = scratch / "a.rules.yaml"
+    rules.write_text("groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum(up)\n")
+    store = buildcache.shared(repo, "promtool")
+    assert store is not None
+    ok = tool._run_kept(["check", "rules", rules.name], scratch, "tree-1", repo)
+    assert ok.returncode == 0 and store.stored == 1
+    kept = tool._run_kept(["check", "rules", rules.name], scratch, "tree-1", repo)
+    assert store.hits == 1 and (kept.returncode, kept.stdout) == (ok.returncode, ok.stdout)
+    # another scratch directory (its digest is part of the key): promtool runs and judges it
+    rules.write_text("groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum(up\n")
+    broken = tool.run(["check", "rules", rules.name], scratch, repo)
+    assert broken.returncode == 1 and store.hits == 1

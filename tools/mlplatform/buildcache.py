@@ -1,7 +1,10 @@
-"""kustomize's output kept between runs, under the repository, keyed by everything the build reads.
+"""Outputs of deterministic steps kept between runs, under the repository, keyed by everything they read.
 
-The key (render.BuildMemo.key) hashes every file each build can read, the kustomize binary's identity and
-version, and the build options; this module only stores and returns text for a key. Rules it keeps:
+Three kinds, one folder each: `kustomize` (the key, render.BuildMemo.key, hashes every file each build can
+read, the kustomize binary's identity and version, and the build options), `promtool` (promtool.py: the
+binary, its arguments and every byte of the scratch directory it runs in) and `terraform` (terraform.py:
+python-hcl2's version and the file's bytes). This module only stores and returns text for a key; the caller's
+key must cover every input. Rules it keeps:
 
 - Never a stale or foreign result: an entry is served only when its HMAC, made with a secret that lives
   outside the repository (the user's cache directory), matches. A pull request can commit files into the
@@ -26,6 +29,7 @@ from pathlib import Path
 
 CACHE_DIR = ".mlplatform-cache"  # at the repository root; in .gitignore, skipped by hygiene
 SUBDIR = "kustomize"
+KINDS = ("kustomize", "promtool", "terraform")
 MAX_BYTES = 256 * 1024 * 1024
 MAX_ENTRIES = 4000
 MAX_ENTRY_BYTES = 64 * 1024 * 1024  # one build's output; larger ones are not kept
@@ -71,6 +75,28 @@ def load_secret() -> bytes | None:
     return _read_secret(path)
 
 
+_enabled = True
+_shared: dict[tuple[Path, str], BuildCache | None] = {}
+_shared_lock = threading.Lock()
+
+
+def disable() -> None:
+    """--no-cache: nothing is read from or written to any cache folder by this process."""
+    global _enabled
+    _enabled = False
+    with _shared_lock:
+        _shared.clear()
+
+
+def shared(repo: Path, kind: str) -> BuildCache | None:
+    """One store per repository and kind for this process (the steps that are not handed one by a caller)."""
+    key = (repo, kind)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = BuildCache.open(repo, kind)
+        return _shared[key]
+
+
 class BuildCache:
     """kustomize outputs by key in <repo>/.mlplatform-cache/kustomize/<key>.out (thread-safe)."""
 
@@ -84,15 +110,17 @@ class BuildCache:
         self.discarded = 0  # corrupt or forged entries found and removed
 
     @classmethod
-    def open(cls, repo: Path) -> BuildCache | None:
-        """The repository's cache, or None when it cannot be used safely (then every build runs)."""
+    def open(cls, repo: Path, kind: str = SUBDIR) -> BuildCache | None:
+        """The repository's cache of one kind, or None when it cannot be used safely (then every step runs)."""
+        if kind not in KINDS or not _enabled:
+            return None
         secret = load_secret()
         if secret is None:
             return None
-        directory = repo / CACHE_DIR / SUBDIR
+        directory = repo / CACHE_DIR / kind
         current = repo
         try:
-            for part in (CACHE_DIR, SUBDIR):
+            for part in (CACHE_DIR, kind):
                 current = current / part
                 try:
                     os.mkdir(current, 0o700)

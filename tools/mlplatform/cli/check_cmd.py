@@ -126,6 +126,10 @@ def open_check_config(
         jobs=jobs,
     )
     config.build_cache = not no_cache
+    if no_cache:
+        from .. import buildcache
+
+        buildcache.disable()
     return config
 
 

@@ -41,6 +41,10 @@ def command(repo: Path, cluster: str, out: Path | None, jobs: int | None, no_cac
     """Print the objects Flux would apply to CLUSTER (after kustomize and postBuild substitution)."""
     config = open_config(repo, jobs=jobs)
     config.build_cache = not no_cache
+    if no_cache:
+        from .. import buildcache
+
+        buildcache.disable()
     tool = find_kustomize(config.repo, config)
     rendered = render_cluster(config.repo, config, cluster, tool=tool)
     click.echo(f"kustomize: {tool.describe()}", err=True)
