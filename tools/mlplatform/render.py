@@ -831,7 +831,7 @@ class BuildMemo:
         configs: list[Path] = []
         result: set[Path] | None = found
         for text, under_config_key in _strings(spec):
-            for target in _path_candidates(repo, base, text):
+            for target in _path_candidates(repo, base, text, bare=under_config_key):
                 if target.is_dir():
                     listing = self._listing(target)
                     if listing is None:
@@ -956,12 +956,15 @@ def _resolved_root(repo: Path) -> Path:
     return repo.resolve()
 
 
-def _path_candidates(repo: Path, base: Path, text: str) -> list[Path]:
-    """The existing paths inside the repository a kustomization string may name (`key=path` entries too)."""
+def _path_candidates(repo: Path, base: Path, text: str, bare: bool = False) -> list[Path]:
+    """The existing paths inside the repository a kustomization string may name (`key=path` entries too);
+    a bare name (no `/`) only with `bare`, since the directory's own files are keyed already."""
     if not text or "\n" in text or "\0" in text or len(text) > 1024 or _REMOTE.search(text):
         return []
     out = []
     for candidate in {text, text.split("=", 1)[1]} if "=" in text else {text}:
+        if not bare and "/" not in candidate and candidate != "..":
+            continue  # a bare name is in the kustomization's directory, whose every file is keyed already
         target = Path(os.path.normpath(base / candidate))
         if target == base or not target.exists():
             continue  # the kustomization's own directory is listed already
