@@ -149,17 +149,17 @@ def test_files_named_through_dotdot_by_any_field_are_in_the_key(tmp_path: Path) 
     """Generator inputs and configs reached through `../` (legal with LoadRestrictionsNone), a transformer
     config's own file and a field the walk does not follow (openapi) all key the build."""
     repo = _repo(tmp_path)
-    shared = repo / "apps" / "shared"
-    shared.mkdir()
-    (shared / "env.txt").write_text("A=1\n")
-    (shared / "schema.json").write_text("{}\n")
-    (shared / "patch.yaml").write_text(PATCH)
+    common = repo / "apps" / "common"
+    common.mkdir()
+    (common / "env.txt").write_text("A=1\n")
+    (common / "schema.json").write_text("{}\n")
+    (common / "patch.yaml").write_text(PATCH)
     (repo / "apps" / "prod" / "labels.yaml").write_text(
-        "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: ../shared/patch.yaml\n"
+        "apiVersion: builtin\nkind: PatchTransformer\nmetadata: {name: p}\npath: ../common/patch.yaml\n"
     )
     kfile = repo / "apps" / "prod" / "kustomization.yaml"
-    kfile.write_text(kfile.read_text() + "  - name: env\n    envs: [../shared/env.txt]\n"
-                     "openapi:\n  path: ../shared/schema.json\ntransformers: [labels.yaml]\n")
+    kfile.write_text(kfile.read_text() + "  - name: env\n    envs: [../common/env.txt]\n"
+                     "openapi:\n  path: ../common/schema.json\ntransformers: [labels.yaml]\n")
     directory = repo / "apps" / "prod"
     tree = walk_kustomization(repo, directory)
     tool = KustomizeTool(path="/bin/true", flavour="kustomize", version="test")
@@ -170,10 +170,10 @@ def test_files_named_through_dotdot_by_any_field_are_in_the_key(tmp_path: Path) 
     original = key()
     assert original is not None
     for name, text in (("env.txt", "A=2\n"), ("schema.json", "{\"a\": 1}\n"), ("patch.yaml", DEPLOYMENT)):
-        saved = (shared / name).read_text()
-        (shared / name).write_text(text)
-        assert key() != original, f"a change to ../shared/{name} would serve a stale output"
-        (shared / name).write_text(saved)
+        saved = (common / name).read_text()
+        (common / name).write_text(text)
+        assert key() != original, f"a change to ../common/{name} would serve a stale output"
+        (common / name).write_text(saved)
         assert key() == original
 
 
