@@ -763,6 +763,7 @@ class BuildMemo:
         self._digests: dict[Path, bytes] = {}
         self._listings: dict[Path, list[Path] | None] = {}
         self._named: dict[tuple[Path, Path], set[Path] | None] = {}
+        self._real_dirs: dict[Path, Path | None] = {}  # safe_resolve of directories, once per run
         self.hits = 0
         self.ran = 0  # kustomize processes started through this memo
         self.store: Any = None  # a buildcache.BuildCache once attached
@@ -831,7 +832,7 @@ class BuildMemo:
         configs: list[Path] = []
         result: set[Path] | None = found
         for text, under_config_key in _strings(spec):
-            for target in _path_candidates(repo, base, text, bare=under_config_key):
+            for target in _path_candidates(repo, base, text, self._real_dirs, bare=under_config_key):
                 if target.is_dir():
                     listing = self._listing(target)
                     if listing is None:
@@ -850,7 +851,7 @@ class BuildMemo:
             except Exception:  # noqa: BLE001 - kustomize will say what is wrong with it
                 continue
             for text, _ in _strings(loaded):
-                found.update(t for t in _path_candidates(repo, base, text) if t.is_file())
+                found.update(t for t in _path_candidates(repo, base, text, self._real_dirs) if t.is_file())
         if result is not None and len(found) > self.MAX_FILES:
             result = None
         with self._lock:
@@ -956,7 +957,26 @@ def _resolved_root(repo: Path) -> Path:
     return repo.resolve()
 
 
-def _path_candidates(repo: Path, base: Path, text: str, bare: bool = False) -> list[Path]:
+def _real_path(target: Path, real_dirs: dict[Path, Path | None]) -> Path | None:
+    """Where an existing path really is, None when it does not exist: one lstat, the parent's resolution
+    shared, and a full resolution only for a link (realpath on every string cost an lstat per component)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISLNK(mode):
+        real = safe_resolve(target)
+        return real if real is not None and real.exists() else None
+    # the directories of a repository are few and asked for by every kustomization beside them (per run)
+    if target.parent not in real_dirs:
+        real_dirs[target.parent] = safe_resolve(target.parent)
+    parent = real_dirs[target.parent]
+    return parent / target.name if parent is not None else None
+
+
+def _path_candidates(
+    repo: Path, base: Path, text: str, real_dirs: dict[Path, Path | None], bare: bool = False
+) -> list[Path]:
     """The existing paths inside the repository a kustomization string may name (`key=path` entries too);
     a bare name (no `/`) only with `bare`, since the directory's own files are keyed already."""
     if not text or "\n" in text or "\0" in text or len(text) > 1024 or _REMOTE.search(text):
@@ -966,9 +986,9 @@ def _path_candidates(repo: Path, base: Path, text: str, bare: bool = False) -> l
         if not bare and "/" not in candidate and candidate != "..":
             continue  # a bare name is in the kustomization's directory, whose every file is keyed already
         target = Path(os.path.normpath(base / candidate))
-        if target == base or not target.exists():
+        if target == base:
             continue  # the kustomization's own directory is listed already
-        real = safe_resolve(target)
+        real = _real_path(target, real_dirs)
         root = _resolved_root(repo)
         if real is not None and real != root and real.is_relative_to(root):
             out.append(target)
