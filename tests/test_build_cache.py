@@ -299,3 +299,20 @@ def test_promtool_verdicts_are_kept_by_every_byte_they_read(tmp_path: Path, prom
     rules.write_text("groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum(up\n")
     broken = tool.run(["check", "rules", rules.name], scratch, repo)
     assert broken.returncode == 1 and store.hits == 1
+
+
+def test_a_hostile_config_named_by_a_kustomization_is_read_within_the_limits(tmp_path: Path) -> None:
+    """The key reads the configs a kustomization names (transformers, ...) for the files they name; an alias
+    bomb there is refused by yamlio's limits (the file's bytes still key the build), never expanded."""
+    repo = _repo(tmp_path)
+    bomb = (REPO_ROOT / "tests" / "hostile" / "corpus" / "billion-laughs.yaml").read_text()
+    (repo / "apps" / "prod" / "bomb.yaml").write_text(bomb)
+    kfile = repo / "apps" / "prod" / "kustomization.yaml"
+    kfile.write_text(kfile.read_text() + "transformers: [bomb.yaml]\n")
+    directory = repo / "apps" / "prod"
+    tool = KustomizeTool(path="/bin/true", flavour="kustomize", version="test")
+    first = BuildMemo().key(directory, walk_kustomization(repo, directory), FluxBuildOptions(), tool, repo)
+    assert first is not None
+    (repo / "apps" / "prod" / "bomb.yaml").write_text(bomb + "# changed\n")
+    second = BuildMemo().key(directory, walk_kustomization(repo, directory), FluxBuildOptions(), tool, repo)
+    assert second not in (None, first)

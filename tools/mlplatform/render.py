@@ -825,10 +825,7 @@ class BuildMemo:
             if memo_key in self._named:
                 return self._named[memo_key]
         base, found = kfile.parent, set()
-        try:
-            spec = yaml.load(kfile.read_bytes(), Loader=PlainLoader)  # noqa: S506 - a safe loader
-        except Exception:  # noqa: BLE001 - unreadable: the walk reported it; key the file bytes alone
-            spec = None
+        spec = _bounded_load(kfile)
         configs: list[Path] = []
         result: set[Path] | None = found
         for text, under_config_key in _strings(spec):
@@ -846,11 +843,7 @@ class BuildMemo:
             if result is None:
                 break
         for config in configs if result is not None else ():
-            try:
-                loaded = list(yaml.load_all(config.read_bytes(), Loader=PlainLoader))  # noqa: S506
-            except Exception:  # noqa: BLE001 - kustomize will say what is wrong with it
-                continue
-            for text, _ in _strings(loaded):
+            for text, _ in _strings(_bounded_load(config)):
                 found.update(t for t in _path_candidates(repo, base, text, self._real_dirs) if t.is_file())
         if result is not None and len(found) > self.MAX_FILES:
             result = None
@@ -931,6 +924,15 @@ class BuildMemo:
         with self._lock:
             self.hits += 1
         return entry.result
+
+
+def _bounded_load(path: Path) -> list[Any] | None:
+    """A file's documents read with the hostile-input limits of yamlio (size, aliases, depth, duplicate
+    keys); None when it cannot be read that way (the walk or kustomize reports why; its bytes key it)."""
+    try:
+        return [doc.data for doc in load_documents_fast(path)]
+    except (InputError, RecursionError, OSError):
+        return None
 
 
 def _strings(value: Any, config_key: bool = False) -> list[tuple[str, bool]]:
