@@ -15,9 +15,11 @@ memory growing linearly with the object count.
 
 --versus-kustomize R (issue 14): one check runs with a recording kustomize wrapper that notes every build
 check really runs (identical builds are shared, so each once) with its Flux overlay; then, alternately R
-times, the timed check (real kustomize) and a replay of exactly those builds alone, with check's
-parallelism (one per core) and environment. Prints check / builds-alone, best of each (goal <= 1.3), with
-the load average, and check's peak memory (goal < 200 MiB).
+times, the timed check cold (`--no-cache`: real kustomize for every build), a replay of exactly those builds
+alone, with check's parallelism (one per core) and environment, and the timed check warm (kustomize outputs,
+promtool verdicts and Terraform parses of the run before, .mlplatform-cache). Prints check / builds-alone
+for both, best of each (goal <= 1.3; the cold figure is our real overhead), with the load average, and
+check's peak memory (goal < 200 MiB).
 """
 
 from __future__ import annotations
@@ -227,25 +229,36 @@ def versus_kustomize(target: int, workdir: Path, schemas: Path, env: dict[str, s
     builds = record_builds(repo, schemas, env, workdir)
     load_before = os.getloadavg()
     checks, alone, memory, check_cpu, alone_cpu = [], [], [], [], []
+    warm, warm_cpu = [], []
+    measure(check_command(repo, schemas), env)  # fills the repository's .mlplatform-cache for the warm runs
     for _ in range(repeat):
-        seconds, max_mib, _, code, _ = measure(check_command(repo, schemas), env)
+        # cold: --no-cache, every build run (our real overhead over kustomize); warm: outputs of earlier runs
+        seconds, max_mib, _, code, _ = measure([*check_command(repo, schemas), "--no-cache"], env)
         checks.append(seconds)
         check_cpu.append(measure.cpu_seconds)  # type: ignore[attr-defined]
         memory.append(max_mib)
         alone.append(replay_builds(builds, env))
         alone_cpu.append(replay_builds.cpu_seconds)  # type: ignore[attr-defined]
+        seconds, max_mib, _, _, _ = measure(check_command(repo, schemas), env)
+        warm.append(seconds)
+        warm_cpu.append(measure.cpu_seconds)  # type: ignore[attr-defined]
+        memory.append(max_mib)
     load_after = os.getloadavg()
     print(f"\n{size.objects} objects, {clusters} clusters: check runs {len(builds)} kustomize builds")
     print(f"  load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {load_after[0]:.2f} "
           f"{load_after[1]:.2f} ({os.cpu_count()} CPUs)")
-    print(f"  check (exit {code}): " + ", ".join(f"{s:.2f}" for s in checks) + " s; peak process memory "
-          + ", ".join(f"{m:.0f}" for m in memory) + " MiB")
+    print(f"  check --no-cache (exit {code}): " + ", ".join(f"{s:.2f}" for s in checks)
+          + " s; warm (.mlplatform-cache): " + ", ".join(f"{s:.2f}" for s in warm)
+          + " s; peak process memory " + ", ".join(f"{m:.0f}" for m in memory) + " MiB")
     print("  the same kustomize builds alone: " + ", ".join(f"{s:.2f}" for s in alone) + " s")
-    print("  CPU seconds (user + system, kustomize included): check " + ", ".join(f"{s:.2f}" for s in check_cpu)
+    print("  CPU seconds (user + system, kustomize included): check cold " + ", ".join(f"{s:.2f}" for s in check_cpu)
+          + "; warm " + ", ".join(f"{s:.2f}" for s in warm_cpu)
           + "; builds alone " + ", ".join(f"{s:.2f}" for s in alone_cpu))
-    print(f"RATIO check / kustomize builds alone: {min(checks) / min(alone):.2f} wall (best of {repeat} each; "
-          f"issue 14: <= 1.3), {min(check_cpu) / min(alone_cpu):.2f} CPU time (the load of other processes "
-          f"does not change it); peak memory {max(memory):.0f} MiB (issue 14: < 200)")
+    print(f"RATIO check / kustomize builds alone, cold: {min(checks) / min(alone):.2f} wall (best of {repeat} "
+          f"each; issue 14: <= 1.3), {min(check_cpu) / min(alone_cpu):.2f} CPU time (the load of other "
+          f"processes does not change it)")
+    print(f"RATIO check / kustomize builds alone, warm: {min(warm) / min(alone):.2f} wall, "
+          f"{min(warm_cpu) / min(alone_cpu):.2f} CPU time; peak memory {max(memory):.0f} MiB (issue 14: < 200)")
     shutil.rmtree(repo, ignore_errors=True)
 
 

@@ -18,7 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Directories a copy of the repository does not need (environments, caches, provisioned binaries).
 _COPY_IGNORE = shutil.ignore_patterns(".venv", ".venv-checkov", ".tools", ".git", "__pycache__", "*.egg-info",
-                                      ".pytest_cache", ".hypothesis", ".ruff_cache", ".terraform", ".mutation")
+                                      ".pytest_cache", ".hypothesis", ".ruff_cache", ".terraform", ".mutation",
+                                      ".mlplatform-cache")
 
 
 def crd_schema_dir() -> Path:

@@ -25,6 +25,7 @@ import pytest
 
 from helpers import REPO_ROOT
 from hostile.cases import CASES, CLUSTER, Case
+from mlplatform.buildcache import CACHE_DIR, KINDS
 
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 import synth  # noqa: E402 - a script directory, not a package
@@ -39,10 +40,13 @@ def limit_memory() -> None:
 FILE_AND_LINE = re.compile(r"[^\s:]+:\d+")
 
 
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under root (without following links) with its type, size, mtime and content hash."""
+def snapshot(root: Path, skip_top: str | None = None) -> dict[str, tuple]:
+    """Every path under root (without following links) with its type, size, mtime and content hash;
+    `skip_top`: a top-level entry left out (the cache folder check may write, checked by cache_writes)."""
     state: dict[str, tuple] = {}
     for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        if skip_top and Path(directory) == root and skip_top in dirnames:
+            dirnames.remove(skip_top)
         for name in dirnames + filenames:
             path = Path(directory) / name
             info = path.lstat()
@@ -181,8 +185,23 @@ def test_hostile_input(
     assert snapshot(outside) == before_outside, "a file outside the repository was touched"
     assert not (outside / "pwned").exists(), "a plugin from the repository was executed"
     if case.verify is None:
-        assert snapshot(repo) == before_repo, "the command changed the repository it only reads"
+        assert snapshot(repo, CACHE_DIR) == before_repo, "the command changed the repository it only reads"
     else:
         case.verify(repo, tmp_path)  # what a writing command (fix, render --out, --base) must leave
+    assert_cache_only(repo / CACHE_DIR)
     assert not any((tmp_path / "tmp").iterdir()), "temporary files were left behind"
-    assert not any((tmp_path / "home").iterdir()), "files were written into HOME"
+    home = tmp_path / "home"
+    written = sorted(p.relative_to(home).as_posix() for p in home.rglob("*") if not p.is_dir())
+    # the one file a check may write there: the secret that signs its cache entries (buildcache.py)
+    assert written in ([], [".cache/mlplatform/build-cache.key"]), f"files were written into HOME: {written}"
+
+
+def assert_cache_only(cache: Path) -> None:
+    """What check may write into the repository: its own cache folder of signed entries, nothing else."""
+    if not cache.exists() and not cache.is_symlink():
+        return
+    assert cache.is_dir() and not cache.is_symlink()
+    for kind in cache.iterdir():
+        assert kind.name in KINDS and kind.is_dir() and not kind.is_symlink(), kind
+        for entry in kind.iterdir():
+            assert entry.name.endswith(".out") and entry.is_file() and not entry.is_symlink(), entry

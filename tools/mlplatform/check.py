@@ -52,6 +52,7 @@ class CheckResult:
     promtool: str | None = None  # None: none found, PrometheusRules were not checked by promtool
     # Findings an exemption covers (suppress.py): not counted, still reported with their reason.
     suppressed: list[Finding] = field(default_factory=list)
+    builds: dict[str, int] | None = None  # kustomize builds run, shared within the run, read from the cache
 
     @property
     def errors(self) -> int:
@@ -72,6 +73,7 @@ class CheckResult:
             "clusters": self.clusters,
             "objects": self.object_counts,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            **({"builds": self.builds} if self.builds is not None else {}),
         }
 
 
@@ -275,6 +277,7 @@ def run_check(
         kustomize=tool.describe(),
         timings=timings,
         promtool=promtool.describe() if promtool else None,
+        builds=cache.builds.counts(),
     )
 
 

@@ -183,6 +183,21 @@ def _render_plain_directory(
     return out
 
 
+def _build_ahead(
+    tool: KustomizeTool, repo: Path, ks: flux.FluxKustomization, cache: SourceCache, cluster: str, timeout: float
+) -> None:
+    """The build _render_one would make for `ks`, for its output alone (kept in cache.builds)."""
+    directory = ks.directory(repo)
+    if flux.leaves_repository(repo, ks.path) or kustomization_file(directory) is None:
+        return
+    tree = walk_kustomization(repo, directory, cluster, cache)
+    if ks.options.components:
+        walk_components(repo, tree, directory, ks.options.components, ks.file,
+                        ks.line_of("spec", "components"), cluster, cache)
+    if not tree.blocking:
+        build(tool, repo, directory, tree, ks.options, cluster=cluster, timeout=timeout, memo=cache.builds)
+
+
 def _render_one(
     tool: KustomizeTool,
     repo: Path,
@@ -277,6 +292,7 @@ def render_cluster(
     started = time.perf_counter()
     tool = tool or find_kustomize(repo, config)
     cache = cache or SourceCache()
+    cache.builds.attach_store(repo, config.build_cache)  # outputs of earlier runs (buildcache.py)
     timeout = timeout_of(config)
     result = ClusterRender(cluster=cluster)
     cluster_root = config.cluster_roots().get(cluster)
@@ -302,6 +318,13 @@ def render_cluster(
     objects = _ObjectIndex()
     rounds = 0
     with ThreadPoolExecutor(max_workers=jobs_of(config)) as pool:
+        # Discovery goes in rounds (the root's output names the next Kustomizations), which would leave the
+        # cores idle between rounds. The Kustomizations found in clusters/<cluster>/ are built ahead, into
+        # the run's BuildMemo: when discovery reaches one, an identical build is already done or under way
+        # (one whose spec the root's build changed has another key and is simply built then).
+        ahead = [ks for ks in scan.kustomizations if ks not in frontier and flux.is_self_source(ks, self_sources)]
+        for ks in ahead:
+            pool.submit(_build_ahead, tool, repo, ks, cache, cluster, timeout)
         while frontier and rounds < MAX_DISCOVERY_ROUNDS:
             rounds += 1
             buildable = []

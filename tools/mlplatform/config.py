@@ -83,6 +83,8 @@ class Config:
     helm_crds: dict[str, list[str]] = field(default_factory=dict)
     # Sources the tool cannot fetch, mapped to local folders: {"<Kind>/<namespace>/<name>": "<dir>"}.
     sources: dict[str, str] = field(default_factory=dict)
+    # keep kustomize's output between runs in <repo>/.mlplatform-cache (buildcache.py); --no-cache: off
+    build_cache: bool = True
     _cluster_roots: dict[str, Any] | None = field(default=None, repr=False)
 
     def cluster_roots(self) -> dict[str, Any]:

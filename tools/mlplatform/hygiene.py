@@ -26,6 +26,7 @@ SKIP_DIR_NAMES = frozenset(
         ".terraform",
         ".hypothesis",
         ".mutation",  # make mutation's staging copies (tests and fixtures, broken YAML on purpose)
+        ".mlplatform-cache",  # kustomize outputs kept between runs (buildcache.py), not sources
     }
 )
 SKIP_REL_DIRS = frozenset({"tests/hostile", "tests/fixtures"})

@@ -110,7 +110,7 @@ def check_cluster(ctx: ClusterContext, cache: SourceCache, promtool: Promtool | 
         )
         return findings
     with tempfile.TemporaryDirectory(prefix="mlplatform-promtool-") as scratch:
-        problems = check_rules(promtool, rules, Path(scratch) / "check")
+        problems = check_rules(promtool, rules, Path(scratch) / "check", ctx.repo)
         findings += problems
         # A rule file promtool cannot load fails every test of it with the same message: test the others.
         broken = {f.file for f in problems}
@@ -126,7 +126,9 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "_"
 
 
-def check_rules(promtool: Promtool, rules: list[RenderedRule], directory: Path) -> list[Finding]:
+def check_rules(
+    promtool: Promtool, rules: list[RenderedRule], directory: Path, repo: Path | None = None
+) -> list[Finding]:
     directory.mkdir(parents=True)
     files: dict[str, RenderedRule] = {}
     for index, rule in enumerate(rules):
@@ -134,7 +136,7 @@ def check_rules(promtool: Promtool, rules: list[RenderedRule], directory: Path) 
         name = f"{index:03d}-{_safe(ref.namespace or '')}-{_safe(ref.name)}.rules.yaml"
         (directory / name).write_text(yaml.safe_dump({"groups": rule.groups}, sort_keys=False))
         files[name] = rule
-    proc = promtool.run(["check", "rules", *files], directory)
+    proc = promtool.run(["check", "rules", *files], directory, repo)
     if proc.returncode == 0:
         return []
     findings = []
@@ -226,7 +228,7 @@ def run_unit_tests(
         copy = root / unit.file
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_bytes((repo / unit.file).read_bytes())  # verbatim: promtool's line numbers stay ours
-        proc = promtool.run(["test", "rules", unit.file], root)
+        proc = promtool.run(["test", "rules", unit.file], root, repo)
         if proc.returncode == 0:
             continue
         tested = [rule for ref in unit.rule_files for rule in by_source[ref.path or ""]]

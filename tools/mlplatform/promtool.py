@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import buildcache
 from .config import Config
 from .errors import ToolError
 
@@ -34,13 +35,15 @@ class Promtool:
     def describe(self) -> str:
         return f"{self.path} ({self.version})"
 
-    def run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    def run(self, args: list[str], cwd: Path, repo: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run promtool in `cwd`; stdout and stderr together, in order, as promtool interleaves them.
 
         Both clusters render the same PrometheusRules from apps/base and infrastructure/*/base, and `test
         rules` is the slowest step of check (about a second a cluster). A run whose arguments and whole
         scratch directory (every file's relative path and bytes: all promtool reads) equal an earlier one's
         in this process gets that run's result; clusters checked at the same time wait for the first.
+        With `repo`, the verdict is also kept between runs in its cache folder (buildcache.py), keyed by
+        the same inputs plus the binary's identity and version.
         """
         key = (self.path, tuple(args), _tree_digest(cwd))
         with _MEMO_LOCK:
@@ -51,13 +54,35 @@ class Promtool:
         if not owner:
             return pending.result()
         try:
-            result = self._run(args, cwd)
+            result = self._run_kept(args, cwd, key[2], repo)
         except BaseException as exc:
             with _MEMO_LOCK:
                 del _MEMO[key]  # a later call tries again rather than inheriting a time-out
             pending.set_exception(exc)
             raise
         pending.set_result(result)
+        return result
+
+    def _identity(self) -> str:
+        try:
+            info = os.stat(self.path)
+            stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+        except OSError:
+            stamp = "unreadable"
+        return f"{os.path.realpath(self.path)}\0{self.version}\0{stamp}"
+
+    def _run_kept(self, args: list[str], cwd: Path, tree: str, repo: Path | None) -> subprocess.CompletedProcess[str]:
+        store = buildcache.shared(repo, "promtool") if repo is not None else None
+        if store is None:
+            return self._run(args, cwd)
+        key = hashlib.sha256("\0".join([self._identity(), tree, *args]).encode("utf-8", "surrogateescape"))
+        kept = store.get(key.hexdigest())
+        code, _, output = (kept or "").partition("\n")
+        if code in ("0", "1"):
+            return subprocess.CompletedProcess([self.path, *args], int(code), output)
+        result = self._run(args, cwd)
+        if result.returncode in (0, 1):  # a verdict; a crash or signal is run again next time
+            store.put(key.hexdigest(), f"{result.returncode}\n{result.stdout}")
         return result
 
     def _run(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

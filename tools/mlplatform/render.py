@@ -238,6 +238,16 @@ class KustomizeTool:
     def describe(self) -> str:
         return f"{self.flavour} {self.path} ({self.version})"
 
+    def identity(self) -> str:
+        """What decides this binary's output besides its inputs: its real path, version, and the inode,
+        size and modification/change times of the file (a binary replaced in place changes its ctime)."""
+        try:
+            info = os.stat(self.path)
+            stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+        except OSError:
+            stamp = "unreadable"
+        return f"{os.path.realpath(self.path)}\0{self.version}\0{stamp}"
+
 
 @functools.lru_cache(maxsize=8)
 def _probe(path: str) -> KustomizeTool:
@@ -758,24 +768,46 @@ def _overlay_text(repo: Path, overlay_dir: Path, directory: Path, options: FluxB
 
 
 class BuildMemo:
-    """kustomize's output per build input, so identical builds in one run execute once.
+    """kustomize's output per build input, so identical builds execute once per run, and (with a store,
+    buildcache.py) not again in later runs while nothing they read changed.
 
     A fleet of clusters whose overlays reference the same bases runs byte-identical builds (same kustomization
     text, same files at the same relative paths); kustomize is most of the run time, so each is run once. The
-    key hashes every file under each kustomization directory the build reaches (generator inputs included),
-    plus its resources and patches, by path relative to the build root, plus the Flux build options. Only
-    successful builds are shared: a failure is re-run so its messages name the caller's own files. Callers
-    get kustomize's text, never shared parsed objects (each cluster substitutes into its own copies).
+    key (`key`) hashes, by path relative to the build root: every file under each kustomization directory the
+    build reaches (generator inputs included), its resources and patches, and every other file or directory a
+    string of a kustomization (or of a generator/transformer/validator config it names) points at, so a file
+    reached through `../` by any field counts even where the walk does not follow that field; plus the
+    kustomize binary's identity and version, its command line and the Flux build options. Only successful
+    builds are shared or stored: a failure is re-run so its messages name the caller's own files. Callers get
+    kustomize's text, never shared parsed objects (each cluster substitutes into its own copies).
     """
 
     MAX_FILES = 5000  # a build reaching more files than this is keyed by no one: it simply runs
+    # kustomization keys whose file entries are configs that name further files (relative to the kustomization)
+    _CONFIG_KEYS = ("generators", "transformers", "validators", "configurations", "openapi")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, _MemoEntry] = {}
         self._digests: dict[Path, bytes] = {}
         self._listings: dict[Path, list[Path] | None] = {}
+        self._named: dict[tuple[Path, Path], set[Path] | None] = {}
+        self._real_dirs: dict[Path, Path | None] = {}  # safe_resolve of directories, once per run
         self.hits = 0
+        self.ran = 0  # kustomize processes started through this memo
+        self.store: Any = None  # a buildcache.BuildCache once attached
+        self._store_decided = False
+
+    def attach_store(self, repo: Path, enabled: bool) -> None:
+        """Open the repository's persistent cache once per run (the first cluster rendered decides)."""
+        with self._lock:
+            if self._store_decided:
+                return
+            self._store_decided = True
+        if enabled:
+            from .buildcache import BuildCache
+
+            self.store = BuildCache.open(repo)
 
     def _digest(self, path: Path) -> bytes:
         known = self._digests.get(path)
@@ -813,24 +845,97 @@ class BuildMemo:
             self._listings[top] = files
         return files
 
-    def key(self, directory: Path, tree: KustTree, options: FluxBuildOptions) -> str | None:
+    def _named_paths(self, repo: Path, kfile: Path) -> set[Path] | None:
+        """Files (and the files below directories) inside the repository that any string of the
+        kustomization names, relative to its directory, and those its config files name in turn. Generic
+        on purpose: a field the walk does not know (or learns later) still keys what it reads."""
+        memo_key = (repo, kfile)
+        with self._lock:
+            if memo_key in self._named:
+                return self._named[memo_key]
+        base, found = kfile.parent, set()
+        spec = _bounded_load(kfile)
+        configs: list[Path] = []
+        result: set[Path] | None = found
+        for text, under_config_key in _strings(spec):
+            for target in _path_candidates(repo, base, text, self._real_dirs, bare=under_config_key):
+                if target.is_dir():
+                    listing = self._listing(target)
+                    if listing is None:
+                        result = None
+                        break
+                    found.update(listing)
+                else:
+                    found.add(target)
+                    if under_config_key:
+                        configs.append(target)
+            if result is None:
+                break
+        for config in configs if result is not None else ():
+            for text, _ in _strings(_bounded_load(config)):
+                found.update(t for t in _path_candidates(repo, base, text, self._real_dirs) if t.is_file())
+        if result is not None and len(found) > self.MAX_FILES:
+            result = None
+        with self._lock:
+            self._named[memo_key] = result
+        return result
+
+    def key(
+        self,
+        directory: Path,
+        tree: KustTree,
+        options: FluxBuildOptions,
+        tool: KustomizeTool | None = None,
+        repo: Path | None = None,
+    ) -> str | None:
         files: set[Path] = set(tree.resource_files) | set(tree.patch_files) | set(tree.kustomization_files)
         for kfile in tree.kustomization_files:
             listing = self._listing(kfile.parent)
             if listing is None:
                 return None
             files.update(listing)
+            if repo is not None:
+                named = self._named_paths(repo, kfile)
+                if named is None:
+                    return None
+                files.update(named)
             if len(files) > self.MAX_FILES:
                 return None
         digest = hashlib.sha256(repr(options).encode())
+        if tool is not None:
+            # the binary, its version and the exact command line (flags such as a load restrictor included)
+            digest.update(tool.identity().encode("utf-8", "surrogateescape") + b"\0")
+            digest.update("\0".join(tool.command(Path("@build-root@"))).encode("utf-8", "surrogateescape"))
         for path in sorted(files):
             digest.update(os.path.relpath(path, directory).encode("utf-8", "surrogateescape") + b"\0")
             digest.update(self._digest(path) + b"\0")
         return digest.hexdigest()
 
+    def counts(self) -> dict[str, int]:
+        """For the report's info: builds run, shared within this run, and read from the persistent cache."""
+        store = self.store
+        return {"ran": self.ran, "shared": self.hits, "cached": store.hits if store is not None else 0}
+
     def run(self, key: str | None, compute: Any) -> tuple[int, str, str]:
-        if key is None:
+        def execute() -> tuple[int, str, str]:
+            with self._lock:
+                self.ran += 1
             return compute()
+
+        if key is None:
+            return execute()
+
+        def fetch() -> tuple[int, str, str]:
+            # the first build of a key in this run: an earlier run's output, else kustomize (kept if it works)
+            store = self.store
+            kept = store.get(key) if store is not None else None
+            if kept is not None:
+                return 0, kept, ""
+            result = execute()
+            if store is not None and result[0] == 0:
+                store.put(key, result[1])
+            return result
+
         with self._lock:
             entry = self._entries.get(key)
             owner = entry is None
@@ -838,16 +943,87 @@ class BuildMemo:
                 entry = self._entries[key] = _MemoEntry()
         if owner:
             try:
-                entry.result = compute()
+                entry.result = fetch()
             finally:
                 entry.done.set()
             return entry.result
         entry.done.wait()
         if entry.result is None or entry.result[0] != 0:
-            return compute()
+            return execute()
         with self._lock:
             self.hits += 1
         return entry.result
+
+
+def _bounded_load(path: Path) -> list[Any] | None:
+    """A file's documents read with the hostile-input limits of yamlio (size, aliases, depth, duplicate
+    keys); None when it cannot be read that way (the walk or kustomize reports why; its bytes key it)."""
+    try:
+        return [doc.data for doc in load_documents_fast(path)]
+    except (InputError, RecursionError, OSError):
+        return None
+
+
+def _strings(value: Any, config_key: bool = False) -> list[tuple[str, bool]]:
+    """Every string scalar of a parsed YAML value (keys included), iteratively, each with whether it sits
+    under one of BuildMemo._CONFIG_KEYS at the top."""
+    found: list[tuple[str, bool]] = []
+    stack: list[tuple[Any, bool, bool]] = [(value, config_key, True)]
+    while stack:
+        item, under, top = stack.pop()
+        if isinstance(item, str):
+            found.append((item, under))
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if isinstance(k, str):
+                    found.append((k, under))
+                stack.append((v, under or (top and k in BuildMemo._CONFIG_KEYS), False))
+        elif isinstance(item, list):
+            stack.extend((v, under, top) for v in item)
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved_root(repo: Path) -> Path:
+    return repo.resolve()
+
+
+def _real_path(target: Path, real_dirs: dict[Path, Path | None]) -> Path | None:
+    """Where an existing path really is, None when it does not exist: one lstat, the parent's resolution
+    shared, and a full resolution only for a link (realpath on every string cost an lstat per component)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISLNK(mode):
+        real = safe_resolve(target)
+        return real if real is not None and real.exists() else None
+    # the directories of a repository are few and asked for by every kustomization beside them (per run)
+    if target.parent not in real_dirs:
+        real_dirs[target.parent] = safe_resolve(target.parent)
+    parent = real_dirs[target.parent]
+    return parent / target.name if parent is not None else None
+
+
+def _path_candidates(
+    repo: Path, base: Path, text: str, real_dirs: dict[Path, Path | None], bare: bool = False
+) -> list[Path]:
+    """The existing paths inside the repository a kustomization string may name (`key=path` entries too);
+    a bare name (no `/`) only with `bare`, since the directory's own files are keyed already."""
+    if not text or "\n" in text or "\0" in text or len(text) > 1024 or _REMOTE.search(text):
+        return []
+    out = []
+    for candidate in {text, text.split("=", 1)[1]} if "=" in text else {text}:
+        if not bare and "/" not in candidate and candidate != "..":
+            continue  # a bare name is in the kustomization's directory, whose every file is keyed already
+        target = Path(os.path.normpath(base / candidate))
+        if target == base:
+            continue  # the kustomization's own directory is listed already
+        real = _real_path(target, real_dirs)
+        root = _resolved_root(repo)
+        if real is not None and real != root and real.is_relative_to(root):
+            out.append(target)
+    return out
 
 
 @dataclass
@@ -903,7 +1079,7 @@ def build(
     if memo is None:
         code, out, err = run()
     else:
-        code, out, err = memo.run(memo.key(directory, tree, options), run)
+        code, out, err = memo.run(memo.key(directory, tree, options, tool, repo), run)
     if code != 0:
         message = _kustomize_error(err, repo)
         file, line = _locate_error(repo, tree, message)

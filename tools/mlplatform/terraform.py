@@ -11,6 +11,9 @@ Values come back as python-hcl2 gives them: strings keep their quotes (`"\"foo\"
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import buildcache
 from .errors import InputError
 
 MAX_TF_BYTES = 2 * 1024 * 1024  # our largest .tf is a few KiB; anything near this is not hand-written config
@@ -154,23 +158,48 @@ def _parse(repo: Path, path: Path) -> TfFile:
         cached = _PARSED.get(key)
     if cached is not None and cached.path == rel:
         return cached
-    parsed = _parse_text(rel, path.read_text(encoding="utf-8", errors="replace"))
+    parsed = _parse_text(rel, path.read_text(encoding="utf-8", errors="replace"), repo)
     with _PARSED_LOCK:
         _PARSED[key] = parsed
     return parsed
 
 
-def _parse_text(rel: str, text: str) -> TfFile:
+def _parse_text(rel: str, text: str, repo: Path | None = None) -> TfFile:
     import hcl2
     from hcl2.utils import SerializationOptions
 
+    # python-hcl2 (lark) is the slowest pure-Python step of a check whose kustomize builds come from the
+    # cache: its result is kept between runs too, keyed by the parser's version and the file's text.
+    store = buildcache.shared(repo, "terraform") if repo is not None and _hcl2_version() else None
+    key = hashlib.sha256(f"python-hcl2 {_hcl2_version()}\0{text}".encode("utf-8", "surrogateescape")).hexdigest()
+    kept = store.get(key) if store is not None else None
+    if kept is not None:
+        try:
+            return TfFile(rel, text, json.loads(kept))
+        except ValueError:
+            pass  # an entry that passed its HMAC but is not JSON: parse again
     try:
         data = hcl2.loads(text, serialization_options=SerializationOptions(with_comments=False))
     except Exception as exc:  # python-hcl2 raises lark errors of many kinds
         line = getattr(exc, "line", None)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{rel}: Terraform does not parse: {first}", file=rel, line=line or 1) from None
+    if store is not None:
+        try:
+            store.put(key, json.dumps(data))
+        except (TypeError, ValueError):
+            pass  # a value JSON cannot hold: this file is simply parsed every run
     return TfFile(rel, text, data)
+
+
+@functools.lru_cache(maxsize=1)
+def _hcl2_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("python-hcl2")
+    except PackageNotFoundError:
+        return ""  # no version to key on: no cache
 
 
 def load_terraform(repo: Path, cluster: str) -> TerraformConfig | None:

@@ -18,6 +18,7 @@ from .common import (
     EXIT_OK,
     cluster_option,
     guarded,
+    no_cache_option,
     open_config,
     repo_option,
     resolve_format,
@@ -84,7 +85,7 @@ def common_options(fn: Any) -> Any:
         ]
     ):
         fn = option(fn)
-    return fn
+    return no_cache_option(fn)
 
 
 def shown(findings: list[Finding], min_severity: str, quiet: bool) -> list[Finding]:
@@ -126,11 +127,12 @@ def open_check_config(
     kubernetes_version: str | None,
     strict: bool | None,
     jobs: int | None,
+    no_cache: bool = False,
 ) -> Config:
     """The config of check and validate, with their common_options applied over it."""
     # A relative --schema-location is relative to where the user runs the command, not to the repository.
     locations = [str(Path(s).resolve()) if "://" not in s and "{{" not in s else s for s in schema_locations]
-    return open_config(
+    config = open_config(
         repo,
         keep_findings=True,
         schema_locations=locations or None,
@@ -138,6 +140,12 @@ def open_check_config(
         strict=strict,
         jobs=jobs,
     )
+    config.build_cache = not no_cache
+    if no_cache:
+        from .. import buildcache
+
+        buildcache.disable()
+    return config
 
 
 @click.command(name="check", epilog=EXIT_CODES_HELP)
@@ -155,9 +163,10 @@ def command(
     jobs: int | None,
     min_severity: str,
     quiet: bool,
+    no_cache: bool,
 ) -> None:
     """Render every cluster and run every check: schemas, Flux graph, rules, generated files, capacity."""
-    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
+    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs, no_cache)
     try:
         result = run_check(config.repo, config, list(clusters) or None)
     except InputError as exc:

@@ -62,6 +62,12 @@ def cluster_option(fn: Callable) -> Callable:
     return click.option("--cluster", "clusters", multiple=True, help="Cluster name (repeatable; default: all).")(fn)
 
 
+def no_cache_option(fn: Callable) -> Callable:
+    """--no-cache: run every kustomize build instead of reusing outputs kept by earlier runs."""
+    return click.option("--no-cache", is_flag=True,
+                        help="Run every kustomize build; do not read or write .mlplatform-cache/.")(fn)
+
+
 def time_limit_option(fn: Callable) -> Callable:
     """The capacity planner's per-pool solver budget (plan, diff, report)."""
     from ..capacity.plan import DEFAULT_TIME_LIMIT_S

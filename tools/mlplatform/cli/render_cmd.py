@@ -16,7 +16,7 @@ from ..model import Severity
 from ..render import KustomizeTool, find_kustomize
 from ..render_out import file_names, write_out
 from .check_cmd import format_output
-from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, open_config, repo_option
+from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, no_cache_option, open_config, repo_option
 
 NOT_RENDERED = frozenset({"flux/external-source", "flux/source-missing"})
 
@@ -55,13 +55,19 @@ def _dump(objects: list[dict]) -> str:
     help="Write one file per Flux Kustomization into this directory instead of stdout.",
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Parallel kustomize builds.")
+@no_cache_option
 @guarded
 def command(
     repo: Path, cluster: str | None, path: Path | None, sources: tuple[str, ...], out: Path | None,
-    jobs: int | None,
+    jobs: int | None, no_cache: bool,
 ) -> None:
     """Print the objects Flux would apply to CLUSTER (after kustomize and postBuild substitution)."""
     config = open_config(repo, jobs=jobs)
+    config.build_cache = not no_cache
+    if no_cache:
+        from .. import buildcache
+
+        buildcache.disable()
     config.sources = {**config.sources, **parse_sources(sources)}
     if path is not None:
         found = clusters_below(config.repo, path)

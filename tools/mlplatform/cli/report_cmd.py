@@ -10,7 +10,16 @@ import click
 
 from ..errors import ToolError
 from .check_cmd import open_check_config
-from .common import EXIT_FINDINGS, EXIT_OK, cluster_option, exit_codes, guarded, repo_option, time_limit_option
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    cluster_option,
+    exit_codes,
+    guarded,
+    no_cache_option,
+    repo_option,
+    time_limit_option,
+)
 
 DEFAULT_NAME = "report.html"
 
@@ -39,9 +48,11 @@ def output_path(out: Path) -> Path:
     help="CRD schema directory or URL template for the check (repeatable; replaces the config's list).",
 )
 @time_limit_option
+@no_cache_option
 @guarded
 def command(
-    repo: Path, clusters: tuple[str, ...], out: Path, schema_locations: tuple[str, ...], time_limit: float
+    repo: Path, clusters: tuple[str, ...], out: Path, schema_locations: tuple[str, ...], time_limit: float,
+    no_cache: bool,
 ) -> None:
     """One self-contained HTML page (opens offline): check summary by rule and file, capacity and cost per
     pool, GPU packing per node, Flux graph. Exit 1 when the check has errors or a plan does not fit."""
@@ -52,7 +63,7 @@ def command(
     from ..pictures.page import build_report
 
     started = time.perf_counter()
-    config = open_check_config(repo, schema_locations, None, None, None)
+    config = open_check_config(repo, schema_locations, None, None, None, no_cache)
     collected = collect(config, list(clusters) or None, plans=True, time_limit_s=time_limit)
     page, _ = build_report(collected, load_catalog(), config.repo)
     target = output_path(out)

@@ -85,6 +85,7 @@ def command(
     jobs: int | None,
     min_severity: str,
     quiet: bool,
+    no_cache: bool,
     files: tuple[Path, ...],
 ) -> None:
     """Validate YAML and schemas of FILES as they are (a directory: every *.yaml/*.yml below it but the
@@ -93,7 +94,7 @@ def command(
     so any file anywhere can be validated."""
     if click.get_current_context().get_parameter_source("repo") is click.core.ParameterSource.DEFAULT:
         repo = find_config_upwards(Path.cwd()) or Path.cwd()
-    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs)
+    config = open_check_config(repo, schema_locations, kubernetes_version, strict, jobs, no_cache)
     try:
         result = run_validate(config.repo, config, expand_arguments(files) or None, list(clusters) or None)
     except InputError as exc:
