@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from ..model import Finding, Severity
 from ..quantity import QuantityError
 from ..scheduling import amount
+from ..yamlio import mapping
 from ._base import RuleContext, is_gpu_resource, iter_containers, pointer
 
 ID = "policy/gpu-request-not-limit"
@@ -43,7 +44,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             gpu_requested = sorted(r for r in requests if is_gpu_resource(str(r)))
             if not gpu_requested:
                 continue
-            limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+            limits = mapping(resources.get("limits"))
             base = info.tpl.pointer + pointer(fieldname, index, "resources")
             problems: list[str] = []
             fix: list[dict] = []
