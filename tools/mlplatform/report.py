@@ -61,7 +61,7 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=_sort_key)
 
 
-def _sort_key(f: Finding) -> tuple:
+def _sort_key(f: Finding) -> tuple[str, int, str, int, str, str, tuple[str, str, str, str]]:
     obj = f.object
     return (
         f.file or "",

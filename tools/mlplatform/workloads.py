@@ -87,7 +87,9 @@ def _int_or(value: Any, default: int | None) -> int | None:
     return max(0, min(value, _INT32_MAX))
 
 
-def _template(manifest: Manifest, obj: dict[str, Any], path: tuple[str | int, ...], replicas: int | None, **kw: Any) -> PodTemplate | None:
+def _template(
+    manifest: Manifest, obj: dict[str, Any], path: tuple[str | int, ...], replicas: int | None, **kw: Any
+) -> PodTemplate | None:
     tpl = _get(obj, path)
     if not isinstance(tpl, dict) or not isinstance(tpl.get("spec"), dict):
         return None
@@ -95,7 +97,9 @@ def _template(manifest: Manifest, obj: dict[str, Any], path: tuple[str | int, ..
     return PodTemplate(manifest, path, meta, tpl["spec"], replicas, **kw)
 
 
-def _templates_in(manifest: Manifest, obj: dict[str, Any], prefix: tuple[str | int, ...], trials: int | None) -> Iterator[PodTemplate]:
+def _templates_in(
+    manifest: Manifest, obj: dict[str, Any], prefix: tuple[str | int, ...], trials: int | None
+) -> Iterator[PodTemplate]:
     kind = obj.get("kind")
     if kind in _FIXED_PATHS:
         tpl_path, replica_path = _FIXED_PATHS[kind]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Severity
 from ..quantity import QuantityError
@@ -47,9 +48,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             limits = mapping(resources.get("limits"))
             base = info.tpl.pointer + pointer(fieldname, index, "resources")
             problems: list[str] = []
-            fix: list[dict] = []
+            fix: list[dict[str, Any]] = []
             mismatched = False
-            missing_limits: dict = {}
+            missing_limits: dict[str, Any] = {}
             for resource in gpu_requested:
                 if resource not in limits:
                     problems.append(f"{resource} has a request ({requests[resource]}) and no limit")
