@@ -12,7 +12,11 @@ from typing import Any
 from . import contain
 from .errors import InputError
 from .model import Finding, Manifest, Severity
-from .render import FluxBuildOptions, printable, rel, safe_resolve
+
+# FluxBuildOptions is part of this module's API (FluxKustomization.options; cluster_render builds one as
+# flux.FluxBuildOptions): the `as` form re-exports it explicitly
+from .render import FluxBuildOptions as FluxBuildOptions
+from .render import printable, rel, safe_resolve
 from .suggest import did_you_mean
 from .yamlio import LineDict, load_documents, mapping, plain
 

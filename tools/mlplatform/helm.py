@@ -345,7 +345,7 @@ def _secret_value(obj: dict[str, Any], key: str) -> tuple[bool, str | None]:
     encrypted (SOPS) or not readable, so only a placeholder can stand for it."""
     if "sops" in obj:
         data = mapping(obj.get("stringData"))
-        data = {**data, **(mapping(obj.get("data")))}
+        data = {**data, **mapping(obj.get("data"))}
         return key in data, None
     string_data = mapping(obj.get("stringData"))
     if key in string_data:

@@ -25,7 +25,7 @@ def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
         raw = expr.get("values") or []
         values = [str(v) for v in raw] if isinstance(raw, list) else []
         present = key in labels
-        outcome: dict[Any, bool] = {
+        outcome: dict[object, bool] = {  # op may be anything the YAML holds
             "In": present and labels.get(key) in values,
             "NotIn": not present or labels.get(key) not in values,
             "Exists": present,
