@@ -1,12 +1,16 @@
-"""The policy rules: one module per rule, registered here in the order `mlplatform rules` lists them.
+"""The policy rules: one module per rule, found here by name, so adding a rule is adding its module.
 
-A rule module defines ID, TITLE, SEVERITY, RATIONALE, FIXABLE and `check(ctx: RuleContext)`, which yields
-findings (through `ctx.emit`, which honours exemptions). Parameters live in policies/*.yaml.
+A rule module (any module of this package whose name does not start with "_") defines ID, TITLE, SEVERITY,
+RATIONALE, REMEDIATION, FIXABLE and `check(ctx: RuleContext)`, which yields findings; the reporting layer
+applies exemptions (suppress.py). Parameters live in policies/*.yaml, declared in `_params.py`. Rules do not
+depend on each other's order: what they share (`ctx.cache`) is computed on first use.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
+import pkgutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,71 +19,17 @@ from types import ModuleType
 
 from ..context import ClusterContext
 from ..model import Finding, Severity
-from . import (
-    backup_volume_mechanism,
-    cpu_tolerates_gpu_taint,
-    efa_not_requested,
-    efs_mount_policy,
-    exemption_reason,
-    fits_no_pool,
-    flux_strict_substitutions,
-    flux_timeout_shorter_than_helmrelease,
-    gpu_daemonset_coverage,
-    gpu_daemonset_on_cpu_pool,
-    gpu_memory_uncapped,
-    gpu_request_not_limit,
-    ha_pdb,
-    ha_replicas,
-    ha_zone_spread,
-    katib_metrics_collector,
-    keda_metric_exported,
-    mig_profile_allowed,
-    mig_profile_not_offered,
-    networkpolicy_not_enforced,
-    pool_not_allowed,
-    pool_sharing_range,
-    priority_class,
-    priority_class_exists,
-    resources_missing,
-    sharing_config_drift,
-    spot_checkpoint,
-    spot_restart,
-    timeslice_multiple_gpus,
-)
 from ._base import RuleContext, build_context
 from ._policy import Policy, load_policy
 
-RULES: list[ModuleType] = [
-    fits_no_pool,
-    pool_not_allowed,
-    cpu_tolerates_gpu_taint,
-    gpu_daemonset_coverage,
-    gpu_daemonset_on_cpu_pool,
-    mig_profile_not_offered,
-    mig_profile_allowed,
-    timeslice_multiple_gpus,
-    gpu_memory_uncapped,
-    sharing_config_drift,
-    pool_sharing_range,
-    ha_replicas,
-    ha_pdb,
-    ha_zone_spread,
-    priority_class,
-    priority_class_exists,
-    spot_checkpoint,
-    spot_restart,
-    resources_missing,
-    gpu_request_not_limit,
-    flux_timeout_shorter_than_helmrelease,
-    flux_strict_substitutions,
-    networkpolicy_not_enforced,
-    katib_metrics_collector,
-    efs_mount_policy,
-    backup_volume_mechanism,
-    efa_not_requested,
-    exemption_reason,
-    keda_metric_exported,
-]
+
+def _rule_modules() -> list[ModuleType]:
+    """Every rule module of this package, by name (the catalog refuses one without the required fields)."""
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
+RULES: list[ModuleType] = _rule_modules()
 RULES_BY_ID = {rule.ID: rule for rule in RULES}
 POLICY_CONFIG_ID = "policy/defaults-used"
 POLICY_INPUT_ID = "policy/template-unreadable"  # a pod template the rules cannot read (schema validation says why)
