@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .yamlio import load_documents
+from .yamlio import load_documents, mapping
 
 # A cheap test before parsing: only files naming a Flux Kustomization can hold a bootstrap sync.
 _FLUX_KS = re.compile(r"kustomize\.toolkit\.fluxcd\.io/", re.MULTILINE)
@@ -77,9 +77,9 @@ def bootstrap_roots(repo: Path, top: Path) -> list[ClusterRoot]:
                 continue
             if not str(data.get("apiVersion") or "").startswith("kustomize.toolkit.fluxcd.io/"):
                 continue
-            spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
-            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-            source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+            spec = mapping(data.get("spec"))
+            meta = mapping(data.get("metadata"))
+            source = mapping(spec.get("sourceRef"))
             if source.get("kind") != "GitRepository" or not isinstance(spec.get("path"), str):
                 continue
             target = _normal(spec["path"])

@@ -117,7 +117,7 @@ def read_exact(path: Path) -> str:
         return handle.read()
 
 
-def _keep_quoting(doc: Any, patch: list[dict]) -> list[dict]:
+def _keep_quoting(doc: Any, patch: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A replaced string keeps the quoting style of the string it replaces ('x' stays single-quoted)."""
     kept = []
     for op in patch:
@@ -195,8 +195,9 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
     return (new_text if new_text != text else None), applied, skipped
 
 
-def _patch_key(f: Finding) -> tuple:
-    return (f.file, f.line, json.dumps(f.fix, sort_keys=True))
+def _patch_key(f: Finding) -> tuple[str, int | None, str]:
+    # only findings with a file are grouped (apply_fixes), so `or ""` never merges two files
+    return (f.file or "", f.line, json.dumps(f.fix, sort_keys=True))
 
 
 def rule_findings(
@@ -249,15 +250,15 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
     import difflib
 
     result = FixResult()
-    groups: dict[tuple, list[Finding]] = {}
+    groups: dict[tuple[str, int | None, str], list[Finding]] = {}
     for finding in findings:
         if not finding.fix or not finding.file:
             result.skipped.append((finding, why_not_fixable(finding)))
         else:
             groups.setdefault(_patch_key(finding), []).append(finding)
     by_file: dict[str, list[Finding]] = {}
-    for group in groups.values():
-        by_file.setdefault(group[0].file, []).append(group[0])
+    for (file, _, _), group in groups.items():
+        by_file.setdefault(file, []).append(group[0])
     outcome_applied: list[Finding] = []
     outcome_skipped: list[tuple[Finding, str]] = []
     for rel, items in sorted(by_file.items()):

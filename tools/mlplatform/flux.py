@@ -12,9 +12,13 @@ from typing import Any
 from . import contain
 from .errors import InputError
 from .model import Finding, Manifest, Severity
-from .render import FluxBuildOptions, printable, rel, safe_resolve
+
+# FluxBuildOptions is part of this module's API (FluxKustomization.options; cluster_render builds one as
+# flux.FluxBuildOptions): the `as` form re-exports it explicitly
+from .render import FluxBuildOptions as FluxBuildOptions
+from .render import printable, rel, safe_resolve
 from .suggest import did_you_mean
-from .yamlio import LineDict, load_documents, plain
+from .yamlio import LineDict, load_documents, mapping, plain
 
 KUSTOMIZATION_GROUP = "kustomize.toolkit.fluxcd.io"
 SOURCE_GROUPS = ("source.toolkit.fluxcd.io", "source.extensions.fluxcd.io")
@@ -190,10 +194,10 @@ def leaves_repository(repo: Path, path: str) -> bool:
 def parse_kustomization(
     obj: dict[str, Any], file: str, line: int, source_doc: Any = None
 ) -> FluxKustomization:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    meta = mapping(obj.get("metadata"))
+    spec = mapping(obj.get("spec"))
     namespace = str(meta.get("namespace") or "flux-system")
-    source = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+    source = mapping(spec.get("sourceRef"))
     depends: list[DependsOn] = []
     raw_deps = spec.get("dependsOn") or []
     for i, dep in enumerate(raw_deps if isinstance(raw_deps, list) else []):
@@ -202,9 +206,9 @@ def parse_kustomization(
                 _line_in(source_doc, ("spec", "dependsOn", i), line) if source_doc is not None else line
             )
             depends.append(DependsOn(str(dep.get("namespace") or namespace), str(dep["name"]), dep_line))
-    patches = spec.get("patches") if isinstance(spec.get("patches"), list) else []
-    images = spec.get("images") if isinstance(spec.get("images"), list) else []
-    components = spec.get("components") if isinstance(spec.get("components"), list) else []
+    patches = raw if isinstance(raw := spec.get("patches"), list) else []
+    images = raw if isinstance(raw := spec.get("images"), list) else []
+    components = raw if isinstance(raw := spec.get("components"), list) else []
     options = FluxBuildOptions(
         target_namespace=str(spec["targetNamespace"]) if spec.get("targetNamespace") else None,
         patches=[plain(p) for p in patches if isinstance(p, dict)],
@@ -232,8 +236,8 @@ def parse_kustomization(
 
 
 def parse_source(obj: dict[str, Any], file: str, line: int) -> FluxSource:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    meta = mapping(obj.get("metadata"))
+    spec = mapping(obj.get("spec"))
     produces: tuple[str, ...] = ()
     if obj.get("kind") == "ArtifactGenerator" and isinstance(spec.get("artifacts"), list):
         produces = tuple(str(a["name"]) for a in spec["artifacts"] if isinstance(a, dict) and a.get("name"))
@@ -576,8 +580,8 @@ def provided_kinds(
         obj = manifest.obj
         kind = obj.get("kind")
         if kind == "CustomResourceDefinition" and api_group(obj.get("apiVersion")) == "apiextensions.k8s.io":
-            spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-            names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+            spec = mapping(obj.get("spec"))
+            names = mapping(spec.get("names"))
             if spec.get("group"):
                 provided.add((str(spec["group"]), str(names.get("kind") or "*")))
         if kind == "HelmRelease" and helm_crds:
@@ -645,8 +649,8 @@ def crd_order_findings(
         for dep in closure:
             available |= provides.get(dep, set())
             maybe += unknown_releases.get(dep, [])
-        ks = graph.kustomizations.get(key)
-        ks_id = ks.id if ks else f"{key[0]}/{key[1]}"
+        owner = graph.kustomizations.get(key)
+        ks_id = owner.id if owner else f"{key[0]}/{key[1]}"
         reported: set[tuple[str, str]] = set()
         for manifest in items:
             group = api_group(manifest.obj.get("apiVersion"))

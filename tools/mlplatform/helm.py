@@ -42,6 +42,7 @@ from . import contain, flux
 from .errors import ToolError
 from .model import ObjectRef, Severity
 from .provenance import SourceProvenance
+from .yamlio import mapping
 
 HELM_GROUP = "helm.toolkit.fluxcd.io"
 ENV_VAR = "MLPLATFORM_HELM"
@@ -227,7 +228,7 @@ def resolve_chart(
         if oci is None:
             return ChartRequest(name, "", source, reason=f"{source} is not among the cluster's objects")
         url = str(_spec(oci).get("url") or "")
-        ref = _spec(oci).get("ref") if isinstance(_spec(oci).get("ref"), dict) else {}
+        ref = mapping(_spec(oci).get("ref"))
         version = str(ref.get("tag") or ref.get("semver") or ref.get("digest") or "latest")
         chart_name = url.rstrip("/").rsplit("/", 1)[-1]
         request = ChartRequest(chart_name, version, source, url=url, pull_ref=url)
@@ -237,7 +238,7 @@ def resolve_chart(
         return ChartRequest("?", "", "?", reason="the HelmRelease names no chart (spec.chart.spec or spec.chartRef)")
     chart = str(chart_spec.get("chart") or "")
     version = str(chart_spec.get("version") or "*")
-    ref = chart_spec.get("sourceRef") if isinstance(chart_spec.get("sourceRef"), dict) else {}
+    ref = mapping(chart_spec.get("sourceRef"))
     kind, name = str(ref.get("kind") or ""), str(ref.get("name") or "")
     ref_ns = str(ref.get("namespace") or namespace)
     source = f"{kind} {ref_ns}/{name}"
@@ -343,13 +344,13 @@ def _secret_value(obj: dict[str, Any], key: str) -> tuple[bool, str | None]:
     """(found, text) of a Secret's key: stringData as written, data base64-decoded; text None when it is
     encrypted (SOPS) or not readable, so only a placeholder can stand for it."""
     if "sops" in obj:
-        data = obj.get("stringData") if isinstance(obj.get("stringData"), dict) else {}
-        data = {**data, **(obj.get("data") if isinstance(obj.get("data"), dict) else {})}
+        data = mapping(obj.get("stringData"))
+        data = {**data, **mapping(obj.get("data"))}
         return key in data, None
-    string_data = obj.get("stringData") if isinstance(obj.get("stringData"), dict) else {}
+    string_data = mapping(obj.get("stringData"))
     if key in string_data:
         return True, str(string_data[key])
-    data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+    data = mapping(obj.get("data"))
     if key not in data:
         return False, None
     try:
@@ -364,7 +365,7 @@ def compose_values(obj: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any],
     name = f"{namespace}/{_meta(obj).get('name')}"
     result: dict[str, Any] = {}
     problems: list[ValuesProblem] = []
-    refs = spec.get("valuesFrom") if isinstance(spec.get("valuesFrom"), list) else []
+    refs = raw if isinstance(raw := spec.get("valuesFrom"), list) else []
     for index, ref in enumerate(refs):
         if not isinstance(ref, dict):
             continue
@@ -387,7 +388,7 @@ def compose_values(obj: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any],
                     "optional: true)", index))
             continue
         if kind == "ConfigMap":
-            data = source.get("data") if isinstance(source.get("data"), dict) else {}
+            data = mapping(source.get("data"))
             found, text = key in data, (str(data[key]) if key in data else None)
         elif source.get("kind") == "ExternalSecret":
             found, text = True, None  # made on the cluster: its keys are unknown here
@@ -423,7 +424,7 @@ def compose_values(obj: dict[str, Any], lookup: Lookup) -> tuple[dict[str, Any],
                                           f"HelmRelease {name}: {where} key '{key}' is not a map of values", index))
             continue
         result = merge_maps(result, loaded)
-    inline = spec.get("values") if isinstance(spec.get("values"), dict) else {}
+    inline = mapping(spec.get("values"))
     return merge_maps(result, inline), problems
 
 
@@ -431,8 +432,8 @@ def chart_values(obj: dict[str, Any], chart: ChartRequest) -> tuple[dict[str, An
     """`chart.spec.valuesFiles`: they replace the chart's values.yaml, merged in order (api/v2 HelmChartTemplateSpec
     ValuesFiles, relative to the source). (None, None) without them; (None, message) when one cannot be read and
     `ignoreMissingValuesFiles` does not say to skip it (source-controller then builds no chart)."""
-    spec = _spec(obj).get("chart", {}).get("spec") if isinstance(_spec(obj).get("chart"), dict) else None
-    files = spec.get("valuesFiles") if isinstance(spec, dict) else None
+    spec = mapping(mapping(_spec(obj).get("chart")).get("spec"))
+    files = spec.get("valuesFiles")
     if not isinstance(files, list) or not files or chart.root is None:
         return None, None
     ignore = spec.get("ignoreMissingValuesFiles") is True
@@ -477,14 +478,14 @@ def _documents(text: str) -> Iterator[tuple[dict[str, Any], str]]:
 
 def crds_policy(obj: dict[str, Any]) -> str:
     """install.crds: Skip, Create (the default) or CreateReplace."""
-    install = _spec(obj).get("install") if isinstance(_spec(obj).get("install"), dict) else {}
+    install = mapping(_spec(obj).get("install"))
     return str(install.get("crds") or "Create")
 
 
 def template_args(obj: dict[str, Any], chart_dir: Path, values_file: Path, kube_version: str,
                   api_versions: list[str]) -> list[str]:
     spec = _spec(obj)
-    install = spec.get("install") if isinstance(spec.get("install"), dict) else {}
+    install = mapping(spec.get("install"))
     if re.fullmatch(r"v?\d+\.\d+", kube_version):
         kube_version = f"v{kube_version.lstrip('v')}.0"  # "1.34": a whole version, as the API server reports it
     args = ["template", release_name(obj), str(chart_dir), "--namespace", release_namespace(obj),
@@ -530,14 +531,14 @@ def _label(obj: dict[str, Any], release: dict[str, Any]) -> None:
     """commonMetadata, then the origin labels (they win on a clash), on metadata only: helm-controller's
     label transformer touches metadata/labels, never selectors or pod templates."""
     spec, meta = _spec(release), _meta(release)
-    common = spec.get("commonMetadata") if isinstance(spec.get("commonMetadata"), dict) else {}
+    common = mapping(spec.get("commonMetadata"))
     target = obj.setdefault("metadata", {})
     if not isinstance(target, dict):
         return
-    annotations = common.get("annotations") if isinstance(common.get("annotations"), dict) else {}
+    annotations = mapping(common.get("annotations"))
     if annotations:
         target["annotations"] = {**(target.get("annotations") or {}), **annotations}
-    labels = common.get("labels") if isinstance(common.get("labels"), dict) else {}
+    labels = mapping(common.get("labels"))
     labels = {**labels, f"{HELM_GROUP}/name": str(meta.get("name") or ""),
               f"{HELM_GROUP}/namespace": str(meta.get("namespace") or "default")}
     target["labels"] = {**(target.get("labels") or {}), **labels}

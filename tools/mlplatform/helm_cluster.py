@@ -21,6 +21,7 @@ from .errors import InputError, ToolError
 from .model import Finding, Manifest, Severity
 from .pools import load_pool_file, pool_file_path
 from .provenance import field_line
+from .yamlio import mapping
 
 
 class ClusterObjects:
@@ -49,10 +50,11 @@ def crd_api_versions(objs: Iterable[Any]) -> set[str]:
     for obj in objs:
         if not isinstance(obj, dict) or obj.get("kind") != "CustomResourceDefinition":
             continue
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = mapping(obj.get("spec"))
         group = spec.get("group")
-        kind = (spec.get("names") or {}).get("kind") if isinstance(spec.get("names"), dict) else None
-        for version in spec.get("versions") if isinstance(spec.get("versions"), list) else []:
+        kind = mapping(spec.get("names")).get("kind")
+        versions = spec.get("versions")
+        for version in versions if isinstance(versions, list) else []:
             if isinstance(version, dict) and group and version.get("name") and version.get("served", True):
                 out.add(f"{group}/{version['name']}")
                 if kind:
@@ -81,9 +83,9 @@ def _cluster_scoped(manifests: list[Manifest]) -> set[str]:
 
     kinds = set(CLUSTER_SCOPED_KINDS)
     for manifest in manifests:
-        spec = manifest.obj.get("spec") if isinstance(manifest.obj.get("spec"), dict) else {}
+        spec = mapping(manifest.obj.get("spec"))
         if manifest.obj.get("kind") == "CustomResourceDefinition" and spec.get("scope") == "Cluster":
-            names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+            names = mapping(spec.get("names"))
             if names.get("kind"):
                 kinds.add(str(names["kind"]))
     return kinds

@@ -28,7 +28,7 @@ POOL_KEYS = ("instance_types", "capacity_type", "min_size", "max_size", "desired
              "disk_size_gib", "zones", "efa", "capacity_reservation")
 
 
-def _require(mapping: LineDict, key: str, kind: type | tuple, where: str, file: str) -> Any:
+def _require(mapping: LineDict, key: str, kind: type | tuple[type, ...], where: str, file: str) -> Any:
     if key not in mapping:
         known = FILE_KEYS if where == "pool file" else POOL_KEYS
         # A key present but unknown that is close to the missing one is the typo: name it, at its own line.
@@ -71,7 +71,7 @@ def field_lines(raw: LineDict) -> dict[Any, int]:
 def _parse_gpu(raw: Any, where: str, file: str, line: int) -> GpuSharing | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict):
+    if not isinstance(raw, LineDict):  # pool files are read with lines (load_one)
         raise InputError(f"{where}.gpu: expected a mapping or null", file, line)
     sharing = raw.get("sharing", "none")
     replicas = raw.get("replicas")

@@ -17,6 +17,7 @@ from typing import Any
 from . import __version__
 from .errors import ToolError
 from .model import Finding, Severity
+from .yamlio import mapping
 
 FORMATS = ("text", "json", "sarif", "junit", "github", "markdown")
 TOOL_NAME = "mlplatform"
@@ -60,7 +61,7 @@ def sort_findings(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=_sort_key)
 
 
-def _sort_key(f: Finding) -> tuple:
+def _sort_key(f: Finding) -> tuple[str, int, str, int, str, str, tuple[str, str, str, str]]:
     obj = f.object
     return (
         f.file or "",
@@ -95,7 +96,7 @@ def _summary(findings: list[Finding], info: dict[str, Any]) -> str:
     line = summary_line(findings)
     if info.get("_suppressed"):
         line += f" ({_plural(len(info['_suppressed']), 'finding')} suppressed by exemptions: --format json lists them)"
-    hidden = info.get("hidden") if isinstance(info.get("hidden"), dict) else {}
+    hidden = mapping(info.get("hidden"))
     warnings = hidden.get("warnings", 0)
     return line + (f" ({_plural(warnings, 'warning')} not shown: --min-severity warning shows them)"
                    if warnings else "")

@@ -556,6 +556,8 @@ class SchemaValidator:
             return ObjectCheck(
                 [SchemaProblem(m, "required field is missing (or not a string)") for m in missing]
             )
+        # both are non-empty strings now (the check above); str() tells the type checker so
+        api_version, kind = str(api_version), str(kind)
         if kind == "List" and api_version == "v1" and isinstance(obj.get("items"), list):
             result = ObjectCheck()
             for index, item in enumerate(obj["items"]):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import Manifest
+from .yamlio import mapping
 
 # Kinds whose pod template sits at a fixed path, and where their replica count is declared.
 _FIXED_PATHS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
@@ -86,15 +87,19 @@ def _int_or(value: Any, default: int | None) -> int | None:
     return max(0, min(value, _INT32_MAX))
 
 
-def _template(manifest: Manifest, obj: dict, path: tuple, replicas: int | None, **kw: Any) -> PodTemplate | None:
+def _template(
+    manifest: Manifest, obj: dict[str, Any], path: tuple[str | int, ...], replicas: int | None, **kw: Any
+) -> PodTemplate | None:
     tpl = _get(obj, path)
     if not isinstance(tpl, dict) or not isinstance(tpl.get("spec"), dict):
         return None
-    meta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else {}
+    meta = mapping(tpl.get("metadata"))
     return PodTemplate(manifest, path, meta, tpl["spec"], replicas, **kw)
 
 
-def _templates_in(manifest: Manifest, obj: dict, prefix: tuple, trials: int | None) -> Iterator[PodTemplate]:
+def _templates_in(
+    manifest: Manifest, obj: dict[str, Any], prefix: tuple[str | int, ...], trials: int | None
+) -> Iterator[PodTemplate]:
     kind = obj.get("kind")
     if kind in _FIXED_PATHS:
         tpl_path, replica_path = _FIXED_PATHS[kind]
@@ -106,7 +111,7 @@ def _templates_in(manifest: Manifest, obj: dict, prefix: tuple, trials: int | No
     elif kind == "Pod":
         spec = obj.get("spec")
         if isinstance(spec, dict):
-            meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            meta = mapping(obj.get("metadata"))
             yield PodTemplate(manifest, prefix, meta, spec, 1, parallel_trials=trials)
     elif kind in _REPLICA_SPECS:
         specs = _get(obj, ("spec", _REPLICA_SPECS[kind]))

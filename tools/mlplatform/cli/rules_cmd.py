@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from ..errors import ToolError
 from .common import cluster_option, exit_codes, format_option, guarded, open_config, repo_option, resolve_format
 
 
-def _rows() -> list[dict]:
+def _rows() -> list[dict[str, Any]]:
     rows = []
     for spec in rulecatalog.specs().values():
         row = spec.to_json()
@@ -27,7 +28,7 @@ def _wrap(text: str, indent: str) -> list[str]:
     return textwrap.wrap(text, width=100, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False)
 
 
-def _text(rows: list[dict]) -> str:
+def _text(rows: list[dict[str, Any]]) -> str:
     out = []
     for category, about in rulecatalog.CATEGORIES.items():
         out.append(f"{category}: {about}")
@@ -47,7 +48,7 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _markdown(rows: list[dict]) -> str:
+def _markdown(rows: list[dict[str, Any]]) -> str:
     """docs/rules.md: one heading per id (SARIF helpUri anchors on it), in category order."""
     out = [
         "# Rule catalog",
@@ -107,7 +108,7 @@ def _markdown(rows: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _placement_text(rows: list[dict]) -> str:
+def _placement_text(rows: list[dict[str, Any]]) -> str:
     out = []
     for row in rows:
         obj = row["object"]

@@ -36,7 +36,7 @@ class SystemDaemonSet:
         return match_node_selection(self.pod_spec, labels)
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -46,10 +46,10 @@ def _deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def helm_values(ctx: RuleContext, release: Manifest) -> tuple[dict, dict]:
+def helm_values(ctx: RuleContext, release: Manifest) -> tuple[dict[str, Any], dict[str, Any]]:
     """(merged, inline) values of a HelmRelease: valuesFrom ConfigMaps of the render, then spec.values."""
     spec = release.obj.get("spec") or {}
-    merged: dict = {}
+    merged: dict[str, Any] = {}
     for ref in spec.get("valuesFrom") or []:
         if not isinstance(ref, dict) or ref.get("kind") != "ConfigMap":
             continue
@@ -133,20 +133,26 @@ def _system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
                     break
             fix_key = chosen or (tol_paths[0] if tol_paths else None)
             # A fix edits spec.values only: a list that comes from a valuesFrom ConfigMap is not touched.
-            fixable = fix_key is not None and (chosen is None or get_path(inline, chosen) is not None)
+            fix_path = (
+                ("spec", "values", *fix_key.split("."))
+                if fix_key is not None and (chosen is None or get_path(inline, chosen) is not None)
+                else None
+            )
             yield SystemDaemonSet(
                 release,
                 f"{chart_name(release)} operand {operand} (HelmRelease {release.ref.name})",
                 pod_spec,
                 bool(op.get("gpu_only")),
                 bool(op.get("mig_only")),
-                ("spec", "values", *fix_key.split(".")) if fixable else None,
+                fix_path,
                 get_path(inline, chosen) if chosen else None,
                 defaults=list(chart.get("default_tolerations") or []),
             )
 
 
-def add_tolerations_patch(ds: SystemDaemonSet, source_root: dict, new: list[dict]) -> list[dict] | None:
+def add_tolerations_patch(
+    ds: SystemDaemonSet, source_root: dict[str, Any], new: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
     """JSON Patch adding tolerations at ds.tolerations_path, creating missing parent mappings."""
     if ds.tolerations_path is None:
         return None

@@ -31,7 +31,7 @@ def namespace_labels(namespaces: list[Manifest], name: str) -> dict[str, str]:
     return {NAME_LABEL: name}
 
 
-def _types(spec: dict) -> list[str]:
+def _types(spec: dict[str, Any]) -> list[str]:
     types = spec.get("policyTypes")
     if isinstance(types, list):
         return [str(t) for t in types]

@@ -42,7 +42,7 @@ def placement_fix(ctx: RuleContext, info: TemplateInfo) -> tuple[list[dict[str, 
     spec = info.spec
     base = info.tpl.pointer
     patch: list[dict[str, Any]] = []
-    tolerations = spec.get("tolerations") if isinstance(spec.get("tolerations"), list) else []
+    tolerations = raw if isinstance(raw := spec.get("tolerations"), list) else []
     added: list[dict[str, Any]] = []
     for name in targets:
         for taint in untolerated(tolerations + added, views[name].taints):
@@ -59,11 +59,11 @@ def placement_fix(ctx: RuleContext, info: TemplateInfo) -> tuple[list[dict[str, 
     new_spec = {**spec, "tolerations": tolerations + added}
     outside = [p for p in ctx.index.place(new_spec, info.requests).fits if p not in wtype.pools]
     if outside:
-        label = _selector_label(ctx, wtype.name, targets)
-        if label is None:
+        node_label = _selector_label(ctx, wtype.name, targets)
+        if node_label is None:
             return None, (f"no node label selects exactly the pools of type {wtype.name}; add a nodeSelector "
                           "for the pool you mean by hand")
-        key, value = label
+        key, value = node_label
         if selector is not None and key in selector:
             return None, f"the nodeSelector already sets {key}; choose the pool by hand"
         if selector is not None:

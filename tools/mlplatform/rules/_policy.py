@@ -15,7 +15,7 @@ from ..contain import resolve_inside
 from ..errors import InputError
 from ..model import Finding, Severity
 from ..suggest import did_you_mean
-from ..yamlio import load_one
+from ..yamlio import LineDict, load_one
 from . import _params
 from ._memory_caps import DEFAULT as DEFAULT_MEMORY_CAPS
 from ._memory_caps import MemoryCapPolicy
@@ -72,7 +72,8 @@ def _types(raw: Any, file: str) -> dict[str, WorkloadType]:
             if key not in TYPE_KEYS:
                 raise InputError(f"types.{name}.{key}: unknown key{did_you_mean(str(key), TYPE_KEYS)} "
                                  f"(known: {', '.join(TYPE_KEYS)})", file, at(key))
-        pools, priority, ha, profiles = (row.get(k) for k in TYPE_KEYS)
+        priority, ha, profiles = (row.get(k) for k in TYPE_KEYS[1:])
+        pools: list[Any] = row["pools"]  # a list: checked above
         if not all(isinstance(p, str) for p in pools):
             raise InputError(f"types.{name}.pools: expected a list of pool names", file, at("pools"))
         if priority is not None and not isinstance(priority, str):
@@ -150,6 +151,11 @@ _ATTRIBUTE = {"workload-checks.yaml": "workload_checks", "gpu-sharing.yaml": "gp
 WORKLOAD_POOLS_KEYS = ("workload_type_label", "types", "untyped_pools", "clusters")
 
 
+def _line(mapping: dict[Any, Any], key: Any) -> int:
+    """The line of `key` in a mapping read from YAML (1 for one built in code, which has no lines)."""
+    return mapping.line_of(key) if isinstance(mapping, LineDict) else 1
+
+
 def _strings(raw: Any, where: str, file: str, line: int) -> list[str]:
     if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
         raise InputError(f"{where}: expected a list of pool names", file, line)
@@ -178,10 +184,10 @@ def _workload_pools(policy: Policy, wp: Any, cluster: str | None) -> None:
     overrides = clusters.get(cluster) if cluster else None
     if overrides is not None and not isinstance(overrides, dict):
         raise InputError(f"clusters.{cluster}: expected a mapping with types and/or untyped_pools", rel,
-                         clusters.line_of(cluster))
+                         _line(clusters, cluster))
     if overrides:
         if "types" in overrides:
             policy.types.update(_types(overrides["types"], rel))
         if "untyped_pools" in overrides:
             policy.untyped_pools = _strings(overrides["untyped_pools"], f"clusters.{cluster}.untyped_pools", rel,
-                                            overrides.line_of("untyped_pools"))
+                                            _line(overrides, "untyped_pools"))

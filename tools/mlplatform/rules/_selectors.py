@@ -25,13 +25,13 @@ def selector_matches(selector: Any, labels: dict[str, str]) -> bool:
         raw = expr.get("values") or []
         values = [str(v) for v in raw] if isinstance(raw, list) else []
         present = key in labels
-        ok = {
+        outcome: dict[object, bool] = {  # op may be anything the YAML holds
             "In": present and labels.get(key) in values,
             "NotIn": not present or labels.get(key) not in values,
             "Exists": present,
             "DoesNotExist": not present,
-        }.get(op, False)
-        if not ok:
+        }
+        if not outcome.get(op, False):
             return False
     return True
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -146,7 +147,7 @@ def _claims(ctx: RuleContext) -> list[tuple[str, str, Manifest, str | None]]:
 
 @dataclass
 class VolumePolicy:
-    policies: list[dict] | None  # None: referenced but unreadable, or not found
+    policies: list[dict[str, Any]] | None  # None: referenced but unreadable, or not found
     problem: str = ""
 
     def action(self, class_name: str, driver: str) -> str | None:
@@ -167,7 +168,7 @@ class VolumePolicy:
         return None
 
 
-def _volume_policy(ctx: RuleContext, schedule: Manifest, spec: dict) -> VolumePolicy:
+def _volume_policy(ctx: RuleContext, schedule: Manifest, spec: dict[str, Any]) -> VolumePolicy:
     ref = spec.get("resourcePolicy")
     if not ref:
         return VolumePolicy([])
@@ -186,7 +187,7 @@ def _volume_policy(ctx: RuleContext, schedule: Manifest, spec: dict) -> VolumePo
     return VolumePolicy(None, f"names volume policy ConfigMap {name}, which the cluster does not define")
 
 
-def _backups(ctx: RuleContext) -> Iterator[tuple[Manifest, dict, str]]:
+def _backups(ctx: RuleContext) -> Iterator[tuple[Manifest, dict[str, Any], str]]:
     """(object, backup spec, path of the spec) of every Velero Schedule and Backup."""
     for schedule in ctx.by_kind("Schedule"):
         if schedule.ref.group == "velero.io":
@@ -196,7 +197,7 @@ def _backups(ctx: RuleContext) -> Iterator[tuple[Manifest, dict, str]]:
             yield backup, as_dict(backup.obj.get("spec")), "spec"
 
 
-def _in_scope(namespace: str, spec: dict) -> bool:
+def _in_scope(namespace: str, spec: dict[str, Any]) -> bool:
     included = [str(n) for n in as_list(spec.get("includedNamespaces"))] or [ALL]
     excluded = [str(n) for n in as_list(spec.get("excludedNamespaces"))]
     return (ALL in included or namespace in included) and namespace not in excluded

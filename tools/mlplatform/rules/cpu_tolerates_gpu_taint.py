@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Severity
 from ..scheduling import BLOCKING_EFFECTS, tolerates
@@ -38,7 +39,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         tolerations = info.spec.get("tolerations")
         if not isinstance(tolerations, list):
             continue
-        bad: list[tuple[int, dict, list[str]]] = []
+        bad: list[tuple[int, dict[str, Any], list[str]]] = []
         for i, tol in enumerate(tolerations):
             if not isinstance(tol, dict):
                 continue
@@ -48,7 +49,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not bad:
             continue
         base = info.tpl.pointer + "/tolerations"
-        fix: list[dict] = []
+        fix: list[dict[str, Any]] = []
         if len(bad) == len(tolerations):  # none left: drop the key rather than leave `tolerations: []`
             fix = [{"op": "test", "path": base, "value": plain(tolerations)}, {"op": "remove", "path": base}]
         for i, tol, _ in reversed(bad if not fix else []):  # highest index first: earlier ones stay valid
@@ -70,5 +71,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             yield found
 
 
-def _show(tol: dict) -> str:
+def _show(tol: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in tol.items()) + "}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Manifest, Severity
 from ..rulecatalog import EXEMPT_PREFIX
@@ -29,15 +30,15 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
     specs = {s.name: s for s in rulecatalog.specs().values()}
     known = known or {name for name, s in specs.items() if s.exemptable}
     # Only objects with an exemption annotation somewhere matter; most have none.
-    tables_of: dict[int, tuple[Manifest, list[dict]]] = {}
+    tables_of: dict[int, tuple[Manifest, list[dict[str, Any]]]] = {}
     for manifest in ctx.manifests:
         table = manifest.annotations
         if table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in table):
             tables_of[id(manifest)] = (manifest, [table])
     for info in ctx.templates:
-        table = info.tpl.pod_metadata.get("annotations")
-        if table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in table):
-            tables_of.setdefault(id(info.manifest), (info.manifest, []))[1].append(table)
+        pod_table = info.tpl.pod_metadata.get("annotations")
+        if pod_table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in pod_table):
+            tables_of.setdefault(id(info.manifest), (info.manifest, []))[1].append(pod_table)
     for manifest, tables in tables_of.values():
         seen: set[str] = set()
         for table in tables:

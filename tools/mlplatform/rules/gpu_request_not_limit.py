@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Severity
 from ..quantity import QuantityError
 from ..scheduling import amount
+from ..yamlio import mapping
 from ._base import RuleContext, is_gpu_resource, iter_containers, pointer
 
 ID = "policy/gpu-request-not-limit"
@@ -43,12 +45,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             gpu_requested = sorted(r for r in requests if is_gpu_resource(str(r)))
             if not gpu_requested:
                 continue
-            limits = resources.get("limits") if isinstance(resources.get("limits"), dict) else {}
+            limits = mapping(resources.get("limits"))
             base = info.tpl.pointer + pointer(fieldname, index, "resources")
             problems: list[str] = []
-            fix: list[dict] = []
+            fix: list[dict[str, Any]] = []
             mismatched = False
-            missing_limits: dict = {}
+            missing_limits: dict[str, Any] = {}
             for resource in gpu_requested:
                 if resource not in limits:
                     problems.append(f"{resource} has a request ({requests[resource]}) and no limit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Manifest, Severity
 from ._base import RuleContext, as_dict
@@ -25,19 +26,19 @@ REMEDIATION = (
 )
 
 
-def _protects(pdb: dict) -> bool:
+def _protects(pdb: dict[str, Any]) -> bool:
     spec = as_dict(pdb.get("spec"))
     min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
     if min_available is not None:
         return min_available not in (0, "0", "0%")
     if max_unavailable is not None:
-        return max_unavailable != "100%"
+        return bool(max_unavailable != "100%")
     return False  # neither set: the PDB allows every disruption
 
 
 def check(ctx: RuleContext) -> Iterator[Finding]:
     # Index by (namespace, one matchLabels pair); PDBs without matchLabels are candidates for every pod.
-    by_label: dict[tuple, list[Manifest]] = {}
+    by_label: dict[tuple[str | None, Any, str], list[Manifest]] = {}
     unlabelled: dict[str | None, list[Manifest]] = {}
     for pdb in ctx.by_kind("PodDisruptionBudget"):
         match_labels = as_dict(as_dict(as_dict(pdb.obj.get("spec")).get("selector")).get("matchLabels"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Severity
 from ._base import RuleContext, as_dict, as_list
@@ -22,7 +23,7 @@ RATIONALE = (
 ZONE = "topology.kubernetes.io/zone"
 
 
-def _spreads(spec: dict, labels: dict[str, str]) -> bool:
+def _spreads(spec: dict[str, Any], labels: dict[str, str]) -> bool:
     for tsc in spec.get("topologySpreadConstraints") or []:
         if (
             isinstance(tsc, dict)
@@ -53,7 +54,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         spec_selector = as_dict(as_dict(info.manifest.obj.get("spec")).get("selector"))
         selector = as_dict(spec_selector.get("matchLabels")) or labels
-        constraint = {
+        constraint: dict[str, Any] = {
             "maxSkew": 1,
             "topologyKey": ZONE,
             "whenUnsatisfiable": "ScheduleAnyway",
@@ -61,7 +62,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         }
         base = info.tpl.pointer + "/topologySpreadConstraints"
         if isinstance(info.spec.get("topologySpreadConstraints"), list):
-            fix = [{"op": "add", "path": base + "/-", "value": constraint}]
+            fix: list[dict[str, Any]] = [{"op": "add", "path": base + "/-", "value": constraint}]
         else:
             fix = [{"op": "add", "path": base, "value": [constraint]}]
         message = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Manifest, Severity
 from ._base import RuleContext, TemplateInfo, as_dict, as_list
@@ -49,7 +50,7 @@ SHELLS = {"sh", "bash", "dash", "ash", "zsh"}
 _EXEC = re.compile(r"(^|[;&|(\n])\s*exec\s")
 
 
-def _automounts(ctx: RuleContext, spec: dict, namespace: str) -> bool:
+def _automounts(ctx: RuleContext, spec: dict[str, Any], namespace: str) -> bool:
     """Whether the kubelet mounts the service-account volume: the pod's field, else its ServiceAccount's."""
     own = spec.get("automountServiceAccountToken")
     if isinstance(own, bool):
@@ -62,7 +63,7 @@ def _automounts(ctx: RuleContext, spec: dict, namespace: str) -> bool:
     return True
 
 
-def _gives_namespace(volume: dict) -> bool:
+def _gives_namespace(volume: dict[str, Any]) -> bool:
     """A downwardAPI (or projected downwardAPI) volume with the file `namespace` from metadata.namespace."""
     sources = [as_dict(volume.get("downwardAPI"))]
     projected = as_list(as_dict(volume.get("projected")).get("sources"))
@@ -75,7 +76,7 @@ def _gives_namespace(volume: dict) -> bool:
     )
 
 
-def _reads_namespace_file(spec: dict, container: dict) -> bool:
+def _reads_namespace_file(spec: dict[str, Any], container: dict[str, Any]) -> bool:
     volumes = {v.get("name"): v for v in as_list(spec.get("volumes")) if isinstance(v, dict)}
     for mount in as_list(container.get("volumeMounts")):
         if not isinstance(mount, dict):
@@ -88,7 +89,7 @@ def _reads_namespace_file(spec: dict, container: dict) -> bool:
     return False
 
 
-def _command_problems(container: dict, kind: str, experiment: dict) -> list[str]:
+def _command_problems(container: dict[str, Any], kind: str, experiment: dict[str, Any]) -> list[str]:
     """Why Katib's rewrite of the primary container's command (wrapWorkerContainer) would break it."""
     line = [str(x) for x in as_list(container.get("command")) + as_list(container.get("args"))]
     if not as_list(container.get("command")):
@@ -149,7 +150,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         templates = _templates_of(ctx, manifest)
         if kind not in REPORTING_KINDS or not templates:
             continue  # a Custom collector, or a trial template given by ConfigMap: nothing to read here
-        found: list[tuple[TemplateInfo, dict]] = [
+        found: list[tuple[TemplateInfo, dict[str, Any]]] = [
             (info, c) for info in templates for field, _, c in info.all_containers
             if field == "containers" and c.get("name") == primary
         ]

@@ -98,7 +98,7 @@ def _describe(manifest: Manifest) -> str:
     return f"{ref.kind} {ref.namespace + '/' if ref.namespace else ''}{ref.name}"
 
 
-def _meshed(info: TemplateInfo, namespace_annotations: dict[str, dict]) -> bool:
+def _meshed(info: TemplateInfo, namespace_annotations: dict[str, dict[str, Any]]) -> bool:
     pod = as_dict(info.tpl.pod_metadata.get("annotations")).get(LINKERD_INJECT)
     if pod is not None:
         return pod in ("enabled", "ingress")
@@ -140,7 +140,7 @@ def _admits(monitor: Manifest, namespace: str | None) -> bool:
 
 def build_exports(ctx: RuleContext) -> Exports:
     found = ctx.cache.get(ID)
-    if found is not None:
+    if isinstance(found, Exports):  # the cache holds one Exports per context under this rule's id
         return found
     exports = Exports()
     namespace_annotations = {m.ref.name: as_dict(m.annotations) for m in ctx.by_kind("Namespace")}

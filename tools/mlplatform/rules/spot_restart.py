@@ -62,7 +62,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 yield found
 
 
-def get_path_tuple(obj: object, path: tuple) -> object:
+def get_path_tuple(obj: object, path: tuple[str | int, ...]) -> object:
     for part in path:
         if isinstance(obj, dict):
             obj = obj.get(part)
