@@ -164,10 +164,10 @@ def _render_plain_directory(
 
     options = ks.options
     if options.target_namespace:
-        for doc in out.docs:
-            if doc.obj.get("kind") not in CLUSTER_SCOPED_KINDS and isinstance(doc.obj.get("metadata"), dict):
-                doc.obj["metadata"]["namespace"] = options.target_namespace
-                doc.text = yaml.safe_dump(doc.obj, sort_keys=False)
+        for rdoc in out.docs:
+            if rdoc.obj.get("kind") not in CLUSTER_SCOPED_KINDS and isinstance(rdoc.obj.get("metadata"), dict):
+                rdoc.obj["metadata"]["namespace"] = options.target_namespace
+                rdoc.text = yaml.safe_dump(rdoc.obj, sort_keys=False)
     if options.patches or options.images or options.components or options.name_prefix or options.name_suffix:
         out.findings.append(
             ks.finding(
@@ -241,7 +241,9 @@ class _ObjectIndex:
         kind = obj.get("kind")
         if kind not in ("ConfigMap", "Secret") or obj.get("apiVersion") != "v1":
             return
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         namespace = meta.get("namespace") or default_namespace or "default"
         self.objects[(str(kind), str(namespace), str(meta.get("name") or ""))] = obj
 
@@ -664,7 +666,7 @@ def render_cluster_manifests(
 
 def dedupe_findings(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per (rule, place, message), in report order."""
-    unique: dict[tuple, Finding] = {}
+    unique: dict[tuple[object, ...], Finding] = {}
     for f in findings:
         key = (f.rule, f.severity, f.message, f.cluster, f.file, f.line, f.object)
         unique.setdefault(key, f)

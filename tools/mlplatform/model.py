@@ -143,7 +143,7 @@ class Finding:
             "object": self.object.to_json() if self.object else None,
         }
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, str, str]:
         return (self.file or "", self.line or 0, self.rule, self.message)
 
 

@@ -345,7 +345,10 @@ def check_gpu_config_labels(pool_file: PoolFile, pool: Pool, catalog: Catalog) -
     gpu = pool.gpu
     if gpu is None:
         return
-    wanted = {SharingMode.TIME_SLICING: DEVICE_PLUGIN_LABEL, SharingMode.MIG: MIG_CONFIG_LABEL}.get(gpu.mode)
+    labels: dict[SharingMode | None, str] = {
+        SharingMode.TIME_SLICING: DEVICE_PLUGIN_LABEL, SharingMode.MIG: MIG_CONFIG_LABEL,
+    }
+    wanted = labels.get(gpu.mode)  # None: a mode the pool file misspells (reported on its own)
     if wanted and not pool.labels.get(wanted):
         what = "device plugin's time-slicing config" if gpu.mode is SharingMode.TIME_SLICING else "MIG layout"
         yield _on("pool/gpu-config-label", pool_file, pool, "labels",

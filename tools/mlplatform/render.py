@@ -11,7 +11,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ except AttributeError:  # pragma: no cover - libyaml missing
     _FastLoader = yaml.SafeLoader
 
 
-class PlainLoader(_FastLoader):  # type: ignore[misc, valid-type]
+class PlainLoader(_FastLoader):  # type: ignore[misc]  # the base is picked at import (libyaml or not)
     """libyaml's loader, with timestamps kept as strings (Kubernetes treats them as strings)."""
 
     # fastyaml.load reads every text it accepts exactly as this loader does (tests/test_fastyaml.py)
@@ -472,7 +472,8 @@ def walk_kustomization(
                 )
             )
             return
-        if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        # documents() keeps lines, so every mapping it reads is a LineDict
+        if len(docs) != 1 or not isinstance(docs[0].data, LineDict):
             finding("render/invalid-kustomization", "a kustomization file must hold one mapping", kfile, 1)
             return
         spec: LineDict = docs[0].data
@@ -689,8 +690,9 @@ class RenderedDoc:
                         parsed = yaml.load(match.group(0), Loader=PlainLoader)  # noqa: S506 - safe loader
                     except yaml.YAMLError:
                         parsed = None
-                if isinstance(parsed, dict) and isinstance(parsed.get("metadata"), dict):
-                    return parsed["metadata"]
+                meta = parsed.get("metadata") if isinstance(parsed, dict) else None
+                if isinstance(meta, dict):
+                    return meta
         meta = self.obj.get("metadata")
         return meta if isinstance(meta, dict) else {}
 
@@ -834,16 +836,17 @@ class BuildMemo:
         with self._lock:
             if top in self._listings:
                 return self._listings[top]
-        files: list[Path] | None = []
+        files: list[Path] = []
+        listing: list[Path] | None = files
         for root, dirs, names in os.walk(top):  # does not follow directory links
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             files.extend(Path(root) / name for name in names)
             if len(files) > self.MAX_FILES:
-                files = None
+                listing = None
                 break
         with self._lock:
-            self._listings[top] = files
-        return files
+            self._listings[top] = listing
+        return listing
 
     def _named_paths(self, repo: Path, kfile: Path) -> set[Path] | None:
         """Files (and the files below directories) inside the repository that any string of the
@@ -853,7 +856,7 @@ class BuildMemo:
         with self._lock:
             if memo_key in self._named:
                 return self._named[memo_key]
-        base, found = kfile.parent, set()
+        base, found = kfile.parent, set[Path]()
         spec = _bounded_load(kfile)
         configs: list[Path] = []
         result: set[Path] | None = found
@@ -916,7 +919,7 @@ class BuildMemo:
         store = self.store
         return {"ran": self.ran, "shared": self.hits, "cached": store.hits if store is not None else 0}
 
-    def run(self, key: str | None, compute: Any) -> tuple[int, str, str]:
+    def run(self, key: str | None, compute: Callable[[], tuple[int, str, str]]) -> tuple[int, str, str]:
         def execute() -> tuple[int, str, str]:
             with self._lock:
                 self.ran += 1
@@ -939,7 +942,7 @@ class BuildMemo:
         with self._lock:
             entry = self._entries.get(key)
             owner = entry is None
-            if owner:
+            if entry is None:
                 entry = self._entries[key] = _MemoEntry()
         if owner:
             try:

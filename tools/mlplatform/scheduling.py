@@ -358,7 +358,7 @@ def _values(raw: Any) -> tuple[str, ...]:
     return tuple(_text(v) for v in raw) if isinstance(raw, list) else ()
 
 
-def _exprs(items: Any) -> tuple:
+def _exprs(items: Any) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     return tuple([(_text(e.get("key")), _text(e.get("operator")), _values(e.get("values"))) for e in items or ()])
 
 

@@ -77,7 +77,7 @@ def metadata_misfit(meta: Any, path: str) -> str | None:
     return None
 
 
-def _container_fits(c: dict) -> bool:
+def _container_fits(c: dict[str, Any]) -> bool:
     resources = c.get("resources")
     if resources is not None:
         if not isinstance(resources, dict):

@@ -120,7 +120,7 @@ def _rollouts(p: PoolPlan) -> list[Finding]:
 
 
 def _survival(p: PoolPlan) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     if p.headroom is None:
         return out
     for scenario in (p.headroom.node_loss, p.headroom.zone_loss):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 # An exact model with more (group x node) variables than this is not built: the heuristic answer and
@@ -157,16 +157,18 @@ def _orders(groups: Sequence[Group], capacity: Sequence[int]) -> list[list[int]]
     def share(g: Group, r: int) -> float:
         return g.demand[r] / capacity[r] if capacity[r] > 0 else 0.0
 
+    def by_resource(r: int) -> Callable[[int], tuple[float, float | str]]:
+        # a factory binds r per key (a lambda in the loop would see only the last r)
+        return lambda i: (share(groups[i], r), max(share(groups[i], s) for s in range(len(capacity))))
+
     idx = list(range(len(groups)))
-    keys = [
+    keys: list[Callable[[int], tuple[float, float | str]]] = [
         lambda i: (max(share(groups[i], r) for r in range(len(capacity))), groups[i].key),
         lambda i: (sum(share(groups[i], r) for r in range(len(capacity))), groups[i].key),
     ]
     for r in range(len(capacity)):
         if any(g.demand[r] for g in groups):
-            keys.append(
-                lambda i, r=r: (share(groups[i], r), max(share(groups[i], s) for s in range(len(capacity))))
-            )
+            keys.append(by_resource(r))
     orders, seen = [], set()
     for key in keys:
         order = sorted(idx, key=key, reverse=True)
@@ -286,39 +288,39 @@ def _solve_exact(
 
     n_bins = len(hint)
     model = cp_model.CpModel()
-    used = [model.NewBoolVar(f"used{b}") for b in range(n_bins)]
+    used = [model.new_bool_var(f"used{b}") for b in range(n_bins)]
     x: dict[tuple[int, int], cp_model.IntVar] = {}
     for gi, g in enumerate(groups):
         per_node = min(g.count, _fits(list(capacity), g.demand))
         for b in range(n_bins):
-            x[gi, b] = model.NewIntVar(0, per_node, f"x{gi}_{b}")
+            x[gi, b] = model.new_int_var(0, per_node, f"x{gi}_{b}")
             # A pod needs a node even when it requests nothing the model counts: no pods on an unused node.
-            model.Add(x[gi, b] <= per_node * used[b])
-        model.Add(sum(x[gi, b] for b in range(n_bins)) == g.count)
+            model.add(x[gi, b] <= per_node * used[b])
+        model.add(sum(x[gi, b] for b in range(n_bins)) == g.count)
     for b in range(n_bins):
         for r, cap in enumerate(capacity):
             terms = [g.demand[r] * x[gi, b] for gi, g in enumerate(groups) if g.demand[r]]
             if terms:
-                model.Add(sum(terms) <= cap * used[b])
+                model.add(sum(terms) <= cap * used[b])
         if b + 1 < n_bins:
-            model.AddImplication(used[b + 1], used[b])  # nodes are identical: use a prefix of them
-    model.Add(sum(used) >= bound)
-    model.Minimize(sum(used))
+            model.add_implication(used[b + 1], used[b])  # nodes are identical: use a prefix of them
+    model.add(sum(used) >= bound)
+    model.minimize(sum(used))
     for b, content in enumerate(hint):
-        model.AddHint(used[b], 1)
+        model.add_hint(used[b], 1)
         for gi in range(len(groups)):
-            model.AddHint(x[gi, b], content.get(gi, 0))
+            model.add_hint(x[gi, b], content.get(gi, 0))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = max(0.05, time_limit_s)
     solver.parameters.num_workers = 2  # CI runs on 2 cores
-    status = solver.Solve(model)
-    proven = max(bound, math.ceil(solver.BestObjectiveBound() - 1e-6))
+    status = solver.solve(model)
+    proven = max(bound, math.ceil(solver.best_objective_bound - 1e-6))
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None, proven, False, f"cp-sat: {solver.StatusName(status).lower()} within {time_limit_s:g}s"
+        return None, proven, False, f"cp-sat: {solver.status_name(status).lower()} within {time_limit_s:g}s"
     bins = []
     for b in range(n_bins):
-        if solver.Value(used[b]):
-            content = {gi: solver.Value(x[gi, b]) for gi in range(len(groups)) if solver.Value(x[gi, b])}
+        if solver.value(used[b]):
+            content = {gi: solver.value(x[gi, b]) for gi in range(len(groups)) if solver.value(x[gi, b])}
             bins.append(content)
     optimal = status == cp_model.OPTIMAL
     return (

@@ -244,7 +244,7 @@ def _autoscaler_warnings(
     """Where cluster-autoscaler would plan with physical GPUs, not the units pods request, because the node
     group lacks the scale-from-zero resource tags (docs/facts.md#autoscaling-gpu-pools). With the tags (our
     Terraform sets them) there is nothing to do, so nothing is said."""
-    if scale_from_zero_tags or pool.sharing in (SharingMode.NONE, None) or not physical:
+    if scale_from_zero_tags or pool.gpu is None or pool.sharing in (SharingMode.NONE, None) or not physical:
         return []
     units = ", ".join(f"{r}={n}" for r, n in per_node_gpu.items())
     return [
@@ -382,9 +382,9 @@ def plan_cluster(
             pool, catalog, prefix_delegation=facts.prefix_delegation, managed_node_group=facts.managed_node_groups
         )
         capacity["pods"] = limit[0]
-        for resource, taken in overhead[pool.name].items():
+        for resource, used in overhead[pool.name].items():
             if resource in capacity:
-                capacity[resource] -= taken
+                capacity[resource] -= used
         per_node_gpu = views[pool.name].gpu_units  # the model's pool: computed once
         workloads = placed[pool.name]
         resources = list(BASE_RESOURCES) + sorted(
@@ -402,7 +402,7 @@ def plan_cluster(
             counts_min, contexts[False], exact=exact, time_limit_s=time_limit_s
         )
         at_min, at_max = min_level.result, max_level.result
-        gpu = [
+        gpu: list[dict[str, Any]] = [  # PoolPlan.gpu
             {
                 "resource": r,
                 "per_node": n,
@@ -471,11 +471,11 @@ def plan_cluster(
         pool_plans.append(plan)
     # HelmReleases are the platform's controllers, always there and small (docs/capacity.md says so once);
     # other such kinds are workloads whose capacity someone must add by hand: that asks for an action.
-    workloads = [m for m in demand.not_modelled if m.ref.kind != "HelmRelease"]
-    if workloads:
-        kinds = sorted({m.ref.kind for m in workloads})
+    unmodelled = [m for m in demand.not_modelled if m.ref.kind != "HelmRelease"]
+    if unmodelled:
+        kinds = sorted({m.ref.kind for m in unmodelled})
         warnings.append(
-            f"{len(workloads)} object(s) of kinds {', '.join(kinds)} run pods the rendered objects do not "
+            f"{len(unmodelled)} object(s) of kinds {', '.join(kinds)} run pods the rendered objects do not "
             "show; they are not in this plan: leave room for them in their pools' max_size"
         )
     return ClusterPlan(cluster, region, pool_plans, unplaced, demand.not_modelled, warnings)

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -22,6 +22,11 @@ EXIT_CODES_HELP = (
     "\b\nExit codes:\n  0 no finding at error severity\n  1 findings at error severity\n"
     "  2 the tool could not do its job (one line on stderr, no traceback)"
 )
+
+# A decorator hands back the command it was given (click.option keeps its signature: FC -> FC)
+F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class Cli(click.Group):
@@ -53,22 +58,22 @@ class Cli(click.Group):
         sys.exit(result if isinstance(result, int) else EXIT_OK)
 
 
-def repo_option(fn: Callable) -> Callable:
+def repo_option(fn: F) -> F:
     return click.option("--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
                         show_default=True, help="Repository root.")(fn)
 
 
-def cluster_option(fn: Callable) -> Callable:
+def cluster_option(fn: F) -> F:
     return click.option("--cluster", "clusters", multiple=True, help="Cluster name (repeatable; default: all).")(fn)
 
 
-def no_cache_option(fn: Callable) -> Callable:
+def no_cache_option(fn: F) -> F:
     """--no-cache: run every kustomize build instead of reusing outputs kept by earlier runs."""
     return click.option("--no-cache", is_flag=True,
                         help="Run every kustomize build; do not read or write .mlplatform-cache/.")(fn)
 
 
-def time_limit_option(fn: Callable) -> Callable:
+def time_limit_option(fn: F) -> F:
     """The capacity planner's per-pool solver budget (plan, diff, report)."""
     from ..capacity.plan import DEFAULT_TIME_LIMIT_S
 
@@ -77,8 +82,8 @@ def time_limit_option(fn: Callable) -> Callable:
                         help="Seconds the exact packing solver may spend per pool and demand level.")(fn)
 
 
-def format_option(*choices: str) -> Callable:
-    def decorate(fn: Callable) -> Callable:
+def format_option(*choices: str) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
         return click.option("--format", "fmt", type=click.Choice(choices, case_sensitive=False), default=None,
                             help="Output format (default: text).")(fn)
     return decorate
@@ -124,7 +129,7 @@ def _tolerant_output() -> None:
             reconfigure(errors="backslashreplace")
 
 
-def guarded(fn: Callable) -> Callable:
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Run a command; a ToolError or any unexpected error becomes one line on stderr and exit 2.
 
     The routing rule: an InputError that reaches this far is a problem in a file of the repository (a pool
@@ -132,7 +137,7 @@ def guarded(fn: Callable) -> Callable:
     for the tool that cannot do its job. check and validate never get here with one (check_cmd.py)."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         _tolerant_output()
         try:
             # SIGTERM, like Ctrl-C, ends the command through `finally` blocks: temporary files and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -21,7 +22,7 @@ from .common import EXIT_FINDINGS, EXIT_OK, exit_codes, guarded, no_cache_option
 NOT_RENDERED = frozenset({"flux/external-source", "flux/source-missing"})
 
 
-def _dump(objects: list[dict]) -> str:
+def _dump(objects: list[dict[str, Any]]) -> str:
     return "".join(
         "---\n" + yaml.safe_dump(obj, sort_keys=False, default_flow_style=False) for obj in objects
     )

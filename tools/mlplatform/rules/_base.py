@@ -129,7 +129,8 @@ class RuleContext:
                         TERRAFORM_PARSE_ID, Severity.ERROR, exc.message, cluster=self.name, file=exc.file, line=exc.line
                     )
                 )
-        return self.cache["terraform"]
+        loaded = self.cache["terraform"]
+        return loaded if isinstance(loaded, TerraformConfig) else None
 
     def gpu_pools(self) -> list[Pool]:
         return [
@@ -212,12 +213,12 @@ def iter_containers(info: TemplateInfo, include_init: bool = True) -> list[tuple
     return [c for c in info.all_containers if c[0] == "containers"]
 
 
-def as_dict(value: Any) -> dict:
+def as_dict(value: Any) -> dict[Any, Any]:
     """`value` when it is a mapping, else an empty one (malformed input is schema validation's to report)."""
     return value if isinstance(value, dict) else {}
 
 
-def as_list(value: Any) -> list:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 

@@ -74,17 +74,20 @@ def efa_is_the_only_misfit(ctx: RuleContext, info: TemplateInfo) -> bool:
     return not info.placement.fits and bool(_non_efa_pools_but_for_efa(ctx, info))
 
 
-def _job_key(info: TemplateInfo) -> tuple[int, tuple]:
+JobKey = tuple[int, tuple[str | int, ...]]  # (id of the manifest, path of the job inside it)
+
+
+def _job_key(info: TemplateInfo) -> JobKey:
     # A replica template sits at <job>/spec/<kind>ReplicaSpecs/<role>/template; a Katib trial's job is nested.
     return id(info.manifest), info.tpl.path[:-4]
 
 
-def _job_pods(ctx: RuleContext) -> dict[tuple[int, tuple], int]:
+def _job_pods(ctx: RuleContext) -> dict[JobKey, int]:
     """GPU pods of each training job (replicas of every role that requests a GPU; elastic jobs at their max)."""
-    found = ctx.cache.get("efa_job_pods")
-    if found is not None:
-        return found
-    found = {}
+    cached = ctx.cache.get("efa_job_pods")
+    if isinstance(cached, dict):
+        return cached
+    found: dict[JobKey, int] = {}
     for info in ctx.templates:
         if info.tpl.role is None or not info.uses_gpu:
             continue

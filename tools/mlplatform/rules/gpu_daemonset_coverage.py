@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ..model import Finding, Severity
 from ..scheduling import untolerated
@@ -30,13 +31,15 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         return
     labels = {v.pool.name: v.labels for v in ctx.index.views}
     # Operands of one HelmRelease that share a tolerations list get one finding with one fix.
-    groups: dict[tuple, list[tuple[SystemDaemonSet, dict[str, str], list[dict]]]] = {}
+    groups: dict[
+        tuple[int, tuple[str | int, ...] | str], list[tuple[SystemDaemonSet, dict[str, str], list[dict[str, Any]]]]
+    ] = {}
     for ds in system_daemonsets(ctx):
         pools = [p for p in gpu_pools if not ds.mig_only or p.mig]
         missed = {p.name: why for p in pools if (why := ds.reaches(p, labels[p.name]))}
         if not missed:
             continue
-        new: list[dict] = []
+        new: list[dict[str, Any]] = []
         for pool in pools:
             for taint in untolerated(ds.pod_spec.get("tolerations") or [], pool.taints):
                 tol = {"key": taint.key, "operator": "Exists", "effect": taint.effect}

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..model import GPU_RESOURCE, Finding, Severity
-from ._base import RuleContext, iter_containers, pointer
+from ._base import RuleContext, TemplateInfo, iter_containers, pointer
 from ._memory_caps import Mechanism, MemoryCapPolicy
 from .timeslice_multiple_gpus import time_sliced_targets
 
@@ -69,7 +69,7 @@ def _flag_pattern(flag: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])" + re.escape(flag) + r"(=|\s+)([0-9.eE+-]+)")
 
 
-def program_text(container: dict) -> str:
+def program_text(container: dict[str, Any]) -> str:
     """What the container runs, as text to look for a program in: its image, command and args."""
     image = container.get("image")
     parts = [image if isinstance(image, str) else ""]
@@ -80,7 +80,7 @@ def program_text(container: dict) -> str:
     return " ".join(parts)
 
 
-def find_cap(container: dict, mechanism: Mechanism) -> Cap | None:
+def find_cap(container: dict[str, Any], mechanism: Mechanism) -> Cap | None:
     """The cap a container sets through one mechanism (its flags, then its variables), and where."""
     for fieldname in ("command", "args"):
         items = container.get(fieldname)
@@ -113,7 +113,7 @@ def find_cap(container: dict, mechanism: Mechanism) -> Cap | None:
     return None
 
 
-def _settings(container: dict) -> tuple[set[str], set[str]]:
+def _settings(container: dict[str, Any]) -> tuple[set[str], set[str]]:
     """Every flag-like word of the command line and every variable name the container sets."""
     words: set[str] = set()
     for fieldname in ("command", "args"):
@@ -127,7 +127,9 @@ def _settings(container: dict) -> tuple[set[str], set[str]]:
     return words, names
 
 
-def _why_not(container: dict, annotations: dict, caps: MemoryCapPolicy, running: list[Mechanism]) -> list[str]:
+def _why_not(
+    container: dict[str, Any], annotations: dict[str, Any], caps: MemoryCapPolicy, running: list[Mechanism]
+) -> list[str]:
     """Why the settings that look like caps are not: decoys, and settings of programs the container does not run."""
     words, names = _settings(container)
     reasons = [f"{name} is not a cap ({why})" for name, why in caps.not_caps.items() if name in names | words]
@@ -187,7 +189,7 @@ def _within(cap: Cap, limits: Limits) -> bool | None:
     return cap.value <= limits.fraction + 1e-9
 
 
-def _fix(info, fieldname: str, index: int, cap: Cap, limits: Limits) -> list[dict] | None:
+def _fix(info: TemplateInfo, fieldname: str, index: int, cap: Cap, limits: Limits) -> list[dict[str, Any]] | None:
     if not (cap.path and cap.template):
         return None
     if cap.mechanism.unit == "MB":
@@ -257,5 +259,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     f"{where} caps GPU memory with {cap.source} ({cap.mechanism.name}), above 1/{limits.replicas} "
                     f"= {allowed} of a GPU shared {limits.replicas} ways on pool(s) {pools}"
                 )
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
-                yield found
+            if finding := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+                yield finding

@@ -59,7 +59,7 @@ class _Checker:
             mp.get("key", "config.yaml"),
         )
         self.operator: Manifest | None = None
-        self.values: dict = {}
+        self.values: dict[str, Any] = {}
         for m in ctx.by_kind("HelmRelease"):
             if chart_name(m) == "gpu-operator":
                 self.operator, (self.values, _) = m, helm_values(ctx, m)
@@ -117,6 +117,8 @@ class _Checker:
         if config is None:
             return
         key = pool.labels.get(DEVICE_PLUGIN_LABEL) or self.dp_default
+        # as written (None when the pool file gives no count): a time-sliced pool always has a gpu section
+        want = pool.gpu.replicas if pool.gpu is not None else None
         ts = as_dict(get_path(config, "sharing.timeSlicing"))
         entries = [r for r in as_list(ts.get("resources")) if isinstance(r, dict) and r.get("name") == GPU_RESOURCE]
         where = f"pool {pool.name} (entry {key!r} of ConfigMap {self.dp_name})"
@@ -125,12 +127,12 @@ class _Checker:
                 cm,
                 pool,
                 "gpu",
-                f"{where}: no time-slicing of nvidia.com/gpu; the pool file says {pool.gpu.replicas} replicas",
+                f"{where}: no time-slicing of nvidia.com/gpu; the pool file says {want} replicas",
             )
             return
         replicas = entries[0].get("replicas")
-        if replicas != pool.gpu.replicas:
-            self.on(cm, pool, "gpu", f"{where}: {replicas} replicas, the pool file says {pool.gpu.replicas}")
+        if replicas != want:
+            self.on(cm, pool, "gpu", f"{where}: {replicas} replicas, the pool file says {want}")
         if ts.get("renameByDefault") or entries[0].get("rename"):
             self.on(cm, pool, "gpu", f"{where}: renames the shared resource; workloads request nvidia.com/gpu")
         if bool(ts.get("failRequestsGreaterThanOne", False)) != bool(self.fail_gt_one):
@@ -191,7 +193,7 @@ class _Checker:
                 f"MIG pool {pool.name}: mig-parted config {name!r} is missing from ConfigMap {self.mp_name}",
             )
             return
-        want = {str(k): int(v) for k, v in (pool.gpu.mig_layout or {}).items() if v}
+        want = {str(k): int(v) for k, v in pool.mig_layout.items() if v}
         for part in entry:
             part = as_dict(part)
             have = {str(k): v for k, v in as_dict(part.get("mig-devices")).items() if v}
