@@ -28,7 +28,7 @@ def _timed(exe: Path, out: Path, schema_location: str, extra: list[str]) -> floa
     done = subprocess.run(
         [str(exe), "report", "--repo", str(REPO), "--out", str(out), "--schema-location", schema_location,
          *extra],
-        capture_output=True, text=True, env=dict(os.environ), timeout=300,
+        capture_output=True, text=True, env={**os.environ, "MLPLATFORM_CACHE": "1"}, timeout=300,  # warm: on
     )
     seconds = time.perf_counter() - started
     if done.returncode not in (0, 1) or not out.is_file():

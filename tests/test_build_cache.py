@@ -43,6 +43,7 @@ commonLabels: {team: ml}
 def _own_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the HMAC secret lives in the user's cache directory: a private one per test
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv(buildcache.ENV_VAR, "1")  # off unless the user turns it on
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -230,7 +231,7 @@ def test_check_after_an_edit_is_never_served_from_the_cache(tmp_path: Path) -> N
     """The CLI end to end: a warm cache, then a fault put into a shared base; the next check must see it.
     With --no-cache nothing is kept."""
     copy = copy_repo(tmp_path)
-    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "MLPLATFORM_CACHE": "1"}
     args = ("check", "--repo", str(copy), "--format", "json", "--schema-location", str(crd_schema_dir()))
     cold = run_cli(*args, env=env)
     assert cold.returncode == 0, cold.stdout[-2000:] + cold.stderr
@@ -316,3 +317,13 @@ def test_a_hostile_config_named_by_a_kustomization_is_read_within_the_limits(tmp
     (repo / "apps" / "prod" / "bomb.yaml").write_text(bomb + "# changed\n")
     second = BuildMemo().key(directory, walk_kustomization(repo, directory), FluxBuildOptions(), tool, repo)
     assert second not in (None, first)
+
+
+def test_the_cache_is_off_unless_the_user_turns_it_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a CI run on a pull request sets nothing: no folder in the checkout, no secret in the user's cache
+    monkeypatch.delenv(buildcache.ENV_VAR)
+    repo = _repo(tmp_path)
+    assert buildcache.BuildCache.open(repo, "kustomize") is None
+    assert not (repo / CACHE_DIR).exists() and not (tmp_path / "xdg").exists()
+    monkeypatch.setenv(buildcache.ENV_VAR, "1")
+    assert buildcache.BuildCache.open(repo, "kustomize") is not None

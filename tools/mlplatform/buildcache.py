@@ -14,6 +14,9 @@ key must cover every input. Rules it keeps:
   MAX_BYTES or MAX_ENTRIES the least recently used entries go.
 - Any problem (no home directory, a read-only checkout, a symlinked folder) turns the cache off for the run;
   the build then simply runs. `--no-cache` turns it off on purpose.
+- Off unless asked for: the person running the tool sets MLPLATFORM_CACHE=1 (a laptop running `check` again
+  and again). Without it nothing is written anywhere, so a CI run on an untrusted pull request writes nothing
+  outside its checkout, not even the secret (docs/security.md); the repository cannot turn it on.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ def load_secret() -> bytes | None:
     return _read_secret(path)
 
 
-_enabled = True
+ENV_VAR = "MLPLATFORM_CACHE"  # "1" turns the cache on for this process; set by the user, never the repository
+_enabled = True  # False after --no-cache
 _shared: dict[tuple[Path, str], BuildCache | None] = {}
 _shared_lock = threading.Lock()
 
@@ -86,6 +90,11 @@ def disable() -> None:
     _enabled = False
     with _shared_lock:
         _shared.clear()
+
+
+def enabled() -> bool:
+    """The cache is used only when the environment asks for it and --no-cache did not turn it off."""
+    return _enabled and os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def shared(repo: Path, kind: str) -> BuildCache | None:
@@ -112,7 +121,7 @@ class BuildCache:
     @classmethod
     def open(cls, repo: Path, kind: str = SUBDIR) -> BuildCache | None:
         """The repository's cache of one kind, or None when it cannot be used safely (then every step runs)."""
-        if kind not in KINDS or not _enabled:
+        if kind not in KINDS or not enabled():
             return None
         secret = load_secret()
         if secret is None:

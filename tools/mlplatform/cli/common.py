@@ -70,7 +70,8 @@ def cluster_option(fn: F) -> F:
 def no_cache_option(fn: F) -> F:
     """--no-cache: run every kustomize build instead of reusing outputs kept by earlier runs."""
     return click.option("--no-cache", is_flag=True,
-                        help="Run every kustomize build; do not read or write .mlplatform-cache/.")(fn)
+                        help="Run every kustomize build; do not read or write .mlplatform-cache/ even when "
+                        "MLPLATFORM_CACHE=1 turns the cache on.")(fn)
 
 
 def time_limit_option(fn: F) -> F:
