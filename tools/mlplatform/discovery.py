@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .yamlio import load_documents, mapping
+from .yamlio import MAX_FILE_BYTES, load_documents, mapping
 
 # A cheap test before parsing: only files naming a Flux Kustomization can hold a bootstrap sync.
 _FLUX_KS = re.compile(r"kustomize\.toolkit\.fluxcd\.io/", re.MULTILINE)
@@ -56,21 +57,37 @@ def _yaml_files(repo: Path, top: Path) -> list[Path]:
     return found
 
 
+def _regular_text(path: Path) -> str | None:
+    """The text of a regular file of bounded size; None for anything else. A FIFO, a device or /dev/zero
+    behind a link would block or never end when read: they are never opened here (hygiene reports them)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+        return None
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def bootstrap_roots(repo: Path, top: Path) -> list[ClusterRoot]:
     """The Flux Kustomizations at or below `top` that apply a folder holding their own file."""
     roots: list[ClusterRoot] = []
     repo_real = repo.resolve()
     for path in _yaml_files(repo, top):
         try:
-            if not _FLUX_KS.search(path.read_text(encoding="utf-8", errors="replace")):
-                continue
+            file = path.resolve().relative_to(repo_real).as_posix()  # a link out of the repository: not read
+        except (OSError, ValueError):
+            continue
+        text = _regular_text(path)
+        if text is None or not _FLUX_KS.search(text):
+            continue
+        try:
             docs = load_documents(path)
         except (OSError, InputError):
             continue  # hygiene reports unreadable files
-        try:
-            file = path.resolve().relative_to(repo_real).as_posix()
-        except ValueError:
-            continue
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict) or data.get("kind") != "Kustomization":
