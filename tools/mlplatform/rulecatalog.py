@@ -38,7 +38,7 @@ CATEGORIES: dict[str, str] = {
     "admission": "what the API server rejects whatever the schema says (names, sizes)",
     "helm": "HelmReleases rendered with the pinned helm as helm-controller installs them",
     "schema": "rendered objects against the Kubernetes and CRD schemas",
-    "pool": "the node pool file (clusters/<cluster>/node-pools.yaml)",
+    "pool": "the node pool file (terraform/environments/<cluster>/node-pools.yaml)",
     "policy": "the policy rules (policies/*.yaml) on rendered objects, pools and Terraform",
     "capacity": "the capacity fit of the workloads into the pools",
     "promtool": "PrometheusRules checked and unit-tested by the real promtool",
@@ -121,6 +121,8 @@ _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 # Reasons shared by several ids (kept short: shown per rule).
 _UNREAD = ("the file was not read, so nothing in it was checked; an exemption would hide a blind spot, not "
            "a judgement")
+_IN_SETTINGS = ("the fault is in .mlplatform.yaml, the file that holds exemptions: correct the setting instead of "
+                "exempting it")
 _UNRENDERED = "the cluster (or part of it) was not rendered; every later check is blind until this is fixed"
 
 # Everything that is not a policy rule module or a pool-file rule. Kept in category order.
@@ -128,10 +130,10 @@ _DECLARED: tuple[RuleSpec, ...] = (
     # ---- config (config.py: .mlplatform.yaml is repository content, so each problem is a finding)
     RuleSpec("config/unknown-key", "Unknown setting in .mlplatform.yaml", _E,
              "A misspelt setting silently does nothing; every key the file may hold is declared in config.py.",
-             "Correct the key (the message suggests the closest known one) or remove it."),
+             "Correct the key (the message suggests the closest known one) or remove it.", _IN_SETTINGS),
     RuleSpec("config/invalid-value", "Setting with a wrong type or range", _E,
              "A setting of the wrong type or range would crash or mislead the tool; it keeps its default.",
-             "Give the setting a value of the type the message names."),
+             "Give the setting a value of the type the message names.", _IN_SETTINGS),
     RuleSpec("config/names-a-binary", "Setting names a program to run", _E,
              "A pull request controls .mlplatform.yaml; a setting that names a binary would let it run code in "
              "CI (docs/security.md). Binaries come from the set-up, PATH or environment variables CI sets.",
@@ -332,7 +334,7 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "Add the CRD's schema to schemas/crds/ (scripts/crd-schemas) or check the apiVersion."),
     # ---- pool-file loading (check.py, gen.py); the pool rules themselves come from pool_rules.RULES
     RuleSpec("pool/file-missing", "Cluster without a pool file", _W,
-             "Without clusters/<cluster>/node-pools.yaml the scheduling and capacity checks are skipped.",
+             "Without terraform/environments/<cluster>/node-pools.yaml the scheduling and capacity checks are skipped.",
              "Add the pool file (docs/pools.md)."),
     RuleSpec("pool/file-invalid", "Pool file cannot be loaded", _E,
              "A pool file that does not load stops scheduling, capacity and generation for its cluster.",

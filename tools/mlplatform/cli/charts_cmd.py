@@ -15,7 +15,6 @@ from ..cluster_render import render_cluster
 from ..errors import ToolError
 from ..helm_cluster import ClusterObjects
 from .common import (
-    EXIT_CODES_HELP,
     EXIT_FINDINGS,
     EXIT_OK,
     cluster_option,
@@ -26,7 +25,8 @@ from .common import (
 )
 
 
-@click.group(name="charts", epilog=EXIT_CODES_HELP)
+@click.group(name="charts", epilog=exit_codes(ok="0 every remote chart is in the cache (charts pull)",
+                                                findings="1 some chart could not be pulled (each named on stderr)"))
 def command() -> None:
     """The chart cache that Helm rendering reads (HelmRepository and OCI charts)."""
 

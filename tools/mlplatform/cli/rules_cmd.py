@@ -96,7 +96,7 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
         "  severity: {policy/ha-zone-spread: warning}  # error, warning or info",
         "  exemptions:                                 # reported as suppressed, with the reason",
         "    - rule: pool/gpu-taint",
-        "      file: clusters/staging/node-pools.yaml  # a glob on the repository path",
+        "      file: terraform/environments/staging/node-pools.yaml  # a glob on the repository path",
         "      reason: staging GPU nodes are shared with CPU jobs on purpose",
         "    - rule: capacity/failure-headroom",
         "      object: Deployment/inference/vllm       # Kind/name or Kind/namespace/name",

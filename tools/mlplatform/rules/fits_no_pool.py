@@ -35,7 +35,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue  # mig-profile-not-offered says precisely why
         if efa_is_the_only_misfit(ctx, info):
             continue  # efa-not-requested: EFA requested, no EFA pool selected
-        reasons = "; ".join(f"{pool}: {why}" for pool, why in info.placement.reasons.items())
+        reasons = "; ".join(f"pool {pool}: {why}" for pool, why in info.placement.reasons.items())
         what = "GPU request" if info.uses_gpu else "pod"
         selector = info.spec.get("nodeSelector")
         wanted = selector.get(POOL_LABEL) if isinstance(selector, dict) else None
