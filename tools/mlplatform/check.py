@@ -268,7 +268,9 @@ def run_check(
                 timings[f"{name}.{key}"] = value
             bar.advance(note=name)
     timings["total"] = time.perf_counter() - started
-    active, suppressed = suppress.apply(consolidate(dedupe_findings(findings)), config.rule_settings)
+    # every cluster checked: an exemption that matched nothing is known to be unused (not so for --cluster)
+    active, suppressed = suppress.apply(consolidate(dedupe_findings(findings)), config.rule_settings,
+                                        report_unused=clusters is None)
     return CheckResult(
         findings=active,
         suppressed=suppressed,

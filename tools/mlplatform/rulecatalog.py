@@ -134,6 +134,10 @@ _DECLARED: tuple[RuleSpec, ...] = (
     RuleSpec("config/invalid-value", "Setting with a wrong type or range", _E,
              "A setting of the wrong type or range would crash or mislead the tool; it keeps its default.",
              "Give the setting a value of the type the message names.", _IN_SETTINGS),
+    RuleSpec("config/exemption-unused", "Exemption that matches no finding", _W,
+             "An entry of rules.exemptions whose rule, file glob or object matches nothing is most often a "
+             "misspelt path; left in place it would silently hide the next fault it happens to match.",
+             "Correct the entry's file glob or object, or remove the entry.", _IN_SETTINGS),
     RuleSpec("config/names-a-binary", "Setting names a program to run", _E,
              "A pull request controls .mlplatform.yaml; a setting that names a binary would let it run code in "
              "CI (docs/security.md). Binaries come from the set-up, PATH or environment variables CI sets.",

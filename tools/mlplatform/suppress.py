@@ -200,11 +200,21 @@ def mark_annotated(findings: Iterable[Finding], manifests: Iterable[Manifest]) -
 # ---------------------------------------------------------------- the run's settings
 
 
-def apply(findings: Iterable[Finding], settings: RuleSettings | None) -> tuple[list[Finding], list[Finding]]:
-    """(active, suppressed): disabled rules dropped, severities overridden, .mlplatform.yaml exemptions marked."""
+UNUSED_RULE = "config/exemption-unused"
+
+
+def apply(
+    findings: Iterable[Finding], settings: RuleSettings | None, *, report_unused: bool = False
+) -> tuple[list[Finding], list[Finding]]:
+    """(active, suppressed): disabled rules dropped, severities overridden, .mlplatform.yaml exemptions marked.
+
+    `report_unused` (a full check of every cluster): an exemption entry that matched no finding is a warning at
+    its line. A misspelt path or object in the entry would otherwise be accepted in silence, and an entry for
+    a fault fixed long ago would wait to hide the next one."""
     settings = settings or RuleSettings()
     active: list[Finding] = []
     suppressed: list[Finding] = []
+    used: set[int] = set()
     for f in findings:
         if f.rule in settings.disabled:
             continue
@@ -212,8 +222,18 @@ def apply(findings: Iterable[Finding], settings: RuleSettings | None) -> tuple[l
         if override is not None:
             f.severity = override
         if f.suppression is None:
-            entry = next((e for e in settings.exemptions if e.matches(f)), None)
-            if entry is not None:
+            index = next((i for i, e in enumerate(settings.exemptions) if e.matches(f)), None)
+            if index is not None:
+                entry = settings.exemptions[index]
+                used.add(index)
                 f.suppression = Suppression("external", entry.reason, f".mlplatform.yaml line {entry.line}")
         (suppressed if f.suppression is not None else active).append(f)
+    if report_unused:
+        for index, entry in enumerate(settings.exemptions):
+            if index not in used:
+                scope = " and ".join(f"{k} {v!r}" for k, v in (("file", entry.file), ("object", entry.object)) if v)
+                active.append(Finding(
+                    rule=UNUSED_RULE, severity=Severity.WARNING, file=".mlplatform.yaml", line=entry.line,
+                    message=f"the exemption of {entry.rule} for {scope} matched no finding: correct the pattern "
+                    "(pool files are terraform/environments/<cluster>/node-pools.yaml) or remove the entry"))
     return active, suppressed

@@ -103,7 +103,8 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
         "      reason: a single replica is accepted in this environment",
         "```",
         "",
-        "A wrong entry (unknown id, a rule that cannot be exempted, no reason) is an error at its line.",
+        "A wrong entry (unknown id, a rule that cannot be exempted, no reason) is an error at its line; an entry",
+        "that matches no finding when every cluster is checked is a warning at its line (`config/exemption-unused`).",
     ]
     return "\n".join(out) + "\n"
 
