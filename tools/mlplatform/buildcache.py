@@ -40,6 +40,17 @@ _MAGIC = b"mlplatform-kustomize-cache 1\n"
 _SUFFIX = ".out"
 
 
+def binary_identity(path: str, version: str) -> str:
+    """What decides a binary's output besides its inputs, for a cache key: its real path, version, and the
+    inode, size and modification/change times of the file (a binary replaced in place changes its ctime)."""
+    try:
+        info = os.stat(path)
+        stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+    except OSError:
+        stamp = "unreadable"
+    return f"{os.path.realpath(path)}\0{version}\0{stamp}"
+
+
 def secret_path() -> Path:
     """Where the HMAC secret lives: the user's cache directory, never the repository under check."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

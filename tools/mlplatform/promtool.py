@@ -63,19 +63,12 @@ class Promtool:
         pending.set_result(result)
         return result
 
-    def _identity(self) -> str:
-        try:
-            info = os.stat(self.path)
-            stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-        except OSError:
-            stamp = "unreadable"
-        return f"{os.path.realpath(self.path)}\0{self.version}\0{stamp}"
-
     def _run_kept(self, args: list[str], cwd: Path, tree: str, repo: Path | None) -> subprocess.CompletedProcess[str]:
         store = buildcache.shared(repo, "promtool") if repo is not None else None
         if store is None:
             return self._run(args, cwd)
-        key = hashlib.sha256("\0".join([self._identity(), tree, *args]).encode("utf-8", "surrogateescape"))
+        identity = buildcache.binary_identity(self.path, self.version)
+        key = hashlib.sha256("\0".join([identity, tree, *args]).encode("utf-8", "surrogateescape"))
         kept = store.get(key.hexdigest())
         code, _, output = (kept or "").partition("\n")
         if code in ("0", "1"):

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import contain, fastyaml
+from . import buildcache, contain, fastyaml
 from .config import Config
 from .errors import InputError, ToolError
 from .model import Finding, Severity
@@ -239,14 +239,7 @@ class KustomizeTool:
         return f"{self.flavour} {self.path} ({self.version})"
 
     def identity(self) -> str:
-        """What decides this binary's output besides its inputs: its real path, version, and the inode,
-        size and modification/change times of the file (a binary replaced in place changes its ctime)."""
-        try:
-            info = os.stat(self.path)
-            stamp = f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
-        except OSError:
-            stamp = "unreadable"
-        return f"{os.path.realpath(self.path)}\0{self.version}\0{stamp}"
+        return buildcache.binary_identity(self.path, self.version)
 
 
 @functools.lru_cache(maxsize=8)
@@ -807,9 +800,7 @@ class BuildMemo:
                 return
             self._store_decided = True
         if enabled:
-            from .buildcache import BuildCache
-
-            self.store = BuildCache.open(repo)
+            self.store = buildcache.BuildCache.open(repo)
 
     def _digest(self, path: Path) -> bytes:
         known = self._digests.get(path)

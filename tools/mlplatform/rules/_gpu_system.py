@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from ..helm import merge_maps  # helm-controller's composition: maps merge key by key
 from ..model import Manifest, Pool
 from ..scheduling import match_node_selection, untolerated
 from ..yamlio import plain
@@ -36,16 +37,6 @@ class SystemDaemonSet:
         return match_node_selection(self.pod_spec, labels)
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def helm_values(ctx: RuleContext, release: Manifest) -> tuple[dict[str, Any], dict[str, Any]]:
     """(merged, inline) values of a HelmRelease: valuesFrom ConfigMaps of the render, then spec.values."""
     spec = release.obj.get("spec") or {}
@@ -61,9 +52,9 @@ def helm_values(ctx: RuleContext, release: Manifest) -> tuple[dict[str, Any], di
                 except yaml.YAMLError:
                     loaded = None
                 if isinstance(loaded, dict) and not ref.get("targetPath"):
-                    merged = _deep_merge(merged, loaded)
+                    merged = merge_maps(merged, loaded)
     inline = plain(spec.get("values") or {})
-    return _deep_merge(merged, inline if isinstance(inline, dict) else {}), inline
+    return merge_maps(merged, inline if isinstance(inline, dict) else {}), inline
 
 
 def chart_name(release: Manifest) -> str:
