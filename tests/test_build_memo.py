@@ -69,3 +69,27 @@ def test_a_changed_overlay_or_flux_option_is_built_apart(tmp_path: Path, kustomi
     assert memo.hits == 0 and any("name: b-web" in t for t in prefixed)
     namespaced = _build(repo, "a", memo, kustomize_bin, FluxBuildOptions(target_namespace="team-x"))
     assert memo.hits == 0 and any("namespace: team-x" in t for t in namespaced)
+
+
+def test_a_walk_is_shared_but_each_caller_gets_its_own_copy_naming_its_cluster(tmp_path: Path):
+    from mlplatform.render import SourceCache, walk_components
+
+    repo = _repo(tmp_path)
+    overlay = repo / "apps" / "a"
+    (overlay / "kustomization.yaml").write_text("resources: [../base/web, missing.yaml]\n")
+    cache = SourceCache()
+    first = walk_kustomization(repo, overlay, "a", cache)
+    second = walk_kustomization(repo, overlay, "b", cache)
+    assert list(cache.walks) == [(repo, overlay)]  # walked once (the base it reaches is part of that walk)
+    assert [(f.rule, f.cluster) for f in first.findings] == [("render/missing-reference", "a")]
+    assert [(f.rule, f.cluster) for f in second.findings] == [("render/missing-reference", "b")]
+    assert first.resource_files == second.resource_files
+    # a caller that adds to its tree (walk_components does) changes neither the memo nor the other copies
+    component = repo / "apps" / "component"
+    component.mkdir()
+    (component / "kustomization.yaml").write_text("kind: Component\nresources: [extra.yaml]\n")
+    (component / "extra.yaml").write_text(DEPLOYMENT.replace("name: web}", "name: extra}", 1))
+    walk_components(repo, first, overlay, ["../component"], "apps/a/kustomization.yaml", 1, "a", cache)
+    assert component / "extra.yaml" in first.resource_files
+    assert component / "extra.yaml" not in second.resource_files
+    assert component / "extra.yaml" not in walk_kustomization(repo, overlay, "c", cache).resource_files

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import hygiene, suppress
+from . import hygiene, suppress, terraform_prefetch
 from .cluster_model import ClusterModel
 from .cluster_render import ClusterRender, dedupe_findings, render_cluster
 from .config import DEFAULT_KUBERNETES_VERSION, Config
@@ -154,8 +154,7 @@ def _check_cluster(
     promtool: Promtool | None = None,
     renders: dict[str, ClusterRender] | None = None,
 ) -> tuple[list[Finding], int, dict[str, float]]:
-    from . import pool_rules, prometheus_rules, rules
-    from .capacity import fit
+    from . import prometheus_rules
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -164,15 +163,46 @@ def _check_cluster(
     if renders is not None:
         renders[cluster] = rendered
     findings = list(rendered.findings)
+    # promtool reads only the rendered PrometheusRules and waits on its subprocesses: it starts now, beside
+    # the Python steps below (after them, its unit tests were the last 0.8 s of a repository check).
+    rules_ctx = ClusterContext(repo=repo, config=config, cluster=cluster, manifests=rendered.manifests,
+                               pool_file=None)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"promtool-{cluster}") as beside:
+        promtool_step = beside.submit(_step, "promtool", timings, prometheus_rules.check_cluster, rules_ctx, cache,
+                                      promtool)
+        findings.extend(_python_steps(repo, config, cluster, rendered.manifests, timings, steps_lock))
+        findings.extend(promtool_step.result())
+    # Exemption annotations on the rendered objects, for every rule's findings (suppress.py).
+    suppress.mark_annotated(findings, rendered.manifests)
+    for finding in findings:
+        # a YAML problem belongs to its file, not to a cluster (hygiene reports it once for the repository)
+        if finding.cluster is None and not finding.rule.startswith("yaml/"):
+            finding.cluster = cluster
+    return findings, len(rendered.manifests), timings
+
+
+def _python_steps(
+    repo: Path,
+    config: Config,
+    cluster: str,
+    manifests: list[Manifest],
+    timings: dict[str, float],
+    steps_lock: threading.Lock,
+) -> list[Finding]:
+    """Pools, schemas, the cluster model, the rules and the capacity fit of one rendered cluster."""
+    from . import pool_rules, rules
+    from .capacity import fit
+
+    findings: list[Finding] = []
     # Rendering overlaps across clusters (kustomize runs in subprocesses); the Python steps hold the GIL
     # anyway, and running them one cluster at a time keeps their caches free of races.
     with steps_lock:
         pool_file, pool_findings = _load_pools(repo, cluster)
         findings.extend(pool_findings)
         ctx = ClusterContext(
-            repo=repo, config=config, cluster=cluster, manifests=rendered.manifests, pool_file=pool_file
+            repo=repo, config=config, cluster=cluster, manifests=manifests, pool_file=pool_file
         )
-        schema_findings = _schema_step(timings, config, rendered.manifests, pool_file)
+        schema_findings = _schema_step(timings, config, manifests, pool_file)
         findings.extend(schema_findings)
         if pool_file is not None:
             findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog))
@@ -183,15 +213,7 @@ def _check_cluster(
         timings["model"] = time.perf_counter() - step
         findings.extend(_step("rules", timings, rules.run_rules, ctx))
         findings.extend(_step("capacity", timings, fit.check_fit, ctx))
-    # promtool runs as subprocesses, outside the lock (its scratch directory is per cluster).
-    findings.extend(_step("promtool", timings, prometheus_rules.check_cluster, ctx, cache, promtool))
-    # Exemption annotations on the rendered objects, for every rule's findings (suppress.py).
-    suppress.mark_annotated(findings, rendered.manifests)
-    for finding in findings:
-        # a YAML problem belongs to its file, not to a cluster (hygiene reports it once for the repository)
-        if finding.cluster is None and not finding.rule.startswith("yaml/"):
-            finding.cluster = cluster
-    return findings, len(rendered.manifests), timings
+    return findings
 
 
 # Objects that set a workload's replica range: one that fails its schema would be read with the
@@ -209,14 +231,13 @@ def _invalid_autoscalers(schema_findings: list[Finding]) -> set[tuple[str, Objec
     }
 
 
-def _prefetch_terraform(repo: Path, names: list[str]) -> None:
-    from .terraform import load_terraform
+def _probe_helm() -> None:
+    from . import helm
 
-    for name in names:
-        try:
-            load_terraform(repo, name)
-        except (InputError, OSError):
-            pass  # the rules load it again and report the problem with its file and line
+    try:
+        helm.find_helm()
+    except ToolError:
+        pass  # helm_cluster.py calls find_helm again where a release needs it, and reports it there
 
 
 def run_check(
@@ -235,9 +256,12 @@ def run_check(
     started = time.perf_counter()
     names = _cluster_names(config, clusters)
     tool = find_kustomize(repo, config)
-    # The cross-layer rules read each cluster's Terraform (python-hcl2: ~0.6 s for our modules); parse it while
-    # kustomize renders, which waits on subprocesses. terraform.py caches parsed files per process.
-    threading.Thread(target=_prefetch_terraform, args=(repo, names), daemon=True).start()
+    # The cross-layer rules read each cluster's Terraform (python-hcl2: ~0.6 s of CPU for our modules); a child
+    # process parses it on the other core while kustomize renders (terraform_prefetch.py).
+    terraform_prefetch.start(repo, names)
+    # Each cluster with HelmReleases asks for helm's version after rendering (on the critical path, and both
+    # at once): ask once now, while kustomize runs. A failure here is reported by that later call.
+    threading.Thread(target=_probe_helm, daemon=True, name="helm-probe").start()
     promtool = find_promtool(repo, config)
     cache = SourceCache()
     timings: dict[str, float] = {}

@@ -72,12 +72,25 @@ def is_unit_test(data: Any) -> bool:
 
 
 def discover(repo: Path, cache: SourceCache) -> list[UnitTestFile]:
-    """Every promtool unit-test file of the repository (the files hygiene walks; fixtures are not among them)."""
+    """Every promtool unit-test file of the repository (the files hygiene walks; fixtures are not among them).
+
+    Each cluster's check asks, at the same time: the first walks, the others wait for its answer. Files are
+    told apart on the fast parse (no line numbers, which cost more than the walk); only the few unit-test
+    files are read again with line numbers."""
+    return list(cache.once(("rule_tests.discover", repo), lambda: _discover(repo, cache)))
+
+
+def _discover(repo: Path, cache: SourceCache) -> list[UnitTestFile]:
     found: list[UnitTestFile] = []
     for path in iter_yaml_files(repo, []):
+        fast = cache.fast_documents(path)
+        if isinstance(fast, InputError):
+            continue  # hygiene reports it
+        if sum(d.data is not None for d in fast) != 1 or not any(is_unit_test(d.data) for d in fast):
+            continue
         docs = cache.documents(path)
         if isinstance(docs, InputError):
-            continue  # hygiene reports it
+            continue
         objects = [d for d in docs if d.data is not None]
         if len(objects) == 1 and is_unit_test(objects[0].data) and isinstance(objects[0].data, LineDict):
             found.append(read(repo, path, objects[0].data, objects[0].line))

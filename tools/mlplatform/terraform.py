@@ -146,6 +146,31 @@ def _blocks_in(tf: TfFile, kind: str, block_type: str | None) -> Iterator[TfBloc
 # ~15 ms a file: parse each file once per process.
 _PARSED: dict[tuple[str, int, int], TfFile] = {}
 _PARSED_LOCK = threading.Lock()
+# A parse running in a child process (terraform_prefetch.py): a file it may be parsing is waited for, not
+# parsed twice.
+_PREFETCHES: list[Any] = []
+
+
+def remember(key: tuple[str, int, int], parsed: TfFile) -> None:
+    with _PARSED_LOCK:
+        _PARSED.setdefault(key, parsed)
+
+
+def parsed_files() -> list[tuple[tuple[str, int, int], TfFile]]:
+    with _PARSED_LOCK:
+        return list(_PARSED.items())
+
+
+def wait_for(prefetch: Any) -> None:
+    """Make _parse wait for `prefetch` (an object with wait()) before parsing a file it has not seen."""
+    with _PARSED_LOCK:
+        _PREFETCHES.append(prefetch)
+
+
+def done_with(prefetch: Any) -> None:
+    with _PARSED_LOCK:
+        if prefetch in _PREFETCHES:
+            _PREFETCHES.remove(prefetch)
 
 
 def _parse(repo: Path, path: Path) -> TfFile:
@@ -156,6 +181,12 @@ def _parse(repo: Path, path: Path) -> TfFile:
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     with _PARSED_LOCK:
         cached = _PARSED.get(key)
+        pending = list(_PREFETCHES) if cached is None else []
+    for prefetch in pending:
+        prefetch.wait()
+    if pending:
+        with _PARSED_LOCK:
+            cached = _PARSED.get(key)
     if cached is not None and cached.path == rel:
         return cached
     parsed = _parse_text(rel, path.read_text(encoding="utf-8", errors="replace"), repo)
