@@ -378,8 +378,14 @@ class KustTree:
             name_suffixes=set(self.name_suffixes),
             generators=list(self.generators),
             references=list(self.references),
-            findings=[dataclasses.replace(f, cluster=cluster) for f in self.findings],
+            findings=[dataclasses.replace(f, cluster=cluster) if f.cluster == _CALLER else dataclasses.replace(f)
+                      for f in self.findings],
         )
+
+
+# The cluster of a memoised walk's findings about the cluster's build (a YAML problem of a file has none: it
+# collapses with hygiene's finding); KustTree.copy_for puts the caller's cluster in its place.
+_CALLER = "\0caller"
 
 
 def kustomization_file(directory: Path) -> Path | None:
@@ -416,7 +422,7 @@ def walk_kustomization(
 def _walk(repo: Path, directory: Path, cache: SourceCache) -> KustTree:
     repo_real = repo.resolve()
     tree = KustTree(root=directory)
-    cluster = None  # walk_kustomization names the cluster on each caller's copy
+    cluster = _CALLER  # walk_kustomization names the caller's cluster on its copy
     seen: set[Path] = set()
 
     def finding(rule: str, message: str, file: Path, line: int, severity: Severity = Severity.ERROR) -> None:
