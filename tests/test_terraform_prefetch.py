@@ -54,6 +54,7 @@ def test_the_child_parses_what_the_parent_would(tmp_path: Path):
 def test_a_prefetch_fills_the_table_and_load_terraform_agrees(tmp_path: Path, fresh_table: dict):
     repo = _copy_terraform(tmp_path)
     prefetch = terraform_prefetch.start(repo, ["production"])
+    assert prefetch is not None
     prefetch.wait()
     assert prefetch.taken == len(fresh_table) and prefetch.taken >= 10
     assert terraform._PREFETCHES == []  # a finished prefetch withdraws itself
@@ -89,6 +90,7 @@ def test_a_file_that_does_not_parse_is_still_reported_by_the_parent(tmp_path: Pa
     (env / "good.tf").write_text('locals {\n  a = 1\n}\n')
     (env / "bad.tf").write_text('locals {\n  a = = 1\n}\n')
     prefetch = terraform_prefetch.start(tmp_path, ["c1"])
+    assert prefetch is not None
     prefetch.wait()
     with pytest.raises(InputError) as raised:
         terraform.load_terraform(tmp_path, "c1")
@@ -100,7 +102,13 @@ def test_a_child_that_cannot_start_costs_nothing_but_time(tmp_path: Path, fresh_
     repo = _copy_terraform(tmp_path)
     monkeypatch.setattr(terraform_prefetch.sys, "executable", str(tmp_path / "no-such-python"))
     prefetch = terraform_prefetch.start(repo, ["production"])
+    assert prefetch is not None
     prefetch.wait()
     assert prefetch.taken == 0 and fresh_table == {}
     loaded = terraform.load_terraform(repo, "production")
     assert loaded is not None and "terraform/environments/production/main.tf" in loaded.files
+
+
+def test_no_child_without_a_terraform_environment(tmp_path: Path, fresh_table: dict):
+    assert terraform_prefetch.start(tmp_path, ["production"]) is None
+    assert terraform._PREFETCHES == []

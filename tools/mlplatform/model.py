@@ -13,6 +13,9 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+_MAX_REFS = 200_000
+
+
 @dataclass(frozen=True, order=True)
 class ObjectRef:
     api_version: str
@@ -25,12 +28,25 @@ class ObjectRef:
         meta = obj.get("metadata") or {}
         if not isinstance(meta, dict):
             meta = {}
-        return cls(
-            api_version=str(obj.get("apiVersion") or ""),
-            kind=str(obj.get("kind") or ""),
-            namespace=meta.get("namespace") or None,
-            name=str(meta.get("name") or ""),
+        raw = (obj.get("apiVersion"), obj.get("kind"), meta.get("namespace"), meta.get("name"))
+        # Asked for about ten times per object in a check (Manifest.ref): the same strings give the same
+        # (immutable) ref, so one is kept per distinct tuple instead of building a frozen dataclass each time.
+        # Only for strings: 1, 1.0 and True are equal keys but not equal names.
+        cacheable = all(value is None or type(value) is str for value in raw)
+        known = _REFS.get(raw) if cacheable else None
+        if known is not None:
+            return known
+        made = cls(
+            api_version=str(raw[0] or ""),
+            kind=str(raw[1] or ""),
+            namespace=raw[2] or None,
+            name=str(raw[3] or ""),
         )
+        if cacheable:
+            if len(_REFS) >= _MAX_REFS:
+                _REFS.clear()  # a long-lived process (tests, an editor's server) stays bounded
+            _REFS[raw] = made
+        return made
 
     @property
     def group(self) -> str:
@@ -46,6 +62,9 @@ class ObjectRef:
     def __str__(self) -> str:
         ns = f"{self.namespace}/" if self.namespace else ""
         return f"{self.kind} {ns}{self.name}"
+
+
+_REFS: dict[tuple[Any, Any, Any, Any], ObjectRef] = {}
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,10 @@ def child_main() -> None:
     json.dump(entries, sys.stdout)
 
 
-def start(repo: Path, clusters: list[str]) -> Prefetch:
-    """Parse the clusters' Terraform in a child; terraform.py waits for it before parsing a file itself."""
+def start(repo: Path, clusters: list[str]) -> Prefetch | None:
+    """Parse the clusters' Terraform in a child; terraform.py waits for it before parsing a file itself.
+    None when no cluster has a Terraform environment (nothing to parse: no child)."""
+    environments = repo / "terraform" / "environments"
+    if not any((environments / cluster).is_dir() for cluster in clusters):
+        return None
     return Prefetch(repo, clusters)
