@@ -245,6 +245,23 @@ def symlink_loop_referenced(repo: Path, outside: Path) -> None:
     add_resource(repo, APP, "loop-a.yaml")
 
 
+def symlink_loop_in_cluster_folder(repo: Path, outside: Path) -> None:
+    # cluster discovery reads clusters/ before hygiene: Path.resolve() raises RuntimeError on a loop there
+    (repo / "clusters" / CLUSTER / "loop-a.yaml").symlink_to("loop-b.yaml")
+    (repo / "clusters" / CLUSTER / "loop-b.yaml").symlink_to("loop-a.yaml")
+
+
+def terraform_module_symlink_loop(repo: Path, outside: Path) -> None:
+    modules = repo / "terraform" / "modules"
+    modules.mkdir(parents=True, exist_ok=True)
+    (modules / "loopy").symlink_to("loopy2")
+    (modules / "loopy2").symlink_to("loopy")
+    main = repo / "terraform" / "environments" / CLUSTER / "main.tf"
+    main.parent.mkdir(parents=True, exist_ok=True)
+    with main.open("a") as handle:
+        handle.write('\nmodule "loop" {\n  source = "../../modules/loopy"\n}\n')
+
+
 def symlink_directory_loop(repo: Path, outside: Path) -> None:
     (repo / "apps/base/stray").mkdir(parents=True)
     (repo / "apps/base/stray/again").symlink_to("..")
@@ -738,6 +755,8 @@ CASES = [
     ),
     Case("top-level-scalar", top_level_scalar, ("configmap.yaml",)),
     Case("symlink-loop-referenced", symlink_loop_referenced, ("loop-a.yaml",)),
+    Case("symlink-loop-in-cluster-folder", symlink_loop_in_cluster_folder, ("loop-a.yaml",), frozenset({1})),
+    Case("terraform-module-symlink-loop", terraform_module_symlink_loop, ("loopy",), frozenset({1})),
     Case(
         "symlink-directory-loop",
         symlink_directory_loop,

@@ -325,7 +325,12 @@ def _locations_inside(config: Config, locations: Any, missing: list[Finding]) ->
                                             f"{unknown[0]!r}", line))
             continue
         base = location.split("{{", 1)[0]  # a template's fixed part must stay inside too
-        target = (config.repo / base).resolve()
+        try:
+            target = (config.repo / base).resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: cannot be resolved (a symlink loop?)",
+                                            line))
+            continue
         if not target.is_relative_to(config.repo.resolve()):
             config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: leaves the repository", line))
         elif "{{" not in location and not target.is_dir():

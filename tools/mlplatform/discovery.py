@@ -79,7 +79,7 @@ def bootstrap_roots(repo: Path, top: Path) -> list[ClusterRoot]:
     for path in _yaml_files(repo, top):
         try:
             file = path.resolve().relative_to(repo_real).as_posix()  # a link out of the repository: not read
-        except (OSError, ValueError):
+        except (OSError, RuntimeError, ValueError):  # RuntimeError: a symlink loop (hygiene reports it)
             continue
         text = _regular_text(path)
         if text is None or not _FLUX_KS.search(text):
@@ -159,7 +159,10 @@ def clusters_below(repo: Path, directory: Path) -> dict[str, ClusterRoot]:
     """The clusters found at or below `directory` (`render --path`, as `flux-local build --path`): a
     bootstrap path itself, or a folder holding several clusters and the trees they point at."""
     repo = repo.resolve()
-    directory = directory.resolve()
+    try:
+        directory = directory.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
+        raise InputError(f"--path {directory} cannot be resolved ({exc})", str(directory), 1) from exc
     try:
         relative = directory.relative_to(repo).as_posix()
     except ValueError as exc:

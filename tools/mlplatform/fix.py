@@ -262,7 +262,11 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
     outcome_applied: list[Finding] = []
     outcome_skipped: list[tuple[Finding, str]] = []
     for rel, items in sorted(by_file.items()):
-        path = (repo / rel).resolve()
+        try:
+            path = (repo / rel).resolve()
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            outcome_skipped += [(f, f"{rel} cannot be resolved (a symlink loop?)") for f in items]
+            continue
         if not path.is_file() or repo.resolve() not in path.parents:
             outcome_skipped += [(f, f"{rel} is not a file of the repository") for f in items]
             continue

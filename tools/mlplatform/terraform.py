@@ -258,7 +258,14 @@ def load_terraform(repo: Path, cluster: str) -> TerraformConfig | None:
             for block in _blocks_in(tf, "module", None):
                 source = unquote(block.body.get("source"))
                 if isinstance(source, str) and source.startswith(("./", "../")):
-                    target = (directory / source).resolve()
+                    try:
+                        target = (directory / source).resolve()
+                    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+                        raise InputError(
+                            f"module {block.name} reads {source}, which cannot be resolved (a symlink loop?)",
+                            file=tf.path,
+                            line=tf.block_line("module", block.name),
+                        ) from None
                     if not target.is_relative_to(repo):
                         raise InputError(
                             f"module {block.name} reads {source}, outside the repository",
