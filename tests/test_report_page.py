@@ -41,7 +41,8 @@ def drawn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         assert done.returncode == 0, done.stderr  # this repository: no check errors, every plan fits
         page = out / "report.html"
         code, facts = pictures_env.screenshot(
-            page, out, {"capacity": "#capacity-production", "packing": "#packing-production-a100-mig"}
+            page, out, {"capacity": "#capacity-production", "packing": "#packing-production-a100-mig"},
+            clicks=("button.zoom",),
         )
         assert code == 0, {k: facts.get(k) for k in ("failure", "error", "blocked", "remote", "console")}
         config = load_config(REPO_ROOT, schema_locations=[str(crd_schema_dir())])
@@ -127,6 +128,17 @@ def test_every_release_rendered_keeps_the_plain_packing_title(drawn: dict[str, A
     page = render_page(data, repo_name="r", commit=None)
     assert "HelmReleases not rendered" not in page and 'id="not-rendered-' not in page
     assert "Requests per node (DaemonSets included)" in page
+
+
+def test_flux_graph_fits_the_width_of_its_box_and_zooms_to_actual_size(drawn: dict[str, Any]) -> None:
+    graphs = {g["id"]: g for g in drawn["facts"]["graphs"]}
+    assert graphs["mermaid-production"]["natural"] > 2 * graphs["mermaid-production"]["box"]  # fitting matters
+    for g in graphs.values():
+        assert 0 < g["width"] <= g["box"] + 0.5 and not g["scrolls"], g
+    # "Actual size": the natural width, legible, in a box that scrolls sideways
+    after = {g["id"]: g for g in drawn["facts"]["graphsAfterClick"]}
+    production = after["mermaid-production"]
+    assert production["width"] == pytest.approx(production["natural"], rel=0.02) and production["scrolls"]
 
 
 def test_packing_shows_every_mig_instance_of_a100_mig_with_its_workload(drawn: dict[str, Any]) -> None:
