@@ -2,7 +2,10 @@
 // screenshots of chosen elements and write what the page shows as JSON (for tests and `make images`).
 //
 //   node scripts/screenshot.mjs --page report.html --json out.json [--shot NAME=CSS-SELECTOR=FILE.png ...]
-//       [--full FILE.png] [--width 1500]
+//       [--full FILE.png] [--width 1500] [--click CSS-SELECTOR ...]
+//
+// --click clicks every element the selector matches after the screenshots and records the graphs again
+// (`graphsAfterClick`): the report's "Actual size" buttons, for instance.
 //
 // Environment (from .tools/pictures.env, written by scripts/ensure-pictures.sh): MLPLATFORM_JS (the npm
 // install holding puppeteer-core) and MLPLATFORM_PUPPETEER_CONFIG (the system Chromium and its flags).
@@ -17,13 +20,14 @@ const require = createRequire(resolve(process.env.MLPLATFORM_JS, "package.json")
 const puppeteer = require("puppeteer-core");
 
 function parse(argv) {
-  const opts = { shots: [], width: 1500, timeout: 60000 };
+  const opts = { shots: [], clicks: [], width: 1500, timeout: 60000 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--page") opts.page = value;
     else if (flag === "--json") opts.json = value;
     else if (flag === "--full") opts.full = value;
     else if (flag === "--width") opts.width = Number(value);
+    else if (flag === "--click") opts.clicks.push(value);
     else if (flag === "--shot") {
       const [name, selector, file] = value.split("=");
       opts.shots.push({ name, selector, file });
@@ -34,6 +38,27 @@ function parse(argv) {
 }
 
 const opts = parse(process.argv.slice(2));
+
+// Each Mermaid graph: drawn into one SVG, its nodes, and how wide it is drawn against the box holding it and
+// its natural width (the viewBox Mermaid computed): the page must fit it in the box, not crop it.
+function graphFacts() {
+  return Array.from(document.querySelectorAll("pre.mermaid")).map((e) => {
+    const svg = e.querySelector("svg");
+    const box = e.closest(".graph") || e.parentElement;
+    const style = getComputedStyle(box);
+    return {
+      id: e.id,
+      svg: e.querySelectorAll("svg").length,
+      nodes: e.querySelectorAll("g.node").length,
+      width: svg ? svg.getBoundingClientRect().width : 0,
+      natural: svg && svg.viewBox.baseVal ? svg.viewBox.baseVal.width : 0,
+      // the box's content width: clientWidth holds the padding, the svg sits inside it
+      box: box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+      scrolls: box.scrollWidth > box.clientWidth,
+    };
+  });
+}
+
 const launch = JSON.parse(readFileSync(process.env.MLPLATFORM_PUPPETEER_CONFIG, "utf8"));
 const pageUrl = pathToFileURL(resolve(opts.page)).href;
 const browser = await puppeteer.launch({ ...launch, userDataDir: undefined });
@@ -77,17 +102,13 @@ try {
         width: e.getBoundingClientRect().width,
         height: e.getBoundingClientRect().height,
       })),
-      graphs: Array.from(document.querySelectorAll("pre.mermaid")).map((e) => ({
-        id: e.id,
-        svg: e.querySelectorAll("svg").length,
-        nodes: e.querySelectorAll("g.node").length,
-      })),
       // Any element that would load something from elsewhere (none should exist).
       remote: Array.from(document.querySelectorAll("[src], link[href]"))
         .map((e) => e.getAttribute("src") || e.getAttribute("href"))
         .filter((u) => /^(https?:)?\/\//i.test(u)),
     })),
   );
+  result.graphs = await page.evaluate(graphFacts);
   for (const shot of opts.shots) {
     const element = await page.$(shot.selector);
     if (!element) throw new Error(`no element matches ${shot.selector}`);
@@ -98,6 +119,12 @@ try {
   if (opts.full) {
     await page.screenshot({ path: opts.full, fullPage: true });
     result.shots.full = opts.full;
+  }
+  if (opts.clicks.length) {
+    for (const selector of opts.clicks) {
+      for (const element of await page.$$(selector)) await element.click();
+    }
+    result.graphsAfterClick = await page.evaluate(graphFacts);
   }
   status = result.rendered === "ok" && result.blocked.length === 0 && result.remote.length === 0 ? 0 : 1;
 } catch (error) {

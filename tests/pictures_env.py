@@ -36,8 +36,11 @@ def mmdc(source: Path, output: Path) -> subprocess.CompletedProcess:
     )
 
 
-def screenshot(page: Path, out_dir: Path, shots: dict[str, str], full: bool = True) -> tuple[int, dict]:
-    """Draw `page` in headless Chromium with the network shut (scripts/screenshot.mjs); (exit, page facts)."""
+def screenshot(
+    page: Path, out_dir: Path, shots: dict[str, str], full: bool = True, clicks: tuple[str, ...] = ()
+) -> tuple[int, dict]:
+    """Draw `page` in headless Chromium with the network shut (scripts/screenshot.mjs); (exit, page facts).
+    `clicks`: selectors clicked after the screenshots; the graphs are then measured again (graphsAfterClick)."""
     env = require()
     result = out_dir / "page.json"
     command = [env["MLPLATFORM_NODE"], str(REPO_ROOT / "scripts" / "screenshot.mjs"), "--page", str(page),
@@ -46,6 +49,8 @@ def screenshot(page: Path, out_dir: Path, shots: dict[str, str], full: bool = Tr
         command += ["--shot", f"{name}={selector}={out_dir / (name + '.png')}"]
     if full:
         command += ["--full", str(out_dir / "full.png")]
+    for selector in clicks:
+        command += ["--click", selector]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     facts = json.loads(result.read_text()) if result.exists() else {"failure": done.stderr}
     return done.returncode, facts

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from helpers import copy_repo, run_cli
+from helpers import copy_repo, edit_copy, run_cli
 from mlplatform.capacity.facts import ClusterFacts
 from mlplatform.capacity.fit import RULE_MAX_SIZE, RULE_UNPLACED, check_fit
 from mlplatform.capacity.plan import plan_cluster
@@ -330,6 +330,34 @@ def test_base_ref_diff_through_a_worktree(git_repo: Path, kustomize_bin: str) ->
         "markdown",
     )
     assert md.stdout.startswith("## Capacity change against HEAD") and "a100-timeslice" in md.stdout
+
+
+def test_base_diff_says_when_the_head_does_not_fit_instead_of_a_bare_zero_cost(
+    git_repo: Path, kustomize_bin: str
+) -> None:
+    # tgi-batch may scale to 128 replicas instead of 8: a100-timeslice (max_size 4, all four needed at max
+    # demand already) needs a fifth node. Billing stops at max_size, so the cost does not move: ±$0.00 alone
+    # would read "no extra cost".
+    edit_copy(git_repo, "apps/base/inference/tgi-batch/deployment.yaml", "maxReplicaCount: 8", "maxReplicaCount: 128")
+    result = cli(
+        kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--base", "HEAD", "--format", "markdown"
+    )
+    assert result.returncode == 1, result.stderr  # the head does not fit
+    body = json.loads(
+        cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--base", "HEAD",
+            "--format", "json").stdout
+    )
+    pool = next(p for p in body["base"]["diff"][0]["pools"] if p["pool"] == "a100-timeslice")
+    needed, max_size = pool["nodes_needed"]["max_demand"]["head"], pool["nodes_configured"]["max"]["head"]
+    assert needed > max_size and pool["cost_usd_per_hour"]["at_max_demand"]["delta"] == 0
+    why = f"does not fit: needs {needed} nodes, max_size {max_size}; cost shown at max_size"
+    headline = next(line for line in result.stdout.splitlines() if line.startswith("### production:"))
+    assert headline.startswith(f"### production: `a100-timeslice` {why}: ±$0.00/h at max demand"), headline
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| a100-timeslice | changed"))
+    assert row.endswith(f"| ±$0.00 ({why}) |"), row
+    # the terminal table says the same
+    text = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--base", "HEAD").stdout
+    assert f"production: a100-timeslice {why}: ±$0.00/h" in text and f"±$0.00 ({why})" in text
 
 
 def test_base_ref_that_does_not_exist_exits_2_and_leaves_no_worktree(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,9 @@ import pictures_env
 from helpers import REPO_ROOT, crd_schema_dir, run_cli
 from mlplatform.catalog import load_catalog
 from mlplatform.config import load_config
+from mlplatform.helm import CACHE_ENV
 from mlplatform.pictures.collect import collect
-from mlplatform.pictures.page import report_data
+from mlplatform.pictures.page import render_page, report_data
 
 pytestmark = pytest.mark.xdist_group("browser")  # one Chromium at a time on a 2-core machine
 
@@ -24,19 +27,27 @@ VENDOR = REPO_ROOT / "tools" / "mlplatform" / "pictures" / "vendor"
 
 
 @pytest.fixture(scope="module")
-def drawn(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The report of this repository, written by the CLI, drawn and photographed once for the module."""
+def drawn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The report of this repository, written by the CLI, drawn and photographed once for the module, as on a
+    fresh clone: an empty chart cache, so the remote charts' HelmReleases are not rendered."""
     out = tmp_path_factory.mktemp("report")
-    done = run_cli("report", "--repo", str(REPO_ROOT), "--out", str(out), "--schema-location", str(crd_schema_dir()))
-    assert done.returncode == 0, done.stderr  # this repository: no check errors, every plan fits
-    page = out / "report.html"
-    code, facts = pictures_env.screenshot(
-        page, out, {"capacity": "#capacity-production", "packing": "#packing-production-a100-mig"}
-    )
-    assert code == 0, {k: facts.get(k) for k in ("failure", "error", "blocked", "remote", "console")}
-    config = load_config(REPO_ROOT, schema_locations=[str(crd_schema_dir())])
-    data = report_data(collect(config, plans=True), load_catalog())
-    return {"dir": out, "page": page, "facts": facts, "data": data}
+    cache = {CACHE_ENV: str(tmp_path_factory.mktemp("empty-chart-cache"))}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CACHE_ENV, cache[CACHE_ENV])  # the in-process collect below reads the same cache
+        done = run_cli(
+            "report", "--repo", str(REPO_ROOT), "--out", str(out), "--schema-location", str(crd_schema_dir()),
+            env=cache,
+        )
+        assert done.returncode == 0, done.stderr  # this repository: no check errors, every plan fits
+        page = out / "report.html"
+        code, facts = pictures_env.screenshot(
+            page, out, {"capacity": "#capacity-production", "packing": "#packing-production-a100-mig"},
+            clicks=("button.zoom",),
+        )
+        assert code == 0, {k: facts.get(k) for k in ("failure", "error", "blocked", "remote", "console")}
+        config = load_config(REPO_ROOT, schema_locations=[str(crd_schema_dir())])
+        data = report_data(collect(config, plans=True), load_catalog())
+        yield {"dir": out, "page": page, "facts": facts, "data": data}
 
 
 def test_page_is_one_file_that_fetches_nothing(drawn: dict[str, Any]) -> None:
@@ -90,6 +101,44 @@ def test_five_pools_of_production_with_units_nodes_and_cost(drawn: dict[str, Any
     # the charts carry the same figures (Vega draws them as SVG text)
     svg = "\n".join(drawn["facts"]["svgText"])
     assert "18 / 64 (min demand 5)" in svg and "$54.89/h at min, $54.89/h at max demand" in svg
+
+
+def test_capacity_says_plainly_which_helm_releases_were_not_rendered(drawn: dict[str, Any]) -> None:
+    # The plan's list (what `plan` prints as "helm releases not rendered"), said near the top of the capacity
+    # section and in the packing titles, not only among the collapsed findings.
+    text = drawn["facts"]["text"]
+    plan = next(c for c in drawn["data"]["clusters"] if c["name"] == "production")["plan"]
+    missing = len(plan["helm_releases_not_rendered"])
+    assert missing > 1  # the chart cache is empty: gpu-operator, fluent-bit, kube-prometheus-stack, ...
+    capacity = text[text.index("Capacity of production"):text.index("GPU packing of production")]
+    notice = f"{missing} HelmReleases not rendered"
+    assert notice in capacity and "mlplatform charts pull" in capacity
+    assert capacity.index(notice) < capacity.index("billed at min / max")  # above the pools table
+    packing = text[text.index("GPU packing of production"):text.index("Flux graph of production")]
+    assert "(DaemonSets included)" not in packing
+    title = f"Requests per node (DaemonSets of rendered releases included; {missing} HelmReleases not rendered)"
+    assert packing.count(title) == len(next(c for c in drawn["data"]["clusters"]
+                                            if c["name"] == "production")["packing"])
+
+
+def test_every_release_rendered_keeps_the_plain_packing_title(drawn: dict[str, Any]) -> None:
+    data = copy.deepcopy(drawn["data"])
+    for c in data["clusters"]:
+        c["plan"]["helm_releases_not_rendered"] = []
+    page = render_page(data, repo_name="r", commit=None)
+    assert "HelmReleases not rendered" not in page and 'id="not-rendered-' not in page
+    assert "Requests per node (DaemonSets included)" in page
+
+
+def test_flux_graph_fits_the_width_of_its_box_and_zooms_to_actual_size(drawn: dict[str, Any]) -> None:
+    graphs = {g["id"]: g for g in drawn["facts"]["graphs"]}
+    assert graphs["mermaid-production"]["natural"] > 2 * graphs["mermaid-production"]["box"]  # fitting matters
+    for g in graphs.values():
+        assert 0 < g["width"] <= g["box"] + 0.5 and not g["scrolls"], g
+    # "Actual size": the natural width, legible, in a box that scrolls sideways
+    after = {g["id"]: g for g in drawn["facts"]["graphsAfterClick"]}
+    production = after["mermaid-production"]
+    assert production["width"] == pytest.approx(production["natural"], rel=0.02) and production["scrolls"]
 
 
 def test_packing_shows_every_mig_instance_of_a100_mig_with_its_workload(drawn: dict[str, Any]) -> None:

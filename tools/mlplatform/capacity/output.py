@@ -187,14 +187,28 @@ def _signed(value: float | int, money: bool = False) -> str:
     return f"{value:+d}" if value else "±0"
 
 
+def _short_at_head(pool: dict[str, Any]) -> str | None:
+    """Why the head's cost of a pool understates it: billing stops at max_size, so a pool that needs more
+    nodes than that shows the cost of max_size (often ±$0.00), which a reviewer would read as "no extra cost"."""
+    needed, max_size = pool["nodes_needed"]["max_demand"]["head"], pool["nodes_configured"]["max"]["head"]
+    if needed is None or max_size is None or needed <= max_size:
+        return None
+    return f"does not fit: needs {needed} nodes, max_size {max_size}; cost shown at max_size"
+
+
 def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool = False) -> str:
     """The change from the base ref to the working tree, per pool: nodes, GPU units requested and cost."""
     title = f"Capacity change against {ref} ({commit[:12]})"
     out = [f"## {title}" if markdown else title, ""]
     for c in diff:
         total = c["total_cost_usd_per_hour"]
+        # Any pool of the head short of nodes, changed or not: the cluster's cost is then capped too.
+        short = [(p["pool"], why) for p in c["pools"] if (why := _short_at_head(p))]
+        verdict = "; ".join(f"`{name}` {why}" if markdown else f"{name} {why}" for name, why in short)
         head = (
-            f"{c['cluster']}: {_signed(total['at_max_demand']['delta'], True)}/h at max demand "
+            f"{c['cluster']}: "
+            + (f"{verdict}: " if short else "")
+            + f"{_signed(total['at_max_demand']['delta'], True)}/h at max demand "
             f"({_signed(total['at_max_demand']['delta'] * HOURS_PER_MONTH, True)} per month), "
             f"{_signed(total['at_min_demand']['delta'], True)}/h at min demand"
         )
@@ -225,7 +239,8 @@ def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool 
                     f"{need['min_demand']['base'] or 0}->{need['min_demand']['head'] or 0} / "
                     f"{need['max_demand']['base'] or 0}->{need['max_demand']['head'] or 0}",
                     gpu,
-                    _signed(p["cost_usd_per_hour"]["at_max_demand"]["delta"], True),
+                    _signed(p["cost_usd_per_hour"]["at_max_demand"]["delta"], True)
+                    + (f" ({why})" if (why := _short_at_head(p)) else ""),
                 ]
             )
         if markdown:
