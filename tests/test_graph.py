@@ -83,6 +83,43 @@ def test_dot_output_is_read_by_graphviz(production: ClusterGraph, tmp_path: Path
     assert "kube&#45;prometheus&#45;stack" in done.stdout and done.stderr == ""
 
 
+def _dot_node_attrs(text: str) -> dict[str, list[str]]:
+    """Node id -> the attribute names of its statement, in order (edge statements have "->")."""
+    nodes: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r'\s*("(?:[^"\\]|\\.)*") \[(.*)\];', line)
+        if match and " -> " not in line:
+            # attribute names: `name=` outside quoted values
+            unquoted = re.sub(r'"(?:[^"\\]|\\.)*"', '""', match.group(2))
+            nodes[match.group(1)] = re.findall(r"(\w+)=", unquoted)
+    return nodes
+
+
+def test_dot_nodes_name_each_attribute_once_and_findings_colour_the_border(production: ClusterGraph) -> None:
+    # a node with findings drew its kind's border colour and then the severity's: Graphviz keeps the last
+    graph = ClusterGraph("c")
+    for status, findings in (("removed", {"error": 1}), ("added", {"warning": 2}), ("", {"info": 1}), ("", {})):
+        name = f"{status or 'same'}-{'-'.join(findings) or 'clean'}"
+        graph.nodes[f"HelmRepository:ns/{name}"] = Node(f"HelmRepository:ns/{name}", "HelmRepository", "ns", name,
+                                                          findings=findings, status=status)
+    nodes = {**_dot_node_attrs(to_dot([production])), **_dot_node_attrs(to_dot([graph]))}
+    assert len(nodes) > len(production.nodes) // 2  # the parser reads the node lines
+    repeated = {node: names for node, names in nodes.items() if len(names) != len(set(names))}
+    assert not repeated, repeated
+    text = to_dot([graph])
+    assert re.search(r'"c/HelmRepository:ns/removed-error" \[[^\n]*fillcolor="#e6e6e6", color="#d62728", '
+                     r'penwidth=3, shape=cylinder, style="rounded,filled,dashed"\];', text)
+    assert re.search(r'"c/HelmRepository:ns/added-warning" \[[^\n]* color="#e6a700", penwidth=3', text)
+    assert re.search(r'"c/HelmRepository:ns/same-clean" \[[^\n]* color="#59a14f", shape=cylinder\];', text)
+    dot = shutil.which("dot")
+    if dot is None:
+        pytest.fail("Graphviz `dot` not found: run `make test` (scripts/ensure-pictures.sh installs it)")
+    done = subprocess.run([dot, "-Tsvg"], input=text, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    # the severity's border reaches the drawing: the removed node with an error is outlined red
+    assert 'stroke="#d62728"' in done.stdout
+
+
 def test_missing_depends_on_turns_the_crd_edge_red_and_marks_apps(repo_copy: Path) -> None:
     apps = repo_copy / "clusters/production/apps.yaml"
     text = apps.read_text()

@@ -47,6 +47,18 @@ def test_unwritable_out_is_exit_2_with_one_line(repo: Path, tmp_path: Path) -> N
     assert "Traceback" not in done.stderr
 
 
+def test_out_naming_an_existing_file_without_html_is_exit_2_saying_so(repo: Path, tmp_path: Path) -> None:
+    existing = tmp_path / "existing.txt"
+    existing.write_text("keep me")
+    done = run_cli("report", "--repo", str(repo), "--out", str(existing))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"error: --out {existing}: an existing file, not a folder; name the page *.html (or *.htm), "
+        "or give a folder to write report.html into"]
+    assert existing.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "existing.txt", "flux-basic"]
+
+
 def test_graph_formats_of_a_small_repository(repo: Path) -> None:
     mermaid = run_cli("graph", "--repo", str(repo))
     assert mermaid.returncode == 0, mermaid.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -46,3 +47,14 @@ def test_the_readme_activation_puts_the_cli_on_path() -> None:
     assert "mlplatform" in done.stdout.splitlines()[1]
     readme = (REPO_ROOT / "README.md").read_text()
     assert "source .venv/bin/activate" in readme
+
+
+def test_the_readme_names_how_to_set_up_and_redraw_the_pictures_with_real_make_targets() -> None:
+    """A newcomer read only that `make test` runs ensure-pictures.sh: the README names `make pictures-setup`
+    (the picture tools alone) and `make images`, and every `make X` it names is a target of the Makefile."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w.-]+):", makefile, re.M))
+    named = set(re.findall(r"`make ([\w-]+)`", readme))
+    assert {"pictures-setup", "images"} <= named, named
+    assert named <= targets, named - targets

@@ -17,7 +17,7 @@ from .cluster_render import ClusterRender, dedupe_findings, render_cluster
 from .config import DEFAULT_KUBERNETES_VERSION, Config
 from .consolidate import consolidate
 from .context import ClusterContext
-from .errors import InputError, ToolError
+from .errors import InputError, ToolError, unknown_clusters
 from .model import Finding, Manifest, ObjectRef, PoolFile, Severity
 from .progress import progress
 from .promtool import Promtool, find_promtool
@@ -320,9 +320,7 @@ def _cluster_names(config: Config, clusters: list[str] | None) -> list[str]:
         return available
     unknown = [c for c in clusters if c not in available]
     if unknown:
-        raise ToolError(
-            f"unknown cluster(s): {', '.join(unknown)} (available: {', '.join(available) or 'none'})"
-        )
+        raise unknown_clusters(unknown, available)
     return list(dict.fromkeys(clusters))
 
 

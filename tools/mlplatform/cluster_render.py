@@ -15,7 +15,7 @@ import yaml
 
 from . import admission, contain, flux, sops
 from .config import Config
-from .errors import InputError, ToolError
+from .errors import InputError, ToolError, unknown_clusters
 from .flux_bootstrap import strict_substitutions
 from .helm_cluster import render_helm_releases
 from .model import Finding, Manifest, ObjectRef, Severity
@@ -299,8 +299,7 @@ def render_cluster(
     result = ClusterRender(cluster=cluster)
     cluster_root = config.cluster_roots().get(cluster)
     if cluster_root is None:
-        known = ", ".join(config.clusters()) or "none"
-        raise ToolError(f"cluster '{cluster}' not found (clusters found from their Flux bootstrap: {known})")
+        raise unknown_clusters([cluster], config.clusters())
     root_path = cluster_root.path
     if not (repo / root_path).is_dir():
         raise ToolError(f"cluster '{cluster}' not found: no directory {root_path}")

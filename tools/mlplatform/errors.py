@@ -16,3 +16,8 @@ class ToolError(Exception):
 
 class InputError(ToolError):
     """A file the tool reads is unusable (malformed, too large, outside the repository)."""
+
+
+def unknown_clusters(unknown: list[str], available: list[str]) -> ToolError:
+    """The one wording every command uses when --cluster names no cluster of the repository (exit 2)."""
+    return ToolError(f"unknown cluster(s): {', '.join(unknown)} (available: {', '.join(available) or 'none'})")

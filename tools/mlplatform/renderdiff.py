@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from .config import Config, load_config
-from .errors import ToolError
+from .errors import ToolError, unknown_clusters
 from .model import Finding, Manifest, Severity
 from .yamlio import mapping
 
@@ -156,7 +156,12 @@ def build_report(config: Config, ref: str, clusters: list[str], *, with_plan: bo
     kustomize = config.kustomize or find_kustomize(config.repo, config).path
     with base_worktree(config.repo, ref) as tree:
         base_config = load_config(tree.repo, kustomize=kustomize)
-        wanted = clusters or sorted(set(config.clusters()) | set(base_config.clusters()))
+        known = sorted(set(config.clusters()) | set(base_config.clusters()))
+        # A cluster on one side only is added or removed; one on neither side is a typo, not "no change".
+        unknown = [c for c in clusters if c not in known]
+        if unknown:
+            raise unknown_clusters(unknown, known)
+        wanted = clusters or known
         base_objects, base_manifests = render_objects(tree.repo, base_config, wanted, ref, renderer)
         base_plans = _plans(base_config, base_manifests, time_limit_s) if with_plan else None
     head_objects, head_manifests = render_objects(config.repo, config, wanted, "the working tree", renderer)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..catalog import Catalog, load_catalog
 from ..config import Config, load_config
-from ..errors import ToolError
+from ..errors import ToolError, unknown_clusters
 from ..helm_cluster import not_rendered
 from ..model import Finding, Manifest, Severity
 from ..pools import load_pool_file, pool_file_path
@@ -35,7 +35,7 @@ def cluster_names(config: Config, wanted: list[str] | tuple[str, ...] | None) ->
         return available
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise ToolError(f"cluster '{missing[0]}' not found (clusters: {', '.join(available) or 'none'})")
+        raise unknown_clusters(missing, available)
     return list(wanted)
 
 

@@ -9,7 +9,7 @@ import click
 
 from .. import gen
 from ..atomic import refuse_links, write_text_atomically
-from ..errors import ToolError
+from ..errors import unknown_clusters
 from ..model import Finding
 from .common import (
     EXIT_FINDINGS,
@@ -35,7 +35,7 @@ def _selected_clusters(root: Path, config_clusters: list[str], wanted: tuple[str
     available = sorted(set(config_clusters) | set(gen.clusters_with_pool_files(root)))
     unknown = [c for c in wanted if c not in available]
     if unknown:
-        raise ToolError(f"unknown cluster(s): {', '.join(unknown)} (available: {', '.join(available) or 'none'})")
+        raise unknown_clusters(unknown, available)
     return list(dict.fromkeys(wanted))
 
 

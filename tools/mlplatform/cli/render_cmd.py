@@ -12,7 +12,7 @@ import yaml
 from ..cluster_render import render_cluster
 from ..config import Config
 from ..discovery import clusters_below
-from ..errors import ToolError
+from ..errors import unknown_clusters
 from ..model import Severity
 from ..render import KustomizeTool, find_kustomize
 from ..render_out import file_names, write_out
@@ -80,8 +80,7 @@ def command(
         raise click.UsageError("give --cluster NAME or --path DIR")
     unknown = [name for name in names if name not in config.cluster_roots()]
     if unknown:
-        known = ", ".join(config.clusters()) or "none"
-        raise ToolError(f"cluster '{unknown[0]}' not found (clusters found from their Flux bootstrap: {known})")
+        raise unknown_clusters(unknown, config.clusters())
     tool = find_kustomize(config.repo, config)
     click.echo(f"kustomize: {tool.describe()}", err=True)
     failed = False

@@ -25,8 +25,16 @@ DEFAULT_NAME = "report.html"
 
 
 def output_path(out: Path) -> Path:
-    """`--out` names the page (*.html) or the directory that receives report.html."""
-    return out if out.suffix.lower() in (".html", ".htm") else out / DEFAULT_NAME
+    """`--out` names the page (*.html) or the directory that receives report.html.
+
+    A name without .html that is an existing file cannot be that directory: say so before the check runs,
+    rather than let the write fail later as "<file>/report.html: File exists" (exit 2, nothing written)."""
+    if out.suffix.lower() in (".html", ".htm"):
+        return out
+    if out.exists() and not out.is_dir():
+        raise ToolError(f"--out {out}: an existing file, not a folder; name the page *.html (or *.htm), "
+                        f"or give a folder to write {DEFAULT_NAME} into")
+    return out / DEFAULT_NAME
 
 
 @click.command(name="report", epilog=exit_codes(
@@ -63,10 +71,10 @@ def command(
     from ..pictures.page import build_report
 
     started = time.perf_counter()
+    target = output_path(out)  # a bad --out ends the command before the minutes of the check
     config = open_check_config(repo, schema_locations, None, None, None, no_cache)
     collected = collect(config, list(clusters) or None, plans=True, time_limit_s=time_limit)
     page, _ = build_report(collected, load_catalog(), config.repo)
-    target = output_path(out)
     try:
         write_text_atomically(target, page)
     except OSError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from .. import rulecatalog
-from ..errors import ToolError
+from ..errors import unknown_clusters
 from .common import cluster_option, exit_codes, format_option, guarded, open_config, repo_option, resolve_format
 
 
@@ -131,7 +131,7 @@ def _known_clusters(available: list[str], wanted: tuple[str, ...]) -> list[str] 
         return None
     unknown = [c for c in wanted if c not in available]
     if unknown:
-        raise ToolError(f"unknown cluster(s): {', '.join(unknown)} (available: {', '.join(available) or 'none'})")
+        raise unknown_clusters(unknown, available)
     return list(dict.fromkeys(wanted))
 
 

@@ -211,17 +211,23 @@ def to_dot(graphs: list[ClusterGraph], direction: str = "LR") -> str:
 
 
 def _dot_attrs(node: Node) -> str:
+    """Each attribute once (a repeated one is legal DOT, but only its last value counts, so the text hid which
+    colour was meant): the border is the finding's severity when the node has findings, else its kind's colour,
+    as the Mermaid classes do (severity after kind); the fill is the status's with a base, else the kind's."""
     fill, stroke = KIND_STYLE[_kind_key(node)]
-    fill = STATUS_FILL.get(node.status, fill)
-    attrs = [f"label={_dot_string(_node_text(node))}", f'fillcolor="{fill}"', f'color="{stroke}"']
-    if node.is_source:
-        attrs.append("shape=cylinder")
     worst = node.worst
+    attrs = {
+        "label": _dot_string(_node_text(node)),
+        "fillcolor": f'"{STATUS_FILL.get(node.status, fill)}"',
+        "color": f'"{SEVERITY_STYLE[worst.value] if worst is not None else stroke}"',
+    }
     if worst is not None:
-        attrs += [f'color="{SEVERITY_STYLE[worst.value]}"', "penwidth=3"]
+        attrs["penwidth"] = "3"
+    if node.is_source:
+        attrs["shape"] = "cylinder"
     if node.status == "removed":
-        attrs.append('style="rounded,filled,dashed"')
-    return ", ".join(attrs)
+        attrs["style"] = '"rounded,filled,dashed"'
+    return ", ".join(f"{name}={value}" for name, value in attrs.items())
 
 
 def _dot_edge_attrs(edge: Edge) -> str:
