@@ -128,3 +128,17 @@ def test_explicit_tag_pyyaml_cannot_apply(tmp_path: Path) -> None:
     (tmp_path / "apps" / "tag.yaml").write_text(OBJECT + "spec:\n  replicas: !!int\n")
     [finding] = hygiene.check_repository(tmp_path)
     assert finding.rule == "yaml/syntax" and "invalid YAML value" in finding.message
+
+
+def test_many_empty_documents_are_listed_up_to_a_bound_and_counted(tmp_path: Path) -> None:
+    (tmp_path / "apps").mkdir()
+    (tmp_path / "apps" / "many.yaml").write_text(OBJECT + "---\n" * 1000)
+    findings = hygiene.check_repository(tmp_path)
+    assert {f.rule for f in findings} == {"yaml/empty-document"}
+    assert len(findings) == hygiene.MAX_EMPTY_LISTED + 1
+    lines = [f.line for f in findings]
+    assert lines == sorted(lines) and len(set(lines)) == len(lines)
+    last = findings[-1]
+    # the object is document 1; the 1000 '---' make 1000 empty documents after it, 21 listed
+    assert f"and {1000 - hygiene.MAX_EMPTY_LISTED - 1} more empty documents after it" in last.message
+    assert "document 2 of 1001 is empty" in findings[0].message

@@ -231,15 +231,6 @@ def _invalid_autoscalers(schema_findings: list[Finding]) -> set[tuple[str, Objec
     }
 
 
-def _probe_helm() -> None:
-    from . import helm
-
-    try:
-        helm.find_helm()
-    except ToolError:
-        pass  # helm_cluster.py calls find_helm again where a release needs it, and reports it there
-
-
 def run_check(
     repo: Path,
     config: Config,
@@ -259,9 +250,6 @@ def run_check(
     # The cross-layer rules read each cluster's Terraform (python-hcl2: ~0.6 s of CPU for our modules); a child
     # process parses it on the other core while kustomize renders (terraform_prefetch.py).
     terraform_prefetch.start(repo, names)
-    # Each cluster with HelmReleases asks for helm's version after rendering (on the critical path, and both
-    # at once): ask once now, while kustomize runs. A failure here is reported by that later call.
-    threading.Thread(target=_probe_helm, daemon=True, name="helm-probe").start()
     promtool = find_promtool(repo, config)
     cache = SourceCache()
     timings: dict[str, float] = {}

@@ -176,7 +176,8 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "The file cannot be opened (permissions, not a regular file, symlink loop).",
              "Make the file a readable regular file.", _UNREAD),
     RuleSpec("yaml/empty-document", "Empty YAML document", _W,
-             "An empty document between `---` separators is usually a leftover of an edit.",
+             "An empty document between `---` separators is usually a leftover of an edit. A file with many "
+             "lists the first 21 and counts the rest in the last finding.",
              "Remove the empty document."),
     RuleSpec("yaml/not-an-object", "Document is not a Kubernetes object", _E,
              "A document in a manifest directory that is not a mapping with apiVersion and kind is refused "
