@@ -325,9 +325,8 @@ def _locations_inside(config: Config, locations: Any, missing: list[Finding]) ->
                                             f"{unknown[0]!r}", line))
             continue
         base = location.split("{{", 1)[0]  # a template's fixed part must stay inside too
-        try:
-            target = (config.repo / base).resolve()
-        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        target = contain.safe_resolve(config.repo / base)
+        if target is None:
             config.findings.append(_finding(RULE_INVALID_VALUE, f"{where}: cannot be resolved (a symlink loop?)",
                                             line))
             continue

@@ -38,6 +38,15 @@ def bad_name(text: str) -> str | None:
     return None
 
 
+def safe_resolve(path: Path) -> Path | None:
+    """`path.resolve()`, or None for a symlink loop (RuntimeError on Python 3.11, OSError later) or an
+    unreadable link."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
 def resolve_inside(repo: Path, path: Path) -> Path | None:
     """The real path of `path` when it lies inside the repository, else None (outside, loop, unreadable)."""
     try:

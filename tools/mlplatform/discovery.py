@@ -21,6 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from .contain import safe_resolve
 from .errors import InputError
 from .yamlio import MAX_FILE_BYTES, load_documents, mapping
 
@@ -77,10 +78,10 @@ def bootstrap_roots(repo: Path, top: Path) -> list[ClusterRoot]:
     roots: list[ClusterRoot] = []
     repo_real = repo.resolve()
     for path in _yaml_files(repo, top):
-        try:
-            file = path.resolve().relative_to(repo_real).as_posix()  # a link out of the repository: not read
-        except (OSError, RuntimeError, ValueError):  # RuntimeError: a symlink loop (hygiene reports it)
-            continue
+        real = safe_resolve(path)  # None: a symlink loop (hygiene reports it)
+        if real is None or not real.is_relative_to(repo_real):
+            continue  # a link out of the repository: not read
+        file = real.relative_to(repo_real).as_posix()
         text = _regular_text(path)
         if text is None or not _FLUX_KS.search(text):
             continue
@@ -159,10 +160,10 @@ def clusters_below(repo: Path, directory: Path) -> dict[str, ClusterRoot]:
     """The clusters found at or below `directory` (`render --path`, as `flux-local build --path`): a
     bootstrap path itself, or a folder holding several clusters and the trees they point at."""
     repo = repo.resolve()
-    try:
-        directory = directory.resolve()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
-        raise InputError(f"--path {directory} cannot be resolved ({exc})", str(directory), 1) from exc
+    resolved = safe_resolve(directory)
+    if resolved is None:
+        raise InputError(f"--path {directory} cannot be resolved (a symlink loop?)", str(directory), 1)
+    directory = resolved
     try:
         relative = directory.relative_to(repo).as_posix()
     except ValueError as exc:

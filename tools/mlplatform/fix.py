@@ -23,6 +23,7 @@ from ruamel.yaml.scalarstring import ScalarString
 
 from .atomic import write_text_atomically
 from .config import Config
+from .contain import safe_resolve
 from .model import Finding, Severity
 
 # A line that starts a new YAML document ("---", optionally followed by a comment or content).
@@ -262,9 +263,8 @@ def apply_fixes(repo: Path, findings: Iterable[Finding], dry_run: bool = False) 
     outcome_applied: list[Finding] = []
     outcome_skipped: list[tuple[Finding, str]] = []
     for rel, items in sorted(by_file.items()):
-        try:
-            path = (repo / rel).resolve()
-        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        path = safe_resolve(repo / rel)
+        if path is None:
             outcome_skipped += [(f, f"{rel} cannot be resolved (a symlink loop?)") for f in items]
             continue
         if not path.is_file() or repo.resolve() not in path.parents:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from . import contain
+from .contain import safe_resolve
 from .errors import InputError
 from .model import Finding, Manifest, Severity
 
 # FluxBuildOptions is part of this module's API (FluxKustomization.options; cluster_render builds one as
 # flux.FluxBuildOptions): the `as` form re-exports it explicitly
 from .render import FluxBuildOptions as FluxBuildOptions
-from .render import printable, rel, safe_resolve
+from .render import printable, rel
 from .suggest import did_you_mean
 from .yamlio import LineDict, load_documents, mapping, plain
 

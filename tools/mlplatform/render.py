@@ -21,6 +21,7 @@ import yaml
 
 from . import buildcache, contain, fastyaml
 from .config import Config
+from .contain import safe_resolve
 from .errors import InputError, ToolError
 from .model import Finding, Severity
 from .yamlio import Document, LineDict, LineList, load_documents, load_documents_fast
@@ -57,14 +58,6 @@ PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: 
 def printable(text: str) -> str:
     """A file name as valid UTF-8 (undecodable bytes of odd names shown as escapes, never passed through)."""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def safe_resolve(path: Path) -> Path | None:
-    """`path.resolve()`, or None for a symlink loop or an unreadable link."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return None
 
 
 def rel(repo: Path, path: Path) -> str:

@@ -88,11 +88,9 @@ def _discover(repo: Path, cache: SourceCache) -> list[UnitTestFile]:
             continue  # hygiene reports it
         if sum(d.data is not None for d in fast) != 1 or not any(is_unit_test(d.data) for d in fast):
             continue
-        docs = cache.documents(path)
-        if isinstance(docs, InputError):
-            continue
-        objects = [d for d in docs if d.data is not None]
-        if len(objects) == 1 and is_unit_test(objects[0].data) and isinstance(objects[0].data, LineDict):
+        docs = cache.documents(path)  # the same documents as the fast parse, with line numbers
+        objects = [] if isinstance(docs, InputError) else [d for d in docs if d.data is not None]
+        if len(objects) == 1 and isinstance(objects[0].data, LineDict):
             found.append(read(repo, path, objects[0].data, objects[0].line))
     return found
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import buildcache
+from .contain import safe_resolve
 from .errors import InputError
 
 MAX_TF_BYTES = 2 * 1024 * 1024  # our largest .tf is a few KiB; anything near this is not hand-written config
@@ -258,14 +259,13 @@ def load_terraform(repo: Path, cluster: str) -> TerraformConfig | None:
             for block in _blocks_in(tf, "module", None):
                 source = unquote(block.body.get("source"))
                 if isinstance(source, str) and source.startswith(("./", "../")):
-                    try:
-                        target = (directory / source).resolve()
-                    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+                    target = safe_resolve(directory / source)
+                    if target is None:
                         raise InputError(
                             f"module {block.name} reads {source}, which cannot be resolved (a symlink loop?)",
                             file=tf.path,
                             line=tf.block_line("module", block.name),
-                        ) from None
+                        )
                     if not target.is_relative_to(repo):
                         raise InputError(
                             f"module {block.name} reads {source}, outside the repository",

@@ -203,8 +203,8 @@ def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool 
     for c in diff:
         total = c["total_cost_usd_per_hour"]
         # Any pool of the head short of nodes, changed or not: the cluster's cost is then capped too.
-        short = [(p["pool"], why) for p in c["pools"] if (why := _short_at_head(p))]
-        verdict = "; ".join(f"`{name}` {why}" if markdown else f"{name} {why}" for name, why in short)
+        short = {p["pool"]: why for p in c["pools"] if (why := _short_at_head(p))}
+        verdict = "; ".join(f"`{name}` {why}" if markdown else f"{name} {why}" for name, why in short.items())
         head = (
             f"{c['cluster']}: "
             + (f"{verdict}: " if short else "")
@@ -240,7 +240,7 @@ def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool 
                     f"{need['max_demand']['base'] or 0}->{need['max_demand']['head'] or 0}",
                     gpu,
                     _signed(p["cost_usd_per_hour"]["at_max_demand"]["delta"], True)
-                    + (f" ({why})" if (why := _short_at_head(p)) else ""),
+                    + (f" ({short[p['pool']]})" if p["pool"] in short else ""),
                 ]
             )
         if markdown:
