@@ -280,6 +280,46 @@ def test_handwritten_style_text_reads_the_same(lines: list[tuple[int, str, str]]
     same_reading("\n".join(out) + "\n")
 
 
+# ------------------------------------------------------------------ substituted text (only changed lines scanned)
+
+_SUBSTITUTED_BASE = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  labels:\n    cluster: ${cluster}\n"
+    "spec:\n  replicas: ${replicas}\n  template:\n    spec:\n      containers:\n      - name: c\n"
+    "        args: [--domain=${domain}, '${quoted}']\n        env:\n        - {name: X, value: ${x}}\n"
+)
+# values Flux may put in: YAML 1.1 scalars, markers, anchors and aliases, characters the fast path refuses
+_VALUES = st.sampled_from([*EDGE_SCALARS, "web", "a b", "&a x", "*a", "!!str 1", "x\ny", "---", "--- x", "? k",
+                           "\t", "\\n", "#c", "1:20", "", "a: b", "[x", "'", '"', "\u2028"])
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    return text
+
+
+@PROPERTY
+@given(values=st.fixed_dictionaries({n: _VALUES for n in ("cluster", "replicas", "domain", "quoted", "x")}),
+       dirty_original=st.booleans())
+def test_scanning_only_changed_lines_gives_the_whole_scan_verdict(values: dict[str, str], dirty_original: bool) -> None:
+    original = _SUBSTITUTED_BASE + ("  on: 1\n" if dirty_original else "")
+    edited = _substitute(original, values)
+    whole = fastyaml.vouches_for(edited) and fastyaml._ANY_DOC_START.search("\n" + edited) is None
+    assert fastyaml._clean_edit(original, edited) == whole, edited
+    assert fastyaml.load_edited(original, edited) == fastyaml.load(edited)
+    ours = fastyaml.load_edited(original, edited)
+    if ours[0]:  # what the fast path read is what the line-aware loader reads
+        assert typed(ours[1]) == typed(yamlio.plain(next(iter(yamlio.iter_documents(edited))).data))
+
+
+def test_a_value_on_an_unchanged_line_still_counts() -> None:
+    # the original's own verdict is part of the answer: a risky line the substitution did not touch stays risky
+    original = "a: ${v}\nb: yes\n"
+    assert not fastyaml._clean_edit(original, "a: x\nb: yes\n")
+    assert fastyaml._clean_edit("a: ${v}\nb: c\n", "a: x\nb: c\n")
+    assert not fastyaml._clean_edit("a: ${v}\nb: c\n", "a: 0755\nb: c\n")  # the changed line is scanned
+
+
 # ------------------------------------------------------------------ without the compiled parser
 
 

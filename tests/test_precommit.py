@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import click
 import yaml
 
 from helpers import REPO_ROOT
@@ -39,7 +40,7 @@ def constraints() -> dict[str, str]:
 def cli_commands() -> set[str]:
     from mlplatform.cli import main
 
-    return set(main.commands)
+    return set(main.list_commands(click.Context(main)))
 
 
 def test_offered_hook_runs_our_check_once_per_commit() -> None:

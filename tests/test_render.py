@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import run_cli
 from mlplatform.cluster_render import render_cluster
 from mlplatform.config import Config, load_config
 from mlplatform.errors import ToolError
-from mlplatform.render import FluxBuildOptions, build, find_kustomize, split_documents, walk_kustomization
+from mlplatform.render import (
+    FluxBuildOptions,
+    RenderedDoc,
+    build,
+    find_kustomize,
+    split_documents,
+    walk_kustomization,
+)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "repos" / "flux-basic"
 
@@ -188,6 +198,28 @@ def test_path_without_kustomization_yaml_is_rendered_like_flux(repo: Path) -> No
     assert names == ["from-sub", "gadget-controller", "gadgets", "widgets.example.com"]
     [sub] = [m for m in result.manifests if m.obj["metadata"]["name"] == "from-sub"]
     assert (sub.source.file, sub.source.line) == ("infra/sub/cm.yaml", 1)
+
+
+# The texts are exact (Flux substitutes on them, provenance counts their lines): each ends with the line
+# break before its `---` line, as a split at every line that is only `---` (and trailing blanks) gives.
+_MARKER_LINE = re.compile(r"^---[ \t]*$", re.MULTILINE)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a: 1\n", "---\n", "--- \t\n", "---", "\n", "b:\n  - x\n", "  ---\n", "---x\n",
+                                 "kind: A\n", "x: |\n  ---\n", "----\n", " "]), max_size=10))
+def test_split_documents_splits_exactly_at_marker_lines(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert split_documents(text) == [part for part in _MARKER_LINE.split(text) if part.strip()]
+
+
+@pytest.mark.parametrize("text", ["kind: A\nmetadata:\n  name: n\n", "apiVersion: v1\nkind: A\nmetadata:\n  name: n\n",
+                                  "metadata:\n  name: n\n\n  labels: {a: b}\nkind: A\n", "spec:\n  kind: A\n"])
+def test_kind_and_metadata_read_from_the_text_match_the_parsed_object(text: str) -> None:
+    unparsed, parsed = RenderedDoc(None, text), RenderedDoc(None, text)
+    obj = parsed.obj
+    assert unparsed.has_kind(("A",)) == (obj.get("kind") == "A") == parsed.has_kind(("A",))
+    assert unparsed.metadata() == (obj.get("metadata") or {})
 
 
 def test_split_documents_keeps_block_scalars() -> None:

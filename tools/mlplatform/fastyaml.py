@@ -91,10 +91,51 @@ def _parse(text: str) -> tuple[bool, Any]:
         return False, None
 
 
+# Whether a one-document text may take the fast path, kept per text: a fleet's clusters share builds, so the
+# same object text comes back once per cluster, and the scan costs as much as the parse. Bounded so that a
+# long-lived process stays small; the texts it keeps are the ones the run holds anyway.
+_MAX_CLEAN = 20_000
+_clean_memo: dict[str, bool] = {}
+
+
+def _clean(text: str) -> bool:
+    known = _clean_memo.get(text)
+    if known is None:
+        known = vouches_for(text) and _ANY_DOC_START.search("\n" + text) is None
+        if len(_clean_memo) >= _MAX_CLEAN:
+            _clean_memo.clear()
+        _clean_memo[text] = known
+    return known
+
+
+def _clean_edit(original: str, edited: str) -> bool:
+    """_clean(edited), knowing that `edited` is `original` with some lines changed (Flux substitution).
+
+    Every test of the scan looks at one line at a time (a character, a line start, a token that ends at the
+    end of its line), so when both texts have the same number of lines, the original's verdict (usually
+    known) and the changed lines' suffice. A value that brought a line break changes the count: full scan."""
+    before, after = original.split("\n"), edited.split("\n")
+    if len(before) != len(after) or not _clean(original):
+        return _clean(edited)
+    changed = "\n".join(new for new, old in zip(after, before, strict=True) if new != old)
+    return vouches_for(changed) and _ANY_DOC_START.search("\n" + changed) is None
+
+
 def load(text: str) -> tuple[bool, Any]:
     """One document without line numbers: (True, value) when the fast path read it, else (False, None)."""
-    if _rs is None or not vouches_for(text) or _ANY_DOC_START.search("\n" + text) is not None:
+    if _rs is None or not _clean(text):
         return False, None
+    return _load_vouched(text)
+
+
+def load_edited(original: str, edited: str) -> tuple[bool, Any]:
+    """load(edited) for a text that is `original` with some lines changed, scanning only those lines."""
+    if _rs is None or not _clean_edit(original, edited):
+        return False, None
+    return _load_vouched(edited)
+
+
+def _load_vouched(text: str) -> tuple[bool, Any]:
     ok, value = _parse(text)
     if not ok or (value is None and _CONTENT_LINE.search(text) is not None):
         return False, None  # `null` or `~` as a whole document: rare, and its line is the node's

@@ -31,11 +31,15 @@ class ObjectRef:
         raw = (obj.get("apiVersion"), obj.get("kind"), meta.get("namespace"), meta.get("name"))
         # Asked for about ten times per object in a check (Manifest.ref): the same strings give the same
         # (immutable) ref, so one is kept per distinct tuple instead of building a frozen dataclass each time.
-        # Only for strings: 1, 1.0 and True are equal keys but not equal names.
-        cacheable = all(value is None or type(value) is str for value in raw)
-        known = _REFS.get(raw) if cacheable else None
+        # Only tuples of strings (and None) are kept: 1, 1.0 and True are equal keys but not equal names. A
+        # tuple holding a number can never equal a kept one, so the lookup needs no type test first.
+        try:
+            known = _REFS.get(raw)
+        except TypeError:  # a list or mapping where a name belongs (the schema step reports it)
+            known = None
         if known is not None:
             return known
+        cacheable = all(value is None or type(value) is str for value in raw)
         made = cls(
             api_version=str(raw[0] or ""),
             kind=str(raw[1] or ""),

@@ -465,7 +465,9 @@ def substitute_text(text: str, variables: Variables, loader: type) -> Substitute
     except yaml.YAMLError:
         pass  # reported with its line by the load below
     # the compiled parser where it reads the text exactly as the loader would (render.PlainLoader says so)
-    fast, obj = fastyaml.load(output) if getattr(loader, "fastyaml_equivalent", False) else (False, None)
+    fast, obj = (
+        fastyaml.load_edited(text, output) if getattr(loader, "fastyaml_equivalent", False) else (False, None)
+    )
     try:
         if not fast:
             obj = yaml.load(output, Loader=loader)  # noqa: S506 - a safe loader is passed in

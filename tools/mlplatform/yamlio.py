@@ -235,7 +235,7 @@ RUN_BUDGET = _RunBudget()
 def check_alias_expansion(text: str) -> None:
     """LimitError when `text` (every document of it), aliases expanded, is over the per-document, per-file
     or per-run budget; yaml.YAMLError when it is not YAML. For text built at run time (substituted objects)."""
-    if _ALIAS_TOKEN.search(text) is None:
+    if not _may_alias(text):
         return
     total = 0
     for node in yaml.compose_all(text, Loader=_BaseLoader):  # noqa: S506 - composes nodes, builds nothing
@@ -299,10 +299,16 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 _ALIAS_TOKEN = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]", re.MULTILINE)
 
 
+def _may_alias(text: str) -> bool:
+    # Most texts hold no `*` at all: `in` finds that in C at memory speed, where the regex (which starts
+    # with an alternation) tries every position, 70 us for a 1.6 KB manifest.
+    return "*" in text and _ALIAS_TOKEN.search(text) is not None
+
+
 def iter_documents(text: str) -> Iterator[Document]:
     """Yield each document with its start line; raise yaml.YAMLError (with problem_mark) on bad YAML."""
     loader = _Loader(text)
-    may_alias = _ALIAS_TOKEN.search(text) is not None
+    may_alias = _may_alias(text)
     expanded = 0  # over the documents of this text: the per-file budget
     try:
         index = 0
