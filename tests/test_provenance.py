@@ -81,6 +81,20 @@ def test_index_lookup_is_by_key(repo: Path) -> None:
     assert (other.file, other.line) == ("apps/demo/kustomization.yaml", 1)
 
 
+def test_indexes_of_one_run_share_each_file_s_entries(repo: Path) -> None:
+    # every cluster's Flux Kustomizations reach the same files: one run reads each file's entries once
+    cache = SourceCache()
+    tree = walk_kustomization(repo, repo / "apps/demo", cache=cache)
+    first, second = build_index(repo, tree, cache), build_index(repo, tree, cache, flux_kustomization="other")
+    alone = build_index(repo, tree, SourceCache())
+    assert first.by_key and first.by_key.keys() == second.by_key.keys() == alone.by_key.keys()
+    for key, source in first.by_key.items():
+        assert second.by_key[key] is source  # shared, not made again
+        assert (source.file, source.line, source.data) == (alone.by_key[key].file, alone.by_key[key].line,
+                                                           alone.by_key[key].data)
+    assert first.by_name == alone.by_name and first.templated.keys() == alone.templated.keys()
+
+
 def test_a_finding_on_a_rendered_object_names_its_source(repo: Path) -> None:
     # drop the dependsOn: the Gadget custom resource is then applied before its CRD's controller
     path = repo / "clusters/demo/apps.yaml"

@@ -7,7 +7,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from . import yamlio
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _eks_allocatable(row: dict[str, Any]) -> EksAllocatable:
 
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    raw = yaml.safe_load(resources.files("mlplatform").joinpath("data/catalog.yaml").read_text("utf-8"))
+    raw = yamlio.safe_load(resources.files("mlplatform").joinpath("data/catalog.yaml").read_text("utf-8"))
     instance_types = {
         name: InstanceType(
             name=name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -140,6 +141,27 @@ def _template_regex(name: str) -> re.Pattern[str] | None:
     return re.compile(".*".join(re.escape(p) for p in parts))
 
 
+_Entry = tuple[tuple[str, str, str | None, str], "SourceDoc", "re.Pattern[str] | None"]
+
+
+def _entries(repo: Path, path: Path, cache: SourceCache) -> list[_Entry]:
+    """The index entries of one resource file: (group, kind, namespace, name), its SourceDoc, and the
+    pattern of a name holding ${...}; none for a file that cannot be read (the walk reported it)."""
+    docs = cache.fast_documents(path)
+    if isinstance(docs, InputError):
+        return []
+    file, found = rel(repo, path), list[_Entry]()
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        meta = mapping(data.get("metadata"))
+        name = str(meta.get("name") or "")
+        key = (_group(data.get("apiVersion")), str(data.get("kind") or ""), meta.get("namespace") or None, name)
+        found.append((key, source_doc(file, path, doc, cache), _template_regex(name)))
+    return found
+
+
 def build_index(
     repo: Path,
     tree: KustTree,
@@ -159,21 +181,13 @@ def build_index(
     )
     index.name_prefixes.update(p for p in extra_prefixes if p)
     for path in [*tree.resource_files, *(extra_files or [])]:
-        docs = cache.fast_documents(path)
-        if isinstance(docs, InputError):
-            continue
-        file = rel(repo, path)
-        for doc in docs:
-            data = doc.data
-            if not isinstance(data, dict):
-                continue
-            meta = mapping(data.get("metadata"))
-            name = str(meta.get("name") or "")
-            group, kind = _group(data.get("apiVersion")), str(data.get("kind") or "")
-            source = source_doc(file, path, doc, cache)
-            index.by_key.setdefault((group, kind, meta.get("namespace") or None, name), source)
+        # every cluster's trees reach the same files: their entries are made once per run and shared (a
+        # SourceDoc holds nothing cluster-specific; its lines are re-read through the same cache)
+        entries = cache.once(("provenance", repo, path), functools.partial(_entries, repo, path, cache))
+        for key, source, pattern in entries:
+            group, kind, _namespace, name = key
+            index.by_key.setdefault(key, source)
             index.by_name.setdefault((group, kind, name), source)
-            pattern = _template_regex(name)
             if pattern is not None:
                 index.templated.setdefault((group, kind), []).append((pattern, source))
     for path in tree.patch_files:

@@ -195,6 +195,12 @@ class YamlProblem:
     line: int
 
 
+def safe_load(text: str) -> Any:
+    """yaml.safe_load with libyaml's parser where it is installed: the same constructors, so the same values,
+    ~10x faster (the catalog, and YAML embedded in ConfigMaps that rules read once per cluster)."""
+    return yaml.load(text, Loader=_BaseLoader)  # noqa: S506 - CSafeLoader or SafeLoader
+
+
 def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
     """Read a text file, refusing oversized and non-UTF-8 content with an InputError."""
     try:

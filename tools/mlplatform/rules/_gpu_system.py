@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlio
 from ..helm import merge_maps  # helm-controller's composition: maps merge key by key
 from ..model import Manifest, Pool
 from ..scheduling import match_node_selection, untolerated
@@ -48,7 +49,7 @@ def helm_values(ctx: RuleContext, release: Manifest) -> tuple[dict[str, Any], di
             if m.ref.kind == "ConfigMap" and m.ref.name == ref.get("name") and m.ref.namespace == release.ref.namespace:
                 text = as_dict(m.obj.get("data")).get(ref.get("valuesKey") or "values.yaml")
                 try:
-                    loaded = yaml.safe_load(text) if isinstance(text, str) else None
+                    loaded = yamlio.safe_load(text) if isinstance(text, str) else None
                 except yaml.YAMLError:
                     loaded = None
                 if isinstance(loaded, dict) and not ref.get("targetPath"):

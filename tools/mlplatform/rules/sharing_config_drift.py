@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlio
 from ..model import DEVICE_PLUGIN_LABEL, GPU_RESOURCE, MIG_CONFIG_LABEL, Finding, Manifest, Pool, Severity
 from ._base import RuleContext, as_dict, as_list, get_path
 from ._gpu_system import chart_name, helm_values
@@ -37,7 +38,7 @@ def _configmap(ctx: RuleContext, name: str, namespace: str | None) -> Manifest |
 
 def _parse(text: Any) -> Any:
     try:
-        return yaml.safe_load(text) if isinstance(text, str) else None
+        return yamlio.safe_load(text) if isinstance(text, str) else None
     except yaml.YAMLError:
         return None
 
