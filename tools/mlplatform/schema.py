@@ -15,8 +15,6 @@ import importlib.util
 import json
 import re
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +317,11 @@ _TEMPLATE_VARS = {
 def _read_json(target: str) -> Any | None:
     """The JSON at a path or file:// or http(s):// URL; None when absent (a ToolError when broken)."""
     if target.startswith(("http://", "https://")):
+        # imported here: urllib.request pulls in http, ssl and email (~55 ms of every start-up), and only a
+        # remote schema location (never this repository's own) needs it
+        import urllib.error
+        import urllib.request
+
         try:
             with urllib.request.urlopen(target, timeout=REMOTE_TIMEOUT_SECONDS) as response:  # noqa: S310
                 raw = response.read(MAX_SCHEMA_BYTES + 1)
