@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 from mlplatform import model
-from mlplatform.model import ObjectRef
+from mlplatform.model import Manifest, ObjectRef, Provenance
 
 
 def _obj(name: object, namespace: object = "ml") -> dict[str, object]:
@@ -39,3 +41,12 @@ def test_the_kept_refs_stay_bounded(monkeypatch) -> None:  # type: ignore[no-unt
     for i in range(10):
         ObjectRef.of(_obj(f"n{i}"))
     assert 1 <= len(model._REFS) <= 3
+
+
+def test_a_manifest_keeps_its_ref_and_a_deep_copy_makes_its_own() -> None:
+    manifest = Manifest("c", _obj("a"), Provenance("f.yaml", 1))
+    assert manifest.ref is manifest.ref and manifest.ref.name == "a"
+    edited = copy.deepcopy(manifest)
+    edited.obj["metadata"]["name"] = "b"
+    assert edited.ref.name == "b" and manifest.ref.name == "a"
+    assert edited.source == manifest.source and edited.obj is not manifest.obj
