@@ -4,6 +4,9 @@ and maximum demand, a zone loss, critical pods). The answers themselves are test
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +166,22 @@ def test_a_level_finds_a_workloads_item_without_scanning_every_item_each_time(
     stranger = model.demand.pods[0]
     assert fresh.item_of(PodDemand(stranger.manifest, stranger.template, {}, 1, 1, "replicas")) is None
     assert members.scans == 1
+
+
+def test_a_small_plan_does_not_import_numpy() -> None:
+    """numpy's import costs more CPU than every rollout dry run of a check (cpack.VECTOR_MIN_BINS): a plan whose
+    packings stay small, rollouts and failure scenarios included, runs without it. In a fresh interpreter,
+    since another test of this process may have imported it."""
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_capacity_speed as t\n"
+        "from mlplatform.capacity.plan import plan_cluster\n"
+        "manifests, pool_file = t.cluster()\n"
+        "result = plan_cluster('test', manifests, pool_file, t.CATALOG, facts=t.ClusterFacts())\n"
+        "headroom = result.pools[0].headroom\n"
+        "assert headroom is not None and headroom.rollouts and result.pools[0].at_max.nodes\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
