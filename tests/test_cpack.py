@@ -164,7 +164,7 @@ def test_rooms_are_the_same_node_by_node_and_as_a_matrix(seed: int) -> None:
                                                ("b", {"b"}), ("elsewhere", {"a"}), ("nowhere", set())]
     for i in range(len(packer.p.items)):
         for zone, allowed in asks:
-            plain = packer._fits(i, zone, allowed)
+            plain = list(packer._fits(i, zone, allowed))
             as_matrix = vectors.fits(
                 i, len(packer.bins), packer._zone_id.get(zone, -2) if zone is not None else None,
                 [packer._zone_id[z] for z in allowed if z in packer._zone_id] if len(allowed) < 3 else None,
@@ -213,3 +213,26 @@ def test_solve_packs_the_same_with_and_without_the_matrix(seed: int, monkeypatch
                         solution.bounds, added))
     assert answers[0] == answers[1]
     assert len(answers[0][0]) >= matrix_from  # the size where a run uses the matrix
+
+
+def test_a_dry_run_reads_the_nodes_only_until_its_pods_have_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extender.add stops at the first nodes with room (a check asks it for every Deployment's rollout)."""
+    problem = Problem((10, 10), ("a",), [Item("w", (1, 1), 200)])
+    solution = solve(problem, exact=False)
+    assert len(solution.result.bins) == 20 and not solution.shortfalls
+    solution.result.bins[0][0] -= 3  # room for three on the first node
+    solution.placed[0] -= 3
+    extender = cpack.Extender(problem, solution)
+    read: list[int] = []
+    real = cpack._fits
+
+    def counted(free: list[int], demand: tuple[int, ...]) -> int:
+        read.append(1)
+        return real(free, demand)
+
+    monkeypatch.setattr(cpack, "_fits", counted)
+    # Each add reads one pod's fit on an empty node (cpack._alone_per_node), then the nodes in order.
+    assert extender.add(0, 2) == (0, 0, "")
+    assert len(read) == 1 + 1
+    assert extender.add(0, 5) == (1, 0, "")  # the other 19 nodes are full: all read, and a new node for two
+    assert len(read) == 2 + 1 + 20

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .packing import MAX_EXACT_VARIABLES, Group, PackingError, PackResult, _fits, lower_bound
@@ -257,25 +257,28 @@ class _Packer:
 
     def rooms(self, i: int, zone: str | None, allowed: set[str]) -> list[tuple[int, int]]:
         """(bin index, pods of item i it takes) for every bin with room, in order: first fit's candidates."""
+        return list(self.iter_rooms(i, zone, allowed))
+
+    def iter_rooms(self, i: int, zone: str | None, allowed: set[str]) -> Iterator[tuple[int, int]]:
+        """rooms(), read as the caller goes: a dry run (Extender.add) that stops at the first nodes with room
+        reads no further. Only for a packing that does not change meanwhile (first fit itself takes rooms())."""
         if not self.bins:
-            return []
+            return
         if self._vectors is None and len(self.bins) >= VECTOR_MIN_BINS:
             self._vectors = _Vectors(self.p, self.bins, self._zone_id)
         candidates = self._fits(i, zone, allowed) if self._vectors is None else self._vectors.fits(
             i, len(self.bins), self._zone_id.get(zone, -2) if zone is not None else None,
             [self._zone_id[z] for z in allowed if z in self._zone_id] if len(allowed) < len(self.p.zones) else None,
         )
-        out = []
         it = self.p.items[i]
         plain = it.node_cap is None and not self.conflicts.get(i) and not it.host_affinity
         for b, k in candidates:
             if not plain:
                 k = self._constrained_room(i, self.bins[b], k)
             if k > 0:
-                out.append((b, k))
-        return out
+                yield b, k
 
-    def _fits(self, i: int, zone: str | None, allowed: set[str]) -> list[tuple[int, int]]:
+    def _fits(self, i: int, zone: str | None, allowed: set[str]) -> Iterator[tuple[int, int]]:
         """rooms() by resources and zone alone, node by node: what _Vectors.fits computes for many nodes."""
         demand = self.p.items[i].demand
         if zone is not None:
@@ -284,14 +287,12 @@ class _Packer:
             usable = allowed & self._zone_id.keys()
         else:
             usable = None  # every node
-        out = []
         for index, b in enumerate(self.bins):
             if usable is not None and b.zone not in usable:
                 continue
             k = _fits(b.free, demand)
             if k > 0:
-                out.append((index, k))
-        return out
+                yield index, k
 
     def room(self, i: int, b: _Bin) -> int:
         return self._constrained_room(i, b, _fits(b.free, self.p.items[i].demand))
@@ -961,7 +962,7 @@ class Extender:
         blocker = base.open_blocker(item)
         for zone, quota in per_zone.items():
             left = quota
-            for _, room in base.rooms(item, zone, allowed_set) if left else ():
+            for _, room in base.iter_rooms(item, zone, allowed_set) if left else ():
                 left -= min(left, room)
                 if not left:
                     break
