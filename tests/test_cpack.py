@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from mlplatform.capacity import cpack
 from mlplatform.capacity.cpack import CAP, EVEN, Item, Problem, ZoneRule, solve
 
 CAPACITY = (10, 10)
@@ -130,3 +131,108 @@ def test_zone_cap_shortfall_names_the_constraint() -> None:
     (short,) = solution.shortfalls
     assert (short.count, short.constraint, short.reason) == (1, "topologySpreadConstraints", "minDomains 3")
     assert solution.placed == [4] and solution.result.nodes == 2
+
+
+# ---------------------------------------------------------------- first fit node by node and as a matrix
+
+
+def _random_packer(rng: random.Random, nodes: int) -> cpack._Packer:
+    """A packing of `nodes` partly filled nodes over three zones (and a few in a zone the problem does not
+    have), with items that are plain, capped per node, in conflict or in need of another item's pods."""
+    zones = ("a", "b", "c")
+    items = [Item(f"w{n}", (rng.randint(0, 4), rng.randint(1, 4), rng.randint(0, 2)), 50) for n in range(6)]
+    items[1].node_cap = 2
+    items[2].host_affinity, items[2].host_affinity_reason = (frozenset({3}),), ("affinity",)
+    problem = Problem((16, 16, 4), zones, items, {frozenset({4, 5}): "anti-affinity"})
+    packer = cpack._Packer(problem, [it.count for it in items])
+    for n in range(nodes):
+        b = cpack._Bin(rng.choice([*zones, "elsewhere"]) if n % 9 == 8 else zones[n % 3], problem.capacity)
+        packer.add_bin(b)
+        for i in rng.sample(range(len(items)), 2):
+            k = min(rng.randint(0, 3), packer.room(i, b))
+            if k > 0:
+                packer.put(i, b, k, n)
+    return packer
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rooms_are_the_same_node_by_node_and_as_a_matrix(seed: int) -> None:
+    rng = random.Random(seed)
+    packer = _random_packer(rng, rng.choice([1, 5, 40, 90]))
+    vectors = cpack._Vectors(packer.p, packer.bins, packer._zone_id)
+    asks: list[tuple[str | None, set[str]]] = [(None, {"a", "b", "c"}), (None, {"a", "c"}), (None, set()),
+                                               ("b", {"b"}), ("elsewhere", {"a"}), ("nowhere", set())]
+    for i in range(len(packer.p.items)):
+        for zone, allowed in asks:
+            plain = list(packer._fits(i, zone, allowed))
+            as_matrix = vectors.fits(
+                i, len(packer.bins), packer._zone_id.get(zone, -2) if zone is not None else None,
+                [packer._zone_id[z] for z in allowed if z in packer._zone_id] if len(allowed) < 3 else None,
+            )
+            assert plain == as_matrix, (i, zone, allowed)
+            assert all(k > 0 for _, k in plain)
+
+
+def _medium_problem(rng: random.Random) -> Problem:
+    """Tens to hundreds of nodes: past cpack.VECTOR_MIN_BINS, with every kind of constraint first fit reads."""
+    zones = ("a", "b", "c")[: rng.choice([1, 2, 3])]
+    items = []
+    for n in range(rng.randint(3, 6)):
+        it = Item(f"w{n}", (rng.randint(1, 5), rng.randint(1, 5)), rng.randint(20, 120))
+        roll = rng.random()
+        if roll < 0.2:
+            it.node_cap, it.node_cap_reason = rng.choice([1, 2]), "anti-affinity"
+        elif roll < 0.35:
+            it.zone_rule = ZoneRule(EVEN, 1, "zone spread")
+        elif roll < 0.45:
+            it.zone_rule = ZoneRule(CAP, 30, "minDomains above the zones")
+        elif roll < 0.55:
+            it.host_skew = 2
+        items.append(it)
+    if rng.random() < 0.5:
+        items[-1].host_affinity, items[-1].host_affinity_reason = (frozenset({0}),), ("affinity to w0",)
+    problem = Problem((12, 12), zones, items)
+    if rng.random() < 0.5:
+        problem.host_conflicts[frozenset({0, 1})] = "anti-affinity"
+    if rng.random() < 0.3:
+        problem.zone_conflicts[frozenset({1, 2})] = "zone anti-affinity"
+    return problem
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_solve_packs_the_same_with_and_without_the_matrix(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The matrix is only a faster way to the same first fit: every node, zone, pod and shortfall agrees."""
+    answers = []
+    matrix_from = cpack.VECTOR_MIN_BINS
+    for threshold in (1, 10**9):
+        monkeypatch.setattr(cpack, "VECTOR_MIN_BINS", threshold)
+        solution = solve(_medium_problem(random.Random(seed)), exact=False)
+        extender = cpack.Extender(_medium_problem(random.Random(seed)), solution)
+        added = [extender.add(i, extra) for i in range(len(solution.placed)) for extra in (1, 7, 40)]
+        answers.append((solution.result.bins, solution.zones, solution.placed, solution.shortfalls,
+                        solution.bounds, added))
+    assert answers[0] == answers[1]
+    assert len(answers[0][0]) >= matrix_from  # the size where a run uses the matrix
+
+
+def test_a_dry_run_reads_the_nodes_only_until_its_pods_have_room(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Extender.add stops at the first nodes with room (a check asks it for every Deployment's rollout)."""
+    problem = Problem((10, 10), ("a",), [Item("w", (1, 1), 200)])
+    solution = solve(problem, exact=False)
+    assert len(solution.result.bins) == 20 and not solution.shortfalls
+    solution.result.bins[0][0] -= 3  # room for three on the first node
+    solution.placed[0] -= 3
+    extender = cpack.Extender(problem, solution)
+    read: list[int] = []
+    real = cpack._fits
+
+    def counted(free: list[int], demand: tuple[int, ...]) -> int:
+        read.append(1)
+        return real(free, demand)
+
+    monkeypatch.setattr(cpack, "_fits", counted)
+    # Each add reads one pod's fit on an empty node (cpack._alone_per_node), then the nodes in order.
+    assert extender.add(0, 2) == (0, 0, "")
+    assert len(read) == 1 + 1
+    assert extender.add(0, 5) == (1, 0, "")  # the other 19 nodes are full: all read, and a new node for two
+    assert len(read) == 2 + 1 + 20

@@ -6,6 +6,7 @@ Structural problems (wrong types, missing keys) raise InputError with file and l
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from .contain import resolve_inside
 from .errors import InputError
 from .model import GpuSharing, Pool, PoolFile, Taint
 from .suggest import closest
-from .yamlio import LineDict, LineList, load_one
+from .yamlio import LineDict, LineList, _load_text, read_text
 
 POOL_FILE_NAME = "node-pools.yaml"
 
@@ -166,6 +167,14 @@ def parse_pool_file(data: Any, file: str) -> PoolFile:
                     kubernetes_version=None if version is None else str(version))
 
 
+# One run reads a cluster's pool file for several steps (check's pool checks, gen's drift check, the Helm
+# step's Kubernetes version; plan and fix too): each text is parsed once per process. The key holds the text
+# itself, so a file edited since (fix, a test rewriting it) is parsed again, never served stale; each caller
+# gets its own deep copy (a fifth of a parse), so no caller can change what another one reads.
+_PARSED: dict[tuple[str, str], tuple[str, PoolFile]] = {}
+_MAX_PARSED = 64  # pool files per process before the memo starts over (a long-lived process stays bounded)
+
+
 def load_pool_file(path: Path, repo: Path | None = None) -> PoolFile:
     """Load a pool file; `file` in records and errors is relative to `repo` when given."""
     display = path.relative_to(repo).as_posix() if repo and path.is_relative_to(repo) else str(path)
@@ -173,8 +182,21 @@ def load_pool_file(path: Path, repo: Path | None = None) -> PoolFile:
         raise InputError("pool file not found", display)
     if repo is not None and resolve_inside(repo, path) is None:  # never read through a link out of the repository
         raise InputError("the pool file is a symlink out of the repository; not read", display, 1)
+    key = (str(path), display)
     try:
-        data = load_one(path)
+        text = read_text(path)
+        known = _PARSED.get(key)
+        if known is not None and known[0] == text:
+            return copy.deepcopy(known[1])
+        # The text just read is the one parsed (yamlio.load_one reads the file itself): what is kept under
+        # this text is this text's parse.
+        docs = [d for d in _load_text(text, path) if d.data is not None]
+        if len(docs) != 1:
+            raise InputError(f"expected one YAML document, found {len(docs)}", str(path), 1)
     except InputError as exc:
         raise InputError(exc.message, display, exc.line) from exc
-    return parse_pool_file(data, display)
+    pool_file = parse_pool_file(docs[0].data, display)
+    if len(_PARSED) >= _MAX_PARSED:
+        _PARSED.clear()
+    _PARSED[key] = (text, pool_file)
+    return copy.deepcopy(pool_file)

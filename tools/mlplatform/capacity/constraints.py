@@ -212,14 +212,20 @@ class PriorityClasses:
         critical = set(SYSTEM_PRIORITIES)
         default = 0
         for m in manifests:
-            if m.ref.kind != "PriorityClass" or m.ref.group != "scheduling.k8s.io":
+            # The raw kind first: Manifest.ref builds a reference on every call, and a plan asks this of every
+            # rendered object. Only a "PriorityClass" string gives ref.kind "PriorityClass" (ref.kind is str()
+            # of the value, and no other YAML scalar or collection prints so), so nothing else is skipped.
+            if m.obj.get("kind") != "PriorityClass":
+                continue
+            ref = m.ref
+            if ref.kind != "PriorityClass" or ref.group != "scheduling.k8s.io":
                 continue
             value = m.obj.get("value")
             if not isinstance(value, int) or isinstance(value, bool):
                 continue
-            values[m.ref.name] = value
+            values[ref.name] = value
             if _str_labels(m.labels).get(CRITICAL_LABEL) == "true":
-                critical.add(m.ref.name)
+                critical.add(ref.name)
             if m.obj.get("globalDefault") is True:
                 default = value
         return cls(values, frozenset(critical), default)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .packing import MAX_EXACT_VARIABLES, Group, PackingError, PackResult, _fits, lower_bound
@@ -159,6 +159,59 @@ class _Bin:
         self.content[i] = self.content.get(i, 0) + k
 
 
+# From this many nodes on, first fit reads the free capacity of every node as one numpy matrix (_Vectors): over
+# hundreds of nodes that is a vector operation. Below it a plain loop over the nodes costs less than numpy's
+# overhead per call, and a run whose packings all stay small (a check's rollout dry runs, a small cluster)
+# never imports numpy at all, which alone costs 0.1-0.15 s of CPU. Both give the same rooms
+# (test_cpack.py::test_rooms_are_the_same_node_by_node_and_as_a_matrix).
+VECTOR_MIN_BINS = 32
+
+
+class _Vectors:
+    """The free capacity and zone of every bin of a _Packer as numpy arrays, kept in step with its bins."""
+
+    def __init__(self, problem: Problem, bins: Sequence[_Bin], zone_id: dict[str, int]) -> None:
+        import numpy as np  # OR-Tools' own dependency; imported only for large packings (VECTOR_MIN_BINS)
+
+        self._np = np
+        rows = max(16, 2 * len(bins))
+        self.free = np.zeros((rows, len(problem.capacity)), dtype=np.int64)
+        self.zones = np.zeros(rows, dtype=np.int64)
+        for n, b in enumerate(bins):
+            self.free[n] = b.free
+            self.zones[n] = zone_id.get(b.zone, -1)
+        self.demand = [np.array(it.demand, dtype=np.int64) for it in problem.items]
+
+    def copy(self) -> _Vectors:
+        other = _Vectors.__new__(_Vectors)
+        other.__dict__.update(self.__dict__)
+        other.free, other.zones = self.free.copy(), self.zones.copy()
+        return other
+
+    def add_bin(self, n: int, free: Sequence[int], zone: int) -> None:
+        if n == len(self.zones):
+            self.free = self._np.concatenate([self.free, self._np.zeros_like(self.free)])
+            self.zones = self._np.concatenate([self.zones, self._np.zeros_like(self.zones)])
+        self.free[n] = free
+        self.zones[n] = zone
+
+    def take(self, index: int, i: int, k: int) -> None:
+        self.free[index] -= k * self.demand[i]
+
+    def fits(self, i: int, n: int, zone: int | None, allowed: list[int] | None) -> list[tuple[int, int]]:
+        """(bin, pods of item i it takes by resources) for the first n bins with room, in `zone` (its id; -2: a
+        zone the problem does not have) or among the `allowed` zone ids (None: any)."""
+        np = self._np
+        d = self.demand[i]
+        mask = d > 0
+        fits = (self.free[:n, mask] // d[mask]).min(axis=1) if mask.any() else np.full(n, 1 << 30)
+        if zone is not None:
+            fits[self.zones[:n] != zone] = 0
+        elif allowed is not None:
+            fits[~np.isin(self.zones[:n], allowed)] = 0
+        return [(b, int(fits[b])) for b in np.flatnonzero(fits > 0).tolist()]
+
+
 class _Packer:
     """One first-fit-decreasing pass under the constraints; `shortfalls` collects pods it could not place."""
 
@@ -179,14 +232,8 @@ class _Packer:
             self.zone_conf.setdefault(a, set()).add(b)
             self.zone_conf.setdefault(b, set()).add(a)
         self.zones_of: dict[int, set[str]] = {}
-        # Free capacity of every bin as one matrix: first fit over hundreds of nodes is a vector operation.
-        import numpy as np  # OR-Tools' own dependency; imported here to keep start-up fast
-
-        self._np = np
         self._zone_id = {z: n for n, z in enumerate(problem.zones)}
-        self._free = np.zeros((16, len(problem.capacity)), dtype=np.int64)
-        self._zones = np.zeros(16, dtype=np.int64)
-        self._demand = [np.array(it.demand, dtype=np.int64) for it in problem.items]
+        self._vectors: _Vectors | None = None  # made when the packing reaches VECTOR_MIN_BINS nodes
 
     def clone(self) -> _Packer:
         """An independent copy of the packing so far (bins, counts, free capacity)."""
@@ -200,43 +247,52 @@ class _Packer:
         other.placed = list(self.placed)
         other.shortfalls = list(self.shortfalls)
         other.zones_of = {i: set(z) for i, z in self.zones_of.items()}
-        other._free = self._free.copy()
-        other._zones = self._zones.copy()
+        other._vectors = self._vectors.copy() if self._vectors is not None else None
         return other
 
     def add_bin(self, b: _Bin) -> None:
-        n = len(self.bins)
-        if n == len(self._zones):
-            self._free = self._np.concatenate([self._free, self._np.zeros_like(self._free)])
-            self._zones = self._np.concatenate([self._zones, self._np.zeros_like(self._zones)])
-        self._free[n] = b.free
-        self._zones[n] = self._zone_id.get(b.zone, -1)
+        if self._vectors is not None:
+            self._vectors.add_bin(len(self.bins), b.free, self._zone_id.get(b.zone, -1))
         self.bins.append(b)
 
     def rooms(self, i: int, zone: str | None, allowed: set[str]) -> list[tuple[int, int]]:
         """(bin index, pods of item i it takes) for every bin with room, in order: first fit's candidates."""
-        np = self._np
-        n = len(self.bins)
-        if not n:
-            return []
-        d = self._demand[i]
-        mask = d > 0
-        fits = (self._free[:n, mask] // d[mask]).min(axis=1) if mask.any() else np.full(n, 1 << 30)
-        if zone is not None:
-            fits[self._zones[:n] != self._zone_id.get(zone, -2)] = 0
-        elif len(allowed) < len(self.p.zones):
-            keep = np.isin(self._zones[:n], [self._zone_id[z] for z in allowed if z in self._zone_id])
-            fits[~keep] = 0
-        out = []
+        return list(self.iter_rooms(i, zone, allowed))
+
+    def iter_rooms(self, i: int, zone: str | None, allowed: set[str]) -> Iterator[tuple[int, int]]:
+        """rooms(), read as the caller goes: a dry run (Extender.add) that stops at the first nodes with room
+        reads no further. Only for a packing that does not change meanwhile (first fit itself takes rooms())."""
+        if not self.bins:
+            return
+        if self._vectors is None and len(self.bins) >= VECTOR_MIN_BINS:
+            self._vectors = _Vectors(self.p, self.bins, self._zone_id)
+        candidates = self._fits(i, zone, allowed) if self._vectors is None else self._vectors.fits(
+            i, len(self.bins), self._zone_id.get(zone, -2) if zone is not None else None,
+            [self._zone_id[z] for z in allowed if z in self._zone_id] if len(allowed) < len(self.p.zones) else None,
+        )
         it = self.p.items[i]
         plain = it.node_cap is None and not self.conflicts.get(i) and not it.host_affinity
-        for b in np.flatnonzero(fits > 0).tolist():
-            k = int(fits[b])
+        for b, k in candidates:
             if not plain:
                 k = self._constrained_room(i, self.bins[b], k)
             if k > 0:
-                out.append((b, k))
-        return out
+                yield b, k
+
+    def _fits(self, i: int, zone: str | None, allowed: set[str]) -> Iterator[tuple[int, int]]:
+        """rooms() by resources and zone alone, node by node: what _Vectors.fits computes for many nodes."""
+        demand = self.p.items[i].demand
+        if zone is not None:
+            usable = {zone} & self._zone_id.keys()
+        elif len(allowed) < len(self.p.zones):
+            usable = allowed & self._zone_id.keys()
+        else:
+            usable = None  # every node
+        for index, b in enumerate(self.bins):
+            if usable is not None and b.zone not in usable:
+                continue
+            k = _fits(b.free, demand)
+            if k > 0:
+                yield index, k
 
     def room(self, i: int, b: _Bin) -> int:
         return self._constrained_room(i, b, _fits(b.free, self.p.items[i].demand))
@@ -262,8 +318,8 @@ class _Packer:
     def put(self, i: int, b: _Bin, k: int, index: int | None = None) -> None:
         """Place k pods of item i on bin b (`index`: its position, when it is one of self.bins)."""
         b.add(i, k, self.p.items[i].demand)
-        if index is not None:
-            self._free[index] -= k * self._demand[i]
+        if index is not None and self._vectors is not None:
+            self._vectors.take(index, i, k)
         self.placed[i] += k
         self.zones_of.setdefault(i, set()).add(b.zone)
 
@@ -906,7 +962,7 @@ class Extender:
         blocker = base.open_blocker(item)
         for zone, quota in per_zone.items():
             left = quota
-            for _, room in base.rooms(item, zone, allowed_set) if left else ():
+            for _, room in base.iter_rooms(item, zone, allowed_set) if left else ():
                 left -= min(left, room)
                 if not left:
                     break

@@ -270,6 +270,8 @@ def _daemonset_ports(
 
 
 def _port_taken(w: PodDemand, taken: list[tuple[HostPort, str]]) -> str | None:
+    if not taken:  # most pools: no DaemonSet holds a host port, so the pod's own ports need not be read
+        return None
     for mine in host_ports(w.template.pod_spec):
         for theirs, ds in taken:
             if mine.conflicts(theirs):

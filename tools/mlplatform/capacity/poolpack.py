@@ -34,16 +34,20 @@ class Level:
     constrained: bool = False
     rules: dict[int, list[str]] = field(default_factory=dict)  # id(workload) -> the rules the model applied
     _extender: cpack.Extender | None = None
+    _items: dict[int, int] | None = None
 
     @property
     def bounds(self) -> list[cpack.Bound]:
         return self.solution.bounds
 
     def item_of(self, w: PodDemand) -> int | None:
-        for i, ms in enumerate(self.members):
-            if any(m is w for m in ms):
-                return i
-        return None
+        # Asked for each Deployment of the pool (its rollout): one map instead of a scan of every item each time.
+        if self._items is None:
+            self._items = {}
+            for i, ms in enumerate(self.members):
+                for m in ms:
+                    self._items.setdefault(id(m), i)  # the first item holding it, as the scan found
+        return self._items.get(id(w))
 
     def extender(self) -> cpack.Extender:
         if self._extender is None:
@@ -78,6 +82,8 @@ class PoolPacker:
         self.capacity = capacity
         self.zones = zones
         self.model = model
+        # One pod's request vector per workload, for every level and scenario this packer builds.
+        self.demands = {id(w): vector(w.requests, resources) for w in workloads}
 
     def level(
         self,
@@ -91,7 +97,7 @@ class PoolPacker:
         """The packing of the pool for `counts` (id(workload) -> pods), in `zones` (default: the pool's)."""
         zones = zones if zones is not None else self.zones
         built = self.model.build(
-            self.pool, self.workloads, counts, self.resources, self.vector, self.capacity, zones or ("",),
+            self.pool, self.workloads, counts, self.demands, self.capacity, zones or ("",),
             context.pools_with_nodes, context.placed_pool, context.all_zones,
         )
         shortages = [Shortage(s.workload, s.count, s.constraint, s.reason) for s in built.shortfalls]

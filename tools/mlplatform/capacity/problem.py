@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..model import Manifest, Pool
 from ..scheduling import PoolIndex, match_node_selection, untolerated
@@ -73,11 +72,13 @@ class PlanConstraints:
     ) -> None:
         manifests = list(manifests)
         self.priorities = PriorityClasses.of(manifests)
-        self.ns_labels: dict[str, dict[str, str]] = {
-            m.ref.name: {str(k): str(v) for k, v in m.labels.items()}
-            for m in manifests
-            if m.ref.kind == "Namespace" and not m.ref.group
-        }
+        self.ns_labels: dict[str, dict[str, str]] = {}
+        for m in manifests:
+            if m.obj.get("kind") != "Namespace":  # the raw kind before a reference, as PriorityClasses.of does
+                continue
+            ref = m.ref
+            if ref.kind == "Namespace" and not ref.group:
+                self.ns_labels[ref.name] = {str(k): str(v) for k, v in m.labels.items()}
         self.index = index
         self.views = {v.pool.name: v for v in index.views}
         self.facts = facts
@@ -98,12 +99,18 @@ class PlanConstraints:
                 ]
                 self.selected[id(w), term.field, term.index] = hit
                 self.targeted.update(id(v) for v in hit if v is not w)
+        # A pool's problem is built at each demand level and failure scenario: what those builds ask of every
+        # workload is read once here (a name is a new string from the manifest each time it is asked).
+        self.names: dict[int, str] = {id(w): w.name for w in self.workloads}
+        self.own_item: set[int] = {
+            id(w) for w in self.workloads if self.pc[id(w)].constrained or id(w) in self.targeted
+        }
 
     def constraints(self, w: PodDemand) -> PodConstraints:
         return self.pc[id(w)]
 
     def needs_item(self, w: PodDemand) -> bool:
-        return self.pc[id(w)].constrained or id(w) in self.targeted
+        return id(w) in self.own_item
 
     # ------------------------------------------------------------ building one pool's problem
 
@@ -112,15 +119,15 @@ class PlanConstraints:
         pool: Pool,
         workloads: list[PodDemand],
         counts: Mapping[int, int],
-        resources: list[str],
-        vector: Any,
+        demands: Mapping[int, tuple[int, ...]],
         capacity: tuple[int, ...],
         zones: tuple[str, ...],
         pools_with_nodes: set[str],
         placed_pool: Mapping[int, str],
         all_zones: Mapping[str, tuple[str, ...]],
     ) -> Built:
-        """The problem of `pool` at one demand level (`counts`: id(workload) -> pods)."""
+        """The problem of `pool` at one demand level (`counts`: id(workload) -> pods; `demands`: id(workload) ->
+        one pod's request vector)."""
         items: list[cpack.Item] = []
         members: list[list[PodDemand]] = []
         item_of: dict[int, int] = {}
@@ -128,19 +135,20 @@ class PlanConstraints:
         live = [w for w in workloads if counts.get(id(w), 0) > 0]
         for w in live:
             n = counts[id(w)]
-            demand = vector(w.requests, resources)
-            if self.needs_item(w):
+            demand = demands[id(w)]
+            name = self.names[id(w)]
+            if id(w) in self.own_item:
                 item_of[id(w)] = len(items)
-                items.append(cpack.Item(w.name, demand, n))
+                items.append(cpack.Item(name, demand, n))
                 members.append([w])
             elif demand in merged:
                 i = merged[demand]
                 items[i].count += n
-                items[i].key += f", {w.name}"
+                items[i].key += f", {name}"
                 members[i].append(w)
             else:
                 merged[demand] = len(items)
-                items.append(cpack.Item(w.name, demand, n))
+                items.append(cpack.Item(name, demand, n))
                 members.append([w])
         built = Built(cpack.Problem(capacity, zones, items), members)
         labels = self.views[pool.name].labels if pool.name in self.views else {}
