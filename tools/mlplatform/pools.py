@@ -14,7 +14,7 @@ from .contain import resolve_inside
 from .errors import InputError
 from .model import GpuSharing, Pool, PoolFile, Taint
 from .suggest import closest
-from .yamlio import LineDict, LineList, _load_text, read_text
+from .yamlio import LineDict, LineList, load_text, read_text
 
 POOL_FILE_NAME = "node-pools.yaml"
 
@@ -190,7 +190,7 @@ def load_pool_file(path: Path, repo: Path | None = None) -> PoolFile:
             return copy.deepcopy(known[1])
         # The text just read is the one parsed (yamlio.load_one reads the file itself): what is kept under
         # this text is this text's parse.
-        docs = [d for d in _load_text(text, path) if d.data is not None]
+        docs = [d for d in load_text(text, path) if d.data is not None]
         if len(docs) != 1:
             raise InputError(f"expected one YAML document, found {len(docs)}", str(path), 1)
     except InputError as exc:

@@ -359,10 +359,11 @@ def error_message(exc: BaseException) -> str:
 
 def load_documents(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Document]:
     """All documents of a file; raise InputError naming file and line on any problem."""
-    return _load_text(read_text(path, max_bytes), path)
+    return load_text(read_text(path, max_bytes), path)
 
 
-def _load_text(text: str, path: Path) -> list[Document]:
+def load_text(text: str, path: Path) -> list[Document]:
+    """The documents of `text`, already read from `path` (named in errors), as load_documents gives them."""
     try:
         return list(iter_documents(text))
     except yaml.YAMLError as exc:
@@ -380,7 +381,7 @@ def load_documents_fast(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Doc
     text = read_text(path, max_bytes)
     fast = fastyaml.documents(text)
     if fast is None:
-        return _load_text(text, path)
+        return load_text(text, path)
     return [Document(data, line, index, lines=False) for index, (data, line) in enumerate(fast)]
 
 
