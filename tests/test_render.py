@@ -327,3 +327,16 @@ def test_each_kustomization_is_read_once_per_run_and_every_walk_gets_it_in_its_o
     assert [(entry, line) for entry, _, line in a.references] == [
         ("../base", 5), ("deploy.yaml", 4), ("../shared", 5), ("cm.yaml", 4), ("../bare", 6), ("../shared", 6)
     ]
+
+
+def test_repository_relative_names_are_pathlibs(tmp_path: Path) -> None:
+    from mlplatform.render import rel
+
+    # (repository, path, name): below the repository, the repository itself, a sibling sharing its prefix,
+    # pathlib's distinct "//" root, the root "/", relative paths, undecodable bytes shown as escapes
+    cases = [("/r", "/r/a/b c", "a/b c"), ("/r", "/r", "."), ("/r", "/rx/a", "/rx/a"), ("//r", "//r/a", "a"),
+             ("/", "/a", "a"), ("r", "r/a", "a"), (".", "a/b", "a/b"), ("/r", "/r/../x", "../x"),
+             ("/r", "/r/\udcff.yaml", "\\xff.yaml"), ("r", "/r/a", "/r/a")]
+    for repo, path, name in cases:
+        assert rel(Path(repo), Path(path)) == name, (repo, path)
+    assert rel(tmp_path, tmp_path / "k" / "kustomization.yaml") == "k/kustomization.yaml"
