@@ -340,3 +340,43 @@ def test_repository_relative_names_are_pathlibs(tmp_path: Path) -> None:
     for repo, path, name in cases:
         assert rel(Path(repo), Path(path)) == name, (repo, path)
     assert rel(tmp_path, tmp_path / "k" / "kustomization.yaml") == "k/kustomization.yaml"
+
+
+def test_two_threads_reaching_one_base_at_once_read_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from mlplatform import render
+
+    repo = tmp_path / "repo"
+    write(repo / "base/cm.yaml", CM.format(name="base"))
+    write(repo / "base/kustomization.yaml", KUST + "resources:\n  - cm.yaml\n")
+    for overlay in ("a", "b"):
+        write(repo / overlay / "kustomization.yaml", KUST + "resources:\n  - ../base\n")
+    cache = render.SourceCache()
+    asked, both_asked, reads = [], threading.Event(), []
+    directory, read_directory = render.SourceCache.directory, render._read_directory
+
+    def ask(self: render.SourceCache, root: Path, d: Path) -> render._DirectoryRead:
+        if d == repo / "base":
+            asked.append(d)
+            if len(asked) == 2:
+                both_asked.set()
+        return directory(self, root, d)
+
+    def read(root: Path, d: Path, source: render.SourceCache) -> render._DirectoryRead:
+        if d == repo / "base":
+            reads.append(d)
+            both_asked.wait(timeout=5)  # the other thread asks for the base while this one reads it
+        return read_directory(root, d, source)
+
+    monkeypatch.setattr(render.SourceCache, "directory", ask)
+    monkeypatch.setattr(render, "_read_directory", read)
+    trees: dict[str, render.KustTree] = {}
+    threads = [threading.Thread(target=lambda o=o: trees.update({o: walk_kustomization(repo, repo / o, o, cache)}))
+               for o in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(asked) == 2 and len(reads) == 1
+    assert trees["a"].resource_files == trees["b"].resource_files == [repo / "base/cm.yaml"]
