@@ -321,3 +321,94 @@ def test_kustomize_configuration_files_outside_the_root_are_refused(tmp_path: Pa
         ("render/outside-repository", 8),
     ]
     assert tree.blocking
+
+
+def test_each_kustomization_is_read_once_per_run_and_every_walk_gets_it_in_its_own_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlplatform.render import SourceCache
+
+    repo = tmp_path / "repo"
+    write(repo / "base/deploy.yaml", CM.format(name="deploy"))
+    write(repo / "base/kustomization.yaml", KUST + "resources:\n  - deploy.yaml\n  - ../shared\n")
+    write(repo / "shared/cm.yaml", CM.format(name="shared"))
+    write(repo / "shared/kustomization.yaml", KUST + "resources:\n  - cm.yaml\n  - missing.yaml\n  - ../bare\n")
+    (repo / "bare").mkdir()
+    # `a` reaches shared twice (through base, then itself): it is walked once, where first reached
+    write(repo / "a/kustomization.yaml", KUST + "namePrefix: a-\nresources:\n  - ../base\n  - ../shared\n")
+    write(repo / "b/kustomization.yaml", KUST + "resources:\n  - ../shared\n  - ../base\n")
+    cache = SourceCache()
+    reads: list[Path] = []
+    documents = SourceCache.documents
+    monkeypatch.setattr(SourceCache, "documents", lambda self, path: reads.append(path) or documents(self, path))
+
+    a = walk_kustomization(repo, repo / "a", "cluster-a", cache)
+    b = walk_kustomization(repo, repo / "b", "cluster-b", cache)
+
+    assert sorted(reads) == sorted(repo / d / "kustomization.yaml" for d in ("a", "b", "base", "shared"))
+    assert [p.parent.name for p in a.kustomization_files] == ["a", "base", "shared"]
+    assert [p.parent.name for p in b.kustomization_files] == ["b", "shared", "base"]
+    assert [p.name for p in a.resource_files] == ["deploy.yaml", "cm.yaml"]
+    assert [p.name for p in b.resource_files] == ["cm.yaml", "deploy.yaml"]
+    assert (a.name_prefixes, b.name_prefixes) == ({"a-"}, set())
+    for tree, cluster in ((a, "cluster-a"), (b, "cluster-b")):
+        assert [(f.rule, f.file, f.line, f.cluster) for f in tree.findings] == [
+            ("render/missing-reference", "shared/kustomization.yaml", 5, cluster),
+            ("render/missing-kustomization", "shared/kustomization.yaml", 6, cluster),
+        ]
+    assert [(entry, line) for entry, _, line in a.references] == [
+        ("../base", 5), ("deploy.yaml", 4), ("../shared", 5), ("cm.yaml", 4), ("../bare", 6), ("../shared", 6)
+    ]
+
+
+def test_repository_relative_names_are_pathlibs(tmp_path: Path) -> None:
+    from mlplatform.render import rel
+
+    # (repository, path, name): below the repository, the repository itself, a sibling sharing its prefix,
+    # pathlib's distinct "//" root, the root "/", relative paths, undecodable bytes shown as escapes
+    cases = [("/r", "/r/a/b c", "a/b c"), ("/r", "/r", "."), ("/r", "/rx/a", "/rx/a"), ("//r", "//r/a", "a"),
+             ("/", "/a", "a"), ("r", "r/a", "a"), (".", "a/b", "a/b"), ("/r", "/r/../x", "../x"),
+             ("/r", "/r/\udcff.yaml", "\\xff.yaml"), ("r", "/r/a", "/r/a")]
+    for repo, path, name in cases:
+        assert rel(Path(repo), Path(path)) == name, (repo, path)
+    assert rel(tmp_path, tmp_path / "k" / "kustomization.yaml") == "k/kustomization.yaml"
+
+
+def test_two_threads_reaching_one_base_at_once_read_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from mlplatform import render
+
+    repo = tmp_path / "repo"
+    write(repo / "base/cm.yaml", CM.format(name="base"))
+    write(repo / "base/kustomization.yaml", KUST + "resources:\n  - cm.yaml\n")
+    for overlay in ("a", "b"):
+        write(repo / overlay / "kustomization.yaml", KUST + "resources:\n  - ../base\n")
+    cache = render.SourceCache()
+    asked, both_asked, reads = [], threading.Event(), []
+    directory, read_directory = render.SourceCache.directory, render._read_directory
+
+    def ask(self: render.SourceCache, root: Path, d: Path) -> render._DirectoryRead:
+        if d == repo / "base":
+            asked.append(d)
+            if len(asked) == 2:
+                both_asked.set()
+        return directory(self, root, d)
+
+    def read(root: Path, d: Path, source: render.SourceCache) -> render._DirectoryRead:
+        if d == repo / "base":
+            reads.append(d)
+            both_asked.wait(timeout=5)  # the other thread asks for the base while this one reads it
+        return read_directory(root, d, source)
+
+    monkeypatch.setattr(render.SourceCache, "directory", ask)
+    monkeypatch.setattr(render, "_read_directory", read)
+    trees: dict[str, render.KustTree] = {}
+    threads = [threading.Thread(target=lambda o=o: trees.update({o: walk_kustomization(repo, repo / o, o, cache)}))
+               for o in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(asked) == 2 and len(reads) == 1
+    assert trees["a"].resource_files == trees["b"].resource_files == [repo / "base/cm.yaml"]
