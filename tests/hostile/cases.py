@@ -288,6 +288,16 @@ def fifo(repo: Path, outside: Path) -> None:
     os.mkfifo(repo / "apps/base/stray/pipe.yaml")
 
 
+def fifo_as_transformer_config(repo: Path, outside: Path) -> None:
+    # kustomize reads a config named under transformers: a FIFO there would block it (and anything that
+    # hashes the config for the build key) until a writer comes, which never happens
+    os.mkfifo(repo / APP / "pipe.yaml")
+    path = repo / APP / "kustomization.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["transformers"] = ["pipe.yaml"]
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
 def newline_in_file_name(repo: Path, outside: Path) -> None:
     put(repo, "apps/base/stray/we\nird.yaml", "key: [unclosed\n", referenced=False)
 
@@ -731,6 +741,7 @@ def flux_path_trailing_whitespace(repo: Path, outside: Path) -> None:
 
 CASES = [
     Case("billion-laughs", billion_laughs, ("laughs.yaml",)),
+    Case("fifo-as-transformer-config", fifo_as_transformer_config, ("pipe.yaml",)),
     Case("billion-laughs-unreferenced", billion_laughs_unreferenced, ("laughs.yaml",)),
     Case("merge-key-bomb", merge_key_bomb, ("merges.yaml",)),
     Case("kustomization-bomb", kustomization_bomb, ("app-00000/kustomization.yaml",)),

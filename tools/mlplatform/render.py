@@ -558,8 +558,13 @@ def _read_directory(repo: Path, d: Path, cache: SourceCache) -> _DirectoryRead:
                 line,
             )
             return None
-        if cache.followed_kind(target) == "missing":
+        found = cache.followed_kind(target)
+        if found == "missing":
             finding("render/missing-reference", f"{what} '{entry}' does not exist", kfile, line)
+            return None
+        if found == "other":  # kustomize would open it and wait (a FIFO) or read forever (a device)
+            finding("render/unreadable-input", f"{what} '{entry}' is not a regular file (a FIFO, socket or "
+                    "device): kustomize would block reading it", kfile, line)
             return None
         steps.append(("references", (entry, kfile, line)))
         return target
