@@ -330,13 +330,13 @@ def test_each_kustomization_is_read_once_per_run_and_every_walk_gets_it_in_its_o
 
     repo = tmp_path / "repo"
     write(repo / "base/deploy.yaml", CM.format(name="deploy"))
-    write(repo / "base/kustomization.yaml", KUST + "resources:\n  - deploy.yaml\n  - ../shared\n")
-    write(repo / "shared/cm.yaml", CM.format(name="shared"))
-    write(repo / "shared/kustomization.yaml", KUST + "resources:\n  - cm.yaml\n  - missing.yaml\n  - ../bare\n")
+    write(repo / "base/kustomization.yaml", KUST + "resources:\n  - deploy.yaml\n  - ../common\n")
+    write(repo / "common/cm.yaml", CM.format(name="common"))
+    write(repo / "common/kustomization.yaml", KUST + "resources:\n  - cm.yaml\n  - missing.yaml\n  - ../bare\n")
     (repo / "bare").mkdir()
-    # `a` reaches shared twice (through base, then itself): it is walked once, where first reached
-    write(repo / "a/kustomization.yaml", KUST + "namePrefix: a-\nresources:\n  - ../base\n  - ../shared\n")
-    write(repo / "b/kustomization.yaml", KUST + "resources:\n  - ../shared\n  - ../base\n")
+    # `a` reaches common twice (through base, then itself): it is walked once, where first reached
+    write(repo / "a/kustomization.yaml", KUST + "namePrefix: a-\nresources:\n  - ../base\n  - ../common\n")
+    write(repo / "b/kustomization.yaml", KUST + "resources:\n  - ../common\n  - ../base\n")
     cache = SourceCache()
     reads: list[Path] = []
     documents = SourceCache.documents
@@ -345,19 +345,19 @@ def test_each_kustomization_is_read_once_per_run_and_every_walk_gets_it_in_its_o
     a = walk_kustomization(repo, repo / "a", "cluster-a", cache)
     b = walk_kustomization(repo, repo / "b", "cluster-b", cache)
 
-    assert sorted(reads) == sorted(repo / d / "kustomization.yaml" for d in ("a", "b", "base", "shared"))
-    assert [p.parent.name for p in a.kustomization_files] == ["a", "base", "shared"]
-    assert [p.parent.name for p in b.kustomization_files] == ["b", "shared", "base"]
+    assert sorted(reads) == sorted(repo / d / "kustomization.yaml" for d in ("a", "b", "base", "common"))
+    assert [p.parent.name for p in a.kustomization_files] == ["a", "base", "common"]
+    assert [p.parent.name for p in b.kustomization_files] == ["b", "common", "base"]
     assert [p.name for p in a.resource_files] == ["deploy.yaml", "cm.yaml"]
     assert [p.name for p in b.resource_files] == ["cm.yaml", "deploy.yaml"]
     assert (a.name_prefixes, b.name_prefixes) == ({"a-"}, set())
     for tree, cluster in ((a, "cluster-a"), (b, "cluster-b")):
         assert [(f.rule, f.file, f.line, f.cluster) for f in tree.findings] == [
-            ("render/missing-reference", "shared/kustomization.yaml", 5, cluster),
-            ("render/missing-kustomization", "shared/kustomization.yaml", 6, cluster),
+            ("render/missing-reference", "common/kustomization.yaml", 5, cluster),
+            ("render/missing-kustomization", "common/kustomization.yaml", 6, cluster),
         ]
     assert [(entry, line) for entry, _, line in a.references] == [
-        ("../base", 5), ("deploy.yaml", 4), ("../shared", 5), ("cm.yaml", 4), ("../bare", 6), ("../shared", 6)
+        ("../base", 5), ("deploy.yaml", 4), ("../common", 5), ("cm.yaml", 4), ("../bare", 6), ("../common", 6)
     ]
 
 
