@@ -125,15 +125,15 @@ def test_the_key_is_every_file_a_build_reads_by_its_relative_path(tmp_path: Path
     repo = _repo(tmp_path)
     apps, overlay = repo / "apps", repo / "apps" / "a"
     (overlay / ".hidden.env").write_text("X=1\n")
-    (apps / "sibling.env").write_text("Y=1\n")  # in the build root's parent: relative path ../sibling.env
+    (apps / "side.env").write_text("Y=1\n")  # in the build root's parent: relative path ../side.env
     (repo / "top.env").write_text("Z=1\n")  # and its grandparent: ../../top.env
     (overlay / "kustomization.yaml").write_text(
         "resources: [../base/web]\nconfigMapGenerator:\n  - name: settings\n    files: [settings.txt]\n"
-        "    envs: [.hidden.env, ../sibling.env, ../../top.env]\n"
+        "    envs: [.hidden.env, ../side.env, ../../top.env]\n"
     )
     tool = KustomizeTool(path="/bin/true", flavour="kustomize", version="test")
     tree = walk_kustomization(repo, overlay)
-    files = {p for d in (overlay, apps / "base" / "web") for p in d.iterdir()} | {apps / "sibling.env", repo / "top.env"}
+    files = {p for d in (overlay, apps / "base" / "web") for p in d.iterdir()} | {apps / "side.env", repo / "top.env"}
     options = FluxBuildOptions(target_namespace="team")
     assert BuildMemo().key(overlay, tree, options, tool, repo) == _reference_key(overlay, files, options, tool)
 
