@@ -118,6 +118,18 @@ EDGE_DOCUMENTS = [
     "key with spaces: value with: colon\nurl: http://example.com:8080/x?y=1#z\n",
     "a: b #comment\nc: d#not-a-comment\n",
     "empty:\nlist: []\nmap: {}\nquoted: ''\n",
+    # scripts in blocks: the scan skips their content (anchors, aliases and tags there are text)
+    "cmd:\n- |\n  set -e && exec x *\n  !/y\n- k: >-\n    &a *a\n\n    on\nafter: 1\n",
+    "a: |\n  x\nb: &c d\n",
+    "a: |\n  x\n &c d\n",
+    "a: |  # c\n  &&\n  yes\n# comment\nb: yes\n",
+    "- - |\n   && x\n  - y\n",
+    # found by fuzzing: yaml-rs reads an empty block as "\n" and adds a line break to a block that ends the text
+    # without one, where PyYAML does neither (the scan refuses both)
+    "k: |\n",
+    "- >\n- x\n",
+    "k: |\n  a",
+    "k: |+\n  a\n\n",
 ]
 
 
@@ -278,6 +290,66 @@ def test_handwritten_style_text_reads_the_same(lines: list[tuple[int, str, str]]
             out.append("---")
         out.append("  " * indent + lead + piece)
     same_reading("\n".join(out) + "\n")
+
+
+# ------------------------------------------------------------------ block scalars (scripts in manifests)
+
+# Shell and Python in `|` blocks look like anchors (`&& exec`), aliases (`*`) and tags (`!/path`): the scan
+# leaves block content alone, and must still refuse what stands outside it.
+_SCRIPT_LINES = ["set -e && exec python train.py", "ls *.ckpt", "!/manifests", "on", "yes: 0755", "- &a x",
+                 "  nested: *a", "key: |", "---x", "'q' && true", "# c", "", "1:20", "x # y"]
+_OUTSIDE = ["on", "yes", "0755", "&a x", "*a", "!!str x", "plain", "'yes'", "1e3"]
+
+
+@PROPERTY
+@given(script=st.lists(st.sampled_from(_SCRIPT_LINES), min_size=1, max_size=6),
+       header=st.sampled_from(["script: |", "script: |-", "script: >", "script: |+  # keep", "- |", "- run: |",
+                               "script: |2"]),
+       indent=st.integers(1, 4), after=st.sampled_from(_OUTSIDE), after_indent=st.sampled_from([0, 2]))
+def test_block_scalars_read_the_same_and_what_follows_is_still_scanned(
+    script: list[str], header: str, indent: int, after: str, after_indent: int
+) -> None:
+    lead = "steps:\n  " if header.startswith("-") else ""
+    base = "  " if header.startswith("-") else ""
+    body = "".join(f"{base}{' ' * indent}{line}\n" if line else "\n" for line in script)
+    text = f"{lead}{header}\n{body}{' ' * after_indent}after: {after}\n"
+    read = same_reading(text)
+    if after_indent == 0 and after not in ("plain", "'yes'"):  # a risky token after the block: refused
+        assert not read, text
+
+
+_SOUP_LINES = st.sampled_from(["k: |", "k: |-", "k: |+", "k: >", "k: >-", "k: >+", "- |", "- >", "- k: |", "k:",
+                                "- x", "k: v", "word", "two words", "", "# c", "k: | # c", "&& y", "*a", "!t", "on",
+                                "k: &a v"])
+
+
+@PROPERTY
+@given(lines=st.lists(st.tuples(st.integers(0, 5), _SOUP_LINES), min_size=1, max_size=10), final=st.booleans())
+def test_lines_around_block_scalars_read_the_same(lines: list[tuple[int, str]], final: bool) -> None:
+    same_reading("\n".join(" " * indent + line for indent, line in lines) + ("\n" if final else ""))
+
+
+@pytest.mark.parametrize("text", [
+    # a quoted key is not recognised as a block's header: its content is scanned
+    '"k": |\n  && x\n',
+    # `k: |` inside a multi-line quoted scalar is text; the line after the quote is scanned again
+    'a: "x\n  k: |\n  y"\nb: on\n',
+    # an explicit indentation indicator is not recognised: the block is scanned
+    "k: |2\n   && x\n",
+])
+def test_what_the_block_rule_does_not_recognise_is_scanned(text: str) -> None:
+    assert fastyaml.documents(text) is None
+    assert not fastyaml._clean(text)
+
+
+def test_scripts_in_blocks_take_the_fast_path() -> None:
+    text = ("kind: Job\nspec:\n  containers:\n  - args:\n    - |\n      set -e && exec python x.py\n"
+            "      ls *.ckpt\n    name: t\n  ignore: |\n    /*\n    !/manifests\n")
+    assert same_reading(text)
+    original = text.replace("x.py", "${script}")
+    assert fastyaml._clean(original) and not fastyaml._verdicts(original)[0]  # vouched past its block only
+    assert fastyaml.load_edited(original, text) == fastyaml.load(text)
+    assert same_reading("- |\n x && exec y\n- k: |\n   *a\n")  # content from one column past the dash/key
 
 
 # ------------------------------------------------------------------ substituted text (only changed lines scanned)

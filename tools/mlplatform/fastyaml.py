@@ -6,8 +6,12 @@ given to it only when nothing in it can be read differently: a conservative scan
 document that holds any YAML 1.1-only scalar (`on`, `yes`, `0755`, `1e3`, `1:20`, ...), any anchor, alias,
 tag, merge key, directive, complex key, tab, CR, backslash escape, special character or deep indentation to
 the line-aware loader instead. What the scan lets through is plain maps, lists, strings, plain decimal
-numbers, `true`/`false`/`null`: the subset kustomize writes and people write. A false alarm costs speed,
-never correctness; the differential tests (tests/test_fastyaml.py) hold both paths to identical results.
+numbers, `true`/`false`/`null`: the subset kustomize writes and people write. The content of a block scalar
+(`key: |` and the lines under it: shell and Python where `&&`, `*` and `!` look like anchors, aliases and
+tags) is text to both loaders and is not scanned; a block the two read differently (empty, or ending the text
+without a line break) or whose header the scan does not recognise sends the text to the line-aware loader.
+A false alarm costs speed, never correctness; the differential tests (tests/test_fastyaml.py, with fuzzed
+lines around block scalars) hold both paths to identical results.
 
 Every error goes to the line-aware loader too, so messages and lines come from one place; duplicate keys
 make yaml-rs fail, and so reach it. Without yaml-rs (a platform with no wheel) everything takes that path.
@@ -76,10 +80,76 @@ def available() -> bool:
 
 def vouches_for(text: str) -> bool:
     """True when the text holds nothing the two loaders could read differently (see the module doc)."""
+    return _scan(text) is not None
+
+
+def _strictly_vouches_for(text: str) -> bool:
+    """vouches_for without looking past block scalars: every line has no risky token."""
+    return _scan(text) is True
+
+
+def _scan(text: str) -> bool | None:
+    """True: nothing risky and no block scalar; False: vouched for, with block scalars whose content was not
+    scanned; None: not vouched for."""
     if _RISKY_CHAR.search(text) is not None:
-        return False
+        return None
     framed = "\n" + text  # the first line starts after a line break too
-    return _RISKY_LINE.search(framed) is None and _RISKY_TOKEN.search(framed) is None
+    if _RISKY_LINE.search(framed) is not None:
+        return None
+    if _BLOCK_INDICATOR.search(text) is None:
+        return True if _RISKY_TOKEN.search(framed) is None else None
+    if not text.endswith("\n"):
+        return None  # a block at the very end without a line break: yaml-rs adds one, PyYAML does not
+    # Shell scripts and programs in `|` blocks (`&& exec`, `*`, `!`) look like anchors, aliases and tags;
+    # inside a block scalar every character is text to both loaders, so its content lines are not scanned.
+    masked = _without_block_content(text)
+    if masked is None:
+        return None
+    return False if _RISKY_TOKEN.search("\n" + masked) is None else None
+
+
+# `|` or `>` (with chomping or indentation indicators, a comment) at the end of a line: maybe a block scalar.
+_BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
+# A line that opens a block scalar the scan can read: sequence dashes, then a plain key made of safe
+# characters (or no key), then `|` or `>` with an optional chomping indicator and comment, nothing else.
+_BLOCK_HEADER = re.compile(r"( *)((?:- +)*)([A-Za-z0-9_./-]+: +)?[|>][+-]?[ ]*(?:#.*)?")
+# Any other line that may open one (a quoted or complex key, an indentation indicator `|2`, `a: x >`).
+_MAYBE_BLOCK_HEADER = re.compile(r"(?:.*[ \t])?[|>][-+0-9]*[ \t]*(?:#.*)?")
+
+
+def _without_block_content(text: str) -> str | None:
+    """`text` with the content lines of its block scalars emptied; None when a block is one the two loaders
+    may read differently: an empty one (yaml-rs reads `k: |` with nothing under it as "\\n", PyYAML as "")
+    or one whose header the rule below does not recognise.
+
+    A block scalar's content is every following line indented past the column of the collection it belongs
+    to (its key's, or its dash's for `- |`), empty lines too, up to the first line that is not."""
+    out: list[str] = []
+    column: int | None = None  # the open block's collection column: content lines are indented past it
+    filled = False  # the open block has a line with content
+    for line in text.split("\n"):
+        if column is not None:
+            stripped = line.lstrip(" ")
+            if not stripped or len(line) - len(stripped) > column:
+                filled = filled or bool(stripped)
+                out.append("")
+                continue
+            if not filled:
+                return None
+            column = None
+        header = _BLOCK_HEADER.fullmatch(line)
+        if header is not None:
+            indent, dashes, key = header.groups()
+            # the collection the block belongs to: its key's mapping, else the last dash's sequence (both
+            # loaders take content from one column past it, as the YAML spec says)
+            column = len(indent) + (len(dashes) if key or not dashes else dashes.rstrip(" ").rfind("-"))
+            filled = False
+        elif _MAYBE_BLOCK_HEADER.fullmatch(line) is not None:
+            return None
+        out.append(line)
+    if column is not None and not filled:
+        return None
+    return "\n".join(out)
 
 
 def _parse(text: str) -> tuple[bool, Any]:
@@ -94,31 +164,39 @@ def _parse(text: str) -> tuple[bool, Any]:
 # Whether a one-document text may take the fast path, kept per text: a fleet's clusters share builds, so the
 # same object text comes back once per cluster, and the scan costs as much as the parse. Bounded so that a
 # long-lived process stays small; the texts it keeps are the ones the run holds anyway.
+# (strictly: every line free of risky tokens, which _clean_edit needs; clean: may take the fast path)
 _MAX_CLEAN = 20_000
-_clean_memo: dict[str, bool] = {}
+_clean_memo: dict[str, tuple[bool, bool]] = {}
 
 
-def _clean(text: str) -> bool:
+def _verdicts(text: str) -> tuple[bool, bool]:
     known = _clean_memo.get(text)
     if known is None:
-        known = vouches_for(text) and _ANY_DOC_START.search("\n" + text) is None
+        scanned = _scan(text) if _ANY_DOC_START.search("\n" + text) is None else None
+        known = (scanned is True, scanned is not None)
         if len(_clean_memo) >= _MAX_CLEAN:
             _clean_memo.clear()
         _clean_memo[text] = known
     return known
 
 
+def _clean(text: str) -> bool:
+    return _verdicts(text)[1]
+
+
 def _clean_edit(original: str, edited: str) -> bool:
     """_clean(edited), knowing that `edited` is `original` with some lines changed (Flux substitution).
 
-    Every test of the scan looks at one line at a time (a character, a line start, a token that ends at the
-    end of its line), so when both texts have the same number of lines, the original's verdict (usually
-    known) and the changed lines' suffice. A value that brought a line break changes the count: full scan."""
+    Every test of the strict scan looks at one line at a time (a character, a line start, a token that ends
+    at the end of its line), so when both texts have the same number of lines and the original passes it
+    (its verdict is usually known), the changed lines' strict scan suffices. Otherwise (a value brought a
+    line break, or the original is vouched for only past its block scalars): the whole scan."""
     before, after = original.split("\n"), edited.split("\n")
-    if len(before) != len(after) or not _clean(original):
-        return _clean(edited)
-    changed = "\n".join(new for new, old in zip(after, before, strict=True) if new != old)
-    return vouches_for(changed) and _ANY_DOC_START.search("\n" + changed) is None
+    if len(before) == len(after) and _verdicts(original)[0]:
+        changed = "\n".join(new for new, old in zip(after, before, strict=True) if new != old)
+        if _strictly_vouches_for(changed) and _ANY_DOC_START.search("\n" + changed) is None:
+            return True
+    return _clean(edited)
 
 
 def load(text: str) -> tuple[bool, Any]:
