@@ -278,7 +278,7 @@ def test_yaml_syntax_error_in_a_pool_file_is_a_finding_for_gen_check(repo_copy: 
     result = run_cli("gen", "--check", "--repo", str(repo_copy))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error: pool/file-invalid: ",
+    assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error pool/file-invalid: ",
                      result.stdout, re.MULTILINE), result.stdout
     # The other cluster is still compared (and is up to date).
     assert "production" not in result.stdout
@@ -300,7 +300,7 @@ def test_gen_writes_nothing_while_a_pool_file_cannot_be_loaded(repo_copy: Path) 
     result = run_cli("gen", "--repo", str(repo_copy))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error: pool/file-invalid: invalid YAML",
+    assert re.search(r"^terraform/environments/staging/node-pools\.yaml:\d+: error pool/file-invalid: invalid YAML",
                      result.stdout, re.MULTILINE), result.stdout
     # Nothing is written while a selected pool file has errors, not even the loadable cluster's files.
     assert "wrote " not in result.stdout and "nothing written" in result.stderr
@@ -340,7 +340,7 @@ def test_gen_refuses_a_mig_layout_check_calls_invalid_and_writes_nothing(repo_co
     for args in (["gen"], ["gen", "--cluster", "production"]):
         result = run_cli(*args, "--repo", str(repo_copy))
         assert result.returncode == 1, result.stdout + result.stderr
-        assert re.search(r"^terraform/environments/production/node-pools\.yaml:\d+: error: pool/mig-layout: ",
+        assert re.search(r"^terraform/environments/production/node-pools\.yaml:\d+: error pool/mig-layout: ",
                          result.stdout, re.MULTILINE), result.stdout
         assert "wrote " not in result.stdout and "nothing written" in result.stderr
         assert {p.name: p.read_bytes() for p in out.iterdir()} == before

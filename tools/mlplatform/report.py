@@ -125,10 +125,14 @@ def _context(f: Finding) -> str:
 # ---------------------------------------------------------------- text and json
 
 
+def text_line(f: Finding) -> str:
+    """One finding as `check` prints it (and every command that prints findings): file:line: severity rule:
+    message [clusters, object]."""
+    return _one_line(f"{_where(f)}: {f.severity.value} {f.rule}: {f.message}{_context(f)}")
+
+
 def _text(findings: list[Finding], info: dict[str, Any]) -> str:
-    lines = [
-        _one_line(f"{_where(f)}: {f.severity.value} {f.rule}: {f.message}{_context(f)}") for f in findings
-    ]
+    lines = [text_line(f) for f in findings]
     lines.append(_summary(findings, info))
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,7 @@ from .. import gen
 from ..atomic import refuse_links, write_text_atomically
 from ..errors import unknown_clusters
 from ..model import Finding
+from ..report import text_line
 from .common import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -24,8 +25,7 @@ from .common import (
 
 def _print(findings: list[Finding]) -> None:
     for f in findings:
-        where = f"{f.file}:{f.line}" if f.line else f.file
-        click.echo(f"{where}: {f.severity.value}: {f.rule}: {f.message}")
+        click.echo(text_line(f))  # the line `check` prints for the same finding
 
 
 def _selected_clusters(root: Path, config_clusters: list[str], wanted: tuple[str, ...]) -> list[str] | None:
