@@ -15,6 +15,7 @@ from ..config import Config, find_repo, load_config
 from ..errors import InputError, ToolError
 from ..interrupt import cleanup_on_signal
 from ..model import Severity
+from ..report import text_line
 
 EXIT_OK, EXIT_FINDINGS, EXIT_TOOL_ERROR = 0, 1, 2
 # The epilog of every command's --help ("\b" keeps click from re-wrapping the lines).
@@ -113,8 +114,7 @@ def open_config(repo: Path, *, keep_findings: bool = False, **overrides: Any) ->
     config = load_config(find_repo(repo), validates_schemas=keep_findings, **overrides)
     if not keep_findings and config.findings:
         for finding in config.findings:
-            click.echo(f"{finding.file}:{finding.line}: {finding.severity.value}: {finding.message} "
-                       f"[{finding.rule}]", err=True)
+            click.echo(text_line(finding), err=True)  # the line `check` prints for it
         if any(f.severity is Severity.ERROR for f in config.findings):
             sys.exit(EXIT_FINDINGS)
     return config
