@@ -81,6 +81,7 @@ def rel(repo: Path, path: Path) -> str:
 
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
 
 
 class SourceCache:
@@ -111,9 +112,7 @@ class SourceCache:
         # resolving one costs an lstat per component (most of a 10-cluster check was spent there).
         self._resolved: dict[Path, Path | None] = {}
         self._kinds: dict[Path, str] = {}
-        # (repo, directory) -> its kustomization read for the walks (_read_directory); repo -> repo.resolve()
-        self._directories: dict[tuple[Path, Path], _DirectoryRead] = {}
-        self._roots: dict[Path, Path] = {}
+        self._roots: dict[Path, Path] = {}  # repo -> repo.resolve()
 
     def once(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         """compute() once per run for `key` (a file walk every cluster asks for at the same time): the first
@@ -148,12 +147,7 @@ class SourceCache:
         """The walk's reading of one kustomization directory, once per run (it depends on the files alone).
         The walks of two clusters' threads reach the same bases at the same time: one reads a directory, the
         other waits for its read (reading it twice was a third more reads on the 10-cluster benchmark)."""
-        key = (repo, directory)
-        known = self._directories.get(key)
-        if known is None:
-            known = self.once(("directory", *key), lambda: _read_directory(repo, directory, self))
-            self._directories[key] = known
-        return known
+        return self.once(("directory", repo, directory), lambda: _read_directory(repo, directory, self))
 
     def root(self, repo: Path) -> Path:
         """repo.resolve(), once per run (every directory read checks its references against it)."""
@@ -934,6 +928,16 @@ class BuildMemo:
         self.store: Any = None  # a buildcache.BuildCache once attached
         self._store_decided = False
 
+    def _remember(self, table: dict[_K, _T], key: _K, compute: Callable[[], _T]) -> _T:
+        """table[key], computed on first request outside the lock (the files do not change during a run, so
+        two threads that both compute it get equal answers; the first one stored is kept)."""
+        with self._lock:
+            if key in table:
+                return table[key]
+        value = compute()
+        with self._lock:
+            return table.setdefault(key, value)
+
     def attach_store(self, repo: Path, enabled: bool) -> None:
         """Open the repository's persistent cache once per run (the first cluster rendered decides)."""
         with self._lock:
@@ -966,9 +970,9 @@ class BuildMemo:
     def _listing(self, top: Path) -> list[str] | None:
         """Every file below `top` (hidden directories skipped, links not followed), listed once per run: the
         builds of every cluster reach the same bases. None when there are more than MAX_FILES."""
-        with self._lock:
-            if top in self._listings:
-                return self._listings[top]
+        return self._remember(self._listings, top, lambda: self._list_files(top))
+
+    def _list_files(self, top: Path) -> list[str] | None:
         files: list[str] = []
         listing: list[str] | None = files
         for root, dirs, names in os.walk(top):  # does not follow directory links
@@ -977,18 +981,15 @@ class BuildMemo:
             if len(files) > self.MAX_FILES:
                 listing = None
                 break
-        with self._lock:
-            self._listings[top] = listing
         return listing
 
     def _named_paths(self, repo: Path, kfile: Path) -> set[str] | None:
         """Files (and the files below directories) inside the repository that any string of the
         kustomization names, relative to its directory, and those its config files name in turn. Generic
         on purpose: a field the walk does not know (or learns later) still keys what it reads."""
-        memo_key = (repo, kfile)
-        with self._lock:
-            if memo_key in self._named:
-                return self._named[memo_key]
+        return self._remember(self._named, (repo, kfile), lambda: self._find_named_paths(repo, kfile))
+
+    def _find_named_paths(self, repo: Path, kfile: Path) -> set[str] | None:
         base, found = kfile.parent, set[str]()
         spec = self._load(kfile)
         configs: list[Path] = []
@@ -1012,8 +1013,6 @@ class BuildMemo:
                 found.update(str(t) for t in _path_candidates(repo, base, text, self._real_dirs) if t.is_file())
         if result is not None and len(found) > self.MAX_FILES:
             result = None
-        with self._lock:
-            self._named[memo_key] = result
         return result
 
     def _load(self, path: Path) -> list[Any] | None:
@@ -1031,16 +1030,12 @@ class BuildMemo:
         """Every file below the kustomization's directory and (with a repository) every file its strings
         name, as strings; None when either is too many. Once per run: the keys of every cluster reach the
         same bases (80 keys, 341 kustomizations, 2,550 requests on the 10-cluster benchmark)."""
-        memo_key = (repo, kfile)
-        with self._lock:
-            if memo_key in self._inputs:
-                return self._inputs[memo_key]
-        listing = self._listing(kfile.parent)
-        named = self._named_paths(repo, kfile) if repo is not None and listing is not None else set()
-        inputs = None if listing is None or named is None else frozenset(listing).union(named)
-        with self._lock:
-            self._inputs[memo_key] = inputs
-        return inputs
+        def inputs() -> frozenset[str] | None:
+            listing = self._listing(kfile.parent)
+            named = self._named_paths(repo, kfile) if repo is not None and listing is not None else set()
+            return None if listing is None or named is None else frozenset(listing).union(named)
+
+        return self._remember(self._inputs, (repo, kfile), inputs)
 
     def key(
         self,
@@ -1054,13 +1049,7 @@ class BuildMemo:
         # the files do not change during a run: the same inputs give the same key, computed once.
         memo_key = (directory, repr(options), tool, repo, tuple(tree.kustomization_files),
                     tuple(tree.resource_files), tuple(tree.patch_files))
-        with self._lock:
-            if memo_key in self._keys:
-                return self._keys[memo_key]
-        computed = self._compute_key(directory, tree, options, tool, repo)
-        with self._lock:
-            self._keys[memo_key] = computed
-        return computed
+        return self._remember(self._keys, memo_key, lambda: self._compute_key(directory, tree, options, tool, repo))
 
     def _compute_key(
         self,

@@ -212,9 +212,9 @@ class PriorityClasses:
         critical = set(SYSTEM_PRIORITIES)
         default = 0
         for m in manifests:
-            # The raw kind first: Manifest.ref builds a reference on every call, and a plan asks this of every
-            # rendered object. Only a "PriorityClass" string gives ref.kind "PriorityClass" (ref.kind is str()
-            # of the value, and no other YAML scalar or collection prints so), so nothing else is skipped.
+            # The raw kind first: a plan asks this of every rendered object, and a Manifest's first ref builds
+            # one. Only a "PriorityClass" string gives ref.kind "PriorityClass" (ref.kind is str() of the
+            # value, and no other YAML scalar or collection prints so), so nothing else is skipped.
             if m.obj.get("kind") != "PriorityClass":
                 continue
             ref = m.ref

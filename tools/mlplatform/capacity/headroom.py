@@ -47,8 +47,8 @@ def _resolve(value: Any, replicas: int, round_up: bool) -> int:
 
 def rollout_fenceposts(w: PodDemand, replicas: int) -> tuple[int, int] | None:
     """(maxSurge, maxUnavailable) in pods for a RollingUpdate Deployment, else None."""
-    # The raw kind, not Manifest.ref (a new reference per call, for every workload of the pool): only the string
-    # "Deployment" is the reference's kind "Deployment" (constraints.PriorityClasses.of says why).
+    # The raw kind, not Manifest.ref (whose first use builds a reference, for every workload of the pool): only
+    # the string "Deployment" is the reference's kind "Deployment" (constraints.PriorityClasses.of says why).
     if w.manifest.obj.get("kind") != "Deployment" or w.template.role:
         return None
     spec = w.manifest.obj.get("spec")
