@@ -1240,18 +1240,20 @@ def run_kustomize(tool: KustomizeTool, directory: Path, timeout: float) -> tuple
     """kustomize on a tree walk_kustomization has checked, bounded in time and address space."""
     try:
         proc = subprocess.run(
-            tool.command(directory),
+            contain.limited_command(tool.command(directory)),
             capture_output=True,
             text=True,
             timeout=timeout,
             env=_offline_env(),
             stdin=subprocess.DEVNULL,
-            preexec_fn=contain.subprocess_limits(),  # noqa: PLW1509 - it only calls setrlimit
         )
     except subprocess.TimeoutExpired:
         return LIMIT_EXIT, "", f"kustomize timed out after {timeout:.0f}s (the limit per build)"
     except OSError as exc:
         raise ToolError(f"cannot run {tool.path}: {exc.strerror}") from exc
+    unstarted = contain.not_started(proc.returncode, proc.stdout, proc.stderr)
+    if unstarted is not None:
+        raise ToolError(f"cannot run {tool.path}: {unstarted}")
     if proc.returncode != 0 and contain.out_of_memory(proc.returncode, proc.stderr):
         limit = contain.KUSTOMIZE_MEMORY_BYTES // (1024 * 1024)
         return LIMIT_EXIT, "", f"kustomize ran out of memory (limit {limit} MiB per build)"

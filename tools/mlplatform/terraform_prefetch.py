@@ -43,13 +43,12 @@ class Prefetch:
         env[buildcache.ENV_VAR] = "1" if buildcache.enabled() else "0"
         try:
             self._process: subprocess.Popen[str] | None = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(repo.resolve()), *clusters],
+                contain.limited_command([sys.executable, "-c", _CHILD, str(repo.resolve()), *clusters]),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
                 env=env,
-                preexec_fn=contain.subprocess_limits(),  # noqa: PLW1509 - it only calls setrlimit
             )
         except OSError:
             self._process = None
