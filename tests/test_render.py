@@ -222,6 +222,15 @@ def test_kind_and_metadata_read_from_the_text_match_the_parsed_object(text: str)
     assert unparsed.metadata() == (obj.get("metadata") or {})
 
 
+def test_kind_read_from_the_text_follows_a_new_text() -> None:
+    # the kinds found in the text are kept per object; an object given a new text (a plain folder's objects
+    # moved to a target namespace are dumped again) answers from the new text
+    doc = RenderedDoc(None, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: n\n")
+    assert doc.has_kind(("ConfigMap", "Secret")) and not doc.has_kind(("Kustomization",))
+    doc.text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: n\n"
+    assert doc.has_kind(("Secret",)) and not doc.has_kind(("ConfigMap",))
+
+
 def test_split_documents_keeps_block_scalars() -> None:
     text = "a: 1\n---\nb: |\n  x\n  ---\n  y\n---\nc: 3\n"
     assert [yaml.safe_load(d) for d in split_documents(text)] == [{"a": 1}, {"b": "x\n---\ny\n"}, {"c": 3}]

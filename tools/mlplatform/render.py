@@ -770,12 +770,21 @@ class RenderedDoc:
     substituted text, instead of twice. kustomize writes top-level keys at column 0 and nothing else there,
     so `has_kind` can look at the text without parsing it."""
 
-    __slots__ = ("_obj", "error", "text")
+    __slots__ = ("_kinds", "_obj", "_text", "error")
 
     def __init__(self, obj: dict[str, Any] | None, text: str):
         self._obj = obj
-        self.text = text
+        self._text = text
         self.error: str | None = None  # why the text could not be parsed (the object is then empty)
+        self._kinds: frozenset[str] | None = None  # the `kind:` lines at column 0 of the text, found once
+
+    @property
+    def text(self) -> str:
+        return self._text
+
+    @text.setter
+    def text(self, value: str) -> None:
+        self._text, self._kinds = value, None
 
     @property
     def obj(self) -> dict[str, Any]:
@@ -814,8 +823,12 @@ class RenderedDoc:
     def has_kind(self, kinds: tuple[str, ...]) -> bool:
         if self._obj is not None:
             return self._obj.get("kind") in kinds
-        # one search for the `kind:` line, then a set lookup (a search per kind asked cost 100k searches)
-        return any(kind in kinds for kind in _KIND_LINE.findall("\n" + self.text))
+        # one search for the `kind:` line per object, kept: rendering asks each object up to three times
+        # (ConfigMaps and Secrets for substituteFrom, Flux objects for discovery, and again before substituting)
+        found = self._kinds
+        if found is None:
+            found = self._kinds = frozenset(_KIND_LINE.findall("\n" + self.text))
+        return not found.isdisjoint(kinds)
 
 
 @dataclass
