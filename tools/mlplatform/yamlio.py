@@ -302,13 +302,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 # An alias (`*name` after a space, `[`, `{` or `,`) is what makes a document expand; text without one cannot
 # be an alias bomb, so the expansion walk is skipped for it. A `*` inside a plain scalar only costs the walk.
-_ALIAS_TOKEN = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]", re.MULTILINE)
+# (Searched in "\n" + text: a line start is a line break, and a literal class instead of `^|...` lets the
+# regex engine skip ahead: 224 -> 59 us on a 7.5 KB PyTorchJob here.)
+_ALIAS_TOKEN = re.compile(r"[\s\[{,]\*[^\s,\[\]{}]")
 
 
 def _may_alias(text: str) -> bool:
     # Most texts hold no `*` at all: `in` finds that in C at memory speed, where the regex (which starts
     # with an alternation) tries every position, 70 us for a 1.6 KB manifest.
-    return "*" in text and _ALIAS_TOKEN.search(text) is not None
+    return "*" in text and _ALIAS_TOKEN.search("\n" + text) is not None
 
 
 def iter_documents(text: str) -> Iterator[Document]:
