@@ -181,7 +181,7 @@ _TOKEN_LINE = re.compile(
 _MAX_ALIASES = 8
 _MAX_EXPANDED = 1_000_000
 # Lines with a flow indicator or a quote, for the flow depth and the quoted scalars that span lines.
-_FLOW_LINE = re.compile(r"\n[^\n\[{'\"]*[\[{'\"][^\n]*")
+_FLOW_LINE = re.compile(r"\n[^\n\[\]{}'\"]*[\[\]{}'\"][^\n]*")
 # What a line holds once quoted scalars and comments are gone.
 _QUOTED_OR_COMMENT = re.compile(r"\"[^\"]*\"|'[^']*'|(?:^|\s)#.*")
 # A quote that opens a scalar (where a value starts) and is left once the quoted scalars closing on their line
@@ -215,7 +215,7 @@ def _without_simple_aliases(masked: str, size: int) -> str | None:
         return masked
     # lines after the last token change nothing below: no token's depth, no alias's anchored block
     flows = list(_FLOW_LINE.finditer(framed, 0, tokens[-1].start()))
-    depth = aliases = counted = 0
+    depth = aliases = counted = opener = opened = 0
     closes: dict[str, int] = {}  # anchor name -> where the anchored node is complete
     out: list[str] = []
     position = 1
@@ -226,7 +226,12 @@ def _without_simple_aliases(masked: str, size: int) -> str | None:
             bare = _QUOTED_OR_COMMENT.sub("", line) if "'" in line or '"' in line or "#" in line else line
             if _QUOTE_START.search(bare) is not None:
                 return None  # a quoted scalar spanning lines, whose lines may be indented anyhow
+            before = depth
             depth = max(0, depth + bare.count("[") + bare.count("{") - bare.count("]") - bare.count("}"))
+            if not before and depth:  # a flow collection spanning lines opens
+                opener, opened = len(line) - len(line.lstrip("\n ")) - 1, flows[counted - 1].end()
+            elif before and not depth and _block_end(opener, True).search(framed, opened, flows[counted - 1].end()):
+                return None  # its lines are not all indented past its first: they could close an anchored block
         if depth > 0:
             return None  # inside a flow collection spanning lines
         spaces, dashes, key, sigil, name, scalar = token.groups()
