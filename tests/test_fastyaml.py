@@ -681,7 +681,7 @@ def _emit(node: tuple[str, Any, Any], lead: str, indent: int, out: list[str], na
     anchor = "" if extra is None else "&a.b " if extra == "bad" or not names else f"&{names[-1]} "
     if kind == "scalar" or not value:
         if clean:
-            risky = ("on", "'q'", "[1]", "out") + (("in",) if anchor else ())
+            risky = ("on", "'q'", "[1]") + (("in", "out") if anchor else ())
             value = "v w" if kind != "scalar" or value in risky else value
         if value in ("in", "out"):
             value = "[1,\n" + " " * (len(lead) + 1 if value == "in" else 0) + '"2"]'
@@ -718,5 +718,7 @@ def test_generated_anchors_and_aliases_read_the_same(roots: list[list[tuple[str,
         sizes = [yamlio._expanded_size(d) for d, _ in fastyaml.documents(text) or []]
         assert sizes == _composed_sizes(text), text
         assert sum(sizes) <= len(text) << text.count("*"), text
-    elif clean and text.count("*") <= fastyaml._MAX_ALIASES:
-        assert reference(text) is None, text  # coverage: only what the line-aware loader refuses is left to it
+    elif clean and text.count("*") <= fastyaml._MAX_ALIASES and '\n"2"]' not in text:
+        # coverage: only what the line-aware loader refuses is left to it (but for flow collections whose
+        # lines come back to column 0, refused to be safe)
+        assert reference(text) is None, text
