@@ -223,7 +223,12 @@ def _without_simple_aliases(masked: str, size: int) -> str | None:
         while counted < len(flows) and flows[counted].start() < token.start():  # the lines before this one
             line = flows[counted][0]
             counted += 1
-            bare = _QUOTED_OR_COMMENT.sub("", line) if "'" in line or '"' in line or "#" in line else line
+            if "'" in line or '"' in line or "#" in line:
+                bare = _QUOTED_OR_COMMENT.sub("", line)
+            elif not depth and line.count("[") == line.count("]") and line.count("{") == line.count("}"):
+                continue  # `- {name: x}`: closes what it opens, and holds no quote; the most common case
+            else:
+                bare = line
             if _QUOTE_START.search(bare) is not None:
                 return None  # a quoted scalar spanning lines, whose lines may be indented anyhow
             before = depth
