@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlplatform import yamlio
 from mlplatform.errors import InputError
@@ -46,3 +49,13 @@ def test_text_without_aliases_costs_nothing(monkeypatch) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+_LINE_START_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\[\]{}]", re.MULTILINE)  # the rule before it was sped up
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=" \n\t*[]{},a#'", max_size=12))
+def test_may_alias_finds_an_alias_token_where_one_may_stand(text: str) -> None:
+    # an alias at the start of the text or of a line, or after a space, `[`, `{` or `,`
+    assert yamlio._may_alias(text) == (_LINE_START_ALIAS.search(text) is not None), repr(text)

@@ -6,10 +6,15 @@ given to it only when nothing in it can be read differently: a conservative scan
 document that holds any YAML 1.1-only scalar (`on`, `yes`, `0755`, `1e3`, `1:20`, ...), any anchor, alias,
 tag, merge key, directive, complex key, tab, CR, backslash escape, special character or deep indentation to
 the line-aware loader instead. What the scan lets through is plain maps, lists, strings, plain decimal
-numbers, `true`/`false`/`null`: the subset kustomize writes and people write. The content of a block scalar
-(`key: |` and the lines under it: shell and Python where `&&`, `*` and `!` look like anchors, aliases and
-tags) is text to both loaders and is not scanned; a block the two read differently (empty, or ending the text
-without a line break) or whose header the scan does not recognise sends the text to the line-aware loader.
+numbers, `true`/`false`/`null`: the subset kustomize writes and people write. Source files (documents(),
+not load()) may also hold simple anchors and aliases (`labels: &labels` ... `labels: *labels`, a shared
+pod spec): those on a line of their own in block context, each name anchored once and used after its node
+ends, few enough that yaml-rs (which copies aliased nodes) cannot build an alias bomb; their expanded size
+is counted against the same budgets as the line-aware loader's (yamlio.load_documents_fast). The content of
+a block scalar (`key: |` and the lines under it: shell and Python where `&&`, `*` and `!` look like anchors,
+aliases and tags) is text to both loaders and is not scanned; a block the two read differently (empty, or
+ending the text without a line break) or whose header the scan does not recognise sends the text to the
+line-aware loader.
 A false alarm costs speed, never correctness; the differential tests (tests/test_fastyaml.py, with fuzzed
 lines around block scalars) hold both paths to identical results.
 
@@ -19,6 +24,7 @@ make yaml-rs fail, and so reach it. Without yaml-rs (a platform with no wheel) e
 
 from __future__ import annotations
 
+import functools
 import re
 from types import ModuleType
 from typing import Any
@@ -88,21 +94,26 @@ def _strictly_vouches_for(text: str) -> bool:
     return _scan(text) is True
 
 
-def _scan(text: str) -> bool | None:
+def _scan(text: str, aliases: bool = False) -> bool | None:
     """True: nothing risky and no block scalar; False: vouched for, with block scalars whose content was not
-    scanned; None: not vouched for."""
+    scanned (or, with `aliases`, with simple anchors and aliases masked); None: not vouched for."""
     if _RISKY_CHAR.search(text) is not None:
         return None
     framed = "\n" + text  # the first line starts after a line break too
     if _RISKY_LINE.search(framed) is not None:
         return None
     if _BLOCK_INDICATOR.search(text) is None:
-        return True if _RISKY_TOKEN.search(framed) is None else None
-    if not text.endswith("\n"):
+        if not aliases or ("&" not in text and "*" not in text):
+            return True if _RISKY_TOKEN.search(framed) is None else None
+        masked: str | None = text
+    elif not text.endswith("\n"):
         return None  # a block at the very end without a line break: yaml-rs adds one, PyYAML does not
-    # Shell scripts and programs in `|` blocks (`&& exec`, `*`, `!`) look like anchors, aliases and tags;
-    # inside a block scalar every character is text to both loaders, so its content lines are not scanned.
-    masked = _without_block_content(text)
+    else:
+        # Shell scripts and programs in `|` blocks (`&& exec`, `*`, `!`) look like anchors, aliases and tags;
+        # inside a block scalar every character is text to both loaders, so its content lines are not scanned.
+        masked = _without_block_content(text)
+    if masked is not None and aliases and ("&" in masked or "*" in masked):
+        masked = _without_simple_aliases(masked, len(text))
     if masked is None:
         return None
     return False if _RISKY_TOKEN.search("\n" + masked) is None else None
@@ -150,6 +161,103 @@ def _without_block_content(text: str) -> str | None:
     if column is not None and not filled:
         return None
     return "\n".join(out)
+
+
+# Anchors and aliases in the shapes both loaders read alike (tested: tests/test_fastyaml.py), on one line of
+# their own in block context: after `key: ` (a plain key of safe characters) or `- `, an anchor `&name` then
+# the end of the line (the anchored node is the block below) or a plain scalar the scan still checks, and an
+# alias `*name` as the whole value. Names use PyYAML's anchor characters only: yaml-rs also takes `.`, `/`,
+# `:` and non-ASCII letters, which PyYAML refuses. Comments, quoted or flow values and block scalars after
+# an anchor are not recognised: the token is not masked, and the scan refuses the text.
+# (Searched in "\n" + text, from a literal line break: as _RISKY_LINE, many times faster than `^`.)
+_TOKEN_LINE = re.compile(
+    r"\n(?=[^\n]*[&*])( *)((?:- +)*)([A-Za-z0-9_./-]+: +)?([&*])([A-Za-z0-9_-]+)"
+    r"( +[^\s\-?:,\[\]{}#&*!|>'\"%@`](?:[^:#\n]|:(?=\S))*?)? *(?=\n|$)"
+)
+# yaml-rs copies an aliased node (it shares nothing), so an alias bomb would be built before it could be
+# counted. Each alias at most doubles what precedes it (it names a node complete before it), so a text of n
+# characters (at most about one node each) with k aliases expands to at most n * 2**k nodes: that bound must
+# stay under the line-aware loader's per-document limit (yamlio.MAX_EXPANDED_NODES) before yaml-rs runs.
+_MAX_ALIASES = 8
+_MAX_EXPANDED = 1_000_000
+# Lines with a flow indicator or a quote, for the flow depth and the quoted scalars that span lines.
+_FLOW_LINE = re.compile(r"\n[^\n\[\]{}'\"]*[\[\]{}'\"][^\n]*")
+# What a line holds once quoted scalars and comments are gone.
+_QUOTED_OR_COMMENT = re.compile(r"\"[^\"]*\"|'[^']*'|(?:^|\s)#.*")
+# A quote that opens a scalar (where a value starts) and is left once the quoted scalars closing on their line
+# are gone: a quoted scalar spanning lines.
+_QUOTE_START = re.compile(r"(?:^|[\[{,]|[-:] ) *[\"']")
+
+
+@functools.cache
+def _block_end(column: int, dash: bool) -> re.Pattern[str]:
+    """The first content line (not blank, not a comment) that closes a block anchored at `column`: one less
+    indented, or as indented and not an item of it (a key's value may be a sequence at the key's column)."""
+    if dash:
+        return re.compile(rf"\n {{0,{column}}}[^ \n#]")
+    fewer = rf" {{0,{column - 1}}}[^ \n#]|" if column else ""
+    return re.compile(rf"\n(?:{fewer} {{{column}}}(?!-(?:[ \n]|$))[^ \n#])")
+
+
+def _without_simple_aliases(masked: str, size: int) -> str | None:
+    """`masked` (block content already emptied) with its anchors and aliases of the recognised shapes blanked
+    out, for the scan to check the rest; None when they are not ones yaml-rs reads as PyYAML does.
+
+    yaml-rs takes a name anchored twice (the last wins; PyYAML refuses it), reads an alias to a node that
+    contains it as null (PyYAML refuses a recursive structure) and expands aliases before they can be counted,
+    so each of these sends the text to the line-aware loader: a name anchored twice, an alias before its
+    anchor or inside the node anchored (the block below the anchor's line, up to _block_end), a token inside a
+    flow collection or with a quoted scalar spanning lines in the text (their lines may be indented anyhow),
+    more than _MAX_ALIASES aliases or an expansion bound over _MAX_EXPANDED."""
+    framed = "\n" + masked  # positions below are in `framed`: one past those in `masked`
+    tokens = [t for t in _TOKEN_LINE.finditer(framed) if (t[2] or t[3]) and (t[4] == "&" or t[6] is None)]
+    if not tokens:
+        return masked
+    # lines after the last token change nothing below: no token's depth, no alias's anchored block
+    flows = list(_FLOW_LINE.finditer(framed, 0, tokens[-1].start()))
+    depth = aliases = counted = opener = opened = 0
+    closes: dict[str, int] = {}  # anchor name -> where the anchored node is complete
+    out: list[str] = []
+    position = 1
+    for token in tokens:
+        while counted < len(flows) and flows[counted].start() < token.start():  # the lines before this one
+            line = flows[counted][0]
+            counted += 1
+            if "'" in line or '"' in line or "#" in line:
+                bare = _QUOTED_OR_COMMENT.sub("", line)
+            elif not depth and line.count("[") == line.count("]") and line.count("{") == line.count("}"):
+                continue  # `- {name: x}`: closes what it opens, and holds no quote; the most common case
+            else:
+                bare = line
+            if _QUOTE_START.search(bare) is not None:
+                return None  # a quoted scalar spanning lines, whose lines may be indented anyhow
+            before = depth
+            depth = max(0, depth + bare.count("[") + bare.count("{") - bare.count("]") - bare.count("}"))
+            if not before and depth:  # a flow collection spanning lines opens
+                opener, opened = len(line) - len(line.lstrip("\n ")) - 1, flows[counted - 1].end()
+            elif before and not depth and _block_end(opener, True).search(framed, opened, flows[counted - 1].end()):
+                return None  # its lines are not all indented past its first: they could close an anchored block
+        if depth > 0:
+            return None  # inside a flow collection spanning lines
+        spaces, dashes, key, sigil, name, scalar = token.groups()
+        if sigil == "*":
+            if closes.get(name, len(framed)) > token.start():
+                return None  # undefined, or inside the node it names: yaml-rs reads null where PyYAML refuses
+            aliases += 1
+        elif name in closes:
+            return None  # yaml-rs takes a duplicate anchor (the last wins), PyYAML refuses it
+        elif scalar is not None:
+            closes[name] = token.end()
+        else:  # the anchored node is the block below, owned by the key's mapping or the last dash's sequence
+            column = len(spaces) + (len(dashes) if key or not dashes else dashes.rstrip(" ").rfind("-"))
+            end = _block_end(column, not key).search(framed, token.end())
+            closes[name] = len(framed) if end is None else end.start()
+        out += [framed[position : token.start(4)], " " * (token.end(5) - token.start(4))]
+        position = token.end(5)
+    if aliases > _MAX_ALIASES or size << aliases > _MAX_EXPANDED:
+        return None
+    out.append(framed[position:])
+    return "".join(out)
 
 
 def _parse(text: str) -> tuple[bool, Any]:
@@ -222,8 +330,12 @@ def _load_vouched(text: str) -> tuple[bool, Any]:
 
 def documents(text: str) -> list[tuple[Any, int]] | None:
     """(data, start line) of each document, as yamlio.iter_documents gives them but without line numbers
-    inside; None when the fast path cannot vouch for the text (the caller then uses the line-aware loader)."""
-    if _rs is None or not vouches_for(text):
+    inside; None when the fast path cannot vouch for the text (the caller then uses the line-aware loader).
+
+    Unlike load(), this takes texts with simple anchors and aliases (_without_simple_aliases); their expanded
+    size is bounded here before parsing, and counted against the alias budgets by the caller
+    (yamlio.load_documents_fast), which falls back to the line-aware loader when a budget would be exceeded."""
+    if _rs is None or _scan(text, aliases=True) is None:
         return None
     result: list[tuple[Any, int]] = []
     position, line, first = 0, 1, True
