@@ -215,6 +215,29 @@ def test_markdown_and_text(repo: Path, kustomize_bin: str) -> None:
     assert "cluster staging (us-east-1): fits" in text.stdout and "total:" in text.stdout
 
 
+def test_headroom_names_a_single_zone_pool_s_zone_loss(plan_json: dict[str, Any]) -> None:
+    # staging's time-slicing pools sit in one zone: losing it leaves nothing, which the table says in words
+    # (it showed "0/0 NO", as if the pool needed nothing); a pool in several zones keeps needed/available
+    from mlplatform.capacity.output import plan_markdown, plan_text
+
+    staging = next(c for c in plan_json["clusters"] if c["cluster"] == "staging")
+    zones = {p["pool"]: p["headroom"]["zone_loss"] for p in staging["pools"] if p.get("headroom")}
+    single = [name for name, z in zones.items() if not z["zones_left"]]
+    several = [name for name, z in zones.items() if z["zones_left"]]
+    assert single and several, zones
+    for output in (plan_text([staging]), plan_markdown([staging])):
+        # the headroom rows: the first cell is the pool's name ("| cpu | ..." in markdown, "    cpu  ..." in text)
+        table = output[output.index("eadroom at maximum demand"):].splitlines()
+        cells = [(line.lstrip("| ").split(" ", 1)[0], line) for line in table]
+        rows = {name: line for name, line in cells if name in zones}
+        for name in single:
+            assert f"NO: its only zone ({zones[name]['lost_zone']})" in rows[name], rows[name]
+            assert "0/0" not in rows[name]
+        for name in several:
+            z = zones[name]
+            assert f"{z['nodes_needed']}/{z['nodes_available']}" in rows[name], rows[name]
+
+
 def test_set_changes_the_plan_and_can_break_it(repo: Path, kustomize_bin: str) -> None:
     base = json.loads(
         cli(kustomize_bin, "--repo", str(repo), "--cluster", "production", "--format", "json").stdout

@@ -69,6 +69,15 @@ def _scenario_cell(h: dict[str, Any]) -> str:
     return cell
 
 
+def _zone_cell(zone: dict[str, Any]) -> str:
+    """nodes needed/available after losing the zone named; a pool in one zone loses everything with it, where
+    "0/0 NO" (nothing packed on no nodes) read like a pool that needs nothing."""
+    lost = zone.get("lost_zone")
+    if lost is not None and not zone.get("zones_left"):
+        return f"NO: its only zone ({lost})"
+    return _scenario_cell(zone) + (f" ({lost})" if lost else "")
+
+
 def _headroom_rows(cluster: dict[str, Any]) -> list[list[str]]:
     """Per pool at maximum demand: nodes needed / nodes available in each scenario (NO: does not fit)."""
     rows = []
@@ -80,13 +89,12 @@ def _headroom_rows(cluster: dict[str, Any]) -> list[list[str]]:
         stalls = f", {len(roll['stalls'])} stall" if roll["stalls"] else ""
         critical = [h[k]["critical"] for k in ("node_loss", "zone_loss") if h[k].get("critical")]
         crit = "-" if not critical else ("survive" if all(c["survive"] for c in critical) else "DO NOT SURVIVE")
-        zone = h["zone_loss"]
         rows.append(
             [
                 p["pool"],
                 f"{roll['nodes_needed']}/{roll['nodes_available']}" + ("" if roll["fits"] else " NO") + stalls,
                 _scenario_cell(h["node_loss"]),
-                _scenario_cell(zone) + (f" ({zone['lost_zone']})" if zone.get("lost_zone") else ""),
+                _zone_cell(h["zone_loss"]),
                 crit,
             ]
         )
