@@ -33,6 +33,15 @@ CASES: dict[str, tuple[bytes, str, int]] = {
         5,
     ),
     "bomb": (alias_bomb().encode(), "yaml/limit", 0),
+    # a misspelt alias is a syntax error, not one of the parser's safety limits
+    "undefined-alias": (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata: *nodata\n", "yaml/syntax", 5),
+    # a merge key's mapping may be overridden (below), but a key written twice in the mapping itself may not
+    "duplicate-after-merge": (
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\nx: &x {a: '1'}\n"
+        b"data:\n  <<: *x\n  b: '2'\n  b: '3'\n",
+        "yaml/duplicate-key",
+        9,
+    ),
     "latin1": (b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: caf\xe9\n", "yaml/encoding", 4),
     "empty-doc": ((OBJECT + "---\n---\n" + OBJECT).encode(), "yaml/empty-document", 0),
     "list": (b"- apiVersion: v1\n  kind: ConfigMap\n", "yaml/not-an-object", 1),
@@ -142,3 +151,28 @@ def test_many_empty_documents_are_listed_up_to_a_bound_and_counted(tmp_path: Pat
     # the object is document 1; the 1000 '---' make 1000 empty documents after it, 21 listed
     assert f"and {1000 - hygiene.MAX_EMPTY_LISTED - 1} more empty documents after it" in last.message
     assert "document 2 of 1001 is empty" in findings[0].message
+
+
+MERGES = [
+    # an own key overrides a merged one (the `requests` / `limits` pattern a newcomer wrote)
+    "requests: &res\n  cpu: '2'\n  memory: 8Gi\nlimits:\n  <<: *res\n  cpu: '4'\n",
+    # of several merged mappings the first listed wins; own keys win over all of them
+    "a: &a {k: 1, x: a}\nb: &b {k: 2, y: b}\nc:\n  <<: [*a, *b]\n  y: own\n",
+    # the merge key after the own keys: own keys still win
+    "d: &d {k: 1}\ne:\n  k: 2\n  <<: *d\n",
+    # a merged mapping that itself merges
+    "a: &a {k: 1}\nb: &b\n  <<: *a\n  j: 2\nc:\n  <<: *b\n  k: 3\n",
+]
+
+
+@pytest.mark.parametrize("text", MERGES)
+def test_merge_keys_read_as_pyyaml_and_kustomize_read_them(text: str, tmp_path: Path) -> None:
+    import yaml
+
+    from mlplatform.yamlio import load_documents, plain
+
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    [doc] = load_documents(path)
+    assert plain(doc.data) == yaml.safe_load(text)
+    assert hygiene.check_files(tmp_path, [path]) == []

@@ -236,7 +236,9 @@ def yaml_rule(message: str) -> str:
     """The hygiene rule id for a YAML loading problem (shared so that duplicates collapse)."""
     if message.startswith("duplicate key"):
         return "yaml/duplicate-key"
-    if "alias" in message or "nesting" in message or "unhashable" in message:
+    # the limits of yamlio.py (alias bombs, recursive aliases, nesting); an undefined alias or a duplicate
+    # anchor is a plain syntax error
+    if message.startswith(("aliases ", "an alias refers")) or "nesting" in message or "unhashable" in message:
         return "yaml/limit"
     if "UTF-8" in message:
         return "yaml/encoding"

@@ -81,18 +81,27 @@ class _Loader(_BaseLoader):
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    # A merge key (`<<: *defaults`) brings the pairs of the merged mappings in front of the mapping's own
+    # (flatten_mapping); an own key then overrides a merged one, and of several merged mappings the first
+    # listed wins, as PyYAML and kustomize's go-yaml read them. Only a key written twice in the mapping itself
+    # is a duplicate.
+    own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
     loader.flatten_mapping(node)
+    merged = len(node.value) - own
     result = LineDict()
     result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
+    own_keys: dict[Any, int] = {}
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)
         except TypeError as exc:
             raise LimitError("unhashable mapping key", key_node.start_mark.line + 1) from exc
         line = key_node.start_mark.line + 1
-        if key in result.key_lines:
-            raise DuplicateKeyError(key, line, result.key_lines[key])
+        if index >= merged:
+            if key in own_keys:
+                raise DuplicateKeyError(key, line, own_keys[key])
+            own_keys[key] = line
         result.key_lines[key] = line
         result[key] = loader.construct_object(value_node, deep=True)
     return result
