@@ -283,11 +283,24 @@ def _source_index(node: LineList, rendered: Any, index: int) -> int | None:
 def field_line(manifest: Manifest, path: str) -> int:
     """The source line of the field at JSON `path` of a rendered object: the deepest part of the path the
     source document has (kustomize patches may have changed the structure), else the object's first line."""
+    return _line_of_parts(manifest, path_parts(path) if path else None)
+
+
+def pointer_line(manifest: Manifest, pointer: str) -> int:
+    """field_line for an RFC 6901 JSON pointer (`/spec/template/spec/containers/0/resources`), the form the
+    rules' fixes use; a part made of digits is a list index."""
+    parts: list[str | int] = []
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        parts.append(int(part) if part.isdigit() else part)
+    return _line_of_parts(manifest, parts)
+
+
+def _line_of_parts(manifest: Manifest, parts: list[str | int] | None) -> int:
     line = manifest.source.line
     node = getattr(manifest.source, "document", None)
     if isinstance(node, SourceDoc):
         node = node.data  # read with line numbers now: a finding names this object
-    parts = path_parts(path) if path else None
     if not parts or not isinstance(node, LineDict):
         return line
     rendered: Any = manifest.obj

@@ -15,6 +15,7 @@ from typing import Any
 from ..context import ClusterContext
 from ..errors import InputError
 from ..model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Finding, Manifest, Pool, Severity
+from ..provenance import pointer_line
 from ..scheduling import Placement, PoolIndex
 from ..terraform import TerraformConfig, load_terraform
 from ..workloads import PodTemplate, containers
@@ -159,11 +160,16 @@ class RuleContext:
         tpl: PodTemplate | None = None,
         fix: list[dict[str, Any]] | None = None,
         fix_note: str | None = None,
+        at: str | None = None,
     ) -> Finding | None:
         """A finding on `manifest` (exemptions are applied later, for every rule, by suppress.py).
 
-        `fix_note` says, in one line, why there is no `fix` (shown by `mlplatform fix`)."""
-        return Finding.on(manifest, rule_id, severity, message, fix=fix, fix_note=None if fix else fix_note)
+        `fix_note` says, in one line, why there is no `fix` (shown by `mlplatform fix`). `at`, a JSON pointer
+        into the object, names the field the finding is about: its source line is the finding's line."""
+        found = Finding.on(manifest, rule_id, severity, message, fix=fix, fix_note=None if fix else fix_note)
+        if at is not None:
+            found.line = pointer_line(manifest, at)
+        return found
 
 
 def _exemption_annotations(annotations: Any) -> dict[str, str]:

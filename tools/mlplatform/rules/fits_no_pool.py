@@ -51,5 +51,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             tpl=info.tpl,
             fix=fix,
             fix_note=note,
+            at=info.tpl.pointer,  # the pod spec, where its placement and requests are written
         ):
             yield found

@@ -48,15 +48,18 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             limits = mapping(resources.get("limits"))
             base = info.tpl.pointer + pointer(fieldname, index, "resources")
             problems: list[str] = []
+            offending: list[str] = []  # the GPU resources the problems are about, in order
             fix: list[dict[str, Any]] = []
             mismatched = False
             missing_limits: dict[str, Any] = {}
             for resource in gpu_requested:
                 if resource not in limits:
                     problems.append(f"{resource} has a request ({requests[resource]}) and no limit")
+                    offending.append(resource)
                     missing_limits[resource] = requests[resource]
                 elif _num(resource, requests[resource]) != _num(resource, limits[resource]):
                     problems.append(f"{resource} request {requests[resource]} != limit {limits[resource]}")
+                    offending.append(resource)
                     mismatched = True
             if missing_limits and isinstance(resources.get("limits"), dict):
                 fix += [
@@ -71,6 +74,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 if mismatched:  # a partial fix would leave the finding: all or nothing
                     fix = []
                     note = "a GPU count is never changed automatically: set the request equal to the limit you mean"
+                # the line of the first GPU request in question, where the person edits
                 if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix or None,
-                                     fix_note=note):
+                                     fix_note=note, at=f"{base}/requests{pointer(offending[0])}"):
                     yield found
