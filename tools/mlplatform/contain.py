@@ -159,7 +159,7 @@ def not_started(code: int, stdout: str, stderr: str) -> str | None:
     """Why the shell of limited_command did not start the command (the cap could not be set: 125; the command
     is missing or not executable: 127, 126, with the shell's message and no output), else None."""
     if code in (125, 126, 127) and not stdout and ("ulimit" in stderr or "exec" in stderr):
-        return stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {code}"
+        return stderr.strip().splitlines()[-1]  # the shell's own line (it names the command and why)
     return None
 
 

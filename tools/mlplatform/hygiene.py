@@ -85,7 +85,7 @@ def iter_yaml_files(repo: Path, findings: list[Finding], exclude: Iterable[str] 
         shown_dir = printable(rel_dir)
         below: list[tuple[str, str]] = []
         for entry in folders:
-            child_rel = f"{shown_dir}/{entry.name}" if rel_dir != "." else entry.name
+            child_rel = _below(shown_dir, entry.name)
             if _skip_dir(child_rel, entry.name) or excluded(child_rel, patterns):
                 continue
             if entry.is_symlink():
@@ -93,7 +93,7 @@ def iter_yaml_files(repo: Path, findings: list[Finding], exclude: Iterable[str] 
                 if finding is not None:
                     findings.append(finding)
                 continue  # links to folders are not walked; the ones inside are walked at their target
-            below.append((entry.path, f"{rel_dir}/{entry.name}" if rel_dir != "." else entry.name))
+            below.append((entry.path, _below(rel_dir, entry.name)))
         for entry in files:
             path = Path(entry.path)
             if entry.is_symlink():
@@ -101,10 +101,14 @@ def iter_yaml_files(repo: Path, findings: list[Finding], exclude: Iterable[str] 
                 if finding is not None:
                     findings.append(finding)
                     continue
-            file_rel = f"{rel_dir}/{entry.name}" if rel_dir != "." else entry.name
-            if entry.name.endswith(YAML_SUFFIXES) and not excluded(printable(file_rel), patterns):
+            if entry.name.endswith(YAML_SUFFIXES) and not excluded(printable(_below(rel_dir, entry.name)), patterns):
                 yield path
         stack.extend(reversed(below))
+
+
+def _below(rel_dir: str, name: str) -> str:
+    """The repository-relative path of `name` in the folder `rel_dir` ("." is the repository itself)."""
+    return f"{rel_dir}/{name}" if rel_dir != "." else name
 
 
 def _error(rule: str, file: str, line: int, message: str) -> Finding:

@@ -289,10 +289,9 @@ def field_line(manifest: Manifest, path: str) -> int:
 def pointer_line(manifest: Manifest, pointer: str) -> int:
     """field_line for an RFC 6901 JSON pointer (`/spec/template/spec/containers/0/resources`), the form the
     rules' fixes use; a part made of digits is a list index."""
-    parts: list[str | int] = []
-    for raw in pointer.split("/")[1:]:
-        part = raw.replace("~1", "/").replace("~0", "~")
-        parts.append(int(part) if part.isdigit() else part)
+    import jsonpatch  # its JsonPointer unescapes the parts (~1, ~0); fix.py applies these pointers with it
+
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in jsonpatch.JsonPointer(pointer).parts]
     return _line_of_parts(manifest, parts)
 
 
