@@ -59,8 +59,9 @@ def test_each_fault_is_named_with_what_to_request(good_and_bad):
     assert "a100-mig" in daemonset.message and "cpu" not in daemonset.message
     (mixed,) = found["bad-efa-selection-admits-mig"]
     assert mixed.severity is Severity.WARNING and "scheduler skips those nodes" in mixed.message
-    # Findings sit on the object's first line in the fixture, where a person edits.
-    assert (mig.file, mig.line) == ("tests/rules/fixtures/efa-not-requested/bad.yaml", 95)
+    # Findings sit on the pod spec, where requests and placement are written (not on the object's first line).
+    assert (mig.file, mig.line) == ("tests/rules/fixtures/efa-not-requested/bad.yaml", 105)
+    assert (fixture_dir(RULE) / "bad.yaml").read_text().splitlines()[104].strip() == "spec:"
 
 
 def test_requesting_efa_clears_the_missing_request():

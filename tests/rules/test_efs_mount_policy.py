@@ -45,9 +45,9 @@ def test_findings_name_the_policy_and_point_at_the_field():
     # The policy is the module's (the environment's same-named document admits anyone and must not be used).
     assert f"{POLICY_FILE}:{policy_line}" in by_name["bad-no-iam"].message
     assert "`iam`" in by_name["bad-no-iam"].message and "ContainerCreating" in by_name["bad-no-iam"].message
-    # With mount options, the finding is on them; without, on the object.
+    # With mount options, the finding is on them; without, on the line naming the EFS driver.
     assert by_name["bad-other-options"].line == _line(manifests, "mountOptions:", _line(manifests, "bad-other-options"))
-    assert by_name["bad-no-iam"].line == _line(manifests, "apiVersion:")
+    assert by_name["bad-no-iam"].line == _line(manifests, "provisioner:", _line(manifests, "bad-no-iam"))
     plain = by_name["bad-plain-nfs"]
     assert "TLS" in plain.message and plain.file.endswith("bad/manifests.yaml")
     assert plain.line == _line(manifests, "encryptInTransit:")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import Manifest
+from .pointers import pointer as json_pointer
 from .yamlio import mapping
 
 # Kinds whose pod template sits at a fixed path, and where their replica count is declared.
@@ -63,8 +64,13 @@ class PodTemplate:
 
     @property
     def pointer(self) -> str:
-        """RFC 6901 JSON pointer to the pod spec, for JSON Patch fixes."""
-        return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in (*self.path, "spec"))
+        """RFC 6901 JSON pointer to the pod spec, for JSON Patch fixes and findings' lines."""
+        return json_pointer(*self.path, "spec")
+
+    @property
+    def metadata_pointer(self) -> str:
+        """JSON pointer to the pod template's metadata (its labels are what selectors match)."""
+        return json_pointer(*self.path, "metadata")
 
 
 def _get(obj: Any, path: tuple[str | int, ...]) -> Any:

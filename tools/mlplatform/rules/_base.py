@@ -15,6 +15,7 @@ from typing import Any
 from ..context import ClusterContext
 from ..errors import InputError
 from ..model import GPU_RESOURCE, MIG_RESOURCE_PREFIX, Finding, Manifest, Pool, Severity
+from ..pointers import pointer as pointer  # the rules import it from here
 from ..provenance import pointer_line
 from ..scheduling import Placement, PoolIndex
 from ..terraform import TerraformConfig, load_terraform
@@ -26,11 +27,6 @@ TERRAFORM_PARSE_ID = "terraform/parse-error"
 
 def is_gpu_resource(name: str) -> bool:
     return name == GPU_RESOURCE or name.startswith(MIG_RESOURCE_PREFIX)
-
-
-def pointer(*parts: str | int) -> str:
-    """An RFC 6901 JSON pointer from path parts."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 @dataclass
@@ -165,8 +161,12 @@ class RuleContext:
         """A finding on `manifest` (exemptions are applied later, for every rule, by suppress.py).
 
         `fix_note` says, in one line, why there is no `fix` (shown by `mlplatform fix`). `at`, a JSON pointer
-        into the object, names the field the finding is about: its source line is the finding's line."""
+        into the object, names the field the finding is about: its source line is the finding's line. Without
+        `at`, a finding about a pod template names its pod spec (the line of the object's apiVersion told a
+        reader nothing about where to look)."""
         found = Finding.on(manifest, rule_id, severity, message, fix=fix, fix_note=None if fix else fix_note)
+        if at is None and tpl is not None:
+            at = tpl.pointer
         if at is not None:
             found.line = pointer_line(manifest, at)
         return found

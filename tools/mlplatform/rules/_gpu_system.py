@@ -29,6 +29,13 @@ class SystemDaemonSet:
     tolerations_path: tuple[str | int, ...] | None = None
     tolerations_now: list[Any] | None = None
     defaults: list[Any] = field(default_factory=list)
+    # JSON pointer to where its node selection is written (or would go), for the finding's line.
+    selection_at: str = ""
+
+    @property
+    def tolerations_at(self) -> str:
+        """JSON pointer to its tolerations (or where they would go), for the finding's line."""
+        return pointer(*self.tolerations_path) if self.tolerations_path else self.selection_at
 
     def reaches(self, pool: Pool, labels: dict[str, str]) -> str | None:
         """None when the DaemonSet's pods can run on the pool's nodes, else why not."""
@@ -93,6 +100,7 @@ def _system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
                     bool(entry.get("mig_only")),
                     (*info.tpl.path, "spec", "tolerations"),
                     tols if isinstance(tols, list) else None,
+                    selection_at=info.tpl.pointer + "/nodeSelector",
                 )
                 break
     charts = cfg.get("helm_charts") or {}
@@ -111,9 +119,12 @@ def _system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
             chosen = next((p for p in tol_paths if get_path(values, p) is not None), None)
             tolerations = get_path(values, chosen) if chosen else list(chart.get("default_tolerations") or [])
             selector = dict(op.get("node_selector") or {})
+            selection_at = "/spec/values"
             for p in op.get("node_selector_paths") or []:
                 if isinstance(get_path(values, p), dict):
                     selector.update(get_path(values, p))
+                    if get_path(inline, p) is not None:  # written in spec.values, not in a valuesFrom ConfigMap
+                        selection_at = pointer("spec", "values", *p.split("."))
                     break
             pod_spec: dict[str, Any] = {
                 "tolerations": tolerations if isinstance(tolerations, list) else [],
@@ -139,6 +150,7 @@ def _system_daemonsets(ctx: RuleContext) -> Iterator[SystemDaemonSet]:
                 fix_path,
                 get_path(inline, chosen) if chosen else None,
                 defaults=list(chart.get("default_tolerations") or []),
+                selection_at=selection_at,
             )
 
 

@@ -67,6 +67,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             f"pod{info.where} requests no GPU but tolerates GPU taints: {described}",
             tpl=info.tpl,
             fix=fix,
+            at=f"{base}/{bad[0][0]}",  # the first toleration in question
         ):
             yield found
 

@@ -119,7 +119,12 @@ def _is_efs(manifest: Manifest) -> bool:
 
 
 def _options_path(manifest: Manifest) -> str:
-    return "mountOptions" if manifest.ref.kind == "StorageClass" else "spec.mountOptions"
+    """Where a finding about mount options points: the options, or without any, where the volume names its
+    driver (the line that makes it an EFS volume), not the object's first line."""
+    holder = manifest.obj if manifest.ref.kind == "StorageClass" else as_dict(manifest.obj.get("spec"))
+    if manifest.ref.kind == "StorageClass":
+        return "mountOptions" if "mountOptions" in holder else "provisioner"
+    return "spec.mountOptions" if "mountOptions" in holder else "spec.csi.driver"
 
 
 def _mount_options(manifest: Manifest) -> set[str]:

@@ -8,7 +8,7 @@ from typing import Any
 from ..model import Finding, Manifest, Severity
 from ..rulecatalog import EXEMPT_PREFIX
 from ..suggest import did_you_mean
-from ._base import RuleContext, _exemption_annotations
+from ._base import RuleContext, _exemption_annotations, pointer
 
 ID = "policy/exemption-reason"
 TITLE = "Exemption without a reason or for an unknown rule"
@@ -30,18 +30,20 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
     specs = {s.name: s for s in rulecatalog.specs().values()}
     known = known or {name for name, s in specs.items() if s.exemptable}
     # Only objects with an exemption annotation somewhere matter; most have none.
-    tables_of: dict[int, tuple[Manifest, list[dict[str, Any]]]] = {}
+    # Each table rides with a pointer to the metadata holding it, so a finding names the annotation's line.
+    tables_of: dict[int, tuple[Manifest, list[tuple[dict[str, Any], str]]]] = {}
     for manifest in ctx.manifests:
         table = manifest.annotations
         if table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in table):
-            tables_of[id(manifest)] = (manifest, [table])
+            tables_of[id(manifest)] = (manifest, [(table, "/metadata")])
     for info in ctx.templates:
         pod_table = info.tpl.pod_metadata.get("annotations")
         if pod_table and any(isinstance(k, str) and k.startswith(EXEMPT_PREFIX) for k in pod_table):
-            tables_of.setdefault(id(info.manifest), (info.manifest, []))[1].append(pod_table)
+            tables_of.setdefault(id(info.manifest), (info.manifest, []))[1].append(
+                (pod_table, info.tpl.metadata_pointer))
     for manifest, tables in tables_of.values():
         seen: set[str] = set()
-        for table in tables:
+        for table, metadata in tables:
             for rule_id, reason in _exemption_annotations(table).items():
                 if rule_id in seen:
                     continue
@@ -60,4 +62,6 @@ def check(ctx: RuleContext, known: set[str] | None = None) -> Iterator[Finding]:
                     message = f"{EXEMPT_PREFIX}{rule_id} has no reason; the exemption is ignored until it has one"
                 else:
                     continue
-                yield Finding.on(manifest, ID, SEVERITY, message)
+                at = metadata + pointer("annotations", EXEMPT_PREFIX + rule_id)
+                if found := ctx.emit(ID, SEVERITY, manifest, message, at=at):
+                    yield found

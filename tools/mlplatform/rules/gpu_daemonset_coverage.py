@@ -57,5 +57,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         for member, missed, _ in members:
             detail = "; ".join(f"{pool}: {why}" for pool, why in missed.items())
             parts.append(f"{member.name} does not reach GPU pool(s) {', '.join(missed)} ({detail})")
-        if found := ctx.emit(ID, SEVERITY, ds.manifest, "; ".join(parts), fix=fix):
+        if found := ctx.emit(ID, SEVERITY, ds.manifest, "; ".join(parts), fix=fix, at=ds.tolerations_at):
             yield found

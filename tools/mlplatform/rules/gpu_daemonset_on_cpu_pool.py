@@ -35,5 +35,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{ds.name} can run on CPU pool(s) {', '.join(landed)}; select GPU nodes only "
                 f'(nodeSelector nvidia.com/gpu.present: "true")'
             )
-            if found := ctx.emit(ID, SEVERITY, ds.manifest, message):
+            if found := ctx.emit(ID, SEVERITY, ds.manifest, message, at=ds.selection_at):
                 yield found

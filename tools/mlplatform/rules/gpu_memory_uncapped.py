@@ -259,5 +259,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     f"{where} caps GPU memory with {cap.source} ({cap.mechanism.name}), above 1/{limits.replicas} "
                     f"= {allowed} of a GPU shared {limits.replicas} ways on pool(s) {pools}"
                 )
-            if finding := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+            # the cap's own field when there is one (its argument, its env value), else the container
+            at = info.tpl.pointer + pointer(fieldname, index) + (cap.path or "" if cap is not None else "")
+            if finding := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, at=at):
                 yield finding

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from ..model import Finding, Manifest, Severity
+from ..provenance import pointer_line
 from ._base import RuleContext, as_dict
 from ._selectors import selector_matches
 from .ha_replicas import SCALED_KINDS
@@ -70,4 +72,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{info.manifest.ref.namespace} whose selector matches its pods"
             )
         if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
-            yield found
+            if matching:  # the budget to change is the PDB's, in its own file
+                pdb = matching[0]
+                budget = "minAvailable" if "minAvailable" in as_dict(pdb.obj.get("spec")) else "maxUnavailable"
+                yield dataclasses.replace(found, file=pdb.source.file, line=pointer_line(pdb, f"/spec/{budget}"))
+            else:  # the pod labels a PodDisruptionBudget must select
+                labels_at = info.tpl.metadata_pointer + "/labels"
+                yield dataclasses.replace(found, line=pointer_line(info.manifest, labels_at))

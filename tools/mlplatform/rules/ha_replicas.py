@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
+from ..provenance import pointer_line
 from ._base import RuleContext
 
 ID = "policy/ha-replicas"
@@ -37,7 +39,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     f"({scaler.source.file}) must keep a minimum of at least 2"
                 )
                 if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
-                    yield found
+                    # the minimum to raise is the scaler's, in the scaler's file
+                    hpa = scaler.ref.kind == "HorizontalPodAutoscaler"
+                    field = "/spec/minReplicas" if hpa else "/spec/minReplicaCount"
+                    yield dataclasses.replace(found, file=scaler.source.file, line=pointer_line(scaler, field))
             continue
         replicas = info.tpl.replicas or 0
         if replicas < 2:
@@ -47,5 +52,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 [{"op": "test", "path": "/spec/replicas", "value": spec.get("replicas")}] if op == "replace" else []
             ) + [{"op": op, "path": "/spec/replicas", "value": 2}]
             message = f"{wtype.name} workload runs {replicas} replica(s) and no autoscaler; it needs at least 2"
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, at="/spec/replicas"):
                 yield found

@@ -68,5 +68,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         message = (
             f"{wtype.name} workload has no topologySpreadConstraint (or pod anti-affinity) on {ZONE} selecting its pods"
         )
-        if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+        if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, at=base):
             yield found

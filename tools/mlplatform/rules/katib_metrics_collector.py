@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import Finding, Manifest, Severity
-from ._base import RuleContext, TemplateInfo, as_dict, as_list
+from ._base import RuleContext, TemplateInfo, as_dict, as_list, pointer
 from ._netpol import Endpoint, allows, namespace_labels
 
 ID = "policy/katib-metrics-collector"
@@ -150,13 +150,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         templates = _templates_of(ctx, manifest)
         if kind not in REPORTING_KINDS or not templates:
             continue  # a Custom collector, or a trial template given by ConfigMap: nothing to read here
-        found: list[tuple[TemplateInfo, dict[str, Any]]] = [
-            (info, c) for info in templates for field, _, c in info.all_containers
+        found: list[tuple[TemplateInfo, int, dict[str, Any]]] = [
+            (info, index, c) for info in templates for field, index, c in info.all_containers
             if field == "containers" and c.get("name") == primary
         ]
         if not found:
             message = f"{name}: primaryContainerName {primary!r} names no container of the trial template"
-            if finding := ctx.emit(ID, SEVERITY, manifest, message):
+            if finding := ctx.emit(ID, SEVERITY, manifest, message, at="/spec/trialTemplate/primaryContainerName"):
                 yield finding
             continue
 
@@ -168,22 +168,25 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 + ("KATIB_TRIAL_NAME is never set and report_metrics fails" if kind == "Push" else
                    "no metrics collector is injected")
             )
-            if finding := ctx.emit(ID, SEVERITY, ns_manifest, message):
+            if finding := ctx.emit(ID, SEVERITY, ns_manifest, message, at="/metadata/labels"):
                 yield finding
 
-        problems: list[str] = []
-        for info, container in found:
+        # Each problem with the field its finding names: the trial container, or the trial pods' labels
+        # (what the NetworkPolicies select).
+        problems: list[tuple[str, str]] = []
+        for info, index, container in found:
+            at = info.tpl.pointer + pointer("containers", index)
             where = f"trial container {primary}" + (f" (replica {info.tpl.role})" if info.tpl.role else "")
             if kind == "Push":
                 if not _automounts(ctx, info.spec, namespace) and not _reads_namespace_file(info.spec, container):
-                    problems.append(
+                    problems.append((
                         f"{where}: kubeflow.katib.report_metrics reads {SA_DIR}/namespace, which the pod does not "
                         f"have (no service-account token is mounted and no volume gives the file), so every report "
                         f"fails; mount a downwardAPI volume with item namespace (fieldRef metadata.namespace) at "
-                        f"{SA_DIR}: it needs no token and no RBAC"
-                    )
+                        f"{SA_DIR}: it needs no token and no RBAC", at,
+                    ))
             elif kind in SIDECAR_KINDS:
-                problems += [f"{where}: {p}" for p in _command_problems(container, kind, spec)]
+                problems += [(f"{where}: {p}", at) for p in _command_problems(container, kind, spec)]
 
         # The reports go from the trial pod (Push: the trainer; else the sidecar in the same pod) to the DB manager.
         trial = Endpoint(namespace, found[0][0].tpl.labels, namespace_labels(namespaces, namespace))
@@ -192,11 +195,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             ok, isolating = allows(policies, subject, direction, other, DB_MANAGER_PORT, DB_MANAGER_PORT_NAME)
             if not ok:
                 names = ", ".join(f"{p.ref.name} ({p.source.file})" for p in isolating)
-                problems.append(
+                problems.append((
                     f"NetworkPolicies of namespace {subject.namespace} ({names}) isolate "
                     f"{'the trial pods' if subject is trial else 'katib-db-manager'} for {direction.lower()} and "
-                    f"none admits the reports to katib-db-manager.{DB_MANAGER_NAMESPACE}:{DB_MANAGER_PORT}"
-                )
-        for problem in dict.fromkeys(problems):
-            if finding := ctx.emit(ID, SEVERITY, manifest, f"{name}: {problem}"):
+                    f"none admits the reports to katib-db-manager.{DB_MANAGER_NAMESPACE}:{DB_MANAGER_PORT}",
+                    found[0][0].tpl.metadata_pointer + "/labels",
+                ))
+        for problem, at in dict.fromkeys(problems):
+            if finding := ctx.emit(ID, SEVERITY, manifest, f"{name}: {problem}", at=at):
                 yield finding

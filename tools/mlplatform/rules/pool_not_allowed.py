@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ..model import Finding, Severity
 from ..suggest import closest, did_you_mean
-from ._base import RuleContext
+from ._base import RuleContext, TemplateInfo, pointer
 from ._placement_fix import placement_fix
 
 ID = "policy/pool-not-allowed"
@@ -45,6 +45,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{did_you_mean(wtype, policy.types)}",
                 tpl=info.tpl,
                 fix_note="the workload type is a choice: set a known one",
+                at=_label_at(info, policy.workload_type_label),
             ):
                 yield found
             continue
@@ -61,5 +62,13 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             fix, note = placement_fix(ctx, info) if wtype is not None else (None, None)
             if wtype is None:
                 note = f"pods without a type may use {', '.join(allowed) or 'no pool'}; select one, or set the type"
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, fix_note=note):
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, fix_note=note,
+                                 at=info.tpl.pointer + "/nodeSelector"):
                 yield found
+
+
+def _label_at(info: TemplateInfo, label: str) -> str:
+    """The line that sets the workload type: the pod template's label, else the object's (workload_type_of)."""
+    if label in (info.tpl.pod_metadata.get("labels") or {}):
+        return info.tpl.metadata_pointer + pointer("labels", label)
+    return pointer("metadata", "labels", label)

@@ -36,5 +36,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if have
             else f"pod{info.where} of type {wtype.name} sets no priorityClassName; required: {wtype.priority_class!r}"
         )
-        if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix):
+        if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, at=path):
             yield found

@@ -33,5 +33,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"pod{info.where} names PriorityClass {name!r}, which this cluster does not define"
                 f"{did_you_mean(name, defined)}"
             )
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl,
+                                 at=info.tpl.pointer + "/priorityClassName"):
                 yield found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
-from ._base import RuleContext, iter_containers
+from ._base import RuleContext, iter_containers, pointer
 
 ID = "policy/resources-missing"
 TITLE = "Missing resource requests or limits"
@@ -26,6 +26,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     need_limits = cfg["required_limits"]
     for info in ctx.templates:
         missing: list[str] = []
+        first: str | None = None  # the first container in question: the finding names its resources
         for fieldname, index, container in iter_containers(info):
             resources = container.get("resources")
             if not isinstance(resources, dict):
@@ -39,6 +40,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             gaps = [f"requests.{r}" for r in need_requests if r not in requests and r not in limits]
             gaps += [f"limits.{r}" for r in need_limits if r not in limits]
             if gaps:
+                first = first or info.tpl.pointer + pointer(fieldname, index, "resources")
                 missing.append(f"{fieldname[:-1]} {container.get('name', f'#{index}')}: {', '.join(gaps)}")
         if missing:
             if found := ctx.emit(
@@ -47,5 +49,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 info.manifest,
                 f"pod{info.where} misses resources: {'; '.join(missing)}",
                 tpl=info.tpl,
+                at=first,
             ):
                 yield found

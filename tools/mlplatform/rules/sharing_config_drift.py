@@ -9,7 +9,7 @@ import yaml
 
 from .. import yamlio
 from ..model import DEVICE_PLUGIN_LABEL, GPU_RESOURCE, MIG_CONFIG_LABEL, Finding, Manifest, Pool, Severity
-from ._base import RuleContext, as_dict, as_list, get_path
+from ._base import RuleContext, as_dict, as_list, get_path, pointer
 from ._gpu_system import chart_name, helm_values
 
 ID = "policy/sharing-config-drift"
@@ -72,9 +72,11 @@ class _Checker:
                     self.dp_ns = self.mp_ns = m.obj["spec"]["targetNamespace"]
                 break
 
-    def on(self, manifest: Manifest | None, pool: Pool, key: str, message: str) -> None:
+    def on(self, manifest: Manifest | None, pool: Pool, key: str, message: str, at: str | None = None) -> None:
+        """A finding on `manifest` at the field `at` (a JSON pointer: the ConfigMap entry, the chart value), or,
+        with no manifest to name, on the pool file's `key` of the pool."""
         if manifest is not None:
-            if found := self.ctx.emit(ID, SEVERITY, manifest, message):
+            if found := self.ctx.emit(ID, SEVERITY, manifest, message, at=at):
                 self.findings.append(found)
         else:
             self.findings.append(
@@ -109,6 +111,7 @@ class _Checker:
                 "labels",
                 f"pool {pool.name}: entry {key!r} of ConfigMap {self.dp_name} is "
                 f"{'missing' if text is None else 'not a device-plugin config'}",
+                at=pointer("data", key),
             )
             return cm, None
         return cm, config
@@ -129,19 +132,23 @@ class _Checker:
                 pool,
                 "gpu",
                 f"{where}: no time-slicing of nvidia.com/gpu; the pool file says {want} replicas",
+                at=pointer("data", key),
             )
             return
         replicas = entries[0].get("replicas")
         if replicas != want:
-            self.on(cm, pool, "gpu", f"{where}: {replicas} replicas, the pool file says {want}")
+            self.on(cm, pool, "gpu", f"{where}: {replicas} replicas, the pool file says {want}",
+                    at=pointer("data", key))
         if ts.get("renameByDefault") or entries[0].get("rename"):
-            self.on(cm, pool, "gpu", f"{where}: renames the shared resource; workloads request nvidia.com/gpu")
+            self.on(cm, pool, "gpu", f"{where}: renames the shared resource; workloads request nvidia.com/gpu",
+                    at=pointer("data", key))
         if bool(ts.get("failRequestsGreaterThanOne", False)) != bool(self.fail_gt_one):
             self.on(
                 cm,
                 pool,
                 "gpu",
                 f"{where}: failRequestsGreaterThanOne must be {str(self.fail_gt_one).lower()}",
+                at=pointer("data", key),
             )
 
     def mig(self, pool: Pool) -> None:
@@ -157,9 +164,11 @@ class _Checker:
                     "gpu",
                     f"{where}: migStrategy {flag}, but MIG pools need {self.strategy} "
                     f"(one resource per profile, nvidia.com/mig-<profile>)",
+                    at=pointer("data", key),
                 )
             if get_path(config, "sharing.timeSlicing.resources"):
-                self.on(cm, pool, "gpu", f"{where}: time-slices the MIG pool's devices, the pool file does not")
+                self.on(cm, pool, "gpu", f"{where}: time-slices the MIG pool's devices, the pool file does not",
+                        at=pointer("data", key))
         if self.operator is not None:
             strategy = get_path(self.values, "mig.strategy") or "single"  # the chart's default
             if strategy != self.strategy:
@@ -169,6 +178,7 @@ class _Checker:
                     "gpu",
                     f"pool {pool.name} is a MIG pool but the gpu-operator value "
                     f"mig.strategy is {strategy!r}; it must be {self.strategy!r}",
+                    at="/spec/values/mig/strategy",
                 )
         name = pool.labels.get(MIG_CONFIG_LABEL)
         if not name:
@@ -192,6 +202,7 @@ class _Checker:
                 pool,
                 "gpu",
                 f"MIG pool {pool.name}: mig-parted config {name!r} is missing from ConfigMap {self.mp_name}",
+                at=pointer("data", self.mp_key),
             )
             return
         want = {str(k): int(v) for k, v in pool.mig_layout.items() if v}
@@ -206,6 +217,7 @@ class _Checker:
                     f"MIG pool {pool.name}: mig-parted config {name!r} sets "
                     f"{have or 'MIG disabled'} on devices {part.get('devices')}; the pool file says "
                     f"{want}",
+                    at=pointer("data", self.mp_key),
                 )
                 return
 

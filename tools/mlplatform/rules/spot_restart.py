@@ -32,6 +32,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             continue
         tpl = info.tpl
         problem, fix = None, None
+        at: str | None = None  # the field to change; None: the pod spec
         if tpl.role is not None:
             replica_path = tpl.path[:-1]  # the replica spec holding `template`
             rspec = get_path_tuple(info.manifest.obj, replica_path)
@@ -40,7 +41,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 problem = (
                     f"replica {tpl.role} has restartPolicy {policy or 'unset (Never)'}; use one of {', '.join(allowed)}"
                 )
-                path = pointer(*replica_path, "restartPolicy")
+                path = at = pointer(*replica_path, "restartPolicy")
                 fix = (
                     [
                         {"op": "test", "path": path, "value": policy},
@@ -54,11 +55,12 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             backoff = job_spec.get("backoffLimit") if isinstance(job_spec, dict) else None
             if isinstance(backoff, int) and backoff < min_backoff:
                 problem = f"backoffLimit {backoff} never retries after a spot interruption (needs >= {min_backoff})"
+                at = pointer(*tpl.path[:-1], "backoffLimit")
         elif tpl.kind == "Pod" and get_path(info.spec, "restartPolicy") != "Always":
             problem = "a bare Pod is not recreated when its node is reclaimed; run it from a Job"
         if problem:
             message = f"pod{info.where} can run on spot pool(s) {', '.join(spot)}: {problem}"
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=tpl, fix=fix):
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=tpl, fix=fix, at=at):
                 yield found
 
 

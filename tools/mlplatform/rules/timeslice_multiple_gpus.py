@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from ..model import GPU_RESOURCE, Finding, Severity
 from ..quantity import QuantityError
 from ..scheduling import amount
-from ._base import RuleContext, iter_containers
+from ._base import RuleContext, iter_containers, pointer
 
 ID = "policy/timeslice-multiple-gpus"
 TITLE = "More than one time-sliced GPU per container"
@@ -40,6 +40,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
             if not isinstance(resources, dict):
                 continue
             most = 0
+            at = ""  # the first table that asks for more than one GPU: the finding names that line
             for table in ("limits", "requests"):
                 values = resources.get(table)
                 if not isinstance(values, dict) or GPU_RESOURCE not in values:
@@ -50,6 +51,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     continue
                 if wanted > 1:
                     most = max(most, wanted)
+                    at = at or info.tpl.pointer + pointer(fieldname, index, "resources", table, GPU_RESOURCE)
             if most:
                 name = container.get("name", f"#{index}")
                 message = (
@@ -58,5 +60,5 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 )
                 note = (f"a GPU count is never changed automatically: {name} may need {most} GPUs (tensor "
                         "parallelism); request 1 and lower its parallelism, or move it to a pool without time-slicing")
-                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix_note=note):
+                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix_note=note, at=at):
                     yield found
