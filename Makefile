@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: check test setup typecheck lint checkov bench mutation clean pictures-setup images FORCE
+.PHONY: check test setup typecheck typecheck-run lint checkov checkov-run bench mutation clean pictures-setup images FORCE
 
 FORCE:
 
@@ -61,14 +61,21 @@ check: setup
 	$(BIN)/mlplatform rules --format markdown | diff -u docs/rules.md -
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
-	$(MAKE) --no-print-directory checkov
-	$(MAKE) --no-print-directory typecheck
+	$(MAKE) --no-print-directory checkov-run typecheck-run
 
+# The *-run targets do the work without `setup`: `check` has set up already, and a second `setup` would run
+# ensure-helm.sh (a FORCE target) again and print its lines once more per sub-make.
 # mypy --strict on tools/mlplatform; the settings are [tool.mypy] in pyproject.toml.
 typecheck: setup
+	$(MAKE) --no-print-directory typecheck-run
+
+typecheck-run:
 	$(BIN)/mypy
 
 checkov: setup
+	$(MAKE) --no-print-directory checkov-run
+
+checkov-run:
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download -d terraform --framework terraform
 	$(BIN)/python scripts/checkov_rendered.py --checkov $(CHECKOV_VENV)/bin/checkov
 

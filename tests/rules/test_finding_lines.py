@@ -8,8 +8,6 @@ by the text of the line, so a rule that falls back to a coarser line fails here.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from rulekit import REPO, fixture_dir, fixture_findings
 
