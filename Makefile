@@ -24,7 +24,9 @@ $(CHECKOV_VENV)/.installed: constraints-checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints-checkov.txt checkov
 	touch $@
 
-.tools/kustomize-path: scripts/ensure-kustomize.sh
+# kustomize renders every cluster: the pinned kubectl's, whatever kubectl or kustomize PATH has (the script says
+# why). Run on every make, like helm below, so each run's log names the version it rendered with.
+.tools/kustomize-path: scripts/ensure-kustomize.sh FORCE
 	mkdir -p .tools
 	PYTHON=$(PYTHON) bash scripts/ensure-kustomize.sh > $@.tmp && mv $@.tmp $@
 

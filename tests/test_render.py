@@ -58,6 +58,21 @@ def test_discovery_prefers_the_environment_then_the_caller(kustomize_bin: str, t
         find_kustomize(tmp_path, Config(repo=tmp_path, kustomize=str(tmp_path / "no-such-kubectl")))
 
 
+def test_the_set_ups_pinned_kubectl_comes_before_one_on_path(kustomize_bin: str, tmp_path: Path, monkeypatch) -> None:
+    # a laptop's or a CI runner's kubectl must not decide what renders when the set-up has provided the pinned one
+    real = Path(shutil.which(kustomize_bin) or kustomize_bin).resolve()
+    setup_bin, path_bin = tmp_path / "set-up", tmp_path / "on-path"
+    for folder in (setup_bin, path_bin):
+        folder.mkdir()
+        (folder / "kubectl").symlink_to(real)
+    monkeypatch.delenv("MLPLATFORM_KUSTOMIZE", raising=False)
+    monkeypatch.setenv("PATH", str(path_bin))
+    monkeypatch.setattr("mlplatform.render.SETUP_BIN", setup_bin)
+    assert find_kustomize(tmp_path, Config(repo=tmp_path)).path == str(setup_bin / "kubectl")
+    monkeypatch.setattr("mlplatform.render.SETUP_BIN", tmp_path / "no-set-up")  # no set-up: PATH's is used
+    assert find_kustomize(tmp_path, Config(repo=tmp_path)).path == str(path_bin / "kubectl")
+
+
 def test_a_kubectl_committed_into_the_repository_is_never_run(tmp_path: Path, monkeypatch) -> None:
     fake = tmp_path / ".tools" / "bin" / "kubectl"
     fake.parent.mkdir(parents=True)

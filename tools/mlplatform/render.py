@@ -308,20 +308,21 @@ SETUP_BIN = Path(__file__).resolve().parents[2] / ".tools" / "bin"
 
 
 def find_kustomize(repo: Path, config: Config) -> KustomizeTool:
-    """The first of: $MLPLATFORM_KUSTOMIZE, a binary chosen by the caller's code, kustomize/kubectl on PATH,
-    the set-up's .tools/bin. Never a path from a repository file (docs/security.md)."""
+    """The first of: $MLPLATFORM_KUSTOMIZE, a binary chosen by the caller's code, the set-up's pinned kubectl
+    (.tools/bin), kustomize/kubectl on PATH. The pinned one comes before PATH so that a laptop and CI render
+    with the same kustomize. Never a path from a repository file (docs/security.md)."""
     candidates: list[tuple[str, str]] = []
     if os.environ.get("MLPLATFORM_KUSTOMIZE"):
         candidates.append(("MLPLATFORM_KUSTOMIZE", os.environ["MLPLATFORM_KUSTOMIZE"]))
     if config.kustomize:
         candidates.append(("caller", config.kustomize))
+    local = SETUP_BIN / "kubectl"
+    if local.exists():
+        candidates.append(("set-up", str(local)))
     for name in ("kustomize", "kubectl"):
         found = shutil.which(name)
         if found:
             candidates.append(("PATH", found))
-    local = SETUP_BIN / "kubectl"
-    if local.exists():
-        candidates.append(("set-up", str(local)))
     if not candidates:
         raise ToolError(
             "no kustomize found: install kubectl or kustomize, or run `make check` which provides one"
