@@ -402,3 +402,144 @@ def test_base_worktree_removed_when_the_base_plan_fails(git_repo: Path, kustomiz
     result = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "staging", "--base", "HEAD")
     assert result.returncode == 2 and "node-pools.yaml" in result.stderr
     assert len(git(git_repo, "worktree", "list").strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- what the text and Markdown say
+
+
+def _outputs(plan: Any) -> list[str]:
+    from mlplatform.capacity.output import plan_markdown, plan_text
+
+    body = plan.to_json()
+    return [plan_text([body]), plan_markdown([body])]
+
+
+def _line(output: str, start: str) -> str:
+    """The first line of `output` that starts with `start` (either case) once leading spaces, a Markdown "| "
+    or a list's "- " are dropped."""
+    return next(line for line in output.splitlines() if line.lstrip("| -").lower().startswith(start.lower()))
+
+
+def test_the_table_says_what_needed_and_bound_are() -> None:
+    # "bound min/max" was explained nowhere in the output: needed is the packing's count, bound the lower
+    # bound no placement can go under (capacity/plan.py: lower_bound)
+    plan = plan_cluster("test", [gpu_deployment("vllm", 40)], pool_file(), CATALOG)
+    for output in _outputs(plan):
+        legend = _line(output, "needed: ")
+        assert "needed: nodes the packing found" in legend.lower(), legend
+        assert "bound: the lower bound it is compared with, no placement uses fewer nodes" in legend, legend
+        # under the table, before the total
+        row = next(line for line in output.splitlines() if "p4d.24xlarge on-demand" in line)  # the pool's row
+        assert output.index(row) < output.index(legend)
+        assert output.index(legend) < output.index(_line(output, "total: "))
+
+
+def test_a_pool_without_critical_pods_says_so_in_the_headroom_table() -> None:
+    # "-" read as "unknown" or "failed"; the a100 pool has no critical pod, so nothing there has to survive
+    plan = plan_cluster("test", [gpu_deployment("vllm", 40)], pool_file(), CATALOG)
+    for output in _outputs(plan):
+        table = output[output.index("eadroom at maximum demand"):]
+        row = _line(table, "a100-timeslice")
+        assert row.rstrip(" |").endswith("none critical"), row
+
+
+def rolling(manifest: Manifest, surge: int, unavailable: int) -> Manifest:
+    manifest.obj["spec"]["strategy"] = {
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}
+    }
+    return manifest
+
+
+def test_a_stalling_rollout_is_named_with_what_stalls_and_that_check_fails_on_it() -> None:
+    # 64 pods of one GPU unit fill both nodes of max_size 2 (32 units each): with maxUnavailable 0 not one
+    # surge pod fits, so the rollout can neither start a new pod nor stop an old one. The cell said "2/2 NO,
+    # 1 stall" and nothing named the Deployment.
+    manifests = [rolling(gpu_deployment("vllm", 64), 1, 0)]
+    plan = plan_cluster("test", manifests, pool_file(), CATALOG)
+    assert plan.ok  # the maximum demand itself fits: check's error is the rollout's
+    ctx = ClusterContext(Path("."), Config(repo=Path(".")), "test", manifests, pool_file())
+    [finding] = [f for f in check_fit(ctx) if f.severity.value == "error"]
+    assert finding.rule == "capacity/rollout"
+    for output in _outputs(plan):
+        assert "1 rollout stalls (below)" in _line(output[output.index("eadroom at max"):], "a100-timeslice")
+        heading = _line(output, "rollouts that stall")
+        assert "maxUnavailable 0" in heading and "neither start a new pod nor stop an old one" in heading
+        named = output.splitlines()[output.splitlines().index(heading) + 1]
+        assert "a100-timeslice: Deployment ml/vllm" in named and f"fails on it: {finding.rule}" in named, named
+    # with room for the surge pod (maxUnavailable 1 or fewer replicas) nothing is said
+    calm = plan_cluster("test", [rolling(gpu_deployment("vllm", 60), 1, 0)], pool_file(), CATALOG)
+    assert not any("stall" in output for output in _outputs(calm))
+
+
+def test_a_short_pool_s_cost_and_total_say_it_does_not_fit() -> None:
+    # 100 pods of one GPU unit need 4 nodes, max_size is 2: billing stops at max_size, so "$/h at max demand"
+    # showed the cost of 2 nodes as if it were the price of the demand
+    plan = plan_cluster("test", [gpu_deployment("vllm", 100)], pool_file(max_size=2), CATALOG)
+    pool = next(p for p in plan.to_json()["pools"] if p["pool"] == "a100-timeslice")
+    assert pool["nodes_needed"]["max_demand"] == 4 and pool["nodes_billed"]["max_demand"] == 2
+    assert pool["cost_usd_per_hour"]["at_max_demand"] == pytest.approx(2 * 21.9576)  # never 4 nodes
+    for output in _outputs(plan):
+        row = next(line for line in output.splitlines() if "p4d.24xlarge on-demand" in line)  # the pool's row
+        assert row.rstrip(" |").endswith(
+            "$43.92 / $43.92 (does not fit: needs 4 nodes, max_size 2; cost shown at max_size)"), row
+        assert _line(output, "total: ").endswith("pools that do not fit are priced at their max_size: a100-timeslice")
+        assert "does not fit" not in next(line for line in output.splitlines() if "m5.2xlarge" in line)
+
+
+def test_a_short_pool_is_an_error_in_plan_as_in_check() -> None:
+    # plan printed "warning: ... max_size is 2" while check fails with capacity/max-size and plan exits 1
+    manifests = [gpu_deployment("vllm", 100)]
+    plan = plan_cluster("test", manifests, pool_file(max_size=2), CATALOG)
+    ctx = ClusterContext(Path("."), Config(repo=Path(".")), "test", manifests, pool_file(max_size=2))
+    [finding] = check_fit(ctx)
+    assert finding.rule == RULE_MAX_SIZE and not plan.ok
+    body = plan.to_json()
+    shortage = "a100-timeslice: maximum demand needs 4 nodes, max_size is 2 (short by 2)"
+    units = "nvidia.com/gpu: maximum demand requests 100, 2 nodes offer 64"
+    # the JSON is a contract: the same warnings as before, in the same place
+    assert body["warnings"][:2] == [shortage, f"a100-timeslice: {units}"]
+    text, markdown = _outputs(plan)
+    assert f"  error: {shortage}; {units} [`mlplatform check` fails on it: {RULE_MAX_SIZE}]\n" in text
+    assert "warning: a100-timeslice: maximum demand" not in text and f"warning: a100-timeslice: {units}" not in text
+    assert "warning: a100-timeslice: cluster-autoscaler cannot scale" in text  # the others stay warnings
+    assert f"(`mlplatform check` fails on these: `{RULE_MAX_SIZE}`):\n- `a100-timeslice`: needs 4 nodes, max_size 2 " \
+           f"(short by 2); {units}\n" in markdown
+    todo = markdown[markdown.index("To do:"):markdown.index("| pool |")]
+    assert "maximum demand needs" not in todo and units not in todo and "cluster-autoscaler" in todo
+
+
+def test_gpu_units_beyond_max_size_on_a_pool_whose_nodes_fit_name_check_s_unplaced_error() -> None:
+    # one pod per zone (required zone anti-affinity), 5 pods of a whole node's 32 units over 3 zones: 3 nodes
+    # within max_size 4, 2 pods left out, 160 units asked of 128. check fails on the pods left out.
+    m = gpu_deployment("shard", 5, gpus=32)
+    term = {"labelSelector": {"matchLabels": {"a": "shard"}}, "topologyKey": "topology.kubernetes.io/zone"}
+    m.obj["spec"]["template"]["spec"]["affinity"] = {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    }
+    plan = plan_cluster("test", [m], pool_file(max_size=4), CATALOG)
+    pool = next(p for p in plan.to_json()["pools"] if p["pool"] == "a100-timeslice")
+    assert pool["nodes_needed"]["max_demand"] <= 4 and plan.unplaced
+    ctx = ClusterContext(Path("."), Config(repo=Path(".")), "test", [m], pool_file(max_size=4))
+    assert RULE_UNPLACED in {f.rule for f in check_fit(ctx)}
+    units = "nvidia.com/gpu: maximum demand requests 160, 4 nodes offer 128"
+    text, markdown = _outputs(plan)
+    assert f"  error: a100-timeslice: {units} [`mlplatform check` fails on it: {RULE_UNPLACED}]" in text
+    assert f"warning: a100-timeslice: {units}" not in text
+    assert f"GPU units beyond max_size:\n- a100-timeslice: {units} [`mlplatform check` fails on it: {RULE_UNPLACED}]" \
+        in markdown
+
+
+def test_critical_workloads_that_do_not_survive_are_named_with_check_s_rule() -> None:
+    # 40 units need both nodes of max_size 2; the pods are critical (the pod label), so losing a node or a
+    # zone is check's capacity/failure-headroom error while the cell only said "DO NOT SURVIVE"
+    m = gpu_deployment("guard", 40)
+    m.obj["spec"]["template"]["metadata"]["labels"]["mlplatform.example.com/critical"] = "true"
+    plan = plan_cluster("test", [m], pool_file(), CATALOG)
+    ctx = ClusterContext(Path("."), Config(repo=Path(".")), "test", [m], pool_file())
+    assert {f.rule for f in check_fit(ctx)} == {"capacity/failure-headroom"}
+    for output in _outputs(plan):
+        assert _line(output[output.index("eadroom at max"):], "a100-timeslice").rstrip(" |").endswith("DO NOT SURVIVE")
+        heading = _line(output, "critical workloads that do not survive")
+        named = output.splitlines()[output.splitlines().index(heading) + 1]
+        assert named.lstrip("- ") == ("a100-timeslice: Deployment ml/guard (node loss and zone loss) "
+                                      "[`mlplatform check` fails on it: capacity/failure-headroom]"), named

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..pictures.plan_mermaid import cost_block, gpu_units_block
 from .cost import HOURS_PER_MONTH
+from .plan import shortfall_warnings
 
 
 def _gpu_cell(pool: dict[str, Any]) -> str:
@@ -22,10 +23,51 @@ def _money(value: float) -> str:
     return f"${value:,.2f}"
 
 
+def _short(pool: dict[str, Any]) -> bool:
+    """The pool's maximum demand needs more nodes than its max_size."""
+    return bool(pool["nodes_needed"]["max_demand"] > pool["nodes_configured"]["max"])
+
+
+def _cost_cell(pool: dict[str, Any]) -> str:
+    """Cost is billed up to max_size (plan.PoolPlan.billed_nodes): a pool that needs more shows the cost of
+    max_size, which read as the price of its demand; the cell says so."""
+    cost = pool["cost_usd_per_hour"]
+    cell = f"{_money(cost['at_min_demand'])} / {_money(cost['at_max_demand'])}"
+    if _short(pool):
+        cell += (f" (does not fit: needs {pool['nodes_needed']['max_demand']} nodes, max_size "
+                 f"{pool['nodes_configured']['max']}; cost shown at max_size)")
+    return cell
+
+
+def _shortfalls(pool: dict[str, Any]) -> list[str]:
+    """The pool's warnings that `check` fails on, made by the planner's own function from the JSON's figures."""
+    return shortfall_warnings(pool["nodes_needed"]["max_demand"], pool["nodes_configured"]["max"],
+                              pool["binding_constraint"]["max_demand"], pool["gpu_units"])
+
+
+def _errors(cluster: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], str]], list[str]]:
+    """The cluster's warnings split into the ones `check` fails on (one line per pool, with the rule, beside
+    the pool) and the others.
+
+    The JSON keeps both in `warnings` (its contract); printed as "warning", a pool short of max_size read as
+    advisory while `check` reports it as an error and `plan` exits 1."""
+    errors: list[tuple[dict[str, Any], str]] = []
+    taken: set[str] = set()
+    for p in cluster["pools"]:
+        shortfalls = _shortfalls(p)
+        if not shortfalls:
+            continue
+        taken.update(f"{p['pool']}: {w}" for w in shortfalls)
+        # GPU units beyond max_size on a pool whose nodes fit: pods the packing left out, capacity/unplaced
+        rule = "capacity/max-size" if _short(p) else "capacity/unplaced"
+        errors.append((p, f"{p['pool']}: {'; '.join(shortfalls)} [`mlplatform check` fails on it: {rule}]"))
+    return errors, [w for w in cluster["warnings"] if w not in taken]
+
+
 def _rows(cluster: dict[str, Any]) -> list[list[str]]:
     rows = []
     for p in cluster["pools"]:
-        need, bound, cost = p["nodes_needed"], p["lower_bound"], p["cost_usd_per_hour"]
+        need, bound = p["nodes_needed"], p["lower_bound"]
         rows.append(
             [
                 p["pool"],
@@ -34,7 +76,7 @@ def _rows(cluster: dict[str, Any]) -> list[list[str]]:
                 f"{need['min_demand']} / {need['max_demand']}",
                 f"{bound['min_demand']} / {bound['max_demand']}",
                 _gpu_cell(p),
-                f"{_money(cost['at_min_demand'])} / {_money(cost['at_max_demand'])}",
+                _cost_cell(p),
             ]
         )
     return rows
@@ -51,17 +93,31 @@ HEADER = [
 ]
 
 
+# What the two node columns are (capacity/plan.py, docs/capacity.md "Packing under constraints"): a reader
+# could not tell the packing's count from its lower bound.
+LEGEND = ("needed: nodes the packing found at minimum / maximum demand; bound: the lower bound it is compared "
+          "with, no placement uses fewer nodes (needed = bound: the packing is optimal)")
+
+
 def _total_line(cluster: dict[str, Any]) -> str:
     hour = cluster["total"]["cost_usd_per_hour"]
     month = cluster["total"]["cost_usd_per_month"]
+    short = [p["pool"] for p in cluster["pools"] if _short(p)]
     return (
         f"total: {_money(hour['at_min_demand'])}/h - {_money(hour['at_max_demand'])}/h "
         f"({_money(month['at_min_demand'])} - {_money(month['at_max_demand'])} per month of "
         f"{HOURS_PER_MONTH} h)"
+        + (f"; pools that do not fit are priced at their max_size: {', '.join(short)}" if short else "")
     )
 
 
 HEADROOM_HEADER = ["pool", "rollout", "node loss", "zone loss", "critical workloads"]
+# A pool without critical pods has nothing to survive; "-" there read as "unknown" or "failed".
+NO_CRITICAL = "none critical"
+# What a stall is (capacity/headroom.py): said once under the table, the Deployments named per pool.
+STALLS = ("rollouts that stall (maxUnavailable 0 and not one surge pod fits within max_size, so the rolling "
+          "update can neither start a new pod nor stop an old one)")
+LOST = "critical workloads that do not survive (the pods of their priority and above do not fit what is left)"
 
 
 def _scenario_cell(h: dict[str, Any]) -> str:
@@ -86,9 +142,11 @@ def _headroom_rows(cluster: dict[str, Any]) -> list[list[str]]:
         if not h:
             continue
         roll = h["rollout"]
-        stalls = f", {len(roll['stalls'])} stall" if roll["stalls"] else ""
+        n = len(roll["stalls"])
+        stalls = f", {n} rollout{'s' if n > 1 else ''} stall{'' if n > 1 else 's'} (below)" if n else ""
         critical = [h[k]["critical"] for k in ("node_loss", "zone_loss") if h[k].get("critical")]
-        crit = "-" if not critical else ("survive" if all(c["survive"] for c in critical) else "DO NOT SURVIVE")
+        crit = (NO_CRITICAL if not critical
+                else "survive" if all(c["survive"] for c in critical) else "DO NOT SURVIVE")
         rows.append(
             [
                 p["pool"],
@@ -99,6 +157,27 @@ def _headroom_rows(cluster: dict[str, Any]) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _headroom_notes(cluster: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Under the headroom table, what its cells only count: per pool, the Deployments whose rollout stalls and
+    the critical workloads that do not survive a loss, and that `check` fails on them. It does when the pool's
+    maximum demand fits; otherwise the pool's one error is capacity/max-size (docs/capacity.md)."""
+    stalls, lost = [], []
+    for p in cluster["pools"]:
+        h = p.get("headroom")
+        if not h:
+            continue
+        fails = "" if _short(p) else " [`mlplatform check` fails on it: {}]"
+        if h["rollout"]["stalls"]:
+            stalls.append(f"{p['pool']}: {', '.join(h['rollout']['stalls'])}" + fails.format("capacity/rollout"))
+        scenarios = {k.replace("_", " "): h[k]["critical"] for k in ("node_loss", "zone_loss")
+                     if h[k].get("critical") and not h[k]["critical"]["survive"]}
+        if scenarios:
+            names = dict.fromkeys(w for c in scenarios.values() for w in c["workloads"])
+            lost.append(f"{p['pool']}: {', '.join(names)} ({' and '.join(scenarios)})"
+                        + fails.format("capacity/failure-headroom"))
+    return [(heading, lines) for heading, lines in ((STALLS, stalls), (LOST, lost)) if lines]
 
 
 def _not_rendered_line(cluster: dict[str, Any]) -> str:
@@ -118,6 +197,7 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
         widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
         for row in rows:
             out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        out.append("  " + LEGEND)
         out.append("  " + _total_line(c))
         headroom = _headroom_rows(c)
         if headroom:
@@ -126,10 +206,16 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
             widths = [max(len(r[i]) for r in table) for i in range(len(HEADROOM_HEADER))]
             for row in table:
                 out.append("    " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+            for heading, lines in _headroom_notes(c):
+                out.append(f"  {heading}:")
+                out.extend(f"    {line}" for line in lines)
         for u in c["unplaced"]:
             constraint = f" [{u['constraint']}]" if u.get("constraint") else ""
             out.append(f"  unplaced: {u['workload']} ({u['file']}){constraint}: {u['reason']}")
-        for w in c["warnings"]:
+        errors, warnings = _errors(c)
+        for _, e in errors:
+            out.append(f"  error: {e}")
+        for w in warnings:
             out.append(f"  warning: {w}")
         if c.get("helm_releases_not_rendered"):
             out.append("  " + _not_rendered_line(c))
@@ -145,12 +231,20 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
         verdict = "fits" if c["fits"] else "**does not fit**"
         out.append(f"### {c['cluster']} ({c['region']}): {verdict}")
         out.append("")
-        short = [p for p in c["pools"] if p["nodes_needed"]["max_demand"] > p["nodes_configured"]["max"]]
+        short = [p for p in c["pools"] if _short(p)]
         if short:
-            out.append("Pools whose max_size is too small for maximum demand:")
-            out.extend(f"- `{p['pool']}`: needs {p['nodes_needed']['max_demand']} nodes, max_size "
-                       f"{p['nodes_configured']['max']}" for p in short)
+            out.append("Pools whose max_size is too small for maximum demand (`mlplatform check` fails on "
+                       "these: `capacity/max-size`):")
+            for p in short:
+                needed, most = p["nodes_needed"]["max_demand"], p["nodes_configured"]["max"]
+                binding = p["binding_constraint"]["max_demand"]
+                # the first shortfall is this node count, said shorter; the others are GPU units
+                out.append(f"- `{p['pool']}`: needs {needed} nodes, max_size {most} (short by {needed - most})"
+                           + (f", driven by {binding}" if binding else "")
+                           + "".join(f"; {w}" for w in _shortfalls(p)[1:]))
             out.append("")
+        errors, warnings = _errors(c)
+        unplaced_units = [e for p, e in errors if not _short(p)]  # short pools: in the list above
         if c["unplaced"]:
             out.append("Workloads that fit no pool:")
             out.extend(
@@ -158,9 +252,13 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
                 for u in c["unplaced"]
             )
             out.append("")
-        if c["warnings"]:
+        if unplaced_units:
+            out.append("GPU units beyond max_size:")
+            out.extend(f"- {e}" for e in unplaced_units)
+            out.append("")
+        if warnings:
             out.append("To do:")
-            out.extend(f"- {w}" for w in c["warnings"])
+            out.extend(f"- {w}" for w in warnings)
             out.append("")
         if c.get("helm_releases_not_rendered"):
             out.append(_not_rendered_line(c))
@@ -169,6 +267,8 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
         out.append("|" + "---|" * len(HEADER))
         for row in _rows(c):
             out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        out.append("")
+        out.append(LEGEND[0].upper() + LEGEND[1:])
         out.append("")
         out.append(_total_line(c).capitalize())
         out.append("")
@@ -183,6 +283,10 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
             out.append("|" + "---|" * len(HEADROOM_HEADER))
             out.extend("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in headroom)
             out.append("")
+            for heading, lines in _headroom_notes(c):
+                out.append(f"{heading[0].upper()}{heading[1:]}:")
+                out.extend(f"- {line}" for line in lines)
+                out.append("")
     out.append(
         f"_Spot prices: pinned table of {clusters[0]['prices']['spot_table_date']}_" if clusters else ""
     )

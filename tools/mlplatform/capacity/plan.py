@@ -204,6 +204,27 @@ class ClusterPlan:
         }
 
 
+def shortfall_warnings(needed: int, max_size: int, binding: str, gpu: list[dict[str, Any]]) -> list[str]:
+    """What the maximum demand of a pool lacks within max_size: more nodes than max_size, GPU units beyond
+    what max_size nodes offer. `check` fails on each (capacity/max-size; GPU units beyond max_size while the
+    nodes fit mean pods left unplaced, capacity/unplaced). The JSON keeps them in `warnings` (its contract);
+    the text and Markdown print them as errors, and output.py calls this with the JSON's figures (`gpu` is
+    the JSON's `gpu_units`) to tell them from the warnings that only ask for an action."""
+    out = []
+    if needed > max_size:
+        out.append(
+            f"maximum demand needs {needed} nodes, max_size is {max_size} (short by {needed - max_size})"
+            + (f"; driven by {binding}" if binding else "")
+        )
+    for g in gpu:
+        if g["requested_at_max_demand"] > g["available_at_max_size"]:
+            out.append(
+                f"{g['resource']}: maximum demand requests {g['requested_at_max_demand']}, "
+                f"{max_size} nodes offer {g['available_at_max_size']}"
+            )
+    return out
+
+
 def _ratio(value: float) -> float | None:
     return None if math.isinf(value) else round(value, 4)
 
@@ -442,18 +463,7 @@ def plan_cluster(
         critical = [w for w in workloads if id(w) in plan.critical and counts_max.get(id(w))]
         plan.headroom = pool_headroom(pool, packer, max_level, counts_max, contexts[True], critical, plan.priority)
         unplaced.extend(_level_unplaced(pool, min_level, max_level))
-        if at_max.nodes > pool.max_size:
-            binding = plan.binding
-            plan.warnings.append(
-                f"maximum demand needs {at_max.nodes} nodes, max_size is {pool.max_size} "
-                f"(short by {at_max.nodes - pool.max_size})" + (f"; driven by {binding}" if binding else "")
-            )
-        for g in gpu:
-            if g["requested_at_max_demand"] > g["available_at_max_size"]:
-                plan.warnings.append(
-                    f"{g['resource']}: maximum demand requests {g['requested_at_max_demand']}, "
-                    f"{pool.max_size} nodes offer {g['available_at_max_size']}"
-                )
+        plan.warnings.extend(shortfall_warnings(at_max.nodes, pool.max_size, plan.binding, gpu))
         plan.warnings.extend(
             _autoscaler_warnings(
                 pool,
