@@ -447,8 +447,11 @@ def test_what_if_zones_changes_the_spread_verdict() -> None:
     manifests = [deployment("api", 3, topologySpreadConstraints=spread("api", ZONE, min_domains=3))]
     three = pool_file(pool())
     assert plan_cluster("test", manifests, three, CATALOG).ok  # three assumed zones: minDomains met
-    two = apply_overrides(three, [parse_override("web.zones=[us-east-1a, us-east-1b]")], CATALOG)
-    assert two.pools["web"].extra["zones"] == ["us-east-1a", "us-east-1b"] and "zones" not in three.pools["web"].extra
+    two = apply_overrides(three, [parse_override("web.zones=[use1-az1, use1-az2]")], CATALOG)
+    assert two.pools["web"].extra["zones"] == ["use1-az1", "use1-az2"] and "zones" not in three.pools["web"].extra
     assert not plan_cluster("test", manifests, two, CATALOG).ok
-    with pytest.raises(ToolError, match="non-empty list of zones"):
-        apply_overrides(three, [parse_override("web.zones=us-east-1a")], CATALOG)
+    with pytest.raises(ToolError, match="non-empty list of zone ids"):
+        apply_overrides(three, [parse_override("web.zones=use1-az1")], CATALOG)
+    # A zone name would be planned as a zone of its own beside the cluster's zone ids.
+    with pytest.raises(ToolError, match="us-east-1a is a zone name; use its zone id"):
+        apply_overrides(three, [parse_override("web.zones=[use1-az1, us-east-1a]")], CATALOG)

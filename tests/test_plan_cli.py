@@ -238,6 +238,29 @@ def test_headroom_names_a_single_zone_pool_s_zone_loss(plan_json: dict[str, Any]
             assert f"{z['nodes_needed']}/{z['nodes_available']}" in rows[name], rows[name]
 
 
+def test_pools_and_the_cluster_name_zones_alike(plan_json: dict[str, Any]) -> None:
+    # The EFA pools' zone is one of the cluster's three zone ids (it named us-east-1a, which the plan took for a
+    # fourth zone), so every pool's zone-loss row speaks of the same zone, the first of the cluster's.
+    for cluster in plan_json["clusters"]:
+        spans = [p for p in cluster["pools"] if "availability_zone_ids" in p["zones_source"]]
+        assert spans and all(p["zones"] == ["use1-az1", "use1-az2", "use1-az4"] for p in spans)
+        single = [p for p in cluster["pools"] if p["zones_source"] == "pool file"]
+        assert {p["pool"] for p in single} == {"a100-timeslice", "h100-timeslice", "a100-timeslice-spot"}
+        assert all(p["zones"] == ["use1-az1"] for p in single), [p["zones"] for p in single]
+        assert {p["headroom"]["zone_loss"]["lost_zone"] for p in cluster["pools"]} == {"use1-az1"}
+
+
+def test_set_zones_takes_zone_ids(repo: Path, kustomize_bin: str) -> None:
+    result = cli(kustomize_bin, "--repo", str(repo), "--cluster", "staging", "--set", "a100-mig.zones=[us-east-1a]")
+    assert result.returncode == 2
+    assert "us-east-1a is a zone name; use its zone id" in result.stderr
+    moved = cli(kustomize_bin, "--repo", str(repo), "--cluster", "staging", "--format", "json",
+                "--set", "a100-mig.zones=[use1-az1, use1-az2]")
+    assert moved.returncode == 0, moved.stderr
+    mig = next(p for p in json.loads(moved.stdout)["clusters"][0]["pools"] if p["pool"] == "a100-mig")
+    assert mig["zones"] == ["use1-az1", "use1-az2"] and mig["zones_source"] == "pool file"
+
+
 def test_set_changes_the_plan_and_can_break_it(repo: Path, kustomize_bin: str) -> None:
     base = json.loads(
         cli(kustomize_bin, "--repo", str(repo), "--cluster", "production", "--format", "json").stdout
@@ -301,6 +324,7 @@ def test_markdown_puts_the_cluster_that_does_not_fit_first(plan_json: dict[str, 
         "cpu.max_size",
         'a100-mig.gpu.mig_layout={"3g.40gb": 3}',
         "cpu.instance_type=x1.tiny",
+        "a100-mig.zones=[us-east-1a, use1-az2]",
     ],
 )
 def test_bad_set_exits_2(repo: Path, kustomize_bin: str, setting: str) -> None:

@@ -9,12 +9,16 @@ import pytest
 
 from mlplatform.catalog import load_catalog
 from mlplatform.errors import InputError
+from mlplatform.gen import pool_file_errors
 from mlplatform.model import Severity
 from mlplatform.pool_rules import RULES, check_pool_file, label_key_problem, label_value_problem
 from mlplatform.pools import load_pool_file, pool_file_path
+from mlplatform.zones import cluster_zone_ids
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pools"
 EXPECT = re.compile(r"^# expect: (?P<rule>[a-z/-]+) (?P<line>\d+)$", re.M)
+# The cluster's zone ids a fixture is checked against, as check reads them from Terraform (none: unknown).
+ZONE_IDS = re.compile(r"^# cluster-zone-ids: (?P<ids>.+)$", re.M)
 RULE_FIXTURES = sorted(p for p in FIXTURES.glob("*.yaml") if EXPECT.search(p.read_text()))
 
 
@@ -23,12 +27,18 @@ def _expected(path: Path) -> set[tuple[str, int]]:
 
 
 def _findings(path: Path, repo: Path | None = None):
-    return check_pool_file(load_pool_file(path, repo), load_catalog())
+    header = ZONE_IDS.search(path.read_text())
+    zone_ids = tuple(header["ids"].split()) if header else None
+    return check_pool_file(load_pool_file(path, repo), load_catalog(), zone_ids)
 
 
 @pytest.mark.parametrize("cluster", ["production", "staging"])
 def test_real_pool_files_have_no_findings(repo_root: Path, cluster: str) -> None:
-    findings = _findings(pool_file_path(repo_root, cluster), repo_root)
+    # Checked against the cluster's zone ids as Terraform sets them, the way `check` does.
+    zone_ids = cluster_zone_ids(repo_root, cluster)
+    assert zone_ids == ("use1-az1", "use1-az2", "use1-az4")
+    pool_file = load_pool_file(pool_file_path(repo_root, cluster), repo_root)
+    findings = check_pool_file(pool_file, load_catalog(), zone_ids)
     assert [f.to_json() for f in findings] == []
 
 
@@ -154,7 +164,66 @@ def test_real_training_pools_are_efa_pools_in_one_zone(repo_root: Path) -> None:
         pools = load_pool_file(pool_file_path(repo_root, cluster), repo_root).pools
         efa = {name for name, pool in pools.items() if pool.efa}
         assert efa == {"a100-timeslice", "h100-timeslice", "a100-timeslice-spot"}
-        assert all(len(pools[name].extra["zones"]) == 1 for name in efa)
+        # One zone, named by id: the first of the cluster's zones, so the plan and Terraform see the same zone.
+        assert {name: pools[name].extra["zones"] for name in efa} == dict.fromkeys(efa, ["use1-az1"])
+
+
+def test_a_zone_name_is_refused_with_the_zone_id_to_use() -> None:
+    (finding,) = _findings(FIXTURES / "zone-name.yaml")
+    assert finding.rule == "pool/zone-id" and "'us-east-1a' is a zone name; use the zone id" in finding.message
+    assert "different physical zones in every AWS account" in finding.message
+    assert "describe-availability-zones --zone-names us-east-1a" in finding.message
+
+
+def test_a_zone_name_message_lists_the_cluster_zone_ids_when_known() -> None:
+    pool_file = load_pool_file(FIXTURES / "zone-name.yaml")
+    (finding,) = check_pool_file(pool_file, load_catalog(), ("use1-az1", "use1-az2", "use1-az4"))
+    assert "one of the cluster's: use1-az1, use1-az2, use1-az4" in finding.message
+
+
+def test_a_zone_outside_the_cluster_names_the_cluster_zones() -> None:
+    (finding,) = _findings(FIXTURES / "zone-not-in-cluster.yaml")
+    assert "'use1-az3' is not one of the cluster's zones (use1-az1, use1-az2, use1-az4" in finding.message
+    # Without the cluster's ids (no Terraform to read) a well-formed id cannot be judged, and is not.
+    assert check_pool_file(load_pool_file(FIXTURES / "zone-not-in-cluster.yaml"), load_catalog()) == []
+
+
+@pytest.mark.parametrize(("zone", "problem"), [
+    ("use1-az1", None), ("apne1-az4", None), ("usgw1-az1", None),
+    ("us-east-1a", "is a zone name"), ("us-gov-west-1a", "is a zone name"), ("eu-west-1a", "is a zone name"),
+    ("zone-a", "is not a zone id"), ("use1-az", "is not a zone id"), ("USE1-AZ1", "is not a zone id"),
+])
+def test_zone_ids_and_names_without_terraform(zone: str, problem: str | None) -> None:
+    pool_file = load_pool_file(FIXTURES / "zone-name.yaml")
+    pool_file.pools["a100-timeslice"].extra["zones"] = [zone]
+    messages = [f.message for f in check_pool_file(pool_file, load_catalog())]
+    if problem is None:
+        assert messages == []
+    else:
+        (message,) = messages
+        assert message.startswith(f"pool a100-timeslice: zone {zone!r} {problem}")
+
+
+def test_check_reads_the_cluster_zone_ids_from_terraform(tmp_path: Path) -> None:
+    # What the newcomer met: a pool file with a zone name beside Terraform's zone ids. check (via
+    # cluster_zone_ids) knows the ids and names them; a zone id outside them is an error too.
+    env = tmp_path / "terraform" / "environments" / "fixture"
+    env.mkdir(parents=True)
+    (env / "variables.tf").write_text('variable "availability_zone_ids" {\n  type = list(string)\n}\n')
+    (env / "terraform.tfvars").write_text('availability_zone_ids = ["use1-az1", "use1-az2", "use1-az4"]\n')
+    assert cluster_zone_ids(tmp_path, "fixture") == ("use1-az1", "use1-az2", "use1-az4")
+    assert cluster_zone_ids(tmp_path, "other") is None  # no environment: unknown, not empty
+    (env / "terraform.tfvars").write_text("availability_zone_ids = [\n")  # unparsable, and no default
+    assert cluster_zone_ids(tmp_path, "fixture") is None
+
+
+def test_gen_refuses_a_zone_outside_the_cluster(tmp_path: Path) -> None:
+    # gen writes nothing while check has a pool-file error: it must judge zones against the same zone ids.
+    env = tmp_path / "terraform" / "environments" / "fixture"
+    env.mkdir(parents=True)
+    (env / "node-pools.yaml").write_text((FIXTURES / "zone-not-in-cluster.yaml").read_text())
+    (env / "terraform.tfvars").write_text('availability_zone_ids = ["use1-az1", "use1-az2", "use1-az4"]\n')
+    assert [(f.rule, f.line) for f in pool_file_errors(tmp_path)] == [("pool/zone-id", 25)]
 
 
 def test_an_unquoted_version_is_refused_at_its_line() -> None:

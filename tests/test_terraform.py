@@ -233,6 +233,81 @@ def test_node_groups_take_every_pool_fact_from_the_pool_map() -> None:
     assert template["block_device_mappings"][0]["ebs"][0]["volume_size"] == "${each.value.disk_size_gib}"
 
 
+def local_module_calls() -> list[tuple[Path, str, dict, Path]]:
+    """(file, module name, arguments, module directory) of every call of a module of this repository."""
+    calls = []
+    for path in TF_FILES:
+        for name, body in blocks(path, "module").items():
+            source = unquote(body["source"])
+            if source.startswith("."):
+                calls.append((path, name, body, (path.parent / source).resolve()))
+    return calls
+
+
+def test_local_module_calls_pass_exactly_the_module_variables() -> None:
+    # What `terraform validate` (GitHub only) would say of a renamed variable: an argument the module does not
+    # declare, or a required variable left out.
+    meta = {"source", "version", "providers", "depends_on", "count", "for_each", "__is_block__", "__comments__"}
+    calls = local_module_calls()
+    assert any(name == "node_pools" for _, name, _, _ in calls)
+    for path, name, body, directory in calls:
+        declared: dict[str, dict] = {}
+        for tf in directory.glob("*.tf"):
+            for block in parsed(tf).get("variable", []):
+                declared.update({unquote(k): v for k, v in block.items()})
+        given = set(body) - meta
+        assert given <= set(declared), f"{path} module {name}: unknown {sorted(given - set(declared))}"
+        required = {v for v, spec in declared.items() if "default" not in spec}
+        assert required <= given, f"{path} module {name}: missing {sorted(required - given)}"
+
+
+def test_pools_select_their_subnets_by_zone_id() -> None:
+    # Pool files name zones by id (docs/pools.md); the platform module keys the subnets by the zone ids of the
+    # same data source whose names the VPC module's azs are (names and zone_ids list the same zones in order).
+    platform = TERRAFORM / "modules" / "platform" / "main.tf"
+    local = {k: v for block in parsed(platform)["locals"] for k, v in block.items()}
+    assert local["azs"] == "${data.aws_availability_zones.selected.names}"
+    assert local["subnet_ids_by_zone_id"] == (
+        "${zipmap(data.aws_availability_zones.selected.zone_ids, module.vpc.private_subnets)}"
+    )
+    zones = blocks(platform, "data")["aws_availability_zones.selected"]
+    assert zones["filter"][0]["name"] == '"zone-id"' and zones["filter"][0]["values"] == "${var.availability_zone_ids}"
+    assert blocks(platform, "module")["vpc"]["azs"] == "${local.azs}"
+    assert blocks(platform, "module")["node_pools"]["subnet_ids_by_zone_id"] == "${local.subnet_ids_by_zone_id}"
+
+
+def test_each_pool_gets_the_subnets_of_its_zone_ids(tmp_path: Path) -> None:
+    """The node-pools module's subnet selection, evaluated by terraform itself on the real pool files."""
+    binary = shutil.which("terraform")
+    if binary is None:
+        pytest.skip("terraform is not installed here; `terraform validate` in CI reads the same expression")
+    text = (TERRAFORM / "modules" / "node-pools" / "main.tf").read_text()
+    (expression,) = re.findall(r"^\s*subnet_ids\s*=\s*(\[for .*\])$", text, re.M)
+    # The expression alone, in a configuration without providers: `terraform console` needs no init for it.
+    (tmp_path / "main.tf").write_text(
+        'variable "pools" {\n  type = any\n}\nvariable "subnet_ids_by_zone_id" {\n  type = map(string)\n}\n'
+    )
+    query = f"jsonencode({{ for name, pool in var.pools : name => {expression} }})\n"
+    for cluster in ENVIRONMENTS:
+        tfvars = (TERRAFORM / "environments" / cluster / "terraform.tfvars").read_text()
+        (zone_ids,) = re.findall(r"^availability_zone_ids\s*=\s*(\[.*\])$", tfvars, re.M)
+        subnets = {z: f"subnet-{z}" for z in json.loads(zone_ids)}
+        (tmp_path / "terraform.tfvars.json").write_text(
+            json.dumps({"pools": pool_file(cluster)["pools"], "subnet_ids_by_zone_id": subnets})
+        )
+        result = subprocess.run(
+            [binary, "console"], input=query, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+            env={**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"},
+        )
+        assert result.returncode == 0, result.stderr
+        chosen = json.loads(json.loads(result.stdout))
+        pools = pool_file(cluster)["pools"]
+        for name, pool in pools.items():
+            wanted = [subnets[z] for z in pool["zones"]] if "zones" in pool else sorted(subnets.values())
+            assert chosen[name] == wanted, (cluster, name, chosen[name])
+        assert [n for n, pool in pools.items() if "zones" in pool], "the EFA pools name their zone"
+
+
 def test_scale_from_zero_tags_cover_labels_taints_and_gpus() -> None:
     text = (TERRAFORM / "modules" / "node-pools" / "main.tf").read_text()
     for kind in ("label", "taint", "resources"):

@@ -192,6 +192,7 @@ def _python_steps(
     """Pools, schemas, the cluster model, the rules and the capacity fit of one rendered cluster."""
     from . import pool_rules, rules
     from .capacity import fit
+    from .zones import cluster_zone_ids
 
     findings: list[Finding] = []
     # Rendering overlaps across clusters (kustomize runs in subprocesses); the Python steps hold the GIL
@@ -205,7 +206,8 @@ def _python_steps(
         schema_findings = _schema_step(timings, config, manifests, pool_file)
         findings.extend(schema_findings)
         if pool_file is not None:
-            findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog))
+            findings.extend(_step("pool_rules", timings, pool_rules.check_pool_file, pool_file, ctx.catalog,
+                                  cluster_zone_ids(repo, cluster)))
         # The cluster model, once: the rules and the capacity fit read the same workloads and placements.
         step = time.perf_counter()
         ctx.model = ClusterModel(ctx.manifests, pool_file, ctx.catalog,

@@ -248,6 +248,7 @@ def pool_file_errors(repo: Path, clusters: list[str] | None = None) -> list[Find
     nothing while there is one, so a layout `check` calls invalid never reaches a generated file."""
     from .catalog import load_catalog
     from .pool_rules import check_pool_file
+    from .zones import cluster_zone_ids
 
     repo = repo.resolve()
     catalog = load_catalog()
@@ -257,7 +258,8 @@ def pool_file_errors(repo: Path, clusters: list[str] | None = None) -> list[Find
             pool_file = load_pool_file(pool_file_path(repo, cluster), repo)
         except InputError:
             continue  # generate_all reports it (pool/file-invalid)
-        errors += [f for f in check_pool_file(pool_file, catalog) if f.severity is Severity.ERROR]
+        zone_ids = cluster_zone_ids(repo, cluster)
+        errors += [f for f in check_pool_file(pool_file, catalog, zone_ids) if f.severity is Severity.ERROR]
     return errors
 
 

@@ -31,6 +31,7 @@ from .model import (
 )
 from .pools import POOL_KEYS
 from .suggest import closest
+from .zones import ZONE_ID, ZONE_NAME
 
 POOL_LABEL = "mlplatform.example.com/pool"
 # cluster-autoscaler's AWS provider: a node with this label counts as unready until it advertises a GPU
@@ -63,7 +64,6 @@ RESERVED_LABEL_SUFFIXES = ("kubernetes.io", "k8s.io")
 ALLOWED_RESERVED_PREFIXES = ("node.kubernetes.io", "node-restriction.kubernetes.io")
 KUBERNETES_VERSION = re.compile(r"^1\.\d{2}$")
 MIN_DISK_SIZE_GIB = 20  # the AL2023 AMIs need about this much for the OS and the image cache
-ZONE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$")
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,13 @@ RULES: dict[str, PoolRule] = {r.id: r for r in (
     PoolRule("pool/capacity-type", Severity.ERROR, "capacity type is on-demand or spot",
              "Set capacity_type to on-demand or spot."),
     PoolRule("pool/disk-zones", Severity.ERROR, "disk size and zones are well formed",
-             f"Give disk_size_gib >= {MIN_DISK_SIZE_GIB} and zones as AWS zone names of the region."),
+             f"Give disk_size_gib >= {MIN_DISK_SIZE_GIB} and zones as a non-empty list of zone ids (use1-az1)."),
+    PoolRule("pool/zone-id", Severity.ERROR, "zones are zone ids of the cluster, not zone names",
+             "Name each zone by its zone id, one of the cluster's availability_zone_ids (Terraform); "
+             "`aws ec2 describe-availability-zones` shows the id of each zone name in an account.",
+             "A zone name (us-east-1a) is a different physical zone in every AWS account, so nothing offline can "
+             "tell whether it is one of the cluster's zones (zone ids), and the capacity plan would count it as "
+             "a zone of its own."),
     PoolRule("pool/autoscaler-gpu-label", Severity.ERROR,
              f"{AUTOSCALER_GPU_LABEL} on whole-GPU and time-sliced pools, never on MIG or CPU pools",
              f"Add {AUTOSCALER_GPU_LABEL} to whole-GPU and time-sliced pools; remove it from MIG and CPU pools.",
@@ -402,6 +408,7 @@ def check_capacity_type(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> It
 
 
 def check_disk_and_zones(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
+    """disk_size_gib is large enough; zones is a non-empty list of strings (which zones: check_zone_ids)."""
     if "disk_size_gib" in pool.extra:
         disk = pool.extra["disk_size_gib"]
         if not isinstance(disk, int) or isinstance(disk, bool) or disk < MIN_DISK_SIZE_GIB:
@@ -410,12 +417,36 @@ def check_disk_and_zones(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> I
                       f"got {disk!r}")
     if "zones" in pool.extra:
         zones = pool.extra["zones"]
-        if (not isinstance(zones, list) or not zones
-                or not all(isinstance(z, str) and ZONE.match(z) and z.startswith(pool_file.region)
-                           for z in zones)):
+        if not isinstance(zones, list) or not zones or not all(isinstance(z, str) and z for z in zones):
             yield _on("pool/disk-zones", pool_file, pool, "zones",
-                      f"zones must be a non-empty list of availability zones of "
-                      f"{pool_file.region} (e.g. {pool_file.region}a), got {zones!r}")
+                      f"zones must be a non-empty list of zone ids (e.g. [use1-az1]), got {zones!r}")
+
+
+def check_zone_ids(pool_file: PoolFile, pool: Pool, zone_ids: tuple[str, ...] | None) -> Iterator[Finding]:
+    """Each of the pool's zones is a zone id, one of the cluster's when Terraform says which (`zone_ids`).
+
+    Zone names are refused with their own message: they are the usual slip (the console shows names), and a
+    name cannot be checked offline because it maps to a different zone in every account.
+    """
+    zones = pool.extra.get("zones")
+    if not isinstance(zones, list):
+        return  # not a list: check_disk_and_zones says so
+    known = f"one of the cluster's: {', '.join(zone_ids)}" if zone_ids else "e.g. use1-az1"
+    for index, zone in enumerate(zones):
+        if not isinstance(zone, str) or not zone:
+            continue  # check_disk_and_zones says so
+        if ZONE_NAME.match(zone):
+            yield _on("pool/zone-id", pool_file, pool, f"zones[{index}]",
+                      f"zone {zone!r} is a zone name; use the zone id ({known}): zone names map to different "
+                      "physical zones in every AWS account, the cluster's zones are zone ids "
+                      f"(`aws ec2 describe-availability-zones --zone-names {zone}` shows this account's id)")
+        elif zone_ids and zone not in zone_ids:
+            yield _on("pool/zone-id", pool_file, pool, f"zones[{index}]",
+                      f"zone {zone!r} is not one of the cluster's zones ({', '.join(zone_ids)}, "
+                      "availability_zone_ids in Terraform): the node group would have no subnet there")
+        elif not zone_ids and not ZONE_ID.match(zone):
+            yield _on("pool/zone-id", pool_file, pool, f"zones[{index}]",
+                      f"zone {zone!r} is not a zone id (such as use1-az1)")
 
 
 def check_autoscaler_gpu_label(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
@@ -554,10 +585,14 @@ def _check_file(pool_file: PoolFile) -> Iterator[Finding]:
         yield _finding("pool/file", pool_file, pool_file.line_of_cluster, "the pool file defines no pools")
 
 
-def check_pool_file(pool_file: PoolFile, catalog: Catalog) -> list[Finding]:
-    """Every semantic problem of one pool file, in file order."""
+def check_pool_file(
+    pool_file: PoolFile, catalog: Catalog, zone_ids: tuple[str, ...] | None = None
+) -> list[Finding]:
+    """Every semantic problem of one pool file, in file order. `zone_ids`: the cluster's zone ids from Terraform
+    (zones.cluster_zone_ids), None when unknown; pool zones are then checked to be zone ids only."""
     findings = list(_check_file(pool_file))
     for pool in pool_file.pools.values():
         for check in POOL_CHECKS:
             findings.extend(check(pool_file, pool, catalog))
+        findings.extend(check_zone_ids(pool_file, pool, zone_ids))
     return sorted(findings, key=Finding.sort_key)

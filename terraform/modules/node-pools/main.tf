@@ -31,7 +31,7 @@ locals {
       taints         = try(pool.taints, [])
       gpu            = try(pool.gpu, null)
       disk_size_gib  = try(pool.disk_size_gib, 100)
-      subnet_ids     = [for az, id in var.subnet_ids_by_az : id if contains(try(pool.zones, keys(var.subnet_ids_by_az)), az)]
+      subnet_ids     = [for zone_id, id in var.subnet_ids_by_zone_id : id if contains(try(pool.zones, keys(var.subnet_ids_by_zone_id)), zone_id)]
       # EKS-optimized AL2023 AMIs: the NVIDIA variant ships the driver and the container toolkit, so the GPU
       # Operator runs with driver and toolkit disabled.
       ami_type = try(pool.gpu, null) == null ? "AL2023_x86_64_STANDARD" : "AL2023_x86_64_NVIDIA"
@@ -288,7 +288,8 @@ resource "aws_eks_node_group" "pool" {
   lifecycle {
     ignore_changes = [scaling_config[0].desired_size]
 
-    # What the pool checks (pool_rules.py) cannot see: the zone names of this account and what AWS offers.
+    # pool_rules.py checks a pool's zones against availability_zone_ids when it can read them offline
+    # (pool/zone-id); it cannot see what AWS offers, nor a zone list it cannot read.
     precondition {
       condition     = length(each.value.subnet_ids) > 0
       error_message = "Pool ${each.key}: none of its zones is a zone of the cluster."

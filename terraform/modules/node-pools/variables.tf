@@ -13,8 +13,8 @@ variable "pools" {
   type        = any
 }
 
-variable "subnet_ids_by_az" {
-  description = "Private subnet id per availability zone; a pool with `zones` uses only those zones."
+variable "subnet_ids_by_zone_id" {
+  description = "Private subnet id per availability zone id (use1-az1, ...); a pool with `zones` (zone ids) uses only those zones."
   type        = map(string)
 }
 

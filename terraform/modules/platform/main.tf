@@ -10,7 +10,14 @@ locals {
   private_subnets  = [for i in range(3) : cidrsubnet(var.vpc_cidr, 2, i)]
   public_subnets   = [for i in range(3) : cidrsubnet(var.vpc_cidr, 8, 192 + i)]
   subnet_ids_by_az = zipmap(local.azs, module.vpc.private_subnets)
-  secrets_prefix   = "mlplatform/${local.cluster}"
+  # The same subnets keyed by zone id, the way the pool files name zones (a name is a different physical zone
+  # in every account). The data source's names and zone_ids list the same zones in the same order (hashicorp/aws
+  # 6.28.0, pinned in versions.tf; data source aws_availability_zones: "the indexes of Availability Zone names
+  # and IDs correspond"), and the VPC module creates one private subnet per entry of azs, in that order.
+  # subnet_ids_by_az stays keyed by name for storage: its EFS mount targets are keyed by it, and new keys
+  # would replace them.
+  subnet_ids_by_zone_id = zipmap(data.aws_availability_zones.selected.zone_ids, module.vpc.private_subnets)
+  secrets_prefix        = "mlplatform/${local.cluster}"
 }
 
 # Zones by id (use1-az1...), which name the same physical zone in every account; GPU capacity differs by
@@ -121,14 +128,14 @@ module "eks" {
 }
 
 module "node_pools" {
-  source             = "../node-pools"
-  cluster_name       = module.eks.cluster_name
-  kubernetes_version = var.pool_file.kubernetes_version
-  pools              = var.pool_file.pools
-  subnet_ids_by_az   = local.subnet_ids_by_az
-  security_group_ids = [module.eks.cluster_primary_security_group_id, module.eks.node_security_group_id]
-  vpc_id             = module.vpc.vpc_id
-  tags               = var.tags
+  source                = "../node-pools"
+  cluster_name          = module.eks.cluster_name
+  kubernetes_version    = var.pool_file.kubernetes_version
+  pools                 = var.pool_file.pools
+  subnet_ids_by_zone_id = local.subnet_ids_by_zone_id
+  security_group_ids    = [module.eks.cluster_primary_security_group_id, module.eks.node_security_group_id]
+  vpc_id                = module.vpc.vpc_id
+  tags                  = var.tags
 }
 
 # Add-ons whose pods need nodes: created after the node pools, so they do not time out waiting for them.

@@ -3,8 +3,8 @@
 - Zones: a pool's `zones` in the pool file; otherwise every zone of the cluster, which Terraform takes from
   `availability_zone_ids` (terraform.tfvars of the environment, else the variable's default). The platform
   module requires exactly three, so a repository without that value plans with three unnamed zones.
-  Explicit pool zones are names (us-east-1a), the Terraform default is zone ids (use1-az1): the plan compares
-  zones by text only, so a cluster that mixes both treats them as different zones (docs/capacity.md).
+  Both are zone ids (use1-az1; zones.py says why not names, and pool/zone-id refuses a name), so the plan
+  compares them as text: a pool in use1-az1 shares that zone with the pools that span the cluster's zones.
 - Scale from zero: whether the node groups carry cluster-autoscaler's node-template resource tags.
 - Pod limit: whether the VPC CNI add-on runs with prefix delegation (ENABLE_PREFIX_DELEGATION in the
   add-on's configuration) and whether nodes come from EKS managed node groups without a custom AMI (EKS then
@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..model import Pool
 from ..terraform import load_terraform
+from ..zones import zone_ids_of
 
 PLATFORM_ZONE_COUNT = 3  # terraform/modules/platform/variables.tf: availability_zone_ids has exactly three
 ASSUMED_ZONES = tuple(f"zone-{n}" for n in range(1, PLATFORM_ZONE_COUNT + 1))
@@ -57,9 +58,7 @@ def read_facts(repo: Path, cluster: str) -> ClusterFacts:
     managed = tagged = False
     zones: tuple[str, ...] | None = None
     if tf is not None:
-        value = tf.variable_value("availability_zone_ids")
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            zones = tuple(v.strip('"') for v in value)
+        zones = zone_ids_of(tf)
         tagged = bool(tf.search(re.escape(NODE_TEMPLATE_RESOURCES_TAG)))
         hits = [m.group(1).lower() for f in tf.files.values() for m in _PREFIX_DELEGATION.finditer(f.text)]
         prefix = "true" in hits

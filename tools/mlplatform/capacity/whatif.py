@@ -13,6 +13,7 @@ from ..errors import ToolError
 from ..mig import validate_layout
 from ..model import CAPACITY_TYPES, SHARING_MODES, GpuSharing, PoolFile, SharingMode
 from ..suggest import did_you_mean
+from ..zones import ZONE_NAME
 
 # key -> what it takes, for the error message of an unknown key
 SETTABLE = {
@@ -25,7 +26,7 @@ SETTABLE = {
     "gpu.sharing": "none, time-slicing or mig",
     "gpu.replicas": "a whole number >= 2 (time-slicing)",
     "gpu.mig_layout": 'a map of profile to count, e.g. {"3g.40gb": 2}',
-    "zones": "a non-empty list of zones, e.g. [us-east-1a, us-east-1b]",
+    "zones": "a non-empty list of zone ids, e.g. [use1-az1, use1-az2]",
 }
 
 
@@ -79,6 +80,11 @@ def apply_overrides(pool_file: PoolFile, overrides: list[Override], catalog: Cat
             zones = o.value
             if not isinstance(zones, list) or not zones or not all(isinstance(z, str) and z for z in zones):
                 raise ToolError(f"--set {o.text!r}: expected {SETTABLE[o.key]}")
+            # The cluster's zones are zone ids: a zone name would be planned as a zone of its own.
+            named = [z for z in zones if ZONE_NAME.match(z)]
+            if named:
+                raise ToolError(f"--set {o.text!r}: {named[0]} is a zone name; use its zone id (e.g. use1-az1): "
+                                "zone names map to different zones in every AWS account")
             pool.extra["zones"] = list(zones)
         elif o.key in ("instance_types", "instance_type"):
             types = o.value if o.key == "instance_types" else [o.value]
