@@ -65,7 +65,8 @@ def test_efs_class_without_iam_and_schedule_snapshotting_efs(repo_copy: Path, cr
     assert {c for f in efs for c in f["clusters"]} == {"production", "staging"}
     for finding in efs:
         assert finding["file"] == STORAGE_CLASSES and finding["object"]["name"] == "efs"
-        assert finding["line"] == _line(repo_copy, STORAGE_CLASSES, "apiVersion:", start_at="# Shared, multi-AZ")
+        # without mount options, the line naming the EFS driver (not the object's apiVersion)
+        assert finding["line"] == _line(repo_copy, STORAGE_CLASSES, "provisioner:", start_at="# Shared, multi-AZ")
         assert f"{STORAGE_MODULE}:" in finding["message"]
 
     backup = errors["policy/backup-volume-mechanism"]
