@@ -320,3 +320,13 @@ def test_an_empty_reason_does_not_exempt_and_is_reported(crd_schemas: Path, tmp_
     rules = {(f["rule"], f["file"]) for f in doc["findings"]}
     assert code == 1 and ("policy/priority-class", VLLM) in rules and ("policy/exemption-reason", VLLM) in rules
     assert "suppressed" not in doc
+
+
+def test_no_rule_says_its_fix_twice() -> None:
+    # `mlplatform rules` printed "Fix: ..." inside the rationale and again as the remediation for 9 rules
+    from mlplatform import rulecatalog
+
+    for spec in rulecatalog.specs().values():
+        assert "Fix:" not in spec.rationale or not spec.remediation, spec.id
+        if spec.remediation:
+            assert spec.remediation not in spec.rationale, spec.id

@@ -410,15 +410,17 @@ _NOT_EXEMPTABLE_POLICY = {
 }
 
 
-def _remediation_of(module: Any) -> str:
-    """A policy rule's remediation: its REMEDIATION, else the "Fix:" sentences of its rationale."""
+def _rationale_and_remediation(module: Any) -> tuple[str, str]:
+    """A policy rule's rationale and remediation: its REMEDIATION, else the "Fix:" sentences of its rationale,
+    which then leave the rationale (`mlplatform rules` and docs/rules.md printed them twice)."""
+    rationale = str(module.RATIONALE)
     own = getattr(module, "REMEDIATION", "")
     if own:
-        return str(own)
-    rationale = str(module.RATIONALE)
+        return rationale, str(own)
     if "Fix:" in rationale:
-        return rationale.split("Fix:", 1)[1].strip()
-    return ""
+        before, after = rationale.split("Fix:", 1)
+        return before.strip(), after.strip()
+    return rationale, ""
 
 
 def _parameters_of(rule_id: str) -> tuple[Parameter, ...]:
@@ -442,13 +444,14 @@ def specs() -> dict[str, RuleSpec]:
 
     found: list[RuleSpec] = list(_DECLARED)
     for module in POLICY_RULES:
+        rationale, remediation = _rationale_and_remediation(module)
         found.append(
             RuleSpec(
                 id=module.ID,
                 title=module.TITLE,
                 severity=module.SEVERITY,
-                rationale=module.RATIONALE,
-                remediation=_remediation_of(module),
+                rationale=rationale,
+                remediation=remediation,
                 not_exemptable=_NOT_EXEMPTABLE_POLICY.get(module.ID),
                 fixable=bool(module.FIXABLE),
                 parameters=_parameters_of(module.ID),
