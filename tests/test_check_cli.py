@@ -129,3 +129,26 @@ def test_render_with_a_broken_kustomization_exits_1(repo: Path) -> None:
     assert proc.returncode == 1
     assert "apps/base/kustomization.yaml:2" in proc.stderr
     assert "name: demo-web" not in proc.stdout and "kind: HelmRelease" in proc.stdout
+
+
+def test_the_helm_line_says_how_many_releases_were_not_rendered(monkeypatch) -> None:
+    # a fresh clone renders none of its HelmReleases (empty chart cache) and `check` said only "0 errors"
+    from mlplatform import helm
+    from mlplatform.check import CheckResult
+    from mlplatform.cli.check_cmd import helm_line
+    from mlplatform.model import Finding, ObjectRef, Severity
+
+    monkeypatch.setattr(helm, "find_helm", lambda: helm.Helm("/opt/helm", "helm v4.1.4"))
+    release = ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", "keda", "keda")
+    other = ObjectRef("helm.toolkit.fluxcd.io/v2", "HelmRelease", "velero", "velero")
+    unavailable = [
+        Finding(helm.CHART_UNAVAILABLE, Severity.INFO, "chart not available", cluster=c, object=o)
+        for c in ("production", "staging") for o in (release, other)
+    ]
+    result = CheckResult(findings=unavailable, clusters=["production", "staging"], object_counts={},
+                         kustomize="k", timings={})
+    line = helm_line(result)
+    assert line.startswith("/opt/helm (helm v4.1.4); 2 HelmRelease(s) not rendered"), line
+    assert "mlplatform charts pull" in line
+    result.findings = []
+    assert helm_line(result) == "/opt/helm (helm v4.1.4)"

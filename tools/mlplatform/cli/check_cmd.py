@@ -10,7 +10,7 @@ import click
 
 from ..check import CheckResult, run_check
 from ..config import Config
-from ..errors import InputError
+from ..errors import InputError, ToolError
 from ..model import Finding, Severity
 from .common import (
     EXIT_CODES_HELP,
@@ -174,4 +174,22 @@ def command(
     if not quiet:
         click.echo(f"kustomize: {result.kustomize}", err=True)
         click.echo(f"promtool: {result.promtool or 'none found (PrometheusRules not checked by promtool)'}", err=True)
+        click.echo(f"helm: {helm_line(result)}", err=True)
     finish(result, fmt, min_severity, quiet)
+
+
+def helm_line(result: CheckResult) -> str:
+    """Which helm rendered the HelmReleases, and how many it could not: a release whose chart is not available
+    offline is an info, so without this line `0 errors` hid that none of them was checked."""
+    from ..helm import CHART_UNAVAILABLE, find_helm
+
+    try:
+        found = find_helm()
+    except ToolError as exc:
+        return str(exc)
+    missing = {f.object for f in result.findings if f.rule == CHART_UNAVAILABLE and f.object is not None}
+    line = found.describe() if found else "none found (HelmReleases not rendered)"
+    if missing:
+        line += (f"; {len(missing)} HelmRelease(s) not rendered, their chart is not available offline "
+                 "(`mlplatform charts pull` fetches them; `--min-severity info` lists them)")
+    return line
