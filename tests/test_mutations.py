@@ -251,3 +251,28 @@ def test_repository_passes_the_policy_rules(repo_root: Path, crd_schemas: Path):
     findings = _check(repo_root, crd_schemas, expect_exit=0)["findings"]
     ours = [f for f in findings if f["rule"] in RULES_BY_ID and f["severity"] == "error"]
     assert ours == [], json.dumps(ours, indent=1)
+
+
+def _broaden_gpu_toleration(doc: Any) -> None:
+    for tpl in _templates(doc):
+        tpl["spec"]["tolerations"] = [
+            {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"} if t.get("key") == "gpu" else t
+            for t in tpl["spec"].get("tolerations") or []
+        ]
+
+
+def test_a_gpu_toleration_with_exists_is_a_warning_at_its_line(repo_copy: Path, crd_schemas: Path):
+    # The architecture's taint design: workloads tolerate the one value they mean; Exists opens every GPU pool
+    # and leaves the nodeSelector alone to keep a pod on its pools.
+    file, kind, name = mutate(
+        repo_copy,
+        lambda d: d.get("kind") == "Deployment" and _type(d) == "production-inference",
+        _broaden_gpu_toleration,
+        set(),
+    )
+    findings = _check(repo_copy, crd_schemas, expect_exit=0)["findings"]
+    hits = [f for f in findings if f["rule"] == "policy/gpu-toleration-too-broad"]
+    assert [(f["file"], f["object"]["name"], f["severity"]) for f in hits] == [(file, name, "warning")], hits
+    # the toleration's own line (ruamel writes the new item in block style: `- key: gpu`)
+    line = (repo_copy / file).read_text().splitlines()[hits[0]["line"] - 1]
+    assert line.strip().startswith("- key: gpu"), line

@@ -148,7 +148,7 @@ GPU_SHARING = (
           {"name": "mig-parted-config", "key": "config.yaml"}, "sharing-config-drift"),
     Param("mig_strategy", text, "mixed", "sharing-config-drift"),
     Param("fail_requests_greater_than_one", flag, True, "sharing-config-drift"),
-    Param("gpu_taint_keys", texts, ["gpu", "nvidia.com/gpu"], "cpu-tolerates-gpu-taint"),
+    Param("gpu_taint_keys", texts, ["gpu", "nvidia.com/gpu"], "cpu-tolerates-gpu-taint, gpu-toleration-too-broad"),
 )
 
 GPU_DAEMONSETS = (
