@@ -311,7 +311,9 @@ def test_fix_adds_the_missing_toleration_of_the_type_pool_and_keeps_comments(rep
     path.write_text(injected)
     proc = run_cli("fix", "--repo", str(repo_copy))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.splitlines()[-1] == "fixed 1 of 1 finding(s) in 1 file(s); 0 not fixed"
+    assert proc.stderr.splitlines()[-1] == (
+        "fixed 1 of 1 policy-rule finding(s) in 1 file(s); 0 not fixed; `mlplatform check` reports the other checks"
+    )
     fixed = path.read_text()
     assert "      # production inference runs on the MIG pool only\n" in fixed
     added = [line[1:] for line in difflib.unified_diff(injected.splitlines(), fixed.splitlines(), lineterm="", n=0)
@@ -339,7 +341,10 @@ def test_fix_never_changes_a_gpu_count_and_says_why_in_one_line(repo_copy: Path)
     assert not_fixed[0].startswith("apps/base/inference/vllm-batch/cronjob.yaml:")
     assert "timeslice-multiple-gpus [production, staging]" in not_fixed[0]
     assert "never changed automatically" in not_fixed[0] and "tensor" in not_fixed[0]
-    assert lines[-1] == "fixed 0 of 1 finding(s) in 0 file(s); 1 not fixed (why: above)"  # 0 + 1 = 1
+    assert lines[-1] == (  # 0 + 1 = 1
+        "fixed 0 of 1 policy-rule finding(s) in 0 file(s); 1 not fixed (why: above); "
+        "`mlplatform check` reports the other checks"
+    )
 
 
 def test_every_finding_fix_leaves_has_a_one_line_reason_without_python_internals(tmp_path: Path):

@@ -19,13 +19,18 @@ def _label(finding: Finding) -> str:
 
 
 @click.command(name="fix", epilog=exit_codes(
-    ok="0 nothing at error severity is left", findings="1 an error-severity finding is left that fix could not change"))
+    ok="0 no policy-rule finding at error severity is left (fix runs the policy rules only: capacity, pool-file,"
+       " schema and Flux findings are `mlplatform check`'s)",
+    findings="1 an error-severity policy-rule finding is left that fix could not change, or a file did not render"))
 @repo_option
 @cluster_option
 @click.option("--dry-run", is_flag=True, help="Print the changes as a unified diff; write nothing.")
 @guarded
 def command(repo: Path, clusters: tuple[str, ...], dry_run: bool) -> None:
     """Apply the fixes the policy rules suggest, in place (atomically, one document at a time).
+
+    Only the policy rules' findings are fixed here; `mlplatform check` reports the rest (capacity, pool files,
+    schemas, Flux), which fix neither sees nor counts.
 
     A fix only adds what keeps a workload working (a toleration, a nodeSelector, a limit equal to the
     request, ...); it never changes a resource count. Every finding it leaves says why, in one line.
@@ -44,8 +49,9 @@ def command(repo: Path, clusters: tuple[str, ...], dry_run: bool) -> None:
         click.echo(f"{_label(finding)}: not fixed: {why}", err=True)
     verb = "would fix" if dry_run else "fixed"
     click.echo(
-        f"{verb} {len(outcome.applied)} of {len(findings)} finding(s) in {len(outcome.changed_files)} file(s); "
-        f"{len(outcome.skipped)} not fixed" + (" (why: above)" if outcome.skipped else ""),
+        f"{verb} {len(outcome.applied)} of {len(findings)} policy-rule finding(s) in {len(outcome.changed_files)} "
+        f"file(s); {len(outcome.skipped)} not fixed" + (" (why: above)" if outcome.skipped else "")
+        + "; `mlplatform check` reports the other checks",
         err=True,
     )
     left = bool(render_errors) or any(f.severity is Severity.ERROR for f, _ in outcome.skipped)
