@@ -33,6 +33,8 @@ PINNED: dict[str, dict[str, str]] = {
         "bad-primary-container-missing": "primaryContainerName:",
         "bad-stdout-exec": "name: trainer",
     },
+    "policy/mig-profile-allowed": {"bad-critical-3g": "nvidia.com/mig-3g.40gb"},
+    "policy/mig-profile-not-offered": {"bad-4g": "nvidia.com/mig-4g.40gb", "bad-40gb-name": "nvidia.com/mig-1g.5gb"},
     "policy/pool-not-allowed": {"bad-unknown-type": "workload-type: gaming"},
     "policy/priority-class": {"bad-wrong-class": "priorityClassName: batch"},
     "policy/priority-class-exists": {"bad-missing-class": "priorityClassName:"},

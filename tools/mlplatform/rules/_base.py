@@ -219,6 +219,20 @@ def iter_containers(info: TemplateInfo, include_init: bool = True) -> list[tuple
     return [c for c in info.all_containers if c[0] == "containers"]
 
 
+def resource_at(info: TemplateInfo, resource: str) -> str | None:
+    """JSON pointer to the first container's limit (else request) of `resource`: the line a finding about that
+    resource names. None when no container names it."""
+    for fieldname, index, container in info.all_containers:
+        resources = container.get("resources")
+        if not isinstance(resources, dict):
+            continue
+        for table in ("limits", "requests"):
+            values = resources.get(table)
+            if isinstance(values, dict) and resource in values:
+                return info.tpl.pointer + pointer(fieldname, index, "resources", table, resource)
+    return None
+
+
 def as_dict(value: Any) -> dict[Any, Any]:
     """`value` when it is a mapping, else an empty one (malformed input is schema validation's to report)."""
     return value if isinstance(value, dict) else {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model import MIG_RESOURCE_PREFIX, Finding, Severity
-from ._base import RuleContext
+from ._base import RuleContext, resource_at
 from .mig_profile_not_offered import unoffered_profiles
 
 ID = "policy/mig-profile-allowed"
@@ -42,5 +42,6 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"pod{info.where} of type {wtype.name} requests MIG profile(s) {', '.join(bad)}; allowed: "
                 f"{', '.join(wtype.mig_profiles) or 'none'}"
             )
-            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
+            at = resource_at(info, MIG_RESOURCE_PREFIX + bad[0])  # the first request to change
+            if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, at=at):
                 yield found

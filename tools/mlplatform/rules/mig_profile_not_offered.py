@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ..model import MIG_RESOURCE_PREFIX, Finding, Pool, Severity
 from ..suggest import did_you_mean
-from ._base import RuleContext, TemplateInfo
+from ._base import RuleContext, TemplateInfo, resource_at
 
 ID = "policy/mig-profile-not-offered"
 TITLE = "MIG profile not in the target pool's layout"
@@ -38,13 +38,13 @@ def unoffered_profiles(ctx: RuleContext, info: TemplateInfo) -> tuple[list[str],
     return [w for w in wanted if not any(w in _layout(p) for p in candidates)], candidates
 
 
-def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
-    """Messages for each requested MIG profile that no MIG pool the template reaches offers."""
+def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[tuple[str, str]]:
+    """(message, profile) for each requested MIG profile that no MIG pool the template reaches offers."""
     unoffered, candidates = unoffered_profiles(ctx, info)
     problems = []
     for profile in unoffered:
         if not candidates:
-            problems.append(f"requests nvidia.com/mig-{profile} but this cluster has no MIG pool")
+            problems.append((f"requests nvidia.com/mig-{profile} but this cluster has no MIG pool", profile))
             continue
         details = []
         for pool in candidates:
@@ -55,10 +55,11 @@ def missing_mig_resources(ctx: RuleContext, info: TemplateInfo) -> list[str]:
                 note = f"; {model.name} has no profile {profile}"
             details.append(f"{pool.name} offers {layout}{note}")
         offered = {name for pool in candidates for name in _layout(pool)}
-        problems.append(
+        problems.append((
             f"requests nvidia.com/mig-{profile}, which no target MIG pool offers ({'; '.join(details)})"
-            f"{did_you_mean(profile, offered)}"
-        )
+            f"{did_you_mean(profile, offered)}",
+            profile,
+        ))
     return problems
 
 
@@ -66,6 +67,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.pools:
         return  # no (usable) pool file: pool/file-missing or pool/file-invalid says so once
     for info in ctx.templates:
-        for problem in missing_mig_resources(ctx, info):
-            if found := ctx.emit(ID, SEVERITY, info.manifest, f"pod{info.where} {problem}", tpl=info.tpl):
+        for problem, profile in missing_mig_resources(ctx, info):
+            at = resource_at(info, MIG_RESOURCE_PREFIX + profile)  # the request to change
+            if found := ctx.emit(ID, SEVERITY, info.manifest, f"pod{info.where} {problem}", tpl=info.tpl, at=at):
                 yield found
