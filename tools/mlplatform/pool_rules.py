@@ -395,9 +395,20 @@ def check_taints(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[
 def check_sizes(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
     lo, want, hi = pool.min_size, pool.desired_size, pool.max_size
     if lo < 0 or not lo <= want <= hi or hi < 1:
-        yield _on("pool/sizes", pool_file, pool, "min_size",
+        yield _on("pool/sizes", pool_file, pool, _size_out_of_order(lo, want, hi),
                   f"sizes must satisfy 0 <= min_size <= desired_size <= max_size and "
                   f"max_size >= 1 (got min {lo}, desired {want}, max {hi})")
+
+
+def _size_out_of_order(lo: int, want: int, hi: int) -> str:
+    """The key the finding names: the size out of line with the other two, the one a person most likely
+    edited (it was always min_size): max_size below 1 or below min_size, desired_size above max_size, else
+    min_size (negative, or above desired_size)."""
+    if hi < 1 or hi < lo:
+        return "max_size"
+    if lo >= 0 and want > hi:
+        return "desired_size"
+    return "min_size"
 
 
 def check_capacity_type(pool_file: PoolFile, pool: Pool, catalog: Catalog) -> Iterator[Finding]:
