@@ -41,6 +41,7 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 continue
             most = 0
             at = ""  # the first table that asks for more than one GPU: the finding names that line
+            tables: list[str] = []  # where the count is written: both need changing
             for table in ("limits", "requests"):
                 values = resources.get(table)
                 if not isinstance(values, dict) or GPU_RESOURCE not in values:
@@ -51,12 +52,14 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     continue
                 if wanted > 1:
                     most = max(most, wanted)
+                    tables.append(table)
                     at = at or info.tpl.pointer + pointer(fieldname, index, "resources", table, GPU_RESOURCE)
             if most:
                 name = container.get("name", f"#{index}")
                 message = (
-                    f"{fieldname[:-1]} {name}{info.where} requests {most} nvidia.com/gpu on time-sliced "
-                    f"pool(s) {', '.join(targets)}; a time-sliced replica is a share of one GPU, request 1"
+                    f"{fieldname[:-1]} {name}{info.where} asks for {most} nvidia.com/gpu ({' and '.join(tables)}) "
+                    f"on time-sliced pool(s) {', '.join(targets)}; a time-sliced replica is a share of one GPU, "
+                    f"ask for 1"
                 )
                 note = (f"a GPU count is never changed automatically: {name} may need {most} GPUs (tensor "
                         "parallelism); request 1 and lower its parallelism, or move it to a pool without time-slicing")
