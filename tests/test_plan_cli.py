@@ -485,6 +485,13 @@ def test_an_incomplete_base_is_said_in_the_diff_heading_and_does_not_fail_the_br
     assert result.stdout.startswith("cluster production (us-east-1): fits")
 
 
+def test_help_says_an_incomplete_plan_is_exit_1() -> None:
+    epilog = run_cli("plan", "--help").stdout
+    assert "0 every workload is placed, every pool fits its max_size and the plan is complete" in epilog
+    assert ("1 something does not fit (unplaced, or max_size too small), or the plan is incomplete (a file that "
+            "does not render, pool-file errors: the plan lists them)") in epilog
+
+
 def test_pool_file_rule_errors_make_the_plan_incomplete(git_repo: Path, kustomize_bin: str) -> None:
     # A zone name: `check` reports pool/zone-id at its line; the plan said "fits" and took us-east-1a for a
     # fourth zone.

@@ -26,7 +26,7 @@ from .common import (
 )
 
 
-@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed and every pool fits its max_size",
+@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed, every pool fits its max_size and the plan is complete",
                                              findings="1 something does not fit (unplaced, or max_size too small), "
                                                       "or the plan is incomplete (a file that does not render, "
                                                       "pool-file errors: the plan lists them)"))
