@@ -576,6 +576,8 @@ def test_the_table_says_what_needed_and_bound_are() -> None:
         legend = _line(output, "needed: ")
         assert "needed: nodes the packing found" in legend.lower(), legend
         assert "bound: the lower bound it is compared with, no placement uses fewer nodes" in legend, legend
+        # the price column is the nodes billed (PoolPlan.billed_nodes): cpu "needed 1 / 2" beside 3 nodes' price
+        assert "$/h: the nodes billed, the nodes needed but at least min_size and at most max_size" in legend
         # under the table, before the total
         row = next(line for line in output.splitlines() if "p4d.24xlarge on-demand" in line)  # the pool's row
         assert output.index(row) < output.index(legend)

@@ -96,8 +96,11 @@ HEADER = [
 
 # What the two node columns are (capacity/plan.py, docs/capacity.md "Packing under constraints"): a reader
 # could not tell the packing's count from its lower bound.
+# $/h prices the nodes billed (plan.PoolPlan.billed_nodes), not the nodes needed: a cpu row "needed 1 / 2" beside
+# the price of 3 nodes (its min_size) read as a wrong price.
 LEGEND = ("needed: nodes the packing found at minimum / maximum demand; bound: the lower bound it is compared "
-          "with, no placement uses fewer nodes (needed = bound: the packing is optimal)")
+          "with, no placement uses fewer nodes (needed = bound: the packing is optimal); $/h: the nodes billed, "
+          "the nodes needed but at least min_size and at most max_size")
 
 
 def _total_line(cluster: dict[str, Any]) -> str:
