@@ -26,7 +26,8 @@ from .common import (
 )
 
 
-@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed, every pool fits its max_size and the plan is complete",
+@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed, every pool fits its max_size and the "
+                                                "plan is complete",
                                              findings="1 something does not fit (unplaced, or max_size too small), "
                                                       "or the plan is incomplete (a file that does not render, "
                                                       "pool-file errors: the plan lists them)"))
