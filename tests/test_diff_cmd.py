@@ -136,3 +136,24 @@ def test_a_side_that_does_not_render_is_exit_2_not_zero_changes(git_repo: Path) 
 def test_an_unknown_base_ref_is_exit_2(git_repo: Path) -> None:
     proc = run_cli("diff", "--base", "no-such-ref", "--repo", str(git_repo))
     assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown git ref 'no-such-ref'"
+
+
+def test_the_plan_change_says_the_branch_s_plan_is_incomplete_with_pool_file_errors(git_repo: Path) -> None:
+    # A zone name in a pool file (pool/zone-id in `check`): the plan of the working tree is made of pools
+    # `check` refuses, so its change is no real saving or cost, and the heading says so before the figures.
+    rel = "terraform/environments/staging/node-pools.yaml"
+    text = (git_repo / rel).read_text()
+    line = text[: text.index("zones: [use1-az1]")].count("\n") + 1
+    edit(git_repo, rel, "zones: [use1-az1]", "zones: [us-east-1a]")
+    proc = run_cli("diff", "--base", "main", "--repo", str(git_repo), "--cluster", "staging", "--time-limit", "0.2")
+    assert proc.returncode == 0, proc.stderr  # diff's contract: the report is written
+    head = next(x for x in proc.stdout.splitlines() if x.startswith("staging: "))
+    assert head.startswith(f"staging: this branch's plan is incomplete, 1 pool-file error ({rel}:{line} "
+                           "pool/zone-id): the pools are planned as written, which `check` refuses; so the "
+                           "change below is not a real saving or cost: "), head
+    body = json.loads(run_cli("diff", "--base", "main", "--repo", str(git_repo), "--cluster", "staging",
+                              "--format", "json", "--time-limit", "0.2").stdout)
+    [staging] = body["plan"]
+    assert staging["complete"] == {"base": True, "head": False}
+    assert [(e["rule"], e["line"]) for e in staging["input_errors"]["head"]] == [("pool/zone-id", line)]
+    assert staging["input_errors"]["base"] == []

@@ -51,13 +51,15 @@ def test_plan_markdown_against_main_and_graph_of_the_change_render(repo_copy: Pa
     git(repo_copy, "init", "--quiet", "--initial-branch=main")
     git(repo_copy, "add", "-A")
     git(repo_copy, "commit", "--quiet", "-m", "base")
-    # The pull request: a third a100-mig node kept warm (min_size 2 -> 3; maximum demand needs 2): the cost at
-    # maximum demand moves.
+    # The pull request: a third a100-mig node kept warm (min_size and desired_size 2 -> 3, which pool/sizes
+    # asks of them together; maximum demand needs 2): the cost at maximum demand moves.
     pools = repo_copy / "terraform/environments/production/node-pools.yaml"
     text = pools.read_text()
     start = text.index("  a100-mig:")
-    at = text.index("min_size: 2", start)
-    pools.write_text(text[:at] + "min_size: 3" + text[at + len("min_size: 2"):])
+    for key in ("min_size", "desired_size"):
+        at = text.index(f"{key}: 2", start)
+        text = text[:at] + f"{key}: 3" + text[at + len(f"{key}: 2"):]
+    pools.write_text(text)
     plan = run_cli("plan", "--repo", str(repo_copy), "--base", "main", "--format", "markdown")
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.startswith("## Capacity change against main")

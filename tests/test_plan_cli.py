@@ -205,6 +205,8 @@ def test_json_contract_for_both_clusters(plan_json: dict[str, Any]) -> None:
         # node-pools) and the only objects whose pods are not planned are the controllers' HelmReleases.
         assert cluster["warnings"] == [], cluster["warnings"]
         assert {o["object"]["kind"] for o in cluster["not_modelled"]} == {"HelmRelease"}
+        # every file the plan reads is good: the plan is complete
+        assert cluster["complete"] is True and cluster["input_errors"] == []
 
 
 def test_markdown_and_text(repo: Path, kustomize_bin: str) -> None:
@@ -407,6 +409,128 @@ def test_base_diff_says_when_the_head_does_not_fit_instead_of_a_bare_zero_cost(
     assert f"production: a100-timeslice {why}: ±$0.00/h" in text and f"±$0.00 ({why})" in text
 
 
+TRITON_SCALEDOBJECT = "apps/base/inference/triton/scaledobject.yaml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        # a tab indent at line 10
+        ("\n  minReplicaCount: 2\n", "\n\tminReplicaCount: 2\n", ":10: invalid YAML: found a tab character"),
+        # a duplicate key at line 11 (yamlio.py turns it into an error)
+        ("\n  minReplicaCount: 2\n", "\n  minReplicaCount: 2\n  minReplicaCount: 3\n",
+         ":11: duplicate key 'minReplicaCount'"),
+    ],
+    ids=["tab", "duplicate-key"],
+)
+def test_a_file_that_does_not_render_makes_the_plan_incomplete_not_fits(
+    git_repo: Path, kustomize_bin: str, old: str, new: str, why: str
+) -> None:
+    # The apps did not render, every pool planned 0 / 0, and the plan said "fits", exit 0, with a warning
+    # below the tables; with --base it opened with a saving of $207.95/h.
+    assert edit_copy(git_repo, TRITON_SCALEDOBJECT, old, new) == 9  # the replaced text starts at line 9's end
+    text = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production")
+    assert text.returncode == 1, text.stderr
+    verdict, first_error = text.stdout.splitlines()[:2]
+    assert verdict.startswith("cluster production (us-east-1): plan INCOMPLETE, no verdict: 1 rendering error ("
+                              "apps/base/inference/triton/kustomization.yaml:6 render/unreadable-input): the "
+                              "figures leave out what did not render"), verdict
+    assert "fits" not in verdict
+    # the error itself, before the table: the file and line that broke
+    assert first_error.startswith("  error: apps/base/inference/triton/kustomization.yaml:6: render/unreadable-input: ")
+    assert f"{TRITON_SCALEDOBJECT}{why}" in first_error, first_error
+    assert "rendering reported" not in text.stdout  # said once, in the verdict, not again as a warning
+
+    body = json.loads(cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production",
+                          "--format", "json").stdout)
+    [production] = body["clusters"]
+    assert production["complete"] is False and production["fits"] is True  # keys added, none changed
+    [error] = production["input_errors"]
+    assert error["source"] == "render" and error["rule"] == "render/unreadable-input"
+    assert error["file"] == "apps/base/inference/triton/kustomization.yaml" and error["line"] == 6
+    assert production["warnings"][0].startswith("rendering reported 1 error(s)")  # the JSON keeps it
+
+    md = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--format", "markdown",
+             "--base", "HEAD")
+    assert md.returncode == 1, md.stderr
+    lines = md.stdout.splitlines()
+    diff_head = next(line for line in lines if line.startswith("### production:"))
+    # the base is complete, the branch is not: said before any figure, and not as a saving
+    assert diff_head.startswith("### production: this branch's plan is incomplete, 1 rendering error ("
+                                "apps/base/inference/triton/kustomization.yaml:6 render/unreadable-input): the "
+                                "figures leave out what did not render; so the change below is not a real "
+                                "saving or cost: -$"), diff_head
+    assert "the base's plan" not in diff_head
+    plan_head = next(line for line in lines if line.startswith("### production (us-east-1)"))
+    assert plan_head.startswith("### production (us-east-1): **plan incomplete**, no verdict: 1 rendering error")
+    errors = md.stdout.index("- apps/base/inference/triton/kustomization.yaml:6: render/unreadable-input:")
+    assert md.stdout.index(plan_head) < errors < md.stdout.index("| pool | instance")
+
+
+def test_an_incomplete_base_is_said_in_the_diff_heading_and_does_not_fail_the_branch(
+    git_repo: Path, kustomize_bin: str
+) -> None:
+    # main carries the tab; the branch fixes it: its diff is no real cost, but the branch's plan is fine (exit 0)
+    path = git_repo / TRITON_SCALEDOBJECT
+    good = path.read_text()
+    edit_copy(git_repo, TRITON_SCALEDOBJECT, "\n  minReplicaCount: 2\n", "\n\tminReplicaCount: 2\n")
+    git(git_repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-am", "tab")
+    path.write_text(good)
+    result = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--base", "HEAD")
+    assert result.returncode == 0, result.stdout + result.stderr
+    head = next(line for line in result.stdout.splitlines() if line.startswith("production: "))
+    assert head.startswith("production: the base's plan is incomplete, 1 rendering error (apps/base/inference/"
+                           "triton/kustomization.yaml:6 render/unreadable-input): the figures leave out what did "
+                           "not render; so the change below is not a real saving or cost: +$"), head
+    assert result.stdout.startswith("cluster production (us-east-1): fits")
+
+
+def test_help_says_an_incomplete_plan_is_exit_1() -> None:
+    epilog = run_cli("plan", "--help").stdout
+    assert "0 every workload is placed, every pool fits its max_size and the plan is complete" in epilog
+    assert ("1 something does not fit (unplaced, or max_size too small), or the plan is incomplete (a file that "
+            "does not render, pool-file errors: the plan lists them)") in epilog
+
+
+def test_pool_file_rule_errors_make_the_plan_incomplete(git_repo: Path, kustomize_bin: str) -> None:
+    # A zone name: `check` reports pool/zone-id at its line; the plan said "fits" and took us-east-1a for a
+    # fourth zone.
+    rel = "terraform/environments/production/node-pools.yaml"
+    text = (git_repo / rel).read_text()
+    line = text[: text.index("zones: [use1-az1]")].count("\n") + 1
+    edit_copy(git_repo, rel, "zones: [use1-az1]", "zones: [us-east-1a]", count=text.count("zones: [use1-az1]"))
+    zones = text.count("zones: [use1-az1]")
+    result = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production")
+    assert result.returncode == 1, result.stderr
+    lines = result.stdout.splitlines()
+    s = "s" if zones > 1 else ""
+    assert lines[0].startswith(f"cluster production (us-east-1): plan INCOMPLETE, no verdict: {zones} pool-file "
+                               f"error{s} ({rel}:{line} pool/zone-id"), lines[0]
+    assert lines[1].startswith(f"  error: {rel}:{line}: pool/zone-id: pool ")
+    assert "'us-east-1a' is a zone name" in lines[1]
+    assert len([x for x in lines if x.startswith("  error: ")]) == zones
+    body = json.loads(cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production",
+                          "--format", "json").stdout)
+    [production] = body["clusters"]
+    assert production["complete"] is False
+    assert {(e["source"], e["rule"], e["file"]) for e in production["input_errors"]} == {
+        ("pool file", "pool/zone-id", rel)}
+    # the same errors as `check` reports for the file
+    check = run_cli("check", "--repo", str(git_repo), "--format", "json",
+                    env={"MLPLATFORM_KUSTOMIZE": kustomize_bin})
+    reported = {(f["file"], f["line"], f["rule"]) for f in json.loads(check.stdout)["findings"]
+                if f["file"] == rel and f["severity"] == "error"}
+    assert reported == {(e["file"], e["line"], e["rule"]) for e in production["input_errors"]}
+    # a what-if that puts every such pool back on a zone id plans valid pools; a zone name stays refused
+    pools = [p["pool"] for p in production["pools"] if p["zones_source"] == "pool file"]
+    fixed = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production",
+                *[a for p in pools for a in ("--set", f"{p}.zones=[use1-az1]")])
+    assert fixed.returncode == 0 and ": fits" in fixed.stdout.splitlines()[0], fixed.stdout[:300]
+    named = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--set",
+                f"{pools[0]}.zones=[us-east-1b]")
+    assert named.returncode == 2 and "is a zone name" in named.stderr
+
+
 def test_base_ref_that_does_not_exist_exits_2_and_leaves_no_worktree(
     git_repo: Path, kustomize_bin: str
 ) -> None:
@@ -452,6 +576,8 @@ def test_the_table_says_what_needed_and_bound_are() -> None:
         legend = _line(output, "needed: ")
         assert "needed: nodes the packing found" in legend.lower(), legend
         assert "bound: the lower bound it is compared with, no placement uses fewer nodes" in legend, legend
+        # the price column is the nodes billed (PoolPlan.billed_nodes): cpu "needed 1 / 2" beside 3 nodes' price
+        assert "$/h: the nodes billed, the nodes needed but at least min_size and at most max_size" in legend
         # under the table, before the total
         row = next(line for line in output.splitlines() if "p4d.24xlarge on-demand" in line)  # the pool's row
         assert output.index(row) < output.index(legend)

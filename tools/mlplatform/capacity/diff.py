@@ -149,6 +149,11 @@ def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[d
                     k: _delta(b_total.get(k), h_total.get(k)) for k in ("at_min_demand", "at_max_demand")
                 },
                 "unplaced": {"base": len(b.get("unplaced", [])), "head": len(h.get("unplaced", []))},
+                # A side with errors in its files (capacity/inputs.py) planned part of its repository: its
+                # figures, and so the deltas, are no real change. None: the side has no such cluster.
+                "complete": {"base": b.get("complete", True) if b else None,
+                             "head": h.get("complete", True) if h else None},
+                "input_errors": {"base": b.get("input_errors", []), "head": h.get("input_errors", [])},
             }
         )
     return clusters

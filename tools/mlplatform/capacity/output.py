@@ -6,6 +6,7 @@ from typing import Any
 
 from ..pictures.plan_mermaid import cost_block, gpu_units_block
 from .cost import HOURS_PER_MONTH
+from .inputs import POOL_FILE, RENDER, render_warning
 from .plan import shortfall_warnings
 
 
@@ -95,8 +96,11 @@ HEADER = [
 
 # What the two node columns are (capacity/plan.py, docs/capacity.md "Packing under constraints"): a reader
 # could not tell the packing's count from its lower bound.
+# $/h prices the nodes billed (plan.PoolPlan.billed_nodes), not the nodes needed: a cpu row "needed 1 / 2" beside
+# the price of 3 nodes (its min_size) read as a wrong price.
 LEGEND = ("needed: nodes the packing found at minimum / maximum demand; bound: the lower bound it is compared "
-          "with, no placement uses fewer nodes (needed = bound: the packing is optimal)")
+          "with, no placement uses fewer nodes (needed = bound: the packing is optimal); $/h: the nodes billed, "
+          "the nodes needed but at least min_size and at most max_size")
 
 
 def _total_line(cluster: dict[str, Any]) -> str:
@@ -187,12 +191,64 @@ def _not_rendered_line(cluster: dict[str, Any]) -> str:
             f"`mlplatform check --min-severity info` says why): {', '.join(names)}")
 
 
+def _complete(cluster: dict[str, Any]) -> bool:
+    """The plan read every file it needs (capacity/inputs.py); a JSON plan made before the key was."""
+    return bool(cluster.get("complete", True))
+
+
+def _where(error: dict[str, Any]) -> str:
+    return f"{error['file']}:{error['line']}" if error.get("line") else str(error.get("file") or "?")
+
+
+def _input_error_line(error: dict[str, Any]) -> str:
+    """One error of a file the plan reads, as `check` prints it (file:line, rule, message)."""
+    return f"{_where(error)}: {error['rule']}: {error['message']} [`mlplatform check` fails on it]"
+
+
+# What each kind of input error does to the figures.
+_EFFECT = {
+    RENDER: ("rendering error", "the figures leave out what did not render"),
+    POOL_FILE: ("pool-file error", "the pools are planned as written, which `check` refuses"),
+}
+
+
+def incomplete_why(errors: list[dict[str, Any]]) -> str:
+    """Why a plan is incomplete, in one clause per kind: how many errors, where (the first two) and what that
+    does to the figures, e.g. "1 rendering error (apps/x/kustomization.yaml:6 render/unreadable-input): the
+    figures leave out what did not render"."""
+    parts = []
+    for source, (what, effect) in _EFFECT.items():
+        mine = [e for e in errors if e["source"] == source]
+        if not mine:
+            continue
+        where = ", ".join(f"{_where(e)} {e['rule']}" for e in mine[:2])
+        more = f" and {len(mine) - 2} more" if len(mine) > 2 else ""
+        parts.append(f"{len(mine)} {what}{'s' if len(mine) > 1 else ''} ({where}{more}): {effect}")
+    return "; ".join(parts)
+
+
+def _verdict(cluster: dict[str, Any], fits: str, short: str) -> str:
+    """The cluster's verdict; an incomplete plan gives none and says why first: its "fits" and every figure
+    are those of part of the repository (a tab in one file read "fits", every pool at 0 / 0)."""
+    if _complete(cluster):
+        return fits if cluster["fits"] else short
+    verdict = f"plan INCOMPLETE, no verdict: {incomplete_why(cluster['input_errors'])}"
+    return verdict + ("" if cluster["fits"] else f"; on what was read it {short}")
+
+
+def _printed_warnings(cluster: dict[str, Any], warnings: list[str]) -> list[str]:
+    """The warnings minus the JSON's "rendering reported N error(s)", which the verdict and the error lines say."""
+    rendering = sum(e["source"] == RENDER for e in cluster.get("input_errors", []))
+    return [w for w in warnings if not (rendering and w == render_warning(rendering))]
+
+
 def plan_text(clusters: list[dict[str, Any]]) -> str:
     out = []
     for c in clusters:
-        verdict = "fits" if c["fits"] else "DOES NOT FIT"
+        verdict = _verdict(c, "fits", "DOES NOT FIT")
         settings = f" with {', '.join(c['overrides'])}" if c.get("overrides") else ""
         out.append(f"cluster {c['cluster']} ({c['region']}){settings}: {verdict}")
+        out.extend(f"  error: {_input_error_line(e)}" for e in c.get("input_errors", []))
         rows = [HEADER, *_rows(c)]
         widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
         for row in rows:
@@ -215,7 +271,7 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
         errors, warnings = _errors(c)
         for _, e in errors:
             out.append(f"  error: {e}")
-        for w in warnings:
+        for w in _printed_warnings(c, warnings):
             out.append(f"  warning: {w}")
         if c.get("helm_releases_not_rendered"):
             out.append("  " + _not_rendered_line(c))
@@ -225,12 +281,19 @@ def plan_text(clusters: list[dict[str, Any]]) -> str:
 
 
 def plan_markdown(clusters: list[dict[str, Any]]) -> str:
-    """Clusters that do not fit first, and in each what does not fit and what asks for action before the table."""
+    """Incomplete plans and clusters that do not fit first, and in each the errors of the files it reads, what
+    does not fit and what asks for action before the table."""
     out = ["## Capacity plan", ""]
-    for c in sorted(clusters, key=lambda c: c["fits"]):
-        verdict = "fits" if c["fits"] else "**does not fit**"
+    for c in sorted(clusters, key=lambda c: (_complete(c), c["fits"])):
+        verdict = _verdict(c, "fits", "**does not fit**")
+        if not _complete(c):
+            verdict = verdict.replace("plan INCOMPLETE", "**plan incomplete**", 1)
         out.append(f"### {c['cluster']} ({c['region']}): {verdict}")
         out.append("")
+        if c.get("input_errors"):
+            out.append("Errors in the files the plan reads (the figures below cover only what was read):")
+            out.extend(f"- {_input_error_line(e)}" for e in c["input_errors"])
+            out.append("")
         short = [p for p in c["pools"] if _short(p)]
         if short:
             out.append("Pools whose max_size is too small for maximum demand (`mlplatform check` fails on "
@@ -256,6 +319,7 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
             out.append("GPU units beyond max_size:")
             out.extend(f"- {e}" for e in unplaced_units)
             out.append("")
+        warnings = _printed_warnings(c, warnings)
         if warnings:
             out.append("To do:")
             out.extend(f"- {w}" for w in warnings)
@@ -308,6 +372,16 @@ def _short_at_head(pool: dict[str, Any]) -> str | None:
     return f"does not fit: needs {needed} nodes, max_size {max_size}; cost shown at max_size"
 
 
+def _incomplete_sides(cluster: dict[str, Any]) -> str:
+    """Which side of a plan diff is incomplete and why: a rendering error there took its workloads out, and
+    the deltas read as a saving (every pool "->0", "-$207.95/h") that no one would make."""
+    complete = cluster.get("complete") or {}
+    errors = cluster.get("input_errors") or {}
+    sides = [f"{name} plan is incomplete, {incomplete_why(errors.get(side) or [])}"
+             for side, name in (("head", "this branch's"), ("base", "the base's")) if complete.get(side) is False]
+    return "; ".join(sides)
+
+
 def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool = False) -> str:
     """The change from the base ref to the working tree, per pool: nodes, GPU units requested and cost."""
     title = f"Capacity change against {ref} ({commit[:12]})"
@@ -317,8 +391,10 @@ def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool 
         # Any pool of the head short of nodes, changed or not: the cluster's cost is then capped too.
         short = {p["pool"]: why for p in c["pools"] if (why := _short_at_head(p))}
         verdict = "; ".join(f"`{name}` {why}" if markdown else f"{name} {why}" for name, why in short.items())
+        unreal = _incomplete_sides(c)
         head = (
             f"{c['cluster']}: "
+            + (f"{unreal}; so the change below is not a real saving or cost: " if unreal else "")
             + (f"{verdict}: " if short else "")
             + f"{_signed(total['at_max_demand']['delta'], True)}/h at max demand "
             f"({_signed(total['at_max_demand']['delta'] * HOURS_PER_MONTH, True)} per month), "

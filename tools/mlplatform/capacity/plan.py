@@ -165,6 +165,13 @@ class ClusterPlan:
     overrides: list[str] = field(default_factory=list)  # what-if settings (`--set`) this plan used
     # HelmReleases whose chart did not render (helm_cluster.not_rendered): their pods and DaemonSets are missing
     helm_not_rendered: list[dict[str, Any]] = field(default_factory=list)
+    # Errors in the files the plan reads (capacity/inputs.py): with any, the figures cover part of the repository
+    input_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every file the plan reads rendered and the pool file has no rule errors."""
+        return not self.input_errors
 
     @property
     def ok(self) -> bool:
@@ -183,6 +190,8 @@ class ClusterPlan:
             "cluster": self.cluster,
             "region": self.region,
             "fits": self.ok,
+            "complete": self.complete,
+            "input_errors": self.input_errors,
             "overrides": self.overrides,
             "pools": [p.to_json() for p in self.pools],
             "unplaced": [u.to_json() for u in self.unplaced],

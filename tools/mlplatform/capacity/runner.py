@@ -10,11 +10,12 @@ from ..catalog import Catalog, load_catalog
 from ..config import Config, load_config
 from ..errors import ToolError, unknown_clusters
 from ..helm_cluster import not_rendered
-from ..model import Finding, Manifest, Severity
+from ..model import Finding, Manifest
 from ..pools import load_pool_file, pool_file_path
 from ..suggest import did_you_mean
 from .diff import diff_plans, plan_at_ref
 from .facts import read_facts
+from .inputs import RENDER, input_errors, render_warning
 from .plan import DEFAULT_TIME_LIMIT_S, ClusterPlan, plan_cluster
 from .whatif import Override, apply_overrides
 
@@ -70,13 +71,11 @@ def plan_repo(
             cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s,
             facts=read_facts(config.repo, cluster),
         )
-        errors = [f for f in findings if f.severity is Severity.ERROR]
-        if errors:
-            plan.warnings.insert(
-                0,
-                f"rendering reported {len(errors)} error(s) (run `mlplatform check`); "
-                "the plan covers what rendered",
-            )
+        plan.input_errors = input_errors(config.repo, config, cluster, findings, pool_file, catalog)
+        rendering = sum(e["source"] == RENDER for e in plan.input_errors)
+        if rendering:
+            # kept in the JSON's warnings, where it was (a contract); the text and Markdown say it in the verdict
+            plan.warnings.insert(0, render_warning(rendering))
         plan.overrides = [o.text for o in mine]
         plan.helm_not_rendered = not_rendered(findings)
         plans.append(plan)

@@ -26,8 +26,11 @@ from .common import (
 )
 
 
-@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed and every pool fits its max_size",
-                                             findings="1 something does not fit (unplaced, or max_size too small)"))
+@click.command(name="plan", epilog=exit_codes(ok="0 every workload is placed, every pool fits its max_size and the "
+                                                "plan is complete",
+                                             findings="1 something does not fit (unplaced, or max_size too small), "
+                                                      "or the plan is incomplete (a file that does not render, "
+                                                      "pool-file errors: the plan lists them)"))
 @repo_option
 @cluster_option
 @click.option(
@@ -55,7 +58,8 @@ def command(
     time_limit: float,
     fmt: str | None,
 ) -> None:
-    """Nodes, GPU units and cost per pool at minimum and maximum demand (exit 1: something does not fit)."""
+    """Nodes, GPU units and cost per pool at minimum and maximum demand (exit 1: something does not fit, or
+    the plan is incomplete)."""
     config = open_config(repo)
     overrides = [parse_override(s) for s in sets]
     head = [p.to_json() for p in plan_repo(config, clusters, overrides, time_limit_s=time_limit)]
@@ -80,4 +84,6 @@ def command(
         if base is not None:
             text += "\n" + diff_text(base["ref"], base["commit"], base["diff"])
         click.echo(text, nl=False)
-    sys.exit(EXIT_OK if all(c["fits"] for c in head) else EXIT_FINDINGS)
+    # Only the branch's own plan decides: an incomplete base is said in the diff's heading, and a branch that
+    # fixes the base's broken file must not fail for it.
+    sys.exit(EXIT_OK if all(c["fits"] and c["complete"] for c in head) else EXIT_FINDINGS)
