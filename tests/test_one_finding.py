@@ -195,7 +195,10 @@ def test_names_that_must_match_suggest_the_closest(
 
 TRITON_SO = "apps/base/inference/triton/scaledobject.yaml"
 TRITON_K = "apps/base/inference/triton/kustomization.yaml"
+TGI = "apps/base/inference/tgi-batch/deployment.yaml"
 VLLM_K = "apps/base/inference/vllm/kustomization.yaml"
+# two lines deleted: tgi-batch's nodeSelector then holds the tolerations' list item
+TGI_SELECTOR = '        workload-type.mlplatform.example.com/batch-inference: "true"\n      tolerations:\n'
 
 
 def reported(report: str) -> list[dict]:
@@ -241,3 +244,23 @@ def test_prose_that_no_yaml_check_reads_is_reported_at_the_line_that_lists_it(re
     assert code == 1 and (error["rule"], error["file"], error["line"]) == ("render/unreadable-input", VLLM_K, 8)
     assert error["clusters"] == ["production", "staging"] and "str scalar, not a Kubernetes object" in error["message"]
     assert len(error["message"]) < 200
+
+
+def test_a_pod_template_of_the_wrong_shape_is_one_schema_error(repo_copy: Path) -> None:
+    """Two lines deleted: nodeSelector holds the tolerations' list item. The capacity fit, the policy rules
+    and the KEDA trigger check (tgi-batch exports its own queue metric) all read that template."""
+    edit(repo_copy, TGI, TGI_SELECTOR, "")
+    code, report = check(repo_copy)
+    [error] = reported(report)
+    assert code == 1 and (error["rule"], error["file"], error["line"]) == ("schema/invalid", TGI, 39)
+    assert "nodeSelector" in error["message"] and "3 more finding(s) follow from it" in error["message"]
+    assert "policy/keda-metric-exported at" in error["message"]
+    assert "(ScaledObject inference/tgi-batch)" in error["message"]
+
+
+def test_a_metric_no_workload_declares_is_still_reported_beside_a_schema_error(repo_copy: Path) -> None:
+    edit(repo_copy, TGI, TGI_SELECTOR, "")
+    edit(repo_copy, TGI, 'query: sum(tgi_queue_size{namespace="inference", service="tgi-batch"})',
+         'query: sum(tgi_queue_sise{namespace="inference", service="tgi-batch"})')
+    _, report = check(repo_copy)
+    assert sorted(f["rule"] for f in reported(report)) == ["policy/keda-metric-exported", "schema/invalid"]
