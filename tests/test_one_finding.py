@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from helpers import run_cli
-from mlplatform.consolidate import consolidate, drop_consequences, merge_clusters
-from mlplatform.model import Finding, ObjectRef, Severity
+from mlplatform.consolidate import consolidate, drop_consequences, fold_into_causes, merge_clusters
+from mlplatform.model import Cause, Finding, ObjectRef, Severity
 from mlplatform.report import format_findings
 from mlplatform.suggest import closest, did_you_mean
 
@@ -63,6 +63,31 @@ def test_unplaced_is_folded_into_the_rule_that_says_why() -> None:
     # staging has no cause on the object: its unplaced finding is the only report of the problem and stays
     assert [(f.rule, f.cluster) for f in drop_consequences(findings)] == [
         ("policy/fits-no-pool", "production"), ("capacity/unplaced", "staging")]
+
+
+def test_a_finding_that_follows_from_a_reported_cause_folds_into_it() -> None:
+    yaml_file, kfile = "apps/base/x/so.yaml", "apps/base/x/kustomization.yaml"
+    cause = Finding("yaml/syntax", Severity.ERROR, "invalid YAML", None, yaml_file, 10)
+    render = [Finding("render/unreadable-input", Severity.ERROR, "cannot be used", cluster, kfile, 6,
+                      follows=Cause(yaml_file, ("yaml/",))) for cluster in ("staging", "production")]
+    [kept] = consolidate([cause, *render])
+    assert kept is cause and kept.message == (
+        "invalid YAML (1 more finding(s) follow from it and are left out: render/unreadable-input at "
+        f"{kfile}:6 [production, staging]; run check again after fixing it)"
+    )
+
+
+def test_a_finding_whose_cause_nobody_reports_stays() -> None:
+    # the cause is elsewhere, of another rule, or on another object: the consequence is the only report
+    follows = Cause(VLLM_FILE, ("schema/invalid",), VLLM)
+    other = ObjectRef("keda.sh/v1alpha1", "ScaledObject", "inference", "vllm")
+    findings = [
+        Finding("policy/fits-no-pool", Severity.ERROR, "m", "production", VLLM_FILE, 3, VLLM),
+        Finding("schema/invalid", Severity.ERROR, "m", "production", VLLM_FILE, 9, other),
+        Finding("schema/invalid", Severity.ERROR, "m", "staging", VLLM_FILE, 9, VLLM),
+        Finding("capacity/unplaced", Severity.ERROR, "u", "production", VLLM_FILE, 3, VLLM, follows=follows),
+    ]
+    assert fold_into_causes(findings) == findings and [f.message for f in findings] == ["m", "m", "m", "u"]
 
 
 def test_every_format_shows_a_merged_finding_once_with_both_clusters() -> None:
@@ -163,3 +188,79 @@ def test_names_that_must_match_suggest_the_closest(
     found = errors(report)
     assert code == 1 and found and found[0]["rule"] == rule, found
     assert suggestion in found[0]["message"]
+
+
+# ---------------------------------------------------------------- a broken file and what could not use it
+
+
+TRITON_SO = "apps/base/inference/triton/scaledobject.yaml"
+TRITON_K = "apps/base/inference/triton/kustomization.yaml"
+TGI = "apps/base/inference/tgi-batch/deployment.yaml"
+VLLM_K = "apps/base/inference/vllm/kustomization.yaml"
+# two lines deleted: tgi-batch's nodeSelector then holds the tolerations' list item
+TGI_SELECTOR = '        workload-type.mlplatform.example.com/batch-inference: "true"\n      tolerations:\n'
+
+
+def reported(report: str) -> list[dict]:
+    """Every finding at warning or above (check's default threshold)."""
+    return [f for f in json.loads(report)["findings"] if f["severity"] in ("error", "warning")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "rule"),
+    [
+        ("  minReplicaCount: 2\n", "\tminReplicaCount: 2\n", "yaml/syntax"),  # a tab indent
+        ("  minReplicaCount: 2\n", "  minReplicaCount: 2\n  minReplicaCount: 3\n", "yaml/duplicate-key"),
+    ],
+)
+def test_broken_yaml_in_a_resource_is_one_error_naming_the_kustomization_that_lists_it(
+    repo_copy: Path, old: str, new: str, rule: str
+) -> None:
+    edit(repo_copy, TRITON_SO, old, new)
+    code, report = check(repo_copy)
+    [error] = reported(report)  # no render/unreadable-input at the kustomization beside it
+    assert code == 1 and (error["rule"], error["file"]) == (rule, TRITON_SO)
+    assert error["line"] in (10, 11)  # the tab's line; the repeated key's line
+    assert f"render/unreadable-input at {TRITON_K}:6 [production, staging]" in error["message"]
+
+
+def test_prose_listed_as_a_resource_is_one_error_at_the_file(repo_copy: Path) -> None:
+    (repo_copy / "apps/base/inference/vllm/notes.yaml").write_text("Notes about vLLM.\nTune it later.\n")
+    edit(repo_copy, VLLM_K, "  - ingress.yaml\n", "  - ingress.yaml\n  - notes.yaml\n")
+    code, report = check(repo_copy)
+    [error] = reported(report)  # no kustomize error chain at each cluster's root
+    assert code == 1
+    notes = "apps/base/inference/vllm/notes.yaml"
+    assert (error["rule"], error["file"], error["line"]) == ("yaml/not-an-object", notes, 1)
+    assert f"render/unreadable-input at {VLLM_K}:8 [production, staging]" in error["message"]
+
+
+def test_prose_that_no_yaml_check_reads_is_reported_at_the_line_that_lists_it(repo_copy: Path) -> None:
+    # hygiene reads *.yaml only: nothing else reports notes.txt, so the render finding is the report
+    (repo_copy / "apps/base/inference/vllm/notes.txt").write_text("Notes about vLLM.\n")
+    edit(repo_copy, VLLM_K, "  - ingress.yaml\n", "  - ingress.yaml\n  - notes.txt\n")
+    code, report = check(repo_copy)
+    [error] = reported(report)
+    assert code == 1 and (error["rule"], error["file"], error["line"]) == ("render/unreadable-input", VLLM_K, 8)
+    assert error["clusters"] == ["production", "staging"] and "str scalar, not a Kubernetes object" in error["message"]
+    assert len(error["message"]) < 200
+
+
+def test_a_pod_template_of_the_wrong_shape_is_one_schema_error(repo_copy: Path) -> None:
+    """Two lines deleted: nodeSelector holds the tolerations' list item. The capacity fit, the policy rules
+    and the KEDA trigger check (tgi-batch exports its own queue metric) all read that template."""
+    edit(repo_copy, TGI, TGI_SELECTOR, "")
+    code, report = check(repo_copy)
+    [error] = reported(report)
+    assert code == 1 and (error["rule"], error["file"], error["line"]) == ("schema/invalid", TGI, 39)
+    assert "nodeSelector" in error["message"] and "3 more finding(s) follow from it" in error["message"]
+    assert "policy/keda-metric-exported at" in error["message"]
+    assert "(ScaledObject inference/tgi-batch)" in error["message"]
+
+
+def test_a_metric_no_workload_declares_is_still_reported_beside_a_schema_error(repo_copy: Path) -> None:
+    edit(repo_copy, TGI, TGI_SELECTOR, "")
+    edit(repo_copy, TGI, 'query: sum(tgi_queue_size{namespace="inference", service="tgi-batch"})',
+         'query: sum(tgi_queue_sise{namespace="inference", service="tgi-batch"})')
+    _, report = check(repo_copy)
+    assert sorted(f["rule"] for f in reported(report)) == ["policy/keda-metric-exported", "schema/invalid"]

@@ -6,15 +6,17 @@ clusters (`Finding.clusters`; `cluster` keeps the first, as before).
 
 Some findings are consequences of another one and say nothing new: a pod template that fits no pool is also
 "unplaced" by the capacity fit; a Flux Kustomization whose source or path does not exist is not rendered, so
-everything that looks for its objects (CRDs, GPU-sharing ConfigMaps, PriorityClasses) misses them. The
-consequences are dropped, and the cause says how many it stands for.
+everything that looks for its objects (CRDs, GPU-sharing ConfigMaps, PriorityClasses) misses them. A finding
+that knows its cause is reported elsewhere names it (`Finding.follows`): a kustomization that cannot use a file
+whose YAML is broken, a pod template the rules and the capacity fit cannot read because it fails its schema.
+The consequences are dropped, and the cause says how many it stands for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import Finding, ObjectRef, Severity
+from .model import Cause, Finding, ObjectRef, Severity
 
 # consequence rule -> rules whose error on the same cluster and object already explains it
 CONSEQUENCES: dict[str, frozenset[str]] = {
@@ -82,6 +84,62 @@ def fold_into_unrendered(findings: Iterable[Finding]) -> list[Finding]:
     return kept
 
 
+# how many folded consequences a cause lists by place; the count says how many there are in all
+MAX_LISTED_CONSEQUENCES = 3
+
+
+def _find_cause(follows: Cause, cluster: str | None, by_file: dict[str, list[Finding]]) -> Finding | None:
+    for c in by_file.get(follows.file, []):
+        # a cause without a cluster (a file's YAML) explains every cluster; one with a cluster, only its own
+        if follows.reported_by(c) and (c.cluster is None or cluster is None or c.cluster == cluster):
+            return c
+    return None
+
+
+def _consequences_note(cause: Finding, folded: list[Finding]) -> str:
+    """`(N more finding(s) follow from it ...)`: the folded findings by rule and place, as merge_clusters would
+    show them. A cause of one cluster keeps a message without cluster names, so that it still merges."""
+    places: dict[tuple[str, str | None, int | None, ObjectRef | None], set[str]] = {}
+    for f in folded:
+        places.setdefault((f.rule, f.file, f.line, f.object), set()).update(f.all_clusters)
+    listed = []
+    for (rule, file, line, obj), clusters in list(places.items())[:MAX_LISTED_CONSEQUENCES]:
+        where = "on this object" if obj is not None and obj == cause.object and file == cause.file else (
+            f"at {file}:{line}" if file and line else f"at {file}" if file else "")
+        if obj is not None and obj != cause.object:
+            where += f" ({obj.kind} {obj.namespace + '/' if obj.namespace else ''}{obj.name})"
+        if cause.cluster is None and clusters:
+            where += f" [{', '.join(sorted(clusters))}]"
+        listed.append(f"{rule} {where}".strip())
+    more = len(places) - len(listed)
+    return (
+        f" ({len(places)} more finding(s) follow from it and are left out: {'; '.join(listed)}"
+        + (f"; and {more} more" if more > 0 else "")
+        + "; run check again after fixing it)"
+    )
+
+
+def fold_into_causes(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings that name their cause (`follows`) are left out when an error reports that cause; the cause
+    says what it stands for. One whose cause nobody reports stays: it is then the only report of the mistake."""
+    findings = list(findings)
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.follows is None and f.file is not None and f.severity is Severity.ERROR:
+            by_file.setdefault(f.file, []).append(f)
+    kept: list[Finding] = []
+    folded: dict[int, tuple[Finding, list[Finding]]] = {}
+    for f in findings:
+        cause = _find_cause(f.follows, f.cluster, by_file) if f.follows is not None else None
+        if cause is None:
+            kept.append(f)
+        else:
+            folded.setdefault(id(cause), (cause, []))[1].append(f)
+    for cause, consequences in folded.values():
+        cause.message += _consequences_note(cause, consequences)
+    return kept
+
+
 def merge_clusters(findings: Iterable[Finding]) -> list[Finding]:
     """Findings equal but for their cluster (same rule, severity, message, file, line, object) become one."""
     merged: dict[tuple[str, Severity, str, str, int | None, ObjectRef | None], Finding] = {}
@@ -103,4 +161,4 @@ def merge_clusters(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def consolidate(findings: Iterable[Finding]) -> list[Finding]:
-    return merge_clusters(fold_into_unrendered(drop_consequences(findings)))
+    return merge_clusters(fold_into_unrendered(drop_consequences(fold_into_causes(findings))))

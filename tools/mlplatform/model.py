@@ -127,6 +127,32 @@ class Suppression:
         return {"kind": self.kind, "justification": self.justification, "where": self.where}
 
 
+@dataclass(frozen=True)
+class Cause:
+    """The mistake a finding only follows from, reported by another finding: an error of one of `rules` (a
+    rule id, or a category prefix such as "yaml/") at `file` (and on `object`, when given).
+    consolidate.fold_into_causes folds the finding into that error, so one mistake is one finding; the finding
+    stays when nothing reports its cause."""
+
+    file: str
+    rules: tuple[str, ...]
+    object: ObjectRef | None = None
+
+    def reported_by(self, f: Finding) -> bool:
+        return (
+            f.severity is Severity.ERROR
+            and f.file == self.file
+            and (self.object is None or f.object == self.object)
+            and any(f.rule == r or (r.endswith("/") and f.rule.startswith(r)) for r in self.rules)
+        )
+
+
+def schema_cause(manifest: Manifest) -> Cause:
+    """The cause of a finding made from an object that fails its schema: schema/invalid on that object says
+    which field, at its line (a pod template of the wrong shape that the rules skip or the fit misreads)."""
+    return Cause(manifest.source.file, ("schema/invalid",), manifest.ref)
+
+
 @dataclass
 class Finding:
     rule: str
@@ -145,6 +171,8 @@ class Finding:
     fix_note: str | None = None
     # Set when an exemption applies (suppress.py): the finding stays visible as suppressed, with its reason.
     suppression: Suppression | None = None
+    # Set when this finding only follows from a mistake another finding reports (consolidate.py folds it).
+    follows: Cause | None = None
 
     @property
     def all_clusters(self) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from . import buildcache, contain, fastyaml
 from .config import Config
 from .contain import safe_resolve
 from .errors import InputError, ToolError
-from .model import Finding, Severity
+from .model import Cause, Finding, Severity
 from .yamlio import Document, LineDict, LineList, load_documents, load_documents_fast
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -512,7 +512,10 @@ def _read_directory(repo: Path, d: Path, cache: SourceCache) -> _DirectoryRead:
     folder = str(kfile.parent)  # every entry of the file is relative to it
     cluster = _CALLER  # walk_kustomization names the caller's cluster on its copy
 
-    def finding(rule: str, message: str, file: Path, line: int, severity: Severity = Severity.ERROR) -> None:
+    def finding(
+        rule: str, message: str, file: Path, line: int, severity: Severity = Severity.ERROR,
+        follows: Cause | None = None,
+    ) -> None:
         steps.append(
             (
                 "findings",
@@ -523,6 +526,7 @@ def _read_directory(repo: Path, d: Path, cache: SourceCache) -> _DirectoryRead:
                     cluster=cluster,
                     file=rel(repo, file),
                     line=line,
+                    follows=follows,
                 ),
             )
         )
@@ -566,14 +570,25 @@ def _read_directory(repo: Path, d: Path, cache: SourceCache) -> _DirectoryRead:
         steps.append(("references", (entry, kfile, line)))
         return target
 
-    def readable(path: Path, entry: str, kfile: Path, line: int) -> bool:
+    def readable(path: Path, entry: str, kfile: Path, line: int, *, objects: bool = False) -> bool:
         # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first.
         # Read fast: only whether it can be read matters here (provenance reads the same parse).
+        # The file's own finding (hygiene's yaml/*, at the line to edit) is the cause: this one folds into it.
+        follows = Cause(rel(repo, path), ("yaml/",))
         docs = cache.fast_documents(path)
         if isinstance(docs, InputError):
             where = f"{rel(repo, path)}:{docs.line}" if docs.line else rel(repo, path)
             message = f"'{entry}' cannot be used ({where}: {docs.message})"
-            finding("render/unreadable-input", message, kfile, line)
+            finding("render/unreadable-input", message, kfile, line, follows=follows)
+            return False
+        # A resource document must be a mapping: kustomize fails on a scalar (prose) or a list with a chain of
+        # "accumulating resources" errors, reported at each cluster's root instead of at this entry.
+        stray = next((d for d in docs if objects and d.data is not None and not isinstance(d.data, dict)), None)
+        if stray is not None:
+            kind = "a list" if isinstance(stray.data, list) else f"a {type(stray.data).__name__} scalar"
+            message = (f"'{entry}' cannot be used ({rel(repo, path)}:{stray.line}: document {stray.index + 1} is "
+                       f"{kind}, not a Kubernetes object); kustomize would fail on it")
+            finding("render/unreadable-input", message, kfile, line, follows=follows)
             return False
         return True
 
@@ -634,7 +649,7 @@ def _read_directory(repo: Path, d: Path, cache: SourceCache) -> _DirectoryRead:
                 continue
             if cache.followed_kind(target) == "dir":
                 steps.append(("child", (target, (kfile, line))))
-            elif readable(target, entry, kfile, line):
+            elif readable(target, entry, kfile, line, objects=True):
                 steps.append(("resource_files", target))
     for key in ("patchesStrategicMerge",):
         for i, entry in enumerate(spec.get(key) or []):

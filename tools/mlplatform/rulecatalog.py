@@ -216,7 +216,9 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "Rendering is offline and pinned: a remote base can change under the repository.",
              "Vendor the remote base into the repository at a pinned version."),
     RuleSpec("render/unreadable-input", "kustomize input cannot be read", _E,
-             "A file kustomize would read is not readable YAML; it is refused before kustomize runs.",
+             "A file kustomize would read is not readable YAML, or a resource document is not a mapping (prose, a "
+             "list); it is refused before kustomize runs. When the file's own yaml/* finding reports it, this one "
+             "is folded into that finding, which names the kustomization entry (one finding per mistake).",
              "Fix the file named in the message."),
     RuleSpec("render/helm-in-kustomize", "Helm chart inflation in kustomize", _E,
              "helmCharts in a kustomization needs network and a helm binary at build time; Flux HelmReleases "
@@ -350,7 +352,7 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "Add the policy file named in the message."),
     RuleSpec("policy/template-unreadable", "Pod template the policy rules cannot read", _W,
              "A pod template with the wrong shape is skipped by every policy rule (schema validation says "
-             "what is wrong).",
+             "what is wrong; this warning is folded into its schema/invalid finding when there is one).",
              "Fix the schema finding on the same object."),
     RuleSpec("policy/invalid-parameter", "Policy parameter with a wrong type or range", _E,
              "A parameter in policies/*.yaml of the wrong type or range; the rule runs with its default "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..context import ClusterContext
 from ..errors import ToolError
-from ..model import Finding, Severity
+from ..model import Finding, Severity, schema_cause
 from .facts import read_facts
 from .headroom import Scenario
 from .plan import ClusterPlan, PoolPlan, Unplaced, plan_cluster
@@ -35,7 +35,10 @@ def check_fit(ctx: ClusterContext) -> list[Finding]:
 
 def plan_findings(ctx: ClusterContext, plan: ClusterPlan) -> list[Finding]:
     findings = [
-        Finding.on(u.manifest, RULE_UNPLACED, Severity.ERROR, f"{u.name}: {u.reason}")
+        Finding.on(u.manifest, RULE_UNPLACED, Severity.ERROR, f"{u.name}: {u.reason}",
+                   # a template of the wrong shape was placed as far as it could be read: schema/invalid says
+                   # which field is wrong, and this finding folds into it (consolidate.py)
+                   follows=schema_cause(u.manifest) if u.workload is not None and u.workload.misfit else None)
         for u in plan.unplaced
         if not _owned_by_placement_rule(ctx, u)
     ]

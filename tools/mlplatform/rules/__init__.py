@@ -18,7 +18,7 @@ from dataclasses import replace
 from types import ModuleType
 
 from ..context import ClusterContext
-from ..model import Finding, Severity
+from ..model import Finding, Severity, schema_cause
 from ._base import RuleContext, build_context
 from ._policy import Policy, load_policy
 
@@ -78,6 +78,8 @@ def run_rules_with(ctx: ClusterContext, policy: Policy, only: set[str] | None = 
                 POLICY_INPUT_ID,
                 Severity.WARNING,
                 f"policy rules skipped a pod template: {where} does not have the type Kubernetes expects",
+                # schema/invalid names the field at its line: this warning folds into it (consolidate.py)
+                follows=schema_cause(manifest),
             )
             for manifest, where in rctx.skipped
         ]

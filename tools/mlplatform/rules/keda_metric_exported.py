@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Finding, Manifest, Severity
+from ..model import Finding, Manifest, Severity, schema_cause
 from ..promql import PromQLError, Selector, selectors
 from ..provenance import field_line
 from ._base import RuleContext, TemplateInfo, as_dict, as_list
@@ -84,6 +84,9 @@ class Exports:
 
     scraped: dict[str, list[Source]] = field(default_factory=dict)
     unscraped: dict[str, str] = field(default_factory=dict)
+    # declared by a workload whose pod template the rules cannot read (schema/invalid): whether Prometheus
+    # scrapes it is unknown until that is fixed
+    unreadable: dict[str, Manifest] = field(default_factory=dict)
 
     def sources(self, name: str) -> list[Source]:
         base = _base(name)
@@ -91,6 +94,9 @@ class Exports:
 
     def unscraped_source(self, name: str) -> str | None:
         return self.unscraped.get(name) or self.unscraped.get(_base(name) or name)
+
+    def unreadable_source(self, name: str) -> Manifest | None:
+        return self.unreadable.get(name) or self.unreadable.get(_base(name) or name)
 
 
 def _describe(manifest: Manifest) -> str:
@@ -170,6 +176,10 @@ def build_exports(ctx: RuleContext) -> Exports:
     for release in ctx.by_kind("HelmRelease"):
         for name in declared(release.annotations):
             exports.scraped.setdefault(name, []).append(Source(_describe(release), None, None))
+    for manifest, _ in ctx.skipped:
+        template = as_dict(as_dict(manifest.obj.get("spec")).get("template"))
+        for name in declared(manifest.annotations) | declared(as_dict(template.get("metadata")).get("annotations")):
+            exports.unreadable.setdefault(name, manifest)
     ctx.cache[ID] = exports
     return exports
 
@@ -245,21 +255,38 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         try:
             wanted = selectors(query)
         except PromQLError as exc:
-            messages = [f"trigger {index}: the query cannot be read ({exc}), so its metrics cannot be checked"]
+            unread = f"trigger {index}: the query cannot be read ({exc}), so its metrics cannot be checked"
+            messages: list[tuple[str, Manifest | None]] = [(unread, None)]
         else:
             messages = []
             for selector in wanted:
                 sources = exports.sources(selector.name)
                 if not any(source.serves(selector) for source in sources):
                     messages.append(_missing(ctx, exports, index, selector, sources))
-        for message in messages:
+        for message, exporter in messages:
             found = ctx.emit(ID, SEVERITY, manifest, message)
             if found is not None:
                 found.line = field_line(manifest, f"spec.triggers[{index}].metadata.query")
+                # its exporter fails its schema: once fixed it may export the metric; schema/invalid says why
+                found.follows = schema_cause(exporter) if exporter is not None else None
                 yield found
 
 
-def _missing(ctx: RuleContext, exports: Exports, index: int, selector: Selector, sources: list[Source]) -> str:
+def _missing(
+    ctx: RuleContext, exports: Exports, index: int, selector: Selector, sources: list[Source]
+) -> tuple[str, Manifest | None]:
+    """The message, and the workload that declares the metric but whose pod template cannot be read."""
+    message = _missing_message(ctx, exports, index, selector, sources)
+    exporter = exports.unreadable_source(selector.name)
+    if exporter is None:
+        return message, None
+    return (f"{message}; {_describe(exporter)} declares it, but its pod template cannot be read (schema/invalid "
+            "says which field), so whether Prometheus scrapes it is unknown"), exporter
+
+
+def _missing_message(
+    ctx: RuleContext, exports: Exports, index: int, selector: Selector, sources: list[Source]
+) -> str:
     name = selector.name
     if sources:
         wanted = ", ".join(f'{k}="{v}"' for k, v in selector.matchers if k in ("namespace", "service"))
