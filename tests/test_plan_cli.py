@@ -693,3 +693,23 @@ def test_critical_workloads_that_do_not_survive_are_named_with_check_s_rule() ->
         named = output.splitlines()[output.splitlines().index(heading) + 1]
         assert named.lstrip("- ") == ("a100-timeslice: Deployment ml/guard (node loss and zone loss) "
                                       "[`mlplatform check` fails on it: capacity/failure-headroom]"), named
+
+
+def test_a_pool_file_with_sizes_out_of_order_is_an_incomplete_plan_not_a_refused_set(
+    git_repo: Path, kustomize_bin: str
+) -> None:
+    # a newcomer lowered a100-mig's max_size below its min_size: plan exited 2 with one line naming no file, as
+    # if a --set had been refused; check reports pool/sizes at the max_size line
+    rel = "terraform/environments/production/node-pools.yaml"
+    text = (git_repo / rel).read_text()
+    start = text.index("  a100-mig:")
+    old = text[start:].index("max_size: 4") + start
+    line = text[:old].count("\n") + 1
+    (git_repo / rel).write_text(text[:old] + "max_size: 1" + text[old + len("max_size: 4"):])
+    result = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production")
+    assert result.returncode == 1, result.stderr
+    assert "plan INCOMPLETE" in result.stdout.splitlines()[0], result.stdout[:300]
+    assert f"  error: {rel}:{line}: pool/sizes: " in result.stdout
+    # a --set that breaks the sizes is still refused (exit 2): the override is the mistake there
+    refused = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--set", "cpu.max_size=0")
+    assert refused.returncode == 2 and "min_size" in refused.stderr, refused.stderr

@@ -110,8 +110,10 @@ def apply_overrides(pool_file: PoolFile, overrides: list[Override], catalog: Cat
                     raise ToolError(f"--set {o.text!r}: expected {SETTABLE[o.key]}")
                 gpu.mig_layout = dict(o.value)
             pool.gpu = gpu
-    for pool in result.pools.values():
-        _check_pool(pool, catalog, result.cluster)
+    # Only the pools an override changed: a mistake already in the pool file is a pool-rule error at its line,
+    # which the plan lists as making it incomplete (capacity/inputs.py, exit 1), not a refused --set (exit 2).
+    for name in dict.fromkeys(o.pool for o in overrides):
+        _check_pool(result.pools[name], catalog, result.cluster)
     return result
 
 
