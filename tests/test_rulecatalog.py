@@ -330,3 +330,11 @@ def test_no_rule_says_its_fix_twice() -> None:
         assert "Fix:" not in spec.rationale or not spec.remediation, spec.id
         if spec.remediation:
             assert spec.remediation not in spec.rationale, spec.id
+
+
+def test_no_rule_repeats_its_title_as_its_rationale() -> None:
+    # `mlplatform rules` printed "The pool file must hold: <title>" under the title for 21 pool rules
+    from mlplatform import rulecatalog
+
+    for spec in rulecatalog.specs().values():
+        assert spec.title.lower() not in spec.rationale.lower(), spec.id

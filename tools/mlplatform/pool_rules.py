@@ -72,18 +72,20 @@ class PoolRule:
     severity: Severity
     title: str
     remediation: str
-    # Why it matters on a real cluster (the catalog's description); the title when it says enough.
-    why: str = ""
+    # Why it matters on a real cluster (the catalog's description): never the title again in other words.
+    why: str
 
     @property
     def rationale(self) -> str:
-        return self.why or f"The pool file must hold: {self.title}. Terraform creates the node group from it."
+        return self.why
 
 
 # Every pool-file rule; rulecatalog collects them (ids `pool/<name>`).
 RULES: dict[str, PoolRule] = {r.id: r for r in (
     PoolRule("pool/file", Severity.ERROR, "cluster name and Kubernetes version of the pool file",
-             "Set cluster to the directory's name and kubernetes_version to a minor version such as '1.34'."),
+             "Set cluster to the directory's name and kubernetes_version to a minor version such as '1.34'.",
+             "The cluster name picks the environment whose Terraform reads the file; the Kubernetes version picks "
+             "the API schemas every manifest of the cluster is validated against."),
     PoolRule("pool/name", Severity.ERROR, "pool name is a valid EKS node group name",
              "Rename the pool: 1-63 letters, digits, '-' or '_', starting with a letter or digit.",
              "EKS CreateNodegroup refuses other names, and the name is also the pool label's value."),
@@ -91,50 +93,84 @@ RULES: dict[str, PoolRule] = {r.id: r for r in (
              "Fix the spelling to a known field (docs/pools.md) or remove it.",
              "A field nobody reads is most likely a typo of one that matters."),
     PoolRule("pool/instance-type-unknown", Severity.ERROR, "instance type is in the catalog",
-             "Use an instance type from tools/mlplatform/data (or add it there with its source)."),
+             "Use an instance type from tools/mlplatform/data (or add it there with its source).",
+             "The plan, the GPU geometry and the prices come from the catalog, each with its source and date; a "
+             "type missing from it cannot be planned or priced, and is most often a typo."),
     PoolRule("pool/instance-types-mixed", Severity.ERROR, "all instance types of a pool have the same GPUs",
              "Split the pool so each holds instance types with one GPU model and count.",
              "The device plugin config and the scheduler's view assume one GPU shape per pool."),
     PoolRule("pool/gpu-instance-mismatch", Severity.ERROR, "GPU pools on GPU instances only",
-             "Remove the gpu section from a CPU pool, or use GPU instance types."),
+             "Remove the gpu section from a CPU pool, or use GPU instance types.",
+             "A gpu section on an instance without GPUs makes the generated device-plugin and MIG configs, the "
+             "rules and the plan count GPUs that no node has."),
     PoolRule("pool/sharing", Severity.ERROR, "GPU sharing mode is none, time-slicing or mig",
-             "Set gpu.sharing to none, time-slicing or mig."),
+             "Set gpu.sharing to none, time-slicing or mig.",
+             "The mode decides the generated device-plugin config, the MIG layout and how the plan counts GPU "
+             "units; any other value is read by none of them."),
     PoolRule("pool/timeslice-replicas", Severity.ERROR, "time-slicing replicas are set and at least 2",
-             "Set gpu.replicas to 2 or more, or use sharing: none."),
+             "Set gpu.replicas to 2 or more, or use sharing: none.",
+             "A time-sliced GPU is advertised as `replicas` units; without a count, or with 1, nothing is shared "
+             "and the generated config and the plan disagree on how many pods a GPU takes."),
     PoolRule("pool/replicas-not-timeslicing", Severity.ERROR, "replicas only on time-sliced pools",
-             "Remove gpu.replicas or set sharing: time-slicing."),
+             "Remove gpu.replicas or set sharing: time-slicing.",
+             "Only time-slicing reads gpu.replicas; on another pool the count is a mistake that nothing honours."),
     PoolRule("pool/mig-unsupported", Severity.ERROR, "MIG only on GPUs that support it",
-             "Use time-slicing or none on this GPU model, or a MIG-capable instance type."),
+             "Use time-slicing or none on this GPU model, or a MIG-capable instance type.",
+             "mig-manager can partition only MIG-capable GPUs (A100, A30, H100 and later data-centre parts); on "
+             "others the pool advertises no MIG resources and every MIG pod stays Pending."),
     PoolRule("pool/mig-profile-unknown", Severity.ERROR, "MIG profiles exist on the pool's GPU model",
-             "Use profiles the GPU model offers (docs/facts.md)."),
+             "Use profiles the GPU model offers (docs/facts.md).",
+             "Profile names depend on the GPU's memory (1g.10gb on 80 GB parts, 1g.5gb on 40 GB); mig-manager "
+             "cannot apply a layout with a profile the GPU lacks and the node keeps no usable layout."),
     PoolRule("pool/mig-layout", Severity.ERROR, "MIG layout can be placed on one GPU",
-             "Choose a layout NVIDIA's placement rules allow on one GPU (mlplatform explains the slots)."),
+             "Choose a layout NVIDIA's placement rules allow on one GPU (mlplatform explains the slots).",
+             "NVIDIA's placement rules (memory slices and allowed start positions) decide which combinations fit "
+             "on one GPU; mig-parted cannot apply a layout that does not fit."),
     PoolRule("pool/label-key", Severity.ERROR, "label keys are valid Kubernetes label keys",
-             "Fix the label key (prefix/name, 63 characters per name)."),
+             "Fix the label key (prefix/name, 63 characters per name).",
+             "EKS refuses a node group with an invalid label key, and no selector could match it."),
     PoolRule("pool/label-value", Severity.ERROR, "label values are single valid Kubernetes label values",
-             "Fix the label value (63 characters, alphanumerics, '-', '_', '.')."),
+             "Fix the label value (63 characters, alphanumerics, '-', '_', '.').",
+             "EKS refuses a node group with an invalid label value; one key holds one value, so a list there "
+             "selects nothing."),
     PoolRule("pool/label-reserved", Severity.ERROR, "no labels kubelet refuses to set",
              "Use a label outside kubernetes.io/k8s.io, or under node.kubernetes.io/.",
              "NodeRestriction makes kubelet refuse to register a node with such labels: the node never joins."),
     PoolRule("pool/identity-label", Severity.ERROR, f"{POOL_LABEL} equals the pool name",
-             f"Set {POOL_LABEL} to the pool's name (or leave it out: the module sets it)."),
+             f"Set {POOL_LABEL} to the pool's name (or leave it out: the module sets it).",
+             "Workloads select their pool by this label and the plan finds pools by it; a value other than the "
+             "pool's name sends pods to another pool, or to none."),
     PoolRule("pool/gpu-config-label", Severity.ERROR, "GPU stack labels on time-sliced and MIG pools",
-             "Add the device-plugin/MIG config labels the pool's sharing mode needs (docs/pools.md)."),
+             "Add the device-plugin/MIG config labels the pool's sharing mode needs (docs/pools.md).",
+             "The device plugin picks its time-slicing config (nvidia.com/device-plugin.config) and mig-manager "
+             "its layout (nvidia.com/mig.config) by node label; without them the nodes get the defaults: whole "
+             "GPUs, no MIG."),
     PoolRule("pool/taint-effect", Severity.ERROR, "taint effect is a Kubernetes effect",
-             "Use NoSchedule, PreferNoSchedule or NoExecute."),
+             "Use NoSchedule, PreferNoSchedule or NoExecute.",
+             "Kubernetes knows NoSchedule, PreferNoSchedule and NoExecute only; another effect is refused when the"
+             " node group is created."),
     PoolRule("pool/taint-syntax", Severity.ERROR, "taint keys and values are valid",
-             "Fix the taint key or value syntax."),
+             "Fix the taint key or value syntax.",
+             "Taint keys and values follow the label syntax; EKS refuses a node group with an invalid one."),
     PoolRule("pool/taint-duplicate", Severity.ERROR, "one taint per key",
-             "Keep one taint per key."),
+             "Keep one taint per key.",
+             "The cluster-autoscaler's node template (one Auto Scaling group tag per taint key) can describe a "
+             "single taint for each key, so scale-up from zero would plan with the wrong one."),
     PoolRule("pool/gpu-taint", Severity.WARNING, "GPU pools are tainted",
-             "Taint the GPU pool (nvidia.com/gpu=true:NoSchedule) so CPU pods stay off expensive nodes."),
+             "Taint the GPU pool (nvidia.com/gpu=true:NoSchedule) so CPU pods stay off expensive nodes.",
+             "Without a taint any pod may land on the GPU nodes: it takes room from GPU work and keeps the nodes "
+             "from scaling down."),
     PoolRule("pool/sizes", Severity.ERROR, "0 <= min_size <= desired_size <= max_size",
              "Order the sizes: 0 <= min_size <= desired_size <= max_size.",
              "EKS UpdateNodegroupConfig refuses sizes out of order."),
     PoolRule("pool/capacity-type", Severity.ERROR, "capacity type is on-demand or spot",
-             "Set capacity_type to on-demand or spot."),
+             "Set capacity_type to on-demand or spot.",
+             "EKS node groups are ON_DEMAND or SPOT; the plan prices each pool by it."),
     PoolRule("pool/disk-zones", Severity.ERROR, "disk size and zones are well formed",
-             f"Give disk_size_gib >= {MIN_DISK_SIZE_GIB} and zones as a non-empty list of zone ids (use1-az1)."),
+             f"Give disk_size_gib >= {MIN_DISK_SIZE_GIB} and zones as a non-empty list of zone ids (use1-az1).",
+             "The root volume holds images of 10-20 GB and cached model weights (20 GiB is the smallest the node "
+             "AMIs take); a pool's zones are zone ids of the cluster (pool/zone-id says which), and an empty list "
+             "leaves the node group no subnet."),
     PoolRule("pool/zone-id", Severity.ERROR, "zones are zone ids of the cluster, not zone names",
              "Name each zone by its zone id, one of the cluster's availability_zone_ids (Terraform); "
              "`aws ec2 describe-availability-zones` shows the id of each zone name in an account.",
@@ -147,9 +183,13 @@ RULES: dict[str, PoolRule] = {r.id: r for r in (
              "cluster-autoscaler counts a node with this label unready until it advertises nvidia.com/gpu; "
              "MIG nodes never do, so it would keep adding nodes."),
     PoolRule("pool/efa", Severity.ERROR, "EFA pools: EFA instance types, one zone, the EFA label",
-             "Use EFA-capable instance types, one zone and the EFA label on EFA pools."),
+             "Use EFA-capable instance types, one zone and the EFA label on EFA pools.",
+             "EFA needs EFA-capable instance types and, with a cluster placement group, one zone; the EFA label is"
+             " what the EFA device plugin and the efa-not-requested rule select by."),
     PoolRule("pool/capacity-reservation", Severity.ERROR, "capacity reservation or Capacity Block is well formed",
-             "Give capacity_reservation an id (cr-...) or a resource group ARN of the pool's region."),
+             "Give capacity_reservation an id (cr-...) or a resource group ARN of the pool's region.",
+             "The launch template names the reservation (cr-...) or the Capacity Block's resource group ARN; a "
+             "malformed value fails the node group when Terraform applies it."),
 )}
 
 Check = Callable[[PoolFile, Pool, Catalog], Iterator[Finding]]
