@@ -19,6 +19,7 @@ def test_messages_name_the_pools_each_toleration_opens(good_and_bad):
     # the spot pool stays closed: its spot taint is not tolerated
     assert "tolerations[1] opens a100-timeslice, h100-timeslice;" in bad["bad-gpu-exists"].message
     assert "allowed: a100-mig" in bad["bad-gpu-exists"].message
+    assert "tolerate gpu=mig:NoSchedule with operator: Equal instead" in bad["bad-gpu-exists"].message
     assert "tolerations[0] opens a100-mig, a100-timeslice, a100-timeslice-spot" in bad["bad-wildcard"].message
 
 

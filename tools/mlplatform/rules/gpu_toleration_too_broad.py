@@ -90,7 +90,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                                                                              "value": replaced}]
         described = "; ".join(f"tolerations[{i}] opens {', '.join(pools)}" for i, pools in broad)
         what = f"of type {info.workload_type}" if info.workload_type else "without a workload type"
+        exact = ", ".join(dict.fromkeys(f"{t.key}={t.value or ''}:{t.effect}" for t in allowed_taints))
+        todo = (f"tolerate {exact} with operator: Equal instead (`mlplatform fix` does it)" if exact
+                else "remove it (`mlplatform fix` does it)")
         message = (f"pod{info.where} {what} tolerates GPU pools it may not use "
-                   f"(allowed: {', '.join(allowed) or 'none'}): {described}; only its nodeSelector keeps it off them")
+                   f"(allowed: {', '.join(allowed) or 'none'}): {described}; only its nodeSelector keeps it off "
+                   f"them; {todo}")
         if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl, fix=fix, at=f"{base}/{broad[0][0]}"):
             yield found
