@@ -178,7 +178,8 @@ def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bo
                     file,
                     doc.line,
                     f"document {doc.index + 1} is {kind}, not a Kubernetes object (a "
-                    "mapping with apiVersion, kind and metadata)",
+                    "mapping with apiVersion, kind and metadata); notes belong in a file that is not .yaml, "
+                    "outside any kustomization's resources",
                 )
             )
     return findings
