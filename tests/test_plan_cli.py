@@ -713,3 +713,21 @@ def test_a_pool_file_with_sizes_out_of_order_is_an_incomplete_plan_not_a_refused
     # a --set that breaks the sizes is still refused (exit 2): the override is the mistake there
     refused = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production", "--set", "cpu.max_size=0")
     assert refused.returncode == 2 and "min_size" in refused.stderr, refused.stderr
+
+
+def test_an_object_that_fails_its_schema_makes_the_plan_incomplete(git_repo: Path, kustomize_bin: str) -> None:
+    # a nodeSelector written as a list: check reports schema/invalid at its line and the API server refuses the
+    # Deployment, while plan read "fits", exit 0, byte for byte main's plan
+    rel = "apps/base/inference/triton/deployment.yaml"
+    line = edit_copy(git_repo, rel, "      nodeSelector:\n        workload-type",
+                     "      nodeSelector:\n        - workload-type")
+    result = cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production")
+    assert result.returncode == 1, result.stdout[:500] + result.stderr
+    first = result.stdout.splitlines()[0]
+    assert "plan INCOMPLETE" in first and "1 schema error (" in first, first
+    assert f"  error: {rel}:{line}: schema/invalid: " in result.stdout
+    body = json.loads(cli(kustomize_bin, "--repo", str(git_repo), "--cluster", "production",
+                          "--format", "json").stdout)
+    [production] = body["clusters"]
+    assert [(e["source"], e["rule"], e["file"], e["line"]) for e in production["input_errors"]] == [
+        ("schema", "schema/invalid", rel, line)]

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..pictures.plan_mermaid import cost_block, gpu_units_block
 from .cost import HOURS_PER_MONTH
-from .inputs import POOL_FILE, RENDER, render_warning
+from .inputs import POOL_FILE, RENDER, SCHEMA, render_warning
 from .plan import shortfall_warnings
 
 
@@ -209,6 +209,7 @@ def _input_error_line(error: dict[str, Any]) -> str:
 _EFFECT = {
     RENDER: ("rendering error", "the figures leave out what did not render"),
     POOL_FILE: ("pool-file error", "the pools are planned as written, which `check` refuses"),
+    SCHEMA: ("schema error", "an object the API server refuses is planned as far as it can be read"),
 }
 
 

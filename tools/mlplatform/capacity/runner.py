@@ -71,7 +71,7 @@ def plan_repo(
             cluster, manifests, pool_file, catalog, exact=exact, time_limit_s=time_limit_s,
             facts=read_facts(config.repo, cluster),
         )
-        plan.input_errors = input_errors(config.repo, config, cluster, findings, pool_file, catalog)
+        plan.input_errors = input_errors(config.repo, config, cluster, findings, pool_file, catalog, manifests)
         rendering = sum(e["source"] == RENDER for e in plan.input_errors)
         if rendering:
             # kept in the JSON's warnings, where it was (a contract); the text and Markdown say it in the verdict
