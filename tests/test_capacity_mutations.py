@@ -133,3 +133,17 @@ def test_every_rendered_daemonset_is_in_the_node_overhead(tmp_path: Path, kustom
                 base[name]["daemonset_overhead_per_node"].get(resource, 0) + amount
             )
         assert p["node_allocatable"]["cpu"] == base[name]["node_allocatable"]["cpu"] - extra["cpu"]
+
+
+def test_max_size_names_the_workload_that_grew_first(tmp_path: Path, crd_schemas: Path) -> None:
+    # a newcomer raised triton's maxReplicaCount to 200; the finding listed four Deployments alphabetically,
+    # with nothing saying which one grew
+    repo = copy_repo(tmp_path)
+    scaled = repo / "apps/base/inference/triton/scaledobject.yaml"
+    scaled.write_text(scaled.read_text().replace("maxReplicaCount: 12", "maxReplicaCount: 200"))
+    proc = run_cli("check", "--repo", str(repo), "--cluster", "production", "--format", "json",
+                   "--schema-location", str(crd_schemas))
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
+    (finding,) = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "capacity/max-size"]
+    listed = finding["message"].split("lower the maximum replicas of: ", 1)[1]
+    assert listed.startswith("Deployment inference/triton (up to 200, "), listed

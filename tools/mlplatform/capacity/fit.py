@@ -64,7 +64,10 @@ def _owned_by_placement_rule(ctx: ClusterContext, u: Unplaced) -> bool:
 
 def _max_size(ctx: ClusterContext, p: PoolPlan) -> list[Finding]:
     assert ctx.pool_file is not None
-    names = ", ".join(w.name for w in p.workloads[:5]) + (" ..." if len(p.workloads) > 5 else "")
+    # Most replicas first, each with its range's source: a raised maxReplicaCount is what usually grew.
+    biggest = sorted(p.workloads, key=lambda w: (-w.max_replicas, w.name))
+    names = ", ".join(f"{w.name} (up to {w.max_replicas}, {w.scaled_by})" for w in biggest[:5]) + (
+        f" and {len(biggest) - 5} more" if len(biggest) > 5 else "")
     binding = p.binding
     out = [
         Finding(
