@@ -147,3 +147,20 @@ def test_max_size_names_the_workload_that_grew_first(tmp_path: Path, crd_schemas
     (finding,) = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "capacity/max-size"]
     listed = finding["message"].split("lower the maximum replicas of: ", 1)[1]
     assert listed.startswith("Deployment inference/triton (up to 200, "), listed
+
+
+def test_max_size_below_min_size_is_one_finding(tmp_path: Path, crd_schemas: Path) -> None:
+    # a newcomer lowered a100-mig's max_size to 1: pool/sizes and capacity/max-size, both at that line
+    repo = copy_repo(tmp_path)
+    pools = repo / POOL_FILE
+    text = pools.read_text()
+    start = text.index("  a100-mig:")
+    at = text.index("max_size: 4", start)
+    pools.write_text(text[:at] + "max_size: 1" + text[at + len("max_size: 4"):])
+    line = text[:at].count("\n") + 1
+    proc = run_cli("check", "--repo", str(repo), "--cluster", "production", "--format", "json",
+                   "--schema-location", str(crd_schemas))
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr
+    errors = [f for f in json.loads(proc.stdout)["findings"] if f["severity"] == "error"]
+    assert [(f["rule"], f["file"], f["line"]) for f in errors] == [("pool/sizes", POOL_FILE, line)], errors
+    assert "1 more finding(s) follow from it" in errors[0]["message"] and "capacity/max-size" in errors[0]["message"]

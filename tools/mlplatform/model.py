@@ -137,12 +137,14 @@ class Cause:
     file: str
     rules: tuple[str, ...]
     object: ObjectRef | None = None
+    line: int | None = None  # when given, the cause is the finding at that line (one pool of a pool file)
 
     def reported_by(self, f: Finding) -> bool:
         return (
             f.severity is Severity.ERROR
             and f.file == self.file
             and (self.object is None or f.object == self.object)
+            and (self.line is None or f.line == self.line)
             and any(f.rule == r or (r.endswith("/") and f.rule.startswith(r)) for r in self.rules)
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..context import ClusterContext
 from ..errors import ToolError
-from ..model import Finding, Severity, schema_cause
+from ..model import Cause, Finding, Severity, schema_cause
 from .facts import read_facts
 from .headroom import Scenario
 from .plan import ClusterPlan, PoolPlan, Unplaced, plan_cluster
@@ -69,6 +69,7 @@ def _max_size(ctx: ClusterContext, p: PoolPlan) -> list[Finding]:
     names = ", ".join(f"{w.name} (up to {w.max_replicas}, {w.scaled_by})" for w in biggest[:5]) + (
         f" and {len(biggest) - 5} more" if len(biggest) > 5 else "")
     binding = p.binding
+    file, line = p.pool.file or ctx.pool_file.file, p.pool.line_of("max_size") or None
     out = [
         Finding(
             rule=RULE_MAX_SIZE,
@@ -80,8 +81,10 @@ def _max_size(ctx: ClusterContext, p: PoolPlan) -> list[Finding]:
                 + f"; raise max_size or lower the maximum replicas of: {names}"
             ),
             cluster=ctx.cluster,
-            file=p.pool.file or ctx.pool_file.file,
-            line=p.pool.line_of("max_size") or None,
+            file=file,
+            line=line,
+            # max_size below min_size: pool/sizes reports it at this line, and this finding folds into it
+            follows=Cause(file, ("pool/sizes",), line=line) if line else None,
         )
     ]
     # A workload whose own constraint alone needs more nodes than the pool may have: say so where it is written.
