@@ -82,6 +82,27 @@ def test_fix_touches_only_the_target_document(tmp_path: Path):
     assert new_text == expected  # comments, quoting, flow style and the other documents kept byte for byte
 
 
+def test_a_mapping_added_to_a_list_of_flow_mappings_is_written_in_flow_style(tmp_path: Path):
+    # a newcomer's one-line `- {key: gpu, ...}` toleration became a four-line block item amid one-line ones
+    path = tmp_path / "x.yaml"
+    path.write_text(MULTI_DOC)
+    mig = {"key": "gpu", "operator": "Equal", "value": "mig", "effect": "NoSchedule"}
+    add = [{"op": "add", "path": "/spec/template/spec/tolerations/-", "value": mig}]
+    new_text, applied, _ = fix_file(path, [_finding(add)])
+    assert len(applied) == 1 and new_text is not None
+    one_line = "        - {key: gpu, operator: Equal, value: mig, effect: NoSchedule}\n"
+    assert '          value: "true"\n' + one_line in new_text
+    # a whole list for a list whose items are flow mappings: its items are flow mappings too
+    base = "/spec/template/spec/tolerations"
+    replace = [{"op": "replace", "path": base, "value": [mig]}]
+    new_text, applied, _ = fix_file(path, [_finding(replace)])
+    assert "      tolerations:\n        - {key: gpu, operator: Equal, value: mig, effect: NoSchedule}\n" in new_text
+    # a container (a list of block mappings) stays in block style
+    sidecar = [{"op": "add", "path": "/spec/template/spec/containers/-", "value": {"name": "log", "image": "x"}}]
+    new_text, _, _ = fix_file(path, [_finding(sidecar)])
+    assert "        - name: log\n          image: x\n" in new_text
+
+
 _PRIORITY_FIX = [
     {"op": "test", "path": "/spec/template/spec/priorityClassName", "value": "batch"},
     {"op": "replace", "path": "/spec/template/spec/priorityClassName", "value": "production-inference"},

@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonpatch
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import ScalarString
 
@@ -133,6 +134,42 @@ def _keep_quoting(doc: Any, patch: list[dict[str, Any]]) -> list[dict[str, Any]]
     return kept
 
 
+def _flow_items(node: Any) -> bool:
+    """Whether a list's mappings are written in flow style (`- {key: gpu, operator: Equal}`)."""
+    return isinstance(node, CommentedSeq) and any(
+        isinstance(item, CommentedMap) and item.fa.flow_style() for item in node)
+
+
+def _as_flow(value: Any) -> Any:
+    if isinstance(value, dict):
+        flow = CommentedMap(value)
+        flow.fa.set_flow_style()
+        return flow
+    return value
+
+
+def _keep_flow_style(doc: Any, patch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mappings added to (or replacing) a list whose mappings are written in flow style are written so too: a
+    toleration list of one-line items got a four-line item in the middle."""
+    kept = []
+    for op in patch:
+        value, path = op.get("value"), str(op.get("path", ""))
+        if op.get("op") in ("add", "replace") and isinstance(value, (dict, list)):
+            parent_path, _, last = path.rpartition("/")
+            try:
+                parent = jsonpatch.JsonPointer(parent_path).resolve(doc) if parent_path else doc
+                old = parent[int(last)] if isinstance(parent, list) and last.isdigit() else (
+                    parent.get(last) if isinstance(parent, dict) else None)
+            except (jsonpatch.JsonPointerException, KeyError, IndexError, TypeError, ValueError):
+                parent, old = None, None
+            if isinstance(value, dict) and _flow_items(parent):  # one item into a list
+                op = {**op, "value": _as_flow(value)}
+            elif isinstance(value, list) and _flow_items(old):  # a whole list for a list
+                op = {**op, "value": [_as_flow(item) for item in value]}
+        kept.append(op)
+    return kept
+
+
 Skipped = list[tuple[Finding, str]]
 
 
@@ -168,7 +205,7 @@ def fix_file(path: Path, findings: list[Finding]) -> tuple[str | None, list[Find
             skipped.append((finding, f"the document at line {where} is not the {finding.object} (kustomize builds "
                                      "it from other files); make the change by hand"))
             continue
-        patch = _keep_quoting(doc, finding.fix or [])
+        patch = _keep_flow_style(doc, _keep_quoting(doc, finding.fix or []))
         trial = copy.deepcopy(doc)
         try:
             jsonpatch.apply_patch(trial, patch, in_place=True)
