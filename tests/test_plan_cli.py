@@ -731,3 +731,14 @@ def test_an_object_that_fails_its_schema_makes_the_plan_incomplete(git_repo: Pat
     [production] = body["clusters"]
     assert [(e["source"], e["rule"], e["file"], e["line"]) for e in production["input_errors"]] == [
         ("schema", "schema/invalid", rel, line)]
+
+
+def test_the_cost_chart_of_an_incomplete_side_says_so_in_its_title() -> None:
+    # the chart under the heading drew the branch's bars at 0 with nothing on the chart itself
+    from mlplatform.pictures.plan_mermaid import cost_block
+
+    pool = {"pool": "cpu", "cost_usd_per_hour": {"at_max_demand": {"base": 2.3, "head": 0.0, "delta": -2.3}}}
+    diff = {"cluster": "production", "pools": [pool], "complete": {"base": True, "head": False}}
+    assert "production: USD per hour at max demand (INCOMPLETE: this PR)" in cost_block(diff)
+    diff["complete"] = {"base": True, "head": True}
+    assert "INCOMPLETE" not in cost_block(diff)

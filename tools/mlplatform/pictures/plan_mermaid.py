@@ -88,5 +88,9 @@ def cost_block(cluster_diff: dict[str, Any]) -> str:
         values += [float(cost["base"] or 0), float(cost["head"] or 0)]
     if not categories:
         return ""
-    chart = _chart(f"{cluster_diff['cluster']}: USD per hour at max demand", categories, [values], [ORANGE], "USD/h")
-    return fenced(chart)
+    # The chart sits under the heading that says a side is incomplete, but is often looked at alone.
+    complete = cluster_diff.get("complete") or {}
+    partial = [name for side, name in (("head", "this PR"), ("base", "base")) if complete.get(side) is False]
+    note = f" (INCOMPLETE: {' and '.join(partial)})" if partial else ""
+    title = f"{cluster_diff['cluster']}: USD per hour at max demand{note}"
+    return fenced(_chart(title, categories, [values], [ORANGE], "USD/h"))
