@@ -11,7 +11,7 @@ import pytest
 
 from helpers import run_cli
 from mlplatform.consolidate import consolidate, drop_consequences, fold_into_causes, merge_clusters
-from mlplatform.model import Cause, Finding, ObjectRef, Severity
+from mlplatform.model import Cause, Finding, ObjectRef, Severity, Suppression
 from mlplatform.report import format_findings
 from mlplatform.suggest import closest, did_you_mean
 
@@ -75,6 +75,16 @@ def test_a_finding_that_follows_from_a_reported_cause_folds_into_it() -> None:
         "invalid YAML (1 more finding(s) follow from it and are left out: render/unreadable-input at "
         f"{kfile}:6 [production, staging]; run check again after fixing it)"
     )
+
+
+def test_a_finding_whose_cause_is_exempted_stays() -> None:
+    # an exemption annotation on the object suppresses schema/invalid: the capacity finding that follows from it
+    # would otherwise vanish with it
+    follows = Cause(VLLM_FILE, ("schema/invalid",), VLLM)
+    cause = Finding("schema/invalid", Severity.ERROR, "m", "production", VLLM_FILE, 9, VLLM,
+                    suppression=Suppression("inSource", "reviewed", "exempt-invalid"))
+    unplaced = Finding("capacity/unplaced", Severity.ERROR, "u", "production", VLLM_FILE, 3, VLLM, follows=follows)
+    assert fold_into_causes([cause, unplaced]) == [cause, unplaced] and cause.message == "m"
 
 
 def test_a_finding_whose_cause_nobody_reports_stays() -> None:

@@ -140,8 +140,10 @@ class Cause:
     line: int | None = None  # when given, the cause is the finding at that line (one pool of a pool file)
 
     def reported_by(self, f: Finding) -> bool:
+        # an exempted cause is shown as suppressed, not counted: what follows from it must stay visible
         return (
             f.severity is Severity.ERROR
+            and f.suppression is None
             and f.file == self.file
             and (self.object is None or f.object == self.object)
             and (self.line is None or f.line == self.line)
