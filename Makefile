@@ -61,6 +61,8 @@ check: setup
 	$(BIN)/python scripts/crd_schemas.py check
 	# docs/rules.md is generated from the rule catalog: fail when it drifts (regenerate with the same command)
 	$(BIN)/mlplatform rules --format markdown | diff -u docs/rules.md -
+	# docs/workloads.md is generated from the rendered apps: fail when it drifts (regenerate with --write)
+	MLPLATFORM_KUSTOMIZE=$$(cat .tools/kustomize-path) $(BIN)/python scripts/workload_table.py --check
 	$(BIN)/ruff check tools tests benchmarks scripts
 	$(BIN)/yamllint --strict -c .yamllint.yaml .
 	$(MAKE) --no-print-directory checkov-run typecheck-run
