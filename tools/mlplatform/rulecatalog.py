@@ -371,7 +371,8 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "Lower the requests, or add a pool that fits (node-pools.yaml)."),
     RuleSpec("capacity/max-size", "Pool too small at max_size", _E,
              "The workloads that must run in the pool do not fit even at its max_size.",
-             "Raise max_size or move workloads to another pool."),
+             "Lower the maximum replicas of the workloads the message lists first (in staging, the ceiling "
+             "patches of apps/staging/kustomization.yaml), move workloads to another pool, or raise max_size."),
     RuleSpec("capacity/constraint", "Placement constraint cannot be met", _E,
              "Anti-affinity or topology spread asks for more nodes or zones than the pools can give.",
              "Relax the constraint or add nodes/zones."),
@@ -380,7 +381,9 @@ _DECLARED: tuple[RuleSpec, ...] = (
              "Lower maxSurge, raise the pool's max_size, or set maxUnavailable."),
     RuleSpec("capacity/failure-headroom", "No headroom to survive a node or zone loss", _E,
              "After losing a node (or a zone) the remaining capacity cannot hold the workload.",
-             "Raise max_size or spread over more zones."),
+             "Lower the maximum replicas of the pool's workloads (a new service takes the room the others "
+             "need to survive a loss; in staging, the ceiling patches of apps/staging/kustomization.yaml), "
+             "raise max_size, or spread over more zones."),
     # ---- promtool (prometheus_rules.py)
     RuleSpec("promtool/check-rules", "promtool check rules failed", _E,
              "The real promtool refuses the PrometheusRule's rules; Prometheus would not load them.",
