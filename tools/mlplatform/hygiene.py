@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import InputError
 from .model import Finding, Severity
 from .render import SourceCache, printable, rel, yaml_rule
-from .yamlio import MAX_FILE_BYTES
+from .yamlio import MAX_FILE_BYTES, what_it_is
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # Directories that are not part of the platform's source (environments, provisioned tools, test inputs
@@ -171,13 +171,12 @@ def check_file(repo: Path, path: Path, cache: SourceCache, *, expect_objects: bo
         if doc.data is None:
             continue
         if objects_expected and not isinstance(doc.data, dict):
-            kind = "a list" if isinstance(doc.data, list) else f"a {type(doc.data).__name__} scalar"
             findings.append(
                 _error(
                     "yaml/not-an-object",
                     file,
                     doc.line,
-                    f"document {doc.index + 1} is {kind}, not a Kubernetes object (a "
+                    f"document {doc.index + 1} is {what_it_is(doc.data)}, not a Kubernetes object (a "
                     "mapping with apiVersion, kind and metadata); notes belong in a file that is not .yaml, "
                     "outside any kustomization's resources",
                 )

@@ -25,7 +25,7 @@ from .config import Config
 from .contain import safe_resolve
 from .errors import InputError, ToolError
 from .model import Cause, Finding, Severity
-from .yamlio import Document, LineDict, LineList, load_documents, load_documents_fast
+from .yamlio import Document, LineDict, LineList, load_documents, load_documents_fast, what_it_is
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -573,23 +573,22 @@ def _read_directory(repo: Path, d: Path, cache: SourceCache) -> _DirectoryRead:
     def readable(path: Path, entry: str, kfile: Path, line: int, *, objects: bool = False) -> bool:
         # kustomize itself would choke on these (an alias bomb takes it minutes and gigabytes): refuse first.
         # Read fast: only whether it can be read matters here (provenance reads the same parse).
-        # The file's own finding (hygiene's yaml/*, at the line to edit) is the cause: this one folds into it.
-        follows = Cause(rel(repo, path), ("yaml/",))
         docs = cache.fast_documents(path)
+
+        def refuse(message: str) -> bool:
+            # The file's own finding (hygiene's yaml/*, at the line to edit) is the cause: this one folds into it.
+            finding("render/unreadable-input", message, kfile, line, follows=Cause(rel(repo, path), ("yaml/",)))
+            return False
+
         if isinstance(docs, InputError):
             where = f"{rel(repo, path)}:{docs.line}" if docs.line else rel(repo, path)
-            message = f"'{entry}' cannot be used ({where}: {docs.message})"
-            finding("render/unreadable-input", message, kfile, line, follows=follows)
-            return False
+            return refuse(f"'{entry}' cannot be used ({where}: {docs.message})")
         # A resource document must be a mapping: kustomize fails on a scalar (prose) or a list with a chain of
         # "accumulating resources" errors, reported at each cluster's root instead of at this entry.
         stray = next((d for d in docs if objects and d.data is not None and not isinstance(d.data, dict)), None)
         if stray is not None:
-            kind = "a list" if isinstance(stray.data, list) else f"a {type(stray.data).__name__} scalar"
-            message = (f"'{entry}' cannot be used ({rel(repo, path)}:{stray.line}: document {stray.index + 1} is "
-                       f"{kind}, not a Kubernetes object); kustomize would fail on it")
-            finding("render/unreadable-input", message, kfile, line, follows=follows)
-            return False
+            return refuse(f"'{entry}' cannot be used ({rel(repo, path)}:{stray.line}: document {stray.index + 1} "
+                          f"is {what_it_is(stray.data)}, not a Kubernetes object); kustomize would fail on it")
         return True
 
     steps.append(("kustomization_files", kfile))

@@ -449,6 +449,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+def what_it_is(data: Any) -> str:
+    """How a message names a document that is not a mapping: "a list", "a str scalar"."""
+    return "a list" if isinstance(data, list) else f"a {type(data).__name__} scalar"
+
+
 def mapping(value: Any) -> dict[str, Any]:
     """The value when it is a mapping, else an empty one: reads optional sections of a manifest
     (`spec.strategy`, ...) without a check at every step."""

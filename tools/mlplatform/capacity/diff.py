@@ -129,6 +129,12 @@ def _pool_diff(name: str, base: dict[str, Any] | None, head: dict[str, Any] | No
     return out
 
 
+def incomplete_sides(cluster_diff: dict[str, Any]) -> list[str]:
+    """The sides ("head", "base") of one cluster's diff whose plan is incomplete, head first."""
+    complete = cluster_diff.get("complete") or {}
+    return [side for side in ("head", "base") if complete.get(side) is False]
+
+
 def diff_plans(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per cluster and pool: base, head and delta of nodes needed, GPU units and cost (JSON plans in)."""
     b_by, h_by = {c["cluster"]: c for c in base}, {c["cluster"]: c for c in head}

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..pictures.plan_mermaid import cost_block, gpu_units_block
 from .cost import HOURS_PER_MONTH
+from .diff import incomplete_sides
 from .inputs import POOL_FILE, RENDER, SCHEMA, render_warning
 from .plan import shortfall_warnings
 
@@ -29,14 +30,17 @@ def _short(pool: dict[str, Any]) -> bool:
     return bool(pool["nodes_needed"]["max_demand"] > pool["nodes_configured"]["max"])
 
 
+def _short_note(needed: int, max_size: int) -> str:
+    """Why a pool's cost understates it: billing stops at max_size (plan.PoolPlan.billed_nodes), so a pool that
+    needs more nodes shows the cost of max_size, which reads as the price of its demand."""
+    return f"does not fit: needs {needed} nodes, max_size {max_size}; cost shown at max_size"
+
+
 def _cost_cell(pool: dict[str, Any]) -> str:
-    """Cost is billed up to max_size (plan.PoolPlan.billed_nodes): a pool that needs more shows the cost of
-    max_size, which read as the price of its demand; the cell says so."""
     cost = pool["cost_usd_per_hour"]
     cell = f"{_money(cost['at_min_demand'])} / {_money(cost['at_max_demand'])}"
     if _short(pool):
-        cell += (f" (does not fit: needs {pool['nodes_needed']['max_demand']} nodes, max_size "
-                 f"{pool['nodes_configured']['max']}; cost shown at max_size)")
+        cell += f" ({_short_note(pool['nodes_needed']['max_demand'], pool['nodes_configured']['max'])})"
     return cell
 
 
@@ -228,12 +232,12 @@ def incomplete_why(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def _verdict(cluster: dict[str, Any], fits: str, short: str) -> str:
+def _verdict(cluster: dict[str, Any], fits: str, short: str, incomplete: str) -> str:
     """The cluster's verdict; an incomplete plan gives none and says why first: its "fits" and every figure
     are those of part of the repository (a tab in one file read "fits", every pool at 0 / 0)."""
     if _complete(cluster):
         return fits if cluster["fits"] else short
-    verdict = f"plan INCOMPLETE, no verdict: {incomplete_why(cluster['input_errors'])}"
+    verdict = f"{incomplete}, no verdict: {incomplete_why(cluster['input_errors'])}"
     return verdict + ("" if cluster["fits"] else f"; on what was read it {short}")
 
 
@@ -246,7 +250,7 @@ def _printed_warnings(cluster: dict[str, Any], warnings: list[str]) -> list[str]
 def plan_text(clusters: list[dict[str, Any]]) -> str:
     out = []
     for c in clusters:
-        verdict = _verdict(c, "fits", "DOES NOT FIT")
+        verdict = _verdict(c, "fits", "DOES NOT FIT", "plan INCOMPLETE")
         settings = f" with {', '.join(c['overrides'])}" if c.get("overrides") else ""
         out.append(f"cluster {c['cluster']} ({c['region']}){settings}: {verdict}")
         out.extend(f"  error: {_input_error_line(e)}" for e in c.get("input_errors", []))
@@ -286,9 +290,7 @@ def plan_markdown(clusters: list[dict[str, Any]]) -> str:
     does not fit and what asks for action before the table."""
     out = ["## Capacity plan", ""]
     for c in sorted(clusters, key=lambda c: (_complete(c), c["fits"])):
-        verdict = _verdict(c, "fits", "**does not fit**")
-        if not _complete(c):
-            verdict = verdict.replace("plan INCOMPLETE", "**plan incomplete**", 1)
+        verdict = _verdict(c, "fits", "**does not fit**", "**plan incomplete**")
         out.append(f"### {c['cluster']} ({c['region']}): {verdict}")
         out.append("")
         if c.get("input_errors"):
@@ -365,22 +367,20 @@ def _signed(value: float | int, money: bool = False) -> str:
 
 
 def _short_at_head(pool: dict[str, Any]) -> str | None:
-    """Why the head's cost of a pool understates it: billing stops at max_size, so a pool that needs more
-    nodes than that shows the cost of max_size (often ±$0.00), which a reviewer would read as "no extra cost"."""
+    """_short_note for the head of a pool's diff (its cost then often reads ±$0.00, "no extra cost")."""
     needed, max_size = pool["nodes_needed"]["max_demand"]["head"], pool["nodes_configured"]["max"]["head"]
     if needed is None or max_size is None or needed <= max_size:
         return None
-    return f"does not fit: needs {needed} nodes, max_size {max_size}; cost shown at max_size"
+    return _short_note(needed, max_size)
 
 
 def _incomplete_sides(cluster: dict[str, Any]) -> str:
     """Which side of a plan diff is incomplete and why: a rendering error there took its workloads out, and
     the deltas read as a saving (every pool "->0", "-$207.95/h") that no one would make."""
-    complete = cluster.get("complete") or {}
     errors = cluster.get("input_errors") or {}
-    sides = [f"{name} plan is incomplete, {incomplete_why(errors.get(side) or [])}"
-             for side, name in (("head", "this branch's"), ("base", "the base's")) if complete.get(side) is False]
-    return "; ".join(sides)
+    names = {"head": "this branch's", "base": "the base's"}
+    return "; ".join(f"{names[side]} plan is incomplete, {incomplete_why(errors.get(side) or [])}"
+                     for side in incomplete_sides(cluster))
 
 
 def diff_text(ref: str, commit: str, diff: list[dict[str, Any]], markdown: bool = False) -> str:

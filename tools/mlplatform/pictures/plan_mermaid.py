@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..capacity.diff import incomplete_sides
 from .mermaid import fenced
 
 GREY, ORANGE, BLUE = "#c8c8c8", "#f28e2b", "#4e79a7"  # as in the report's Vega charts
@@ -89,8 +90,7 @@ def cost_block(cluster_diff: dict[str, Any]) -> str:
     if not categories:
         return ""
     # The chart sits under the heading that says a side is incomplete, but is often looked at alone.
-    complete = cluster_diff.get("complete") or {}
-    partial = [name for side, name in (("head", "this PR"), ("base", "base")) if complete.get(side) is False]
+    partial = [{"head": "this PR", "base": "base"}[side] for side in incomplete_sides(cluster_diff)]
     note = f" (INCOMPLETE: {' and '.join(partial)})" if partial else ""
     title = f"{cluster_diff['cluster']}: USD per hour at max demand{note}"
     return fenced(_chart(title, categories, [values], [ORANGE], "USD/h"))

@@ -157,18 +157,22 @@ class RuleContext:
         fix: list[dict[str, Any]] | None = None,
         fix_note: str | None = None,
         at: str | None = None,
+        at_object: Manifest | None = None,
     ) -> Finding | None:
         """A finding on `manifest` (exemptions are applied later, for every rule, by suppress.py).
 
         `fix_note` says, in one line, why there is no `fix` (shown by `mlplatform fix`). `at`, a JSON pointer
         into the object, names the field the finding is about: its source line is the finding's line. Without
         `at`, a finding about a pod template names its pod spec (the line of the object's apiVersion told a
-        reader nothing about where to look)."""
+        reader nothing about where to look). `at_object`: the object `at` points into when the field to change
+        is another object's (the PodDisruptionBudget, the autoscaler): the finding then names its file."""
         found = Finding.on(manifest, rule_id, severity, message, fix=fix, fix_note=None if fix else fix_note)
         if at is None and tpl is not None:
             at = tpl.pointer
+        if at_object is not None:
+            found.file = at_object.source.file
         if at is not None:
-            found.line = pointer_line(manifest, at)
+            found.line = pointer_line(at_object or manifest, at)
         return found
 
 

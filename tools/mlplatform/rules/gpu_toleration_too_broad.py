@@ -77,8 +77,9 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
         if not broad:
             continue
         replaced: list[Any] = []
+        broad_at = {i for i, _ in broad}
         for index, tol in enumerate(tolerations):
-            if index not in {i for i, _ in broad}:
+            if index not in broad_at:
                 replaced.append(plain(tol))
                 continue
             for taint in allowed_taints:  # what this toleration was there for, said exactly

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 from ..model import Finding, Manifest, Severity
-from ..provenance import pointer_line
 from ._base import RuleContext, as_dict
 from ._selectors import selector_matches
 from .ha_replicas import SCALED_KINDS
@@ -71,11 +69,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 f"{wtype.name} workload has no PodDisruptionBudget in namespace "
                 f"{info.manifest.ref.namespace} whose selector matches its pods"
             )
-        if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
-            if matching:  # the budget to change is the PDB's, in its own file
-                pdb = matching[0]
-                budget = "minAvailable" if "minAvailable" in as_dict(pdb.obj.get("spec")) else "maxUnavailable"
-                yield dataclasses.replace(found, file=pdb.source.file, line=pointer_line(pdb, f"/spec/{budget}"))
-            else:  # the pod labels a PodDisruptionBudget must select
-                labels_at = info.tpl.metadata_pointer + "/labels"
-                yield dataclasses.replace(found, line=pointer_line(info.manifest, labels_at))
+        if matching:  # the budget to change is the PDB's, in its own file
+            pdb = matching[0]
+            budget = "minAvailable" if "minAvailable" in as_dict(pdb.obj.get("spec")) else "maxUnavailable"
+            found = ctx.emit(ID, SEVERITY, info.manifest, message, at=f"/spec/{budget}", at_object=pdb)
+        else:  # the pod labels a PodDisruptionBudget must select
+            found = ctx.emit(ID, SEVERITY, info.manifest, message, at=info.tpl.metadata_pointer + "/labels")
+        if found:
+            yield found

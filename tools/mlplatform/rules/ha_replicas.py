@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 from ..model import Finding, Severity
-from ..provenance import pointer_line
 from ._base import RuleContext
 
 ID = "policy/ha-replicas"
@@ -38,11 +36,11 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                     f"{wtype.name} workload scales down to {minimum} replica(s): {scaler.ref} "
                     f"({scaler.source.file}) must keep a minimum of at least 2"
                 )
-                if found := ctx.emit(ID, SEVERITY, info.manifest, message, tpl=info.tpl):
-                    # the minimum to raise is the scaler's, in the scaler's file
-                    hpa = scaler.ref.kind == "HorizontalPodAutoscaler"
-                    field = "/spec/minReplicas" if hpa else "/spec/minReplicaCount"
-                    yield dataclasses.replace(found, file=scaler.source.file, line=pointer_line(scaler, field))
+                # the minimum to raise is the scaler's, in the scaler's file
+                hpa = scaler.ref.kind == "HorizontalPodAutoscaler"
+                field = "/spec/minReplicas" if hpa else "/spec/minReplicaCount"
+                if found := ctx.emit(ID, SEVERITY, info.manifest, message, at=field, at_object=scaler):
+                    yield found
             continue
         replicas = info.tpl.replicas or 0
         if replicas < 2:

@@ -8,8 +8,7 @@ from typing import Any
 
 from ..model import Finding, Manifest, Severity, schema_cause
 from ..promql import PromQLError, Selector, selectors
-from ..provenance import field_line
-from ._base import RuleContext, TemplateInfo, as_dict, as_list
+from ._base import RuleContext, TemplateInfo, as_dict, as_list, pointer
 from ._selectors import selector_matches
 
 ID = "policy/keda-metric-exported"
@@ -263,10 +262,10 @@ def check(ctx: RuleContext) -> Iterator[Finding]:
                 sources = exports.sources(selector.name)
                 if not any(source.serves(selector) for source in sources):
                     messages.append(_missing(ctx, exports, index, selector, sources))
+        query_at = pointer("spec", "triggers", index, "metadata", "query")
         for message, exporter in messages:
-            found = ctx.emit(ID, SEVERITY, manifest, message)
+            found = ctx.emit(ID, SEVERITY, manifest, message, at=query_at)
             if found is not None:
-                found.line = field_line(manifest, f"spec.triggers[{index}].metadata.query")
                 # its exporter fails its schema: once fixed it may export the metric; schema/invalid says why
                 found.follows = schema_cause(exporter) if exporter is not None else None
                 yield found
